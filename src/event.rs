@@ -1,0 +1,339 @@
+//! The EventBridge `ECR Image Action` event: its typed detail, and the classification that
+//! decides whether an event is a push that redeploys or something to skip with a reason.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::image::{ecr_registry, is_digest};
+
+/// EventBridge `source` of ECR events.
+pub const SOURCE: &str = "aws.ecr";
+/// EventBridge `detail-type` of image pushes and deletes.
+pub const DETAIL_TYPE: &str = "ECR Image Action";
+
+/// The `detail` of an `ECR Image Action` event. `aws_lambda_events` has the envelope only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct EcrImageAction {
+    /// `PUSH` or `DELETE`.
+    pub action_type: String,
+    /// `SUCCESS` or `FAILURE`.
+    pub result: String,
+    /// Repository name inside the registry.
+    pub repository_name: String,
+    /// Manifest digest; absent on some failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    /// Tag pushed; absent when the image was pushed by digest only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tag: Option<String>,
+    /// Media type of the manifest (present on newer events; informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_media_type: Option<String>,
+}
+
+/// A successful push: everything the redeploy needs to know about the new image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    /// Account that owns the registry.
+    pub account: String,
+    /// Region of the registry.
+    pub region: String,
+    /// Repository name.
+    pub repository: String,
+    /// `sha256:...` digest of the pushed manifest.
+    pub digest: String,
+    /// Readable tag, when the push had one.
+    pub tag: Option<String>,
+    /// When ECR accepted the push (the event's `time`).
+    pub pushed_at: DateTime<Utc>,
+}
+
+impl Push {
+    /// Registry host the image lives in.
+    pub fn registry(&self) -> String {
+        ecr_registry(&self.account, &self.region)
+    }
+
+    /// The digest-pinned image reference written into task definitions.
+    pub fn pinned_image(&self) -> String {
+        format!("{}/{}@{}", self.registry(), self.repository, self.digest)
+    }
+
+    /// The push time as recorded on revisions: RFC 3339, whole seconds, UTC.
+    pub fn pushed_at_tag(&self) -> String {
+        self.pushed_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+    }
+}
+
+/// What an incoming event means for pushdeploy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Classified {
+    /// A successful push with a digest: route it and redeploy.
+    Push(Push),
+    /// Anything else: nothing to do, for the reason given (a stable kebab-case code).
+    Ignored {
+        /// Why the event redeploys nothing.
+        reason: &'static str,
+        /// The repository named by the event, when it names one.
+        repository: Option<String>,
+    },
+}
+
+/// A malformed event, naming the field that is wrong. Not retryable: the same bytes fail again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed {what}: field `{field}`: {problem}")]
+pub struct EventError {
+    /// Which part of the event was being read.
+    pub what: &'static str,
+    /// JSON path of the offending field (`detail.image-digest`).
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// Reads an event as EventBridge delivers it and decides what it means.
+pub fn classify(event: &Value) -> Result<Classified, EventError> {
+    let envelope: EventBridgeEvent<Value> =
+        serde_path_to_error::deserialize(event).map_err(|e| EventError {
+            what: "EventBridge event",
+            field: join_path("(event)", e.path()),
+            problem: e.inner().to_string(),
+        })?;
+    if envelope.source != SOURCE || envelope.detail_type != DETAIL_TYPE {
+        return Ok(Classified::Ignored {
+            reason: "not-an-ecr-image-action",
+            repository: None,
+        });
+    }
+    let detail: EcrImageAction =
+        serde_path_to_error::deserialize(&envelope.detail).map_err(|e| EventError {
+            what: "ECR Image Action event",
+            field: join_path("detail", e.path()),
+            problem: e.inner().to_string(),
+        })?;
+    let repository = Some(detail.repository_name.clone());
+    if detail.action_type != "PUSH" {
+        return Ok(Classified::Ignored {
+            reason: "not-a-push",
+            repository,
+        });
+    }
+    if detail.result != "SUCCESS" {
+        return Ok(Classified::Ignored {
+            reason: "push-failed",
+            repository,
+        });
+    }
+    let Some(digest) = detail.image_digest else {
+        return Ok(Classified::Ignored {
+            reason: "no-digest",
+            repository,
+        });
+    };
+    let field_error = |field: &str, problem: &str| EventError {
+        what: "ECR Image Action event",
+        field: field.to_string(),
+        problem: problem.to_string(),
+    };
+    if !is_digest(&digest) {
+        return Err(field_error(
+            "detail.image-digest",
+            "expected `sha256:` followed by 64 hex digits",
+        ));
+    }
+    if detail.repository_name.is_empty() {
+        return Err(field_error("detail.repository-name", "is empty"));
+    }
+    let account = envelope
+        .account
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| field_error("account", "missing"))?;
+    let region = envelope
+        .region
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| field_error("region", "missing"))?;
+    let pushed_at = envelope
+        .time
+        .ok_or_else(|| field_error("time", "missing"))?;
+    Ok(Classified::Push(Push {
+        account,
+        region,
+        repository: detail.repository_name,
+        digest,
+        tag: detail.image_tag.filter(|t| !t.is_empty()),
+        pushed_at,
+    }))
+}
+
+/// Builds a real-shaped `ECR Image Action` event for a push (used by `pushdeploy event` and tests).
+pub fn push_event(push: &Push) -> Value {
+    let detail = EcrImageAction {
+        action_type: "PUSH".into(),
+        result: "SUCCESS".into(),
+        repository_name: push.repository.clone(),
+        image_digest: Some(push.digest.clone()),
+        image_tag: push.tag.clone(),
+        manifest_media_type: Some("application/vnd.docker.distribution.manifest.v2+json".into()),
+    };
+    serde_json::json!({
+        "version": "0",
+        "id": format!("pushdeploy-{}", &push.digest[7..19]),
+        "detail-type": DETAIL_TYPE,
+        "source": SOURCE,
+        "account": push.account,
+        "time": push.pushed_at_tag(),
+        "region": push.region,
+        "resources": [format!("arn:aws:ecr:{}:{}:repository/{}", push.region, push.account, push.repository)],
+        "detail": detail,
+    })
+}
+
+/// `detail` + `image-tag` → `detail.image-tag`; a missing field is reported at its parent.
+fn join_path(parent: &str, path: &serde_path_to_error::Path) -> String {
+    match path.to_string().as_str() {
+        "." => parent.to_string(),
+        p if parent.starts_with('(') => p.to_string(),
+        p => format!("{parent}.{p}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const DIGEST: &str = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234abcd";
+
+    fn event(detail: Value) -> Value {
+        json!({
+            "version": "0", "id": "13cde686-328b-6117-af20-0e5566167482",
+            "detail-type": "ECR Image Action", "source": "aws.ecr",
+            "account": "123456789012", "time": "2026-11-26T10:00:00Z", "region": "eu-west-1",
+            "resources": [], "detail": detail
+        })
+    }
+
+    #[test]
+    fn a_successful_tagged_push_redeploys() {
+        let e = event(
+            json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "team/web",
+                             "image-digest": DIGEST, "image-tag": "v2"}),
+        );
+        let Classified::Push(push) = classify(&e).unwrap() else {
+            panic!("not a push")
+        };
+        assert_eq!(push.repository, "team/web");
+        assert_eq!(push.tag.as_deref(), Some("v2"));
+        assert_eq!(
+            push.pinned_image(),
+            format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/web@{DIGEST}")
+        );
+        assert_eq!(push.pushed_at_tag(), "2026-11-26T10:00:00Z");
+    }
+
+    #[test]
+    fn a_push_by_digest_only_redeploys_without_a_tag() {
+        let e = event(
+            json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "web", "image-digest": DIGEST}),
+        );
+        let Classified::Push(push) = classify(&e).unwrap() else {
+            panic!("not a push")
+        };
+        assert_eq!(push.tag, None);
+    }
+
+    #[test]
+    fn deletes_failures_and_digestless_pushes_are_skipped_with_a_reason() {
+        let cases = [
+            (
+                json!({"action-type": "DELETE", "result": "SUCCESS", "repository-name": "web", "image-digest": DIGEST}),
+                "not-a-push",
+            ),
+            (
+                json!({"action-type": "PUSH", "result": "FAILURE", "repository-name": "web", "image-tag": "v1"}),
+                "push-failed",
+            ),
+            (
+                json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "web"}),
+                "no-digest",
+            ),
+        ];
+        for (detail, want) in cases {
+            match classify(&event(detail)).unwrap() {
+                Classified::Ignored { reason, repository } => {
+                    assert_eq!(reason, want);
+                    assert_eq!(repository.as_deref(), Some("web"));
+                }
+                other => panic!("expected {want}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn events_from_other_sources_are_skipped() {
+        let mut e = event(json!({"anything": 1}));
+        e["source"] = json!("aws.ec2");
+        e["detail-type"] = json!("EC2 Instance State-change Notification");
+        assert_eq!(
+            classify(&e).unwrap(),
+            Classified::Ignored {
+                reason: "not-an-ecr-image-action",
+                repository: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_detail_field_is_an_error_naming_it() {
+        let e = event(json!({"action-type": "PUSH", "result": "SUCCESS"}));
+        let err = classify(&e).unwrap_err();
+        assert_eq!(err.field, "detail");
+        assert!(err.problem.contains("repository-name"), "{err}");
+    }
+
+    #[test]
+    fn a_wrongly_typed_field_is_named_by_its_path() {
+        let e = event(json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": 42}));
+        let err = classify(&e).unwrap_err();
+        assert_eq!(err.field, "detail.repository-name");
+        assert!(err.to_string().contains("detail.repository-name"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_digest_or_missing_envelope_field_is_an_error() {
+        let e = event(
+            json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "web", "image-digest": "sha256:xyz"}),
+        );
+        assert_eq!(classify(&e).unwrap_err().field, "detail.image-digest");
+        let mut e = event(
+            json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "web", "image-digest": DIGEST}),
+        );
+        e.as_object_mut().unwrap().remove("time");
+        assert_eq!(classify(&e).unwrap_err().field, "time");
+        let mut e = event(json!({}));
+        e.as_object_mut().unwrap().remove("detail-type");
+        let err = classify(&e).unwrap_err();
+        assert!(err.problem.contains("detail-type"), "{err}");
+        assert!(classify(&json!("just a string")).is_err());
+        assert!(classify(&json!({"time": "yesterday", "source": "aws.ecr", "detail-type": "ECR Image Action", "detail": {}})).is_err());
+    }
+
+    #[test]
+    fn push_event_round_trips_through_classify() {
+        let push = Push {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            repository: "web".into(),
+            digest: DIGEST.into(),
+            tag: Some("v3".into()),
+            pushed_at: "2026-11-26T09:00:00Z".parse().unwrap(),
+        };
+        assert_eq!(
+            classify(&push_event(&push)).unwrap(),
+            Classified::Push(push)
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! The Lambda handler: one event in, one outcome per service out, each also logged as a JSON line.
+
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::outcome::Outcome;
+use crate::redeploy::Engine;
+
+/// Handles one invocation. Failures worth retrying return `Err`, so Lambda retries the event
+/// and finally sends it to the dead-letter destination; nothing is swallowed.
+pub async fn handle(engine: &Engine, event: LambdaEvent<Value>) -> Result<Vec<Outcome>, Error> {
+    let result = engine
+        .handle_event(&event.payload, &event.context.request_id)
+        .await;
+    let outcomes = match &result {
+        Ok(outcomes) | Err(Error::Partial { outcomes, .. }) => outcomes.as_slice(),
+        Err(_) => &[],
+    };
+    for outcome in outcomes {
+        println!("{}", outcome.to_json_line());
+    }
+    if let Err(e) = &result {
+        tracing::error!(error_type = %e.error_type(), retryable = e.is_retryable(), "{e}");
+    }
+    result
+}

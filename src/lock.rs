@@ -1,0 +1,161 @@
+//! A per-service deploy lock, so concurrent deploys of one service (several Lambda invocations,
+//! or `pushdeploy deploy` beside the function) run one at a time and never register duplicate
+//! revisions or downgrade each other.
+//!
+//! The lock is an SSM parameter created with `Overwrite=false`, which SSM creates atomically or
+//! refuses with `ParameterAlreadyExists`. Its value names the holder and when its lease ends, so a
+//! lock left by a crashed holder is taken over once the lease has expired.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_ssm::types::ParameterType;
+
+use crate::error::{aws_error, Error};
+
+/// How long a lock is held at most, and how long a deploy waits for one.
+#[derive(Debug, Clone, Copy)]
+pub struct LockSettings {
+    /// Lease length; longer than any deploy can take (the function's timeout), so a live
+    /// holder never loses its lock.
+    pub lease: Duration,
+    /// How long to wait for a busy lock before failing with a retryable error.
+    pub wait: Duration,
+}
+
+impl Default for LockSettings {
+    fn default() -> Self {
+        LockSettings {
+            lease: Duration::from_secs(120),
+            wait: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A held lock; [`Lease::release`] it when done.
+#[derive(Debug)]
+pub struct Lease {
+    name: String,
+}
+
+/// SSM parameter name of the lock for one service, next to the app's config parameter.
+pub fn lock_name(config_parameter: &str, cluster: &str, service: &str) -> String {
+    let prefix = config_parameter
+        .rsplit_once('/')
+        .map_or("", |(parent, _)| parent);
+    format!("{prefix}/locks/{cluster}/{service}")
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+}
+
+/// Takes the lock `name`, waiting while another live holder has it.
+///
+/// IAM: `ssm:PutParameter`, `ssm:GetParameter`, `ssm:DeleteParameter` on
+/// `parameter/pushdeploy/<app>/locks/*`.
+pub async fn acquire(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+    owner: &str,
+    settings: LockSettings,
+    what: (&str, &str),
+) -> Result<Lease, Error> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let value = format!("{owner} {}", now_ms() + settings.lease.as_millis());
+        let put = ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(ParameterType::String)
+            .overwrite(false)
+            .description("pushdeploy deploy lock: delete it only if no deploy is running")
+            .send()
+            .await;
+        match put {
+            Ok(_) => {
+                return Ok(Lease {
+                    name: name.to_string(),
+                })
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_parameter_already_exists()) => {}
+            Err(e) => return Err(aws_error("ssm:PutParameter", e)),
+        }
+        let holder = match ssm.get_parameter().name(name).send().await {
+            Ok(out) => out.parameter.and_then(|p| p.value).unwrap_or_default(),
+            // Released between our put and our read: try again at once.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_parameter_not_found()) =>
+            {
+                continue
+            }
+            Err(e) => return Err(aws_error("ssm:GetParameter", e)),
+        };
+        let (holder_name, expires) = holder.rsplit_once(' ').unwrap_or((holder.as_str(), "0"));
+        if expires.parse::<u128>().unwrap_or(0) <= now_ms() {
+            tracing::warn!(
+                lock = name,
+                holder = holder_name,
+                "taking over an expired deploy lock"
+            );
+            delete(ssm, name).await?;
+            continue;
+        }
+        if started.elapsed() >= settings.wait {
+            return Err(Error::Busy {
+                cluster: what.0.to_string(),
+                service: what.1.to_string(),
+                holder: holder_name.to_string(),
+                waited_secs: started.elapsed().as_secs(),
+            });
+        }
+        // Jitter from the clock keeps contenders from polling in step.
+        let jitter = Duration::from_millis((now_ms() % 50) as u64);
+        tokio::time::sleep(delay + jitter).await;
+        delay = (delay * 2).min(Duration::from_millis(800));
+    }
+}
+
+async fn delete(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<(), Error> {
+    match ssm.delete_parameter().name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_not_found()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(aws_error("ssm:DeleteParameter", e)),
+    }
+}
+
+impl Lease {
+    /// Gives the lock back. A failure is logged, not returned: the deploy itself is done, and
+    /// the lease expires on its own.
+    pub async fn release(self, ssm: &aws_sdk_ssm::Client) {
+        if let Err(e) = delete(ssm, &self.name).await {
+            tracing::warn!(lock = %self.name, error = %e, "could not release deploy lock; it expires with its lease");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_live_beside_the_config_parameter() {
+        assert_eq!(
+            lock_name("/pushdeploy/demo/config", "demo", "web"),
+            "/pushdeploy/demo/locks/demo/web"
+        );
+        assert_eq!(lock_name("/org/deploy-config", "c", "s"), "/org/locks/c/s");
+    }
+}

@@ -1,0 +1,241 @@
+//! The redeploy: for every service routed to a push, `DescribeServices` → `DescribeTaskDefinition`
+//! → `RegisterTaskDefinition` → `UpdateService`, under the service's deploy lock.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField};
+use futures::future::join_all;
+use serde_json::Value;
+
+use crate::config::{self, ConfigCache, ServiceRoute};
+use crate::error::{aws_error, Error};
+use crate::event::{classify, Classified, Push};
+use crate::lock::{self, LockSettings};
+use crate::outcome::{Action, Outcome};
+use crate::routing::{route, Routed};
+use crate::task_definition::{is_paused, plan, register_request, Plan};
+
+/// The engine: clients built once, the cached routing config, and the lock settings.
+pub struct Engine {
+    ecs: aws_sdk_ecs::Client,
+    ssm: aws_sdk_ssm::Client,
+    config: ConfigCache,
+    lock: LockSettings,
+}
+
+impl Engine {
+    /// An engine over `sdk` that reads its routing config from `parameter`.
+    pub fn new(sdk: &SdkConfig, parameter: String, ttl: Duration) -> Engine {
+        let ssm = aws_sdk_ssm::Client::new(sdk);
+        Engine {
+            ecs: aws_sdk_ecs::Client::new(sdk),
+            config: ConfigCache::new(ssm.clone(), parameter, ttl),
+            ssm,
+            lock: LockSettings::default(),
+        }
+    }
+
+    /// The engine as the Lambda runs it: the standard AWS chain (`AWS_ENDPOINT_URL` included),
+    /// the config named by `PUSHDEPLOY_APP` or `PUSHDEPLOY_CONFIG_PARAMETER`.
+    pub async fn from_env() -> Result<Engine, Error> {
+        let parameter = config::parameter_from_env()?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(Engine::new(&sdk, parameter, config::ttl_from_env()))
+    }
+
+    /// Replaces the lock settings (tests use short waits).
+    pub fn with_lock_settings(mut self, lock: LockSettings) -> Engine {
+        self.lock = lock;
+        self
+    }
+
+    /// The routing config cache.
+    pub fn config(&self) -> &ConfigCache {
+        &self.config
+    }
+
+    /// Handles one EventBridge event: classify, route, redeploy every accepted service.
+    pub async fn handle_event(&self, event: &Value, owner: &str) -> Result<Vec<Outcome>, Error> {
+        let push = match classify(event)? {
+            Classified::Push(push) => push,
+            Classified::Ignored { reason, .. } => return Ok(vec![Outcome::ignored(reason, None)]),
+        };
+        let config = self.config.get().await?;
+        let routed = route(&config, &push);
+        if routed.is_empty() {
+            return Ok(vec![Outcome::ignored(
+                "no-matching-service",
+                Some(push.pinned_image()),
+            )]);
+        }
+        self.redeploy(&push, &routed, owner).await
+    }
+
+    /// Redeploys `push` to the routed services, concurrently; reports every service's outcome
+    /// and fails (retryably if any failure is) when one of them failed.
+    pub async fn redeploy(
+        &self,
+        push: &Push,
+        routed: &[Routed<'_>],
+        owner: &str,
+    ) -> Result<Vec<Outcome>, Error> {
+        let results = join_all(routed.iter().map(|r| async move {
+            match r {
+                Routed::Accepted(route) => self.deploy_service(route, push, owner).await,
+                Routed::TagFiltered(route) => Ok(skipped(route, "tag-filtered", None, push)),
+            }
+        }))
+        .await;
+        let (mut outcomes, mut failures) = (Vec::new(), Vec::new());
+        for result in results {
+            match result {
+                Ok(o) => outcomes.push(o),
+                Err(e) => failures.push(e),
+            }
+        }
+        match failures.len() {
+            0 => Ok(outcomes),
+            1 if outcomes.is_empty() => Err(failures.remove(0)),
+            _ => Err(Error::Partial { failures, outcomes }),
+        }
+    }
+
+    /// Redeploys one service under its lock: six calls (lock, four ECS calls, unlock).
+    pub async fn deploy_service(
+        &self,
+        route: &ServiceRoute,
+        push: &Push,
+        owner: &str,
+    ) -> Result<Outcome, Error> {
+        let name = lock::lock_name(self.config.parameter(), &route.cluster, &route.service);
+        let lease = lock::acquire(
+            &self.ssm,
+            &name,
+            owner,
+            self.lock,
+            (&route.cluster, &route.service),
+        )
+        .await?;
+        let result = self.deploy_locked(route, push).await;
+        lease.release(&self.ssm).await;
+        result
+    }
+
+    async fn deploy_locked(&self, route: &ServiceRoute, push: &Push) -> Result<Outcome, Error> {
+        let (cluster, service_name) = (&route.cluster, &route.service);
+        // IAM: ecs:DescribeServices on arn:aws:ecs:<region>:<account>:service/<cluster>/*
+        let described = self
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(service_name)
+            .include(ServiceField::Tags)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(s) if s.is_cluster_not_found_exception() => Error::ClusterNotFound {
+                    cluster: cluster.clone(),
+                },
+                _ => aws_error("ecs:DescribeServices", e),
+            })?;
+        let not_found = || Error::ServiceNotFound {
+            cluster: cluster.clone(),
+            service: service_name.clone(),
+        };
+        let service = described
+            .services
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.status.as_deref() == Some("ACTIVE"))
+            .ok_or_else(not_found)?;
+        let running_arn = service.task_definition.clone().ok_or_else(not_found)?;
+        if is_paused(service.tags.as_deref().unwrap_or_default()) {
+            return Ok(skipped(route, "paused", Some(running_arn), push));
+        }
+
+        // IAM: ecs:DescribeTaskDefinition (resource "*": the action takes no resource ARN)
+        let td = self
+            .ecs
+            .describe_task_definition()
+            .task_definition(&running_arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs:DescribeTaskDefinition", e))?;
+        let running = td.task_definition.ok_or_else(|| Error::Aws {
+            operation: "ecs:DescribeTaskDefinition",
+            code: None,
+            message: format!("no task definition returned for {running_arn}"),
+            retryable: true,
+        })?;
+        let revision = match plan(
+            route,
+            push,
+            &running,
+            td.tags.as_deref().unwrap_or_default(),
+        )? {
+            Plan::Skip(reason) => return Ok(skipped(route, reason, Some(running_arn), push)),
+            Plan::Deploy(revision) => revision,
+        };
+        let image = revision.image.clone();
+
+        // IAM: ecs:RegisterTaskDefinition, ecs:TagResource, iam:PassRole (task and execution roles)
+        let registered = register_request(self.ecs.register_task_definition(), revision)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs:RegisterTaskDefinition", e))?;
+        let new_arn = registered
+            .task_definition
+            .and_then(|t| t.task_definition_arn)
+            .ok_or_else(|| Error::Aws {
+                operation: "ecs:RegisterTaskDefinition",
+                code: None,
+                message: "no task definition ARN returned".into(),
+                retryable: true,
+            })?;
+
+        // IAM: ecs:UpdateService on arn:aws:ecs:<region>:<account>:service/<cluster>/*
+        self.ecs
+            .update_service()
+            .cluster(cluster)
+            .service(service_name)
+            .task_definition(&new_arn)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(s)
+                    if s.is_service_not_found_exception()
+                        || s.is_service_not_active_exception() =>
+                {
+                    not_found()
+                }
+                _ => aws_error("ecs:UpdateService", e),
+            })?;
+        tracing::info!(cluster = %cluster, service = %service_name, task_definition = %new_arn, image = %image, "redeployed");
+        Ok(Outcome {
+            service: Some(service_name.clone()),
+            cluster: Some(cluster.clone()),
+            action: Action::Deployed,
+            reason: "new-image".into(),
+            task_definition: Some(new_arn),
+            image: Some(image),
+        })
+    }
+}
+
+fn skipped(
+    route: &ServiceRoute,
+    reason: &str,
+    task_definition: Option<String>,
+    push: &Push,
+) -> Outcome {
+    Outcome {
+        service: Some(route.service.clone()),
+        cluster: Some(route.cluster.clone()),
+        action: Action::Skipped,
+        reason: reason.into(),
+        task_definition,
+        image: Some(push.pinned_image()),
+    }
+}

@@ -1,0 +1,496 @@
+//! The next task-definition revision: a full-fidelity copy of the running one with the image
+//! swapped only in the containers that run the pushed repository, plus the decision (pure)
+//! whether a revision is needed at all.
+
+use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
+use aws_sdk_ecs::types::{Tag, TaskDefinition};
+use chrono::{DateTime, Utc};
+
+use crate::config::ServiceRoute;
+use crate::error::Error;
+use crate::event::Push;
+use crate::image::ImageRef;
+
+/// Service tag that pauses automatic redeploys (set by `pushdeploy rollback`).
+pub const TAG_PAUSED: &str = "pushdeploy:paused";
+/// Prefix of the revision tag recording when the running image of a repository was pushed.
+pub const TAG_PUSHED_AT_PREFIX: &str = "pushdeploy:pushed-at:";
+/// Prefix of the revision tag recording the readable tag of the running image of a repository.
+pub const TAG_IMAGE_TAG_PREFIX: &str = "pushdeploy:tag:";
+
+/// Every `RegisterTaskDefinition` input field [`register_request`] sets from the running revision.
+pub const COPIED_FIELDS: &[&str] = &[
+    "family",
+    "task_role_arn",
+    "execution_role_arn",
+    "network_mode",
+    "container_definitions",
+    "volumes",
+    "placement_constraints",
+    "requires_compatibilities",
+    "cpu",
+    "memory",
+    "tags",
+    "pid_mode",
+    "ipc_mode",
+    "proxy_configuration",
+    "inference_accelerators",
+    "ephemeral_storage",
+    "runtime_platform",
+    "enable_fault_injection",
+];
+
+/// `TaskDefinition` fields that ECS computes and `RegisterTaskDefinition` does not accept.
+pub const READ_ONLY_FIELDS: &[&str] = &[
+    "task_definition_arn",
+    "revision",
+    "status",
+    "requires_attributes",
+    "compatibilities",
+    "registered_at",
+    "deregistered_at",
+    "delete_requested_at",
+    "registered_by",
+];
+
+/// Revision tag key for the push time of `repository`.
+pub fn pushed_at_key(repository: &str) -> String {
+    format!("{TAG_PUSHED_AT_PREFIX}{repository}")
+}
+
+/// Revision tag key for the readable tag of `repository`.
+pub fn image_tag_key(repository: &str) -> String {
+    format!("{TAG_IMAGE_TAG_PREFIX}{repository}")
+}
+
+/// Whether the service's tags pause automatic redeploys.
+pub fn is_paused(service_tags: &[Tag]) -> bool {
+    tag_value(service_tags, TAG_PAUSED).is_some_and(|v| !v.eq_ignore_ascii_case("false"))
+}
+
+/// The value of tag `key`, if present.
+pub fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key.as_deref() == Some(key))
+        .and_then(|t| t.value.as_deref())
+}
+
+/// What to do for one service.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// Nothing: the reason code says why.
+    Skip(&'static str),
+    /// Register this revision and point the service at it.
+    Deploy(NewRevision),
+}
+
+/// A revision to register.
+#[derive(Debug, Clone)]
+pub struct NewRevision {
+    /// The running definition with the images swapped.
+    pub definition: TaskDefinition,
+    /// Tags for the new revision.
+    pub tags: Vec<Tag>,
+    /// The pinned image written into the swapped containers.
+    pub image: String,
+}
+
+/// Decides, from the running revision alone, whether `push` needs a new revision of it.
+///
+/// Containers are matched by registry host and repository (and by name when the route lists
+/// names), never by position. A push already running is `already-running`; a push older than
+/// the running image of the repository (push time, then digest as tie-break) is
+/// `older-than-running`, so late or shuffled events never downgrade.
+pub fn plan(
+    route: &ServiceRoute,
+    push: &Push,
+    running: &TaskDefinition,
+    running_tags: &[Tag],
+) -> Result<Plan, Error> {
+    let registry = push.registry();
+    let containers = running.container_definitions.as_deref().unwrap_or_default();
+    let matching: Vec<(usize, Option<ImageRef>)> = containers
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| route.covers_container(c.name.as_deref()))
+        .filter_map(|(i, c)| {
+            let image = ImageRef::parse(c.image.as_deref()?).ok()?;
+            image
+                .is_from(&registry, &push.repository)
+                .then_some((i, Some(image)))
+        })
+        .collect();
+    if matching.is_empty() {
+        return Err(Error::NoMatchingContainer {
+            service: route.service.clone(),
+            task_definition: running.task_definition_arn.clone().unwrap_or_default(),
+            repository: push.repository.clone(),
+            containers: containers
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}={}",
+                        c.name.as_deref().unwrap_or("?"),
+                        c.image.as_deref().unwrap_or("?")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let running_digest =
+        |m: &(usize, Option<ImageRef>)| m.1.as_ref().and_then(|i| i.digest.clone());
+    if matching
+        .iter()
+        .all(|m| running_digest(m).as_deref() == Some(push.digest.as_str()))
+    {
+        return Ok(Plan::Skip("already-running"));
+    }
+    let recorded_at = tag_value(running_tags, &pushed_at_key(&push.repository))
+        .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+        .map(|t| t.with_timezone(&Utc).timestamp());
+    if let Some(recorded_at) = recorded_at {
+        let running = running_digest(&matching[0]).unwrap_or_default();
+        if (push.pushed_at.timestamp(), push.digest.as_str()) < (recorded_at, running.as_str()) {
+            return Ok(Plan::Skip("older-than-running"));
+        }
+    }
+
+    let image = push.pinned_image();
+    let mut definition = running.clone();
+    if let Some(defs) = definition.container_definitions.as_mut() {
+        for (i, _) in &matching {
+            defs[*i].image = Some(image.clone());
+        }
+    }
+    let (pushed_at_key, image_tag_key) = (
+        pushed_at_key(&push.repository),
+        image_tag_key(&push.repository),
+    );
+    let mut tags: Vec<Tag> = running_tags
+        .iter()
+        .filter(|t| {
+            let key = t.key.as_deref().unwrap_or_default();
+            // `aws:` keys are reserved to AWS and rejected on register.
+            !key.starts_with("aws:") && key != pushed_at_key && key != image_tag_key
+        })
+        .cloned()
+        .collect();
+    tags.push(
+        Tag::builder()
+            .key(pushed_at_key)
+            .value(push.pushed_at_tag())
+            .build(),
+    );
+    if let Some(tag) = &push.tag {
+        tags.push(Tag::builder().key(image_tag_key).value(tag).build());
+    }
+    Ok(Plan::Deploy(NewRevision {
+        definition,
+        tags,
+        image,
+    }))
+}
+
+/// Fills a `RegisterTaskDefinition` call with every field of the new revision ([`COPIED_FIELDS`]).
+///
+/// IAM: `ecs:RegisterTaskDefinition` and `ecs:TagResource` (tag on create), and `iam:PassRole`
+/// on the task and execution roles.
+// Inference accelerators are deprecated by AWS, but a revision that still has them must keep them.
+#[allow(deprecated)]
+pub fn register_request(
+    call: RegisterTaskDefinitionFluentBuilder,
+    rev: NewRevision,
+) -> RegisterTaskDefinitionFluentBuilder {
+    let d = rev.definition;
+    call.set_family(d.family)
+        .set_task_role_arn(d.task_role_arn)
+        .set_execution_role_arn(d.execution_role_arn)
+        .set_network_mode(d.network_mode)
+        .set_container_definitions(d.container_definitions)
+        .set_volumes(d.volumes)
+        .set_placement_constraints(d.placement_constraints)
+        .set_requires_compatibilities(d.requires_compatibilities)
+        .set_cpu(d.cpu)
+        .set_memory(d.memory)
+        .set_tags(Some(rev.tags).filter(|t| !t.is_empty()))
+        .set_pid_mode(d.pid_mode)
+        .set_ipc_mode(d.ipc_mode)
+        .set_proxy_configuration(d.proxy_configuration)
+        .set_inference_accelerators(d.inference_accelerators)
+        .set_ephemeral_storage(d.ephemeral_storage)
+        .set_runtime_platform(d.runtime_platform)
+        .set_enable_fault_injection(d.enable_fault_injection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
+    use aws_sdk_ecs::types::ContainerDefinition;
+
+    const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+
+    /// Field names of an SDK struct, read from its `Debug` output.
+    fn debug_fields(debug: &str) -> Vec<String> {
+        let inner = &debug[debug.find('{').unwrap() + 1..debug.rfind('}').unwrap()];
+        inner
+            .split(", ")
+            .map(|f| f.split(':').next().unwrap().trim().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_register_input_field_is_copied() {
+        // Fails when an SDK upgrade adds a RegisterTaskDefinition field nobody copies.
+        let input = RegisterTaskDefinitionInput::builder().build().unwrap();
+        for field in debug_fields(&format!("{input:?}")) {
+            assert!(
+                COPIED_FIELDS.contains(&field.as_str()),
+                "RegisterTaskDefinition field `{field}` is not copied"
+            );
+        }
+    }
+
+    #[test]
+    fn every_task_definition_field_is_copied_or_known_read_only() {
+        let td = TaskDefinition::builder().build();
+        for field in debug_fields(&format!("{td:?}")) {
+            assert!(
+                COPIED_FIELDS.contains(&field.as_str())
+                    || READ_ONLY_FIELDS.contains(&field.as_str()),
+                "TaskDefinition field `{field}` is neither copied nor known read-only"
+            );
+        }
+    }
+
+    fn push(digest: &str, at: &str, tag: Option<&str>) -> Push {
+        Push {
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            repository: "web".into(),
+            digest: digest.into(),
+            tag: tag.map(str::to_string),
+            pushed_at: at.parse().unwrap(),
+        }
+    }
+
+    fn container(name: &str, image: &str) -> ContainerDefinition {
+        ContainerDefinition::builder()
+            .name(name)
+            .image(image)
+            .build()
+    }
+
+    fn running(containers: Vec<ContainerDefinition>) -> TaskDefinition {
+        TaskDefinition::builder()
+            .task_definition_arn("arn:aws:ecs:eu-west-1:123456789012:task-definition/web:3")
+            .family("web")
+            .set_container_definitions(Some(containers))
+            .build()
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> Vec<Tag> {
+        pairs
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+            .collect()
+    }
+
+    fn deployed(plan: Plan) -> NewRevision {
+        match plan {
+            Plan::Deploy(rev) => rev,
+            Plan::Skip(reason) => panic!("expected a deploy, skipped: {reason}"),
+        }
+    }
+
+    #[test]
+    fn only_containers_from_the_pushed_repository_change() {
+        let td = running(vec![
+            container("envoy", &format!("{REGISTRY}/proxy:v1")),
+            container("web", &format!("{REGISTRY}/web:v1")),
+            container(
+                "log",
+                "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable",
+            ),
+        ]);
+        let rev = deployed(
+            plan(
+                &ServiceRoute::new("c", "s", "web"),
+                &push(NEW, "2026-11-26T10:00:00Z", Some("v2")),
+                &td,
+                &[],
+            )
+            .unwrap(),
+        );
+        let images: Vec<_> = rev
+            .definition
+            .container_definitions
+            .unwrap()
+            .into_iter()
+            .map(|c| c.image.unwrap())
+            .collect();
+        assert_eq!(images[0], format!("{REGISTRY}/proxy:v1"));
+        assert_eq!(images[1], format!("{REGISTRY}/web@{NEW}"));
+        assert_eq!(
+            images[2],
+            "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"
+        );
+        assert_eq!(rev.image, format!("{REGISTRY}/web@{NEW}"));
+        assert_eq!(tag_value(&rev.tags, "pushdeploy:tag:web"), Some("v2"));
+        assert_eq!(
+            tag_value(&rev.tags, "pushdeploy:pushed-at:web"),
+            Some("2026-11-26T10:00:00Z")
+        );
+    }
+
+    #[test]
+    fn container_names_in_the_route_narrow_the_swap() {
+        let td = running(vec![
+            container("a", &format!("{REGISTRY}/web:1")),
+            container("b", &format!("{REGISTRY}/web:1")),
+        ]);
+        let mut route = ServiceRoute::new("c", "s", "web");
+        route.containers = vec!["b".into()];
+        let rev =
+            deployed(plan(&route, &push(NEW, "2026-11-26T10:00:00Z", None), &td, &[]).unwrap());
+        let defs = rev.definition.container_definitions.unwrap();
+        assert_eq!(
+            defs[0].image.as_deref(),
+            Some(format!("{REGISTRY}/web:1").as_str())
+        );
+        assert_eq!(
+            defs[1].image.as_deref(),
+            Some(format!("{REGISTRY}/web@{NEW}").as_str())
+        );
+        assert_eq!(
+            tag_value(&rev.tags, "pushdeploy:tag:web"),
+            None,
+            "a push by digest records no readable tag"
+        );
+    }
+
+    #[test]
+    fn a_task_definition_without_the_repository_is_an_error() {
+        let td = running(vec![container("web", "nginx:1.27")]);
+        let err = plan(
+            &ServiceRoute::new("c", "s", "web"),
+            &push(NEW, "2026-11-26T10:00:00Z", None),
+            &td,
+            &[],
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::NoMatchingContainer { .. }));
+        assert!(err.to_string().contains("web=nginx:1.27"), "{err}");
+    }
+
+    #[test]
+    fn the_running_digest_is_already_running() {
+        let td = running(vec![container("web", &format!("{REGISTRY}/web@{NEW}"))]);
+        let p = plan(
+            &ServiceRoute::new("c", "s", "web"),
+            &push(NEW, "2026-11-26T10:00:00Z", None),
+            &td,
+            &[],
+        )
+        .unwrap();
+        assert!(matches!(p, Plan::Skip("already-running")));
+    }
+
+    #[test]
+    fn an_older_push_never_downgrades_and_ties_break_on_digest() {
+        let td = running(vec![container("web", &format!("{REGISTRY}/web@{NEW}"))]);
+        let recorded = tags(&[("pushdeploy:pushed-at:web", "2026-11-26T10:00:00Z")]);
+        let route = ServiceRoute::new("c", "s", "web");
+        let older = plan(
+            &route,
+            &push(OLD, "2026-11-26T09:59:59Z", None),
+            &td,
+            &recorded,
+        )
+        .unwrap();
+        assert!(matches!(older, Plan::Skip("older-than-running")));
+        let same_second_lower_digest = plan(
+            &route,
+            &push(OLD, "2026-11-26T10:00:00Z", None),
+            &td,
+            &recorded,
+        )
+        .unwrap();
+        assert!(matches!(
+            same_second_lower_digest,
+            Plan::Skip("older-than-running")
+        ));
+        let td_old = running(vec![container("web", &format!("{REGISTRY}/web@{OLD}"))]);
+        let same_second_higher_digest = plan(
+            &route,
+            &push(NEW, "2026-11-26T10:00:00Z", None),
+            &td_old,
+            &recorded,
+        )
+        .unwrap();
+        assert!(matches!(same_second_higher_digest, Plan::Deploy(_)));
+        let newer = plan(
+            &route,
+            &push(OLD, "2026-11-26T10:00:01Z", None),
+            &td,
+            &recorded,
+        )
+        .unwrap();
+        assert!(matches!(newer, Plan::Deploy(_)));
+    }
+
+    #[test]
+    fn tags_are_carried_over_except_reserved_and_replaced_ones() {
+        let td = running(vec![container("web", &format!("{REGISTRY}/web:v1"))]);
+        let old = tags(&[
+            ("team", "a"),
+            ("aws:cloudformation:stack-name", "x"),
+            ("pushdeploy:tag:web", "v1"),
+            ("pushdeploy:pushed-at:proxy", "2026-01-01T00:00:00Z"),
+        ]);
+        let rev = deployed(
+            plan(
+                &ServiceRoute::new("c", "s", "web"),
+                &push(NEW, "2026-11-26T10:00:00Z", Some("v2")),
+                &td,
+                &old,
+            )
+            .unwrap(),
+        );
+        let mut keys: Vec<_> = rev
+            .tags
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}={}",
+                    t.key.as_deref().unwrap(),
+                    t.value.as_deref().unwrap()
+                )
+            })
+            .collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "pushdeploy:pushed-at:proxy=2026-01-01T00:00:00Z",
+                "pushdeploy:pushed-at:web=2026-11-26T10:00:00Z",
+                "pushdeploy:tag:web=v2",
+                "team=a"
+            ]
+        );
+    }
+
+    #[test]
+    fn paused_means_a_paused_tag_not_set_to_false() {
+        assert!(is_paused(&tags(&[("pushdeploy:paused", "true")])));
+        assert!(is_paused(&tags(&[(
+            "pushdeploy:paused",
+            "2026-11-26T10:00:00Z"
+        )])));
+        assert!(!is_paused(&tags(&[("pushdeploy:paused", "false")])));
+        assert!(!is_paused(&tags(&[("other", "true")])));
+    }
+}
