@@ -135,11 +135,9 @@ impl AppConfig {
         match versioned.version {
             None => return Err(invalid("missing field `version`".into())),
             Some(v) if v.as_u64() == Some(u64::from(CONFIG_VERSION)) => {}
-            Some(v) if v.as_u64().is_some_and(|n| n > u64::from(CONFIG_VERSION)) => {
-                return Err(invalid(format!(
-                    "version {v} is newer than this build understands ({CONFIG_VERSION}): upgrade the function and the CLI"
-                )))
-            }
+            Some(v) if v.as_u64().is_some_and(|n| n > u64::from(CONFIG_VERSION)) => return Err(invalid(format!(
+                "version {v} is newer than this build understands ({CONFIG_VERSION}): upgrade the function and the CLI"
+            ))),
             Some(v) => return Err(invalid(format!("unsupported version {v}: expected {CONFIG_VERSION}"))),
         }
         let mut de = serde_json::Deserializer::from_str(json);
@@ -155,11 +153,7 @@ impl AppConfig {
         for (i, route) in self.services.iter_mut().enumerate() {
             let at = format!("services[{i}]");
             for (field, value) in [("cluster", &route.cluster), ("service", &route.service)] {
-                if value.is_empty()
-                    || !value
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                {
+                if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
                     return Err(format!(
                         "{at}.{field} {value:?} is not an ECS name (letters, digits, `-`, `_`)"
                     ));
@@ -169,9 +163,9 @@ impl AppConfig {
             let repo_ok = !repo.is_empty()
                 && repo.split('/').all(|part| {
                     !part.is_empty()
-                        && part.bytes().all(|b| {
-                            b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
-                        })
+                        && part
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
                 });
             if !repo_ok {
                 return Err(format!(
@@ -179,7 +173,9 @@ impl AppConfig {
                 ));
             }
             if repo.len() > MAX_REPOSITORY_LEN {
-                return Err(format!("{at}.repository is longer than {MAX_REPOSITORY_LEN} characters, which revision tags cannot record"));
+                return Err(format!(
+                    "{at}.repository is longer than {MAX_REPOSITORY_LEN} characters, which revision tags cannot record"
+                ));
             }
             if !seen.insert((route.cluster.clone(), route.service.clone(), repo.clone())) {
                 return Err(format!(
@@ -192,8 +188,7 @@ impl AppConfig {
             }
             let mut set = GlobSetBuilder::new();
             for pattern in &route.tags {
-                let glob = Glob::new(pattern)
-                    .map_err(|e| format!("{at}.tags pattern {pattern:?}: {e}"))?;
+                let glob = Glob::new(pattern).map_err(|e| format!("{at}.tags pattern {pattern:?}: {e}"))?;
                 set.add(glob);
             }
             route.tag_matcher = Some(set.build().map_err(|e| format!("{at}.tags: {e}"))?);
@@ -219,14 +214,8 @@ pub fn parameter_from_env() -> Result<String, ConfigError> {
 
 /// `/pushdeploy/<app>/config`, after checking the app name.
 pub fn parameter_for_app(app: &str) -> Result<String, ConfigError> {
-    if app.is_empty()
-        || !app
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(ConfigError::BadAppName {
-            app: app.to_string(),
-        });
+    if app.is_empty() || !app.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(ConfigError::BadAppName { app: app.to_string() });
     }
     Ok(format!("/pushdeploy/{app}/config"))
 }
@@ -268,10 +257,7 @@ impl ConfigCache {
         }
         let out = match self.ssm.get_parameter().name(&self.parameter).send().await {
             Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_parameter_not_found()) =>
-            {
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => {
                 return Err(ConfigError::Missing {
                     parameter: self.parameter.clone(),
                 }
@@ -316,9 +302,11 @@ mod tests {
 
     #[test]
     fn a_full_document_parses() {
-        let c = parse(r#"{"version":1,"app":"demo","services":[
+        let c = parse(
+            r#"{"version":1,"app":"demo","services":[
             {"cluster":"demo","service":"web","repository":"demo/web","containers":["web"],"tags":["v*","latest"]},
-            {"cluster":"demo","service":"web","repository":"demo/proxy"}]}"#)
+            {"cluster":"demo","service":"web","repository":"demo/proxy"}]}"#,
+        )
         .unwrap();
         assert_eq!(c.services.len(), 2);
         assert!(c.services[0].accepts_tag(Some("v1.2")));
@@ -328,10 +316,7 @@ mod tests {
             !c.services[0].accepts_tag(None),
             "a filter rejects pushes without a tag"
         );
-        assert!(
-            c.services[1].accepts_tag(None),
-            "no filter accepts every push"
-        );
+        assert!(c.services[1].accepts_tag(None), "no filter accepts every push");
         assert!(c.services[0].covers_container(Some("web")));
         assert!(!c.services[0].covers_container(Some("sidecar")));
         assert!(c.services[1].covers_container(Some("anything")));
@@ -339,7 +324,10 @@ mod tests {
 
     #[test]
     fn the_document_round_trips() {
-        let c = parse(r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"r","tags":["v*"]}]}"#).unwrap();
+        let c = parse(
+            r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"r","tags":["v*"]}]}"#,
+        )
+        .unwrap();
         let again = parse(&c.to_json()).unwrap();
         assert_eq!(again.services[0].tags, vec!["v*"]);
     }
@@ -348,22 +336,17 @@ mod tests {
     fn invalid_documents_say_what_is_wrong() {
         assert!(problem("not json").contains("not a JSON object"));
         assert!(problem(r#"{"app":"demo","services":[]}"#).contains("missing field `version`"));
-        assert!(problem(r#"{"version":2,"app":"demo","services":[]}"#)
-            .contains("newer than this build"));
-        assert!(problem(r#"{"version":"1","app":"demo","services":[]}"#)
-            .contains("unsupported version"));
+        assert!(problem(r#"{"version":2,"app":"demo","services":[]}"#).contains("newer than this build"));
+        assert!(problem(r#"{"version":"1","app":"demo","services":[]}"#).contains("unsupported version"));
         assert!(problem(r#"{"version":1,"app":"demo"}"#).contains("services"));
         let p = problem(
             r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"r","tag":["v*"]}]}"#,
         );
         assert!(p.contains("services[0]") && p.contains("tag"), "{p}");
-        let p = problem(
-            r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"R/Web"}]}"#,
-        );
+        let p =
+            problem(r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"R/Web"}]}"#);
         assert!(p.contains("services[0].repository"), "{p}");
-        let p = problem(
-            r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"","repository":"r"}]}"#,
-        );
+        let p = problem(r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"","repository":"r"}]}"#);
         assert!(p.contains("services[0].service"), "{p}");
         let p = problem(
             r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"r","tags":["v[1"]}]}"#,
@@ -377,10 +360,7 @@ mod tests {
 
     #[test]
     fn app_names_become_parameter_names() {
-        assert_eq!(
-            parameter_for_app("demo-1").unwrap(),
-            "/pushdeploy/demo-1/config"
-        );
+        assert_eq!(parameter_for_app("demo-1").unwrap(), "/pushdeploy/demo-1/config");
         assert_eq!(
             parameter_for_app("a/b"),
             Err(ConfigError::BadAppName { app: "a/b".into() })

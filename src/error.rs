@@ -83,12 +83,9 @@ fn hint(code: Option<&str>, operation: &str) -> String {
         Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation") => {
             format!(": grant {operation} to the caller's role (README lists every permission)")
         }
-        Some(
-            "UnrecognizedClientException"
-            | "InvalidClientTokenId"
-            | "ExpiredTokenException"
-            | "ExpiredToken",
-        ) => ": check the AWS credentials (profile, SSO session or env vars)".to_string(),
+        Some("UnrecognizedClientException" | "InvalidClientTokenId" | "ExpiredTokenException" | "ExpiredToken") => {
+            ": check the AWS credentials (profile, SSO session or env vars)".to_string()
+        }
         _ => String::new(),
     }
 }
@@ -116,11 +113,7 @@ impl Error {
             Error::Busy { .. } => "ServiceBusy",
             Error::Partial { .. } => "PartialFailure",
         };
-        let class = if self.is_retryable() {
-            "Retryable"
-        } else {
-            "Fatal"
-        };
+        let class = if self.is_retryable() { "Retryable" } else { "Fatal" };
         format!("{class}.{kind}")
     }
 }
@@ -162,14 +155,10 @@ where
     let status = err.raw_response().map(|r| r.status().as_u16());
     let code = err.code().map(str::to_string);
     let retryable = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(_) => {
             status.is_some_and(|s| s >= 500 || s == 429)
-                || code
-                    .as_deref()
-                    .is_some_and(|c| RETRYABLE_CODES.contains(&c))
+                || code.as_deref().is_some_and(|c| RETRYABLE_CODES.contains(&c))
         }
         _ => false,
     };

@@ -96,24 +96,22 @@ pub struct EventError {
 
 /// Reads an event as EventBridge delivers it and decides what it means.
 pub fn classify(event: &Value) -> Result<Classified, EventError> {
-    let envelope: EventBridgeEvent<Value> =
-        serde_path_to_error::deserialize(event).map_err(|e| EventError {
-            what: "EventBridge event",
-            field: join_path("(event)", e.path()),
-            problem: e.inner().to_string(),
-        })?;
+    let envelope: EventBridgeEvent<Value> = serde_path_to_error::deserialize(event).map_err(|e| EventError {
+        what: "EventBridge event",
+        field: join_path("(event)", e.path()),
+        problem: e.inner().to_string(),
+    })?;
     if envelope.source != SOURCE || envelope.detail_type != DETAIL_TYPE {
         return Ok(Classified::Ignored {
             reason: "not-an-ecr-image-action",
             repository: None,
         });
     }
-    let detail: EcrImageAction =
-        serde_path_to_error::deserialize(&envelope.detail).map_err(|e| EventError {
-            what: "ECR Image Action event",
-            field: join_path("detail", e.path()),
-            problem: e.inner().to_string(),
-        })?;
+    let detail: EcrImageAction = serde_path_to_error::deserialize(&envelope.detail).map_err(|e| EventError {
+        what: "ECR Image Action event",
+        field: join_path("detail", e.path()),
+        problem: e.inner().to_string(),
+    })?;
     let repository = Some(detail.repository_name.clone());
     if detail.action_type != "PUSH" {
         return Ok(Classified::Ignored {
@@ -155,9 +153,7 @@ pub fn classify(event: &Value) -> Result<Classified, EventError> {
         .region
         .filter(|r| !r.is_empty())
         .ok_or_else(|| field_error("region", "missing"))?;
-    let pushed_at = envelope
-        .time
-        .ok_or_else(|| field_error("time", "missing"))?;
+    let pushed_at = envelope.time.ok_or_else(|| field_error("time", "missing"))?;
     Ok(Classified::Push(Push {
         account,
         region,
@@ -318,7 +314,10 @@ mod tests {
         let err = classify(&e).unwrap_err();
         assert!(err.problem.contains("detail-type"), "{err}");
         assert!(classify(&json!("just a string")).is_err());
-        assert!(classify(&json!({"time": "yesterday", "source": "aws.ecr", "detail-type": "ECR Image Action", "detail": {}})).is_err());
+        assert!(classify(
+            &json!({"time": "yesterday", "source": "aws.ecr", "detail-type": "ECR Image Action", "detail": {}})
+        )
+        .is_err());
     }
 
     #[test]
@@ -331,9 +330,6 @@ mod tests {
             tag: Some("v3".into()),
             pushed_at: "2026-11-26T09:00:00Z".parse().unwrap(),
         };
-        assert_eq!(
-            classify(&push_event(&push)).unwrap(),
-            Classified::Push(push)
-        );
+        assert_eq!(classify(&push_event(&push)).unwrap(), Classified::Push(push));
     }
 }

@@ -40,18 +40,14 @@ impl ImageRef {
         let (name_and_tag, digest) = match reference.split_once('@') {
             Some((rest, digest)) => {
                 if !is_digest(digest) {
-                    return Err(fail(
-                        "the digest is not `sha256:` followed by 64 hex digits",
-                    ));
+                    return Err(fail("the digest is not `sha256:` followed by 64 hex digits"));
                 }
                 (rest, Some(digest.to_string()))
             }
             None => (reference, None),
         };
         let (registry, path) = match name_and_tag.split_once('/') {
-            Some((first, rest))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
-            {
+            Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
                 (Some(first.to_string()), rest)
             }
             _ => (None, name_and_tag),
@@ -116,12 +112,8 @@ pub fn ecr_registry(account: &str, region: &str) -> String {
 
 /// True for `sha256:` followed by 64 lowercase hex digits, the only digest ECR produces.
 pub fn is_digest(s: &str) -> bool {
-    s.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
+    s.strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 #[cfg(test)]
@@ -132,8 +124,7 @@ mod tests {
 
     #[test]
     fn parses_an_ecr_reference_with_tag() {
-        let r =
-            ImageRef::parse("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/web:v1.2").unwrap();
+        let r = ImageRef::parse("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/web:v1.2").unwrap();
         assert_eq!(
             r.registry.as_deref(),
             Some("123456789012.dkr.ecr.eu-west-1.amazonaws.com")
@@ -167,10 +158,7 @@ mod tests {
         assert_eq!(r.registry, None);
         assert_eq!(r.repository, "library/nginx");
         let r = ImageRef::parse("nginx").unwrap();
-        assert_eq!(
-            (r.registry, r.repository.as_str(), r.tag),
-            (None, "nginx", None)
-        );
+        assert_eq!((r.registry, r.repository.as_str(), r.tag), (None, "nginx", None));
     }
 
     #[test]
@@ -194,10 +182,7 @@ mod tests {
 
     #[test]
     fn china_regions_use_their_own_domain() {
-        assert_eq!(
-            ecr_registry("1", "cn-north-1"),
-            "1.dkr.ecr.cn-north-1.amazonaws.com.cn"
-        );
+        assert_eq!(ecr_registry("1", "cn-north-1"), "1.dkr.ecr.cn-north-1.amazonaws.com.cn");
     }
 
     #[test]

@@ -10,9 +10,7 @@ use crate::redeploy::Engine;
 /// Handles one invocation. Failures worth retrying return `Err`, so Lambda retries the event
 /// and finally sends it to the dead-letter destination; nothing is swallowed.
 pub async fn handle(engine: &Engine, event: LambdaEvent<Value>) -> Result<Vec<Outcome>, Error> {
-    let result = engine
-        .handle_event(&event.payload, &event.context.request_id)
-        .await;
+    let result = engine.handle_event(&event.payload, &event.context.request_id).await;
     let outcomes = match &result {
         Ok(outcomes) | Err(Error::Partial { outcomes, .. }) => outcomes.as_slice(),
         Err(_) => &[],

@@ -39,9 +39,7 @@ pub struct Lease {
 
 /// SSM parameter name of the lock for one service, next to the app's config parameter.
 pub fn lock_name(config_parameter: &str, cluster: &str, service: &str) -> String {
-    let prefix = config_parameter
-        .rsplit_once('/')
-        .map_or("", |(parent, _)| parent);
+    let prefix = config_parameter.rsplit_once('/').map_or("", |(parent, _)| parent);
     format!("{prefix}/locks/{cluster}/{service}")
 }
 
@@ -77,34 +75,19 @@ pub async fn acquire(
             .send()
             .await;
         match put {
-            Ok(_) => {
-                return Ok(Lease {
-                    name: name.to_string(),
-                })
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_parameter_already_exists()) => {}
+            Ok(_) => return Ok(Lease { name: name.to_string() }),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_already_exists()) => {}
             Err(e) => return Err(aws_error("ssm:PutParameter", e)),
         }
         let holder = match ssm.get_parameter().name(name).send().await {
             Ok(out) => out.parameter.and_then(|p| p.value).unwrap_or_default(),
             // Released between our put and our read: try again at once.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_parameter_not_found()) =>
-            {
-                continue
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => continue,
             Err(e) => return Err(aws_error("ssm:GetParameter", e)),
         };
         let (holder_name, expires) = holder.rsplit_once(' ').unwrap_or((holder.as_str(), "0"));
         if expires.parse::<u128>().unwrap_or(0) <= now_ms() {
-            tracing::warn!(
-                lock = name,
-                holder = holder_name,
-                "taking over an expired deploy lock"
-            );
+            tracing::warn!(lock = name, holder = holder_name, "taking over an expired deploy lock");
             delete(ssm, name).await?;
             continue;
         }
@@ -126,12 +109,7 @@ pub async fn acquire(
 async fn delete(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<(), Error> {
     match ssm.delete_parameter().name(name).send().await {
         Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_parameter_not_found()) =>
-        {
-            Ok(())
-        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => Ok(()),
         Err(e) => Err(aws_error("ssm:DeleteParameter", e)),
     }
 }

@@ -6,8 +6,5 @@ use lambda_runtime::{run, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
     let engine = pushdeploy::Engine::from_env().await?;
-    run(service_fn(|event| {
-        pushdeploy::lambda::handle(&engine, event)
-    }))
-    .await
+    run(service_fn(|event| pushdeploy::lambda::handle(&engine, event))).await
 }

@@ -27,9 +27,23 @@ pub struct Engine {
 impl Engine {
     /// An engine over `sdk` that reads its routing config from `parameter`.
     pub fn new(sdk: &SdkConfig, parameter: String, ttl: Duration) -> Engine {
-        let ssm = aws_sdk_ssm::Client::new(sdk);
+        Engine::from_clients(
+            aws_sdk_ecs::Client::new(sdk),
+            aws_sdk_ssm::Client::new(sdk),
+            parameter,
+            ttl,
+        )
+    }
+
+    /// An engine over clients built by the caller (with interceptors, say).
+    pub fn from_clients(
+        ecs: aws_sdk_ecs::Client,
+        ssm: aws_sdk_ssm::Client,
+        parameter: String,
+        ttl: Duration,
+    ) -> Engine {
         Engine {
-            ecs: aws_sdk_ecs::Client::new(sdk),
+            ecs,
             config: ConfigCache::new(ssm.clone(), parameter, ttl),
             ssm,
             lock: LockSettings::default(),
@@ -64,22 +78,14 @@ impl Engine {
         let config = self.config.get().await?;
         let routed = route(&config, &push);
         if routed.is_empty() {
-            return Ok(vec![Outcome::ignored(
-                "no-matching-service",
-                Some(push.pinned_image()),
-            )]);
+            return Ok(vec![Outcome::ignored("no-matching-service", Some(push.pinned_image()))]);
         }
         self.redeploy(&push, &routed, owner).await
     }
 
     /// Redeploys `push` to the routed services, concurrently; reports every service's outcome
     /// and fails (retryably if any failure is) when one of them failed.
-    pub async fn redeploy(
-        &self,
-        push: &Push,
-        routed: &[Routed<'_>],
-        owner: &str,
-    ) -> Result<Vec<Outcome>, Error> {
+    pub async fn redeploy(&self, push: &Push, routed: &[Routed<'_>], owner: &str) -> Result<Vec<Outcome>, Error> {
         let results = join_all(routed.iter().map(|r| async move {
             match r {
                 Routed::Accepted(route) => self.deploy_service(route, push, owner).await,
@@ -102,21 +108,9 @@ impl Engine {
     }
 
     /// Redeploys one service under its lock: six calls (lock, four ECS calls, unlock).
-    pub async fn deploy_service(
-        &self,
-        route: &ServiceRoute,
-        push: &Push,
-        owner: &str,
-    ) -> Result<Outcome, Error> {
+    pub async fn deploy_service(&self, route: &ServiceRoute, push: &Push, owner: &str) -> Result<Outcome, Error> {
         let name = lock::lock_name(self.config.parameter(), &route.cluster, &route.service);
-        let lease = lock::acquire(
-            &self.ssm,
-            &name,
-            owner,
-            self.lock,
-            (&route.cluster, &route.service),
-        )
-        .await?;
+        let lease = lock::acquire(&self.ssm, &name, owner, self.lock, (&route.cluster, &route.service)).await?;
         let result = self.deploy_locked(route, push).await;
         lease.release(&self.ssm).await;
         result
@@ -169,12 +163,7 @@ impl Engine {
             message: format!("no task definition returned for {running_arn}"),
             retryable: true,
         })?;
-        let revision = match plan(
-            route,
-            push,
-            &running,
-            td.tags.as_deref().unwrap_or_default(),
-        )? {
+        let revision = match plan(route, push, &running, td.tags.as_deref().unwrap_or_default())? {
             Plan::Skip(reason) => return Ok(skipped(route, reason, Some(running_arn), push)),
             Plan::Deploy(revision) => revision,
         };
@@ -204,12 +193,7 @@ impl Engine {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(s)
-                    if s.is_service_not_found_exception()
-                        || s.is_service_not_active_exception() =>
-                {
-                    not_found()
-                }
+                Some(s) if s.is_service_not_found_exception() || s.is_service_not_active_exception() => not_found(),
                 _ => aws_error("ecs:UpdateService", e),
             })?;
         tracing::info!(cluster = %cluster, service = %service_name, task_definition = %new_arn, image = %image, "redeployed");
@@ -224,12 +208,7 @@ impl Engine {
     }
 }
 
-fn skipped(
-    route: &ServiceRoute,
-    reason: &str,
-    task_definition: Option<String>,
-    push: &Push,
-) -> Outcome {
+fn skipped(route: &ServiceRoute, reason: &str, task_definition: Option<String>, push: &Push) -> Outcome {
     Outcome {
         service: Some(route.service.clone()),
         cluster: Some(route.cluster.clone()),

@@ -67,30 +67,18 @@ mod tests {
 
     #[test]
     fn one_repository_feeds_every_service_that_runs_it() {
-        assert_eq!(
-            names(&route(&config(), &push("web", Some("v2")))),
-            ["+web", "+worker"]
-        );
+        assert_eq!(names(&route(&config(), &push("web", Some("v2")))), ["+web", "+worker"]);
     }
 
     #[test]
     fn the_tag_filter_applies_per_service() {
-        assert_eq!(
-            names(&route(&config(), &push("web", Some("dev")))),
-            ["-web", "+worker"]
-        );
-        assert_eq!(
-            names(&route(&config(), &push("web", None))),
-            ["-web", "+worker"]
-        );
+        assert_eq!(names(&route(&config(), &push("web", Some("dev")))), ["-web", "+worker"]);
+        assert_eq!(names(&route(&config(), &push("web", None))), ["-web", "+worker"]);
     }
 
     #[test]
     fn a_sidecar_repository_routes_to_the_service_it_runs_in() {
-        assert_eq!(
-            names(&route(&config(), &push("proxy", Some("x")))),
-            ["+web"]
-        );
+        assert_eq!(names(&route(&config(), &push("proxy", Some("x")))), ["+web"]);
     }
 
     #[test]

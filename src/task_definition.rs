@@ -101,12 +101,7 @@ pub struct NewRevision {
 /// names), never by position. A push already running is `already-running`; a push older than
 /// the running image of the repository (push time, then digest as tie-break) is
 /// `older-than-running`, so late or shuffled events never downgrade.
-pub fn plan(
-    route: &ServiceRoute,
-    push: &Push,
-    running: &TaskDefinition,
-    running_tags: &[Tag],
-) -> Result<Plan, Error> {
+pub fn plan(route: &ServiceRoute, push: &Push, running: &TaskDefinition, running_tags: &[Tag]) -> Result<Plan, Error> {
     let registry = push.registry();
     let containers = running.container_definitions.as_deref().unwrap_or_default();
     let matching: Vec<(usize, Option<ImageRef>)> = containers
@@ -115,9 +110,7 @@ pub fn plan(
         .filter(|(_, c)| route.covers_container(c.name.as_deref()))
         .filter_map(|(i, c)| {
             let image = ImageRef::parse(c.image.as_deref()?).ok()?;
-            image
-                .is_from(&registry, &push.repository)
-                .then_some((i, Some(image)))
+            image.is_from(&registry, &push.repository).then_some((i, Some(image)))
         })
         .collect();
     if matching.is_empty() {
@@ -138,8 +131,7 @@ pub fn plan(
                 .join(", "),
         });
     }
-    let running_digest =
-        |m: &(usize, Option<ImageRef>)| m.1.as_ref().and_then(|i| i.digest.clone());
+    let running_digest = |m: &(usize, Option<ImageRef>)| m.1.as_ref().and_then(|i| i.digest.clone());
     if matching
         .iter()
         .all(|m| running_digest(m).as_deref() == Some(push.digest.as_str()))
@@ -163,10 +155,7 @@ pub fn plan(
             defs[*i].image = Some(image.clone());
         }
     }
-    let (pushed_at_key, image_tag_key) = (
-        pushed_at_key(&push.repository),
-        image_tag_key(&push.repository),
-    );
+    let (pushed_at_key, image_tag_key) = (pushed_at_key(&push.repository), image_tag_key(&push.repository));
     let mut tags: Vec<Tag> = running_tags
         .iter()
         .filter(|t| {
@@ -176,12 +165,7 @@ pub fn plan(
         })
         .cloned()
         .collect();
-    tags.push(
-        Tag::builder()
-            .key(pushed_at_key)
-            .value(push.pushed_at_tag())
-            .build(),
-    );
+    tags.push(Tag::builder().key(pushed_at_key).value(push.pushed_at_tag()).build());
     if let Some(tag) = &push.tag {
         tags.push(Tag::builder().key(image_tag_key).value(tag).build());
     }
@@ -259,8 +243,7 @@ mod tests {
         let td = TaskDefinition::builder().build();
         for field in debug_fields(&format!("{td:?}")) {
             assert!(
-                COPIED_FIELDS.contains(&field.as_str())
-                    || READ_ONLY_FIELDS.contains(&field.as_str()),
+                COPIED_FIELDS.contains(&field.as_str()) || READ_ONLY_FIELDS.contains(&field.as_str()),
                 "TaskDefinition field `{field}` is neither copied nor known read-only"
             );
         }
@@ -278,10 +261,7 @@ mod tests {
     }
 
     fn container(name: &str, image: &str) -> ContainerDefinition {
-        ContainerDefinition::builder()
-            .name(name)
-            .image(image)
-            .build()
+        ContainerDefinition::builder().name(name).image(image).build()
     }
 
     fn running(containers: Vec<ContainerDefinition>) -> TaskDefinition {
@@ -311,10 +291,7 @@ mod tests {
         let td = running(vec![
             container("envoy", &format!("{REGISTRY}/proxy:v1")),
             container("web", &format!("{REGISTRY}/web:v1")),
-            container(
-                "log",
-                "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable",
-            ),
+            container("log", "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"),
         ]);
         let rev = deployed(
             plan(
@@ -334,10 +311,7 @@ mod tests {
             .collect();
         assert_eq!(images[0], format!("{REGISTRY}/proxy:v1"));
         assert_eq!(images[1], format!("{REGISTRY}/web@{NEW}"));
-        assert_eq!(
-            images[2],
-            "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"
-        );
+        assert_eq!(images[2], "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable");
         assert_eq!(rev.image, format!("{REGISTRY}/web@{NEW}"));
         assert_eq!(tag_value(&rev.tags, "pushdeploy:tag:web"), Some("v2"));
         assert_eq!(
@@ -354,17 +328,10 @@ mod tests {
         ]);
         let mut route = ServiceRoute::new("c", "s", "web");
         route.containers = vec!["b".into()];
-        let rev =
-            deployed(plan(&route, &push(NEW, "2026-11-26T10:00:00Z", None), &td, &[]).unwrap());
+        let rev = deployed(plan(&route, &push(NEW, "2026-11-26T10:00:00Z", None), &td, &[]).unwrap());
         let defs = rev.definition.container_definitions.unwrap();
-        assert_eq!(
-            defs[0].image.as_deref(),
-            Some(format!("{REGISTRY}/web:1").as_str())
-        );
-        assert_eq!(
-            defs[1].image.as_deref(),
-            Some(format!("{REGISTRY}/web@{NEW}").as_str())
-        );
+        assert_eq!(defs[0].image.as_deref(), Some(format!("{REGISTRY}/web:1").as_str()));
+        assert_eq!(defs[1].image.as_deref(), Some(format!("{REGISTRY}/web@{NEW}").as_str()));
         assert_eq!(
             tag_value(&rev.tags, "pushdeploy:tag:web"),
             None,
@@ -404,41 +371,15 @@ mod tests {
         let td = running(vec![container("web", &format!("{REGISTRY}/web@{NEW}"))]);
         let recorded = tags(&[("pushdeploy:pushed-at:web", "2026-11-26T10:00:00Z")]);
         let route = ServiceRoute::new("c", "s", "web");
-        let older = plan(
-            &route,
-            &push(OLD, "2026-11-26T09:59:59Z", None),
-            &td,
-            &recorded,
-        )
-        .unwrap();
+        let older = plan(&route, &push(OLD, "2026-11-26T09:59:59Z", None), &td, &recorded).unwrap();
         assert!(matches!(older, Plan::Skip("older-than-running")));
-        let same_second_lower_digest = plan(
-            &route,
-            &push(OLD, "2026-11-26T10:00:00Z", None),
-            &td,
-            &recorded,
-        )
-        .unwrap();
-        assert!(matches!(
-            same_second_lower_digest,
-            Plan::Skip("older-than-running")
-        ));
+        let same_second_lower_digest = plan(&route, &push(OLD, "2026-11-26T10:00:00Z", None), &td, &recorded).unwrap();
+        assert!(matches!(same_second_lower_digest, Plan::Skip("older-than-running")));
         let td_old = running(vec![container("web", &format!("{REGISTRY}/web@{OLD}"))]);
-        let same_second_higher_digest = plan(
-            &route,
-            &push(NEW, "2026-11-26T10:00:00Z", None),
-            &td_old,
-            &recorded,
-        )
-        .unwrap();
+        let same_second_higher_digest =
+            plan(&route, &push(NEW, "2026-11-26T10:00:00Z", None), &td_old, &recorded).unwrap();
         assert!(matches!(same_second_higher_digest, Plan::Deploy(_)));
-        let newer = plan(
-            &route,
-            &push(OLD, "2026-11-26T10:00:01Z", None),
-            &td,
-            &recorded,
-        )
-        .unwrap();
+        let newer = plan(&route, &push(OLD, "2026-11-26T10:00:01Z", None), &td, &recorded).unwrap();
         assert!(matches!(newer, Plan::Deploy(_)));
     }
 
@@ -463,13 +404,7 @@ mod tests {
         let mut keys: Vec<_> = rev
             .tags
             .iter()
-            .map(|t| {
-                format!(
-                    "{}={}",
-                    t.key.as_deref().unwrap(),
-                    t.value.as_deref().unwrap()
-                )
-            })
+            .map(|t| format!("{}={}", t.key.as_deref().unwrap(), t.value.as_deref().unwrap()))
             .collect();
         keys.sort();
         assert_eq!(
@@ -486,10 +421,7 @@ mod tests {
     #[test]
     fn paused_means_a_paused_tag_not_set_to_false() {
         assert!(is_paused(&tags(&[("pushdeploy:paused", "true")])));
-        assert!(is_paused(&tags(&[(
-            "pushdeploy:paused",
-            "2026-11-26T10:00:00Z"
-        )])));
+        assert!(is_paused(&tags(&[("pushdeploy:paused", "2026-11-26T10:00:00Z")])));
         assert!(!is_paused(&tags(&[("pushdeploy:paused", "false")])));
         assert!(!is_paused(&tags(&[("other", "true")])));
     }

@@ -1,0 +1,1 @@
+//! Error shapes the emulator cannot produce.

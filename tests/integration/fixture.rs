@@ -1,0 +1,225 @@
+//! Test fixtures: an app of its own per test (cluster, services, routing config) in the shared
+//! emulator, and helpers to read back what the engine did.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_ecs::types::{ContainerDefinition, Tag, TaskDefinition, TaskDefinitionField};
+use pushdeploy::event::Push;
+use pushdeploy::lock::LockSettings;
+use pushdeploy::Engine;
+use serde_json::Value;
+
+use crate::emulator::{sdk_config, CallLog, ACCOUNT, REGION};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A name no other test (nor an earlier run against the same emulator) uses.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let salt = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_micros();
+    format!("{prefix}-{n}-{salt}")
+}
+
+pub const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+/// `<registry>/<repo>:<tag>`
+pub fn image(repo: &str, tag: &str) -> String {
+    format!("{REGISTRY}/{repo}:{tag}")
+}
+
+/// A well-formed digest derived from `seed`.
+pub fn digest(seed: u32) -> String {
+    format!("sha256:{:064x}", seed as u128 * 0x9e37_79b9_7f4a_7c15)
+}
+
+pub fn push(repo: &str, tag: Option<&str>, digest: &str, time: &str) -> Push {
+    Push {
+        account: ACCOUNT.into(),
+        region: REGION.into(),
+        repository: repo.into(),
+        digest: digest.into(),
+        tag: tag.map(str::to_string),
+        pushed_at: time.parse().expect("RFC 3339 time"),
+    }
+}
+
+/// A push event as EventBridge delivers it.
+pub fn push_event(repo: &str, tag: Option<&str>, digest: &str, time: &str) -> Value {
+    pushdeploy::event::push_event(&push(repo, tag, digest, time))
+}
+
+pub fn container(name: &str, image: &str) -> ContainerDefinition {
+    ContainerDefinition::builder()
+        .name(name)
+        .image(image)
+        .memory(128)
+        .essential(true)
+        .build()
+}
+
+pub struct App {
+    pub name: String,
+    pub cluster: String,
+    pub parameter: String,
+    pub sdk: SdkConfig,
+    pub ecs: aws_sdk_ecs::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    /// Calls the engine made (not the fixture's own).
+    pub calls: CallLog,
+    pub engine: Engine,
+}
+
+impl App {
+    /// A fresh app with its own cluster and no config yet.
+    pub async fn new(prefix: &str) -> App {
+        let name = unique(prefix);
+        let sdk = sdk_config().await;
+        let calls = CallLog::default();
+        let engine_ecs = aws_sdk_ecs::Client::from_conf(
+            aws_sdk_ecs::config::Builder::from(&sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let engine_ssm = aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(&sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let parameter = format!("/pushdeploy/{name}/config");
+        let engine = Engine::from_clients(engine_ecs, engine_ssm, parameter.clone(), Duration::from_secs(60))
+            .with_lock_settings(LockSettings {
+                lease: Duration::from_secs(30),
+                wait: Duration::from_secs(20),
+            });
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        ecs.create_cluster()
+            .cluster_name(&name)
+            .send()
+            .await
+            .expect("create cluster");
+        App {
+            cluster: name.clone(),
+            name,
+            parameter,
+            ssm: aws_sdk_ssm::Client::new(&sdk),
+            ecs,
+            sdk,
+            calls,
+            engine,
+        }
+    }
+
+    /// Registers a task definition with these containers and runs a service on it.
+    pub async fn service(&self, service: &str, containers: Vec<ContainerDefinition>) -> String {
+        let family = format!("{}-{service}", self.name);
+        let td = self
+            .ecs
+            .register_task_definition()
+            .family(&family)
+            .set_container_definitions(Some(containers))
+            .send()
+            .await
+            .expect("register task definition");
+        let arn = td.task_definition.unwrap().task_definition_arn.unwrap();
+        self.ecs
+            .create_service()
+            .cluster(&self.cluster)
+            .service_name(service)
+            .task_definition(&arn)
+            .desired_count(1)
+            .send()
+            .await
+            .expect("create service");
+        arn
+    }
+
+    /// Writes the routing config: `services` is the JSON array of routes.
+    pub async fn config(&self, services: Value) {
+        let doc = serde_json::json!({"version": 1, "app": self.name, "services": services});
+        self.put_config(&doc.to_string()).await;
+    }
+
+    pub async fn put_config(&self, text: &str) {
+        self.ssm
+            .put_parameter()
+            .name(&self.parameter)
+            .value(text)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("put config");
+    }
+
+    /// A route of this app's cluster.
+    pub fn route(&self, service: &str, repository: &str) -> Value {
+        serde_json::json!({"cluster": self.cluster, "service": service, "repository": repository})
+    }
+
+    /// Runs the engine on an event as the Lambda does.
+    pub async fn handle(&self, event: &Value) -> Result<Vec<pushdeploy::Outcome>, pushdeploy::Error> {
+        self.engine.handle_event(event, "test").await
+    }
+
+    /// The task definition ARN the service runs now.
+    pub async fn running_arn(&self, service: &str) -> String {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster(&self.cluster)
+            .services(service)
+            .send()
+            .await
+            .unwrap();
+        out.services.unwrap().remove(0).task_definition.unwrap()
+    }
+
+    /// A task definition and its tags.
+    pub async fn task_definition(&self, arn: &str) -> (TaskDefinition, Vec<Tag>) {
+        let out = self
+            .ecs
+            .describe_task_definition()
+            .task_definition(arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .unwrap();
+        (out.task_definition.unwrap(), out.tags.unwrap_or_default())
+    }
+
+    /// Images of the running revision's containers, by container name.
+    pub async fn running_images(&self, service: &str) -> Vec<(String, String)> {
+        let (td, _) = self.task_definition(&self.running_arn(service).await).await;
+        td.container_definitions
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.name.unwrap(), c.image.unwrap()))
+            .collect()
+    }
+
+    /// Every revision ARN of the service's family.
+    pub async fn revisions(&self, service: &str) -> Vec<String> {
+        let family = format!("{}-{service}", self.name);
+        let mut arns = Vec::new();
+        let mut pages = self
+            .ecs
+            .list_task_definitions()
+            .family_prefix(&family)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            arns.extend(
+                page.expect("list task definitions")
+                    .task_definition_arns
+                    .unwrap_or_default(),
+            );
+        }
+        arns.retain(|a| a.contains(&format!("/{family}:")));
+        arns
+    }
+}

@@ -1,0 +1,1 @@
+//! The built function under a real Lambda runtime API.

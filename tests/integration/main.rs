@@ -1,0 +1,11 @@
+//! Integration tests: the engine, the Lambda binary and the CLI against the local AWS emulator
+//! (moto_server), through the real AWS SDK wire protocol. One binary, one emulator process;
+//! every test works in names of its own.
+
+mod cli;
+mod copy;
+mod emulator;
+mod faults;
+mod fixture;
+mod lambda_runtime_api;
+mod redeploy;
