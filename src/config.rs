@@ -135,9 +135,11 @@ impl AppConfig {
         match versioned.version {
             None => return Err(invalid("missing field `version`".into())),
             Some(v) if v.as_u64() == Some(u64::from(CONFIG_VERSION)) => {}
-            Some(v) if v.as_u64().is_some_and(|n| n > u64::from(CONFIG_VERSION)) => return Err(invalid(format!(
+            Some(v) if v.as_u64().is_some_and(|n| n > u64::from(CONFIG_VERSION)) => {
+                return Err(invalid(format!(
                 "version {v} is newer than this build understands ({CONFIG_VERSION}): upgrade the function and the CLI"
-            ))),
+            )))
+            }
             Some(v) => return Err(invalid(format!("unsupported version {v}: expected {CONFIG_VERSION}"))),
         }
         let mut de = serde_json::Deserializer::from_str(json);
