@@ -165,7 +165,7 @@ impl Engine {
         })?;
         let revision = match plan(route, push, &running, td.tags.as_deref().unwrap_or_default())? {
             Plan::Skip(reason) => return Ok(skipped(route, reason, Some(running_arn), push)),
-            Plan::Deploy(revision) => revision,
+            Plan::Deploy(revision) => *revision,
         };
         let image = revision.image.clone();
 

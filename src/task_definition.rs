@@ -81,7 +81,7 @@ pub enum Plan {
     /// Nothing: the reason code says why.
     Skip(&'static str),
     /// Register this revision and point the service at it.
-    Deploy(NewRevision),
+    Deploy(Box<NewRevision>),
 }
 
 /// A revision to register.
@@ -169,11 +169,11 @@ pub fn plan(route: &ServiceRoute, push: &Push, running: &TaskDefinition, running
     if let Some(tag) = &push.tag {
         tags.push(Tag::builder().key(image_tag_key).value(tag).build());
     }
-    Ok(Plan::Deploy(NewRevision {
+    Ok(Plan::Deploy(Box::new(NewRevision {
         definition,
         tags,
         image,
-    }))
+    })))
 }
 
 /// Fills a `RegisterTaskDefinition` call with every field of the new revision ([`COPIED_FIELDS`]).
@@ -281,7 +281,7 @@ mod tests {
 
     fn deployed(plan: Plan) -> NewRevision {
         match plan {
-            Plan::Deploy(rev) => rev,
+            Plan::Deploy(rev) => *rev,
             Plan::Skip(reason) => panic!("expected a deploy, skipped: {reason}"),
         }
     }
