@@ -1,6 +1,7 @@
 //! The `pushdeploy` CLI as a library: argument definitions, one module per command, and the
 //! context (AWS clients, output format) they share. `main.rs` only parses and prints errors.
 
+pub mod app_file;
 pub mod cli;
 pub mod commands;
 pub mod context;
