@@ -202,14 +202,22 @@ impl App {
                     file: p.display().to_string(),
                     message: format!("cannot read: {e} (create one with `pushdeploy init`)"),
                 })?;
-                (parse(&text, &p.display().to_string())?, p.display().to_string(), Some(text))
+                (
+                    parse(&text, &p.display().to_string())?,
+                    p.display().to_string(),
+                    Some(text),
+                )
             }
             None if default_path.exists() => {
                 let text = std::fs::read_to_string(default_path).map_err(|e| AppFileError {
                     file: "pushdeploy.toml".into(),
                     message: format!("cannot read: {e}"),
                 })?;
-                (parse(&text, "pushdeploy.toml")?, "pushdeploy.toml".to_string(), Some(text))
+                (
+                    parse(&text, "pushdeploy.toml")?,
+                    "pushdeploy.toml".to_string(),
+                    Some(text),
+                )
             }
             None => (AppFile::default(), "defaults".to_string(), None),
         };
@@ -217,7 +225,12 @@ impl App {
     }
 
     /// Applies `--app`, fills defaults and checks what spans several fields.
-    pub fn resolve(file: AppFile, app_flag: Option<&str>, shown: &str, text: Option<&str>) -> Result<App, AppFileError> {
+    pub fn resolve(
+        file: AppFile,
+        app_flag: Option<&str>,
+        shown: &str,
+        text: Option<&str>,
+    ) -> Result<App, AppFileError> {
         let fail = |key: &str, nth_service: Option<usize>, message: String| AppFileError {
             file: shown.to_string(),
             message: match text.and_then(|t| line_of(t, key, nth_service)) {
@@ -227,7 +240,11 @@ impl App {
         };
         let name = match (app_flag, &file.name) {
             (Some(flag), Some(name)) if flag != name => {
-                return Err(fail("name", None, format!("the file is for app {name:?}, but --app is {flag:?}")))
+                return Err(fail(
+                    "name",
+                    None,
+                    format!("the file is for app {name:?}, but --app is {flag:?}"),
+                ))
             }
             (Some(flag), _) => flag.to_string(),
             (None, Some(name)) => name.clone(),
@@ -264,7 +281,10 @@ impl App {
                 return Err(fail(
                     "path",
                     Some(i),
-                    format!("service {:?} needs `path` or `host`: the first service takes the listener's default route", s.name),
+                    format!(
+                        "service {:?} needs `path` or `host`: the first service takes the listener's default route",
+                        s.name
+                    ),
                 ));
             }
             if s.cpu == 0 {
@@ -280,7 +300,10 @@ impl App {
             .services
             .iter()
             .map(|s| Service {
-                repository: s.repository.clone().unwrap_or_else(|| format!("{}/{}", self.name, s.name)),
+                repository: s
+                    .repository
+                    .clone()
+                    .unwrap_or_else(|| format!("{}/{}", self.name, s.name)),
                 container: s.container.clone().unwrap_or_else(|| s.name.clone()),
                 spec: s.clone(),
             })
@@ -309,7 +332,10 @@ pub fn load_balancer_name(app: &str) -> String {
 }
 
 fn parse(text: &str, shown: &str) -> Result<AppFile, AppFileError> {
-    toml::from_str(text).map_err(|e| AppFileError { file: shown.to_string(), message: e.to_string().trim_end().to_string() })
+    toml::from_str(text).map_err(|e| AppFileError {
+        file: shown.to_string(),
+        message: e.to_string().trim_end().to_string(),
+    })
 }
 
 /// Line (1-based) of `key = ...`, in the `nth` `[[services]]` table when given.
@@ -335,7 +361,12 @@ fn line_of(text: &str, key: &str, nth_service: Option<usize>) -> Option<usize> {
 }
 
 fn check_app_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 20 || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if name.is_empty()
+        || name.len() > 20
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         return Err(format!(
             "{name:?} is not a valid app name: 1 to 20 lowercase letters, digits and `-` (it names load balancers, which allow 32 characters)"
         ));
@@ -358,8 +389,15 @@ fn app_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error>
 
 fn ecs_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let name = String::deserialize(d)?;
-    if name.is_empty() || name.len() > 24 || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        return Err(custom(format!("{name:?} is not a valid service name: 1 to 24 lowercase letters, digits and `-`")));
+    if name.is_empty()
+        || name.len() > 24
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(custom(format!(
+            "{name:?} is not a valid service name: 1 to 24 lowercase letters, digits and `-`"
+        )));
     }
     Ok(name)
 }
@@ -367,7 +405,9 @@ fn ecs_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 fn repository<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let repo = String::deserialize(d)?;
     let ok = repo.split('/').all(|p| {
-        !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
     });
     if !ok || repo.len() > pushdeploy::config::MAX_REPOSITORY_LEN {
         return Err(custom(format!(
@@ -380,17 +420,26 @@ fn repository<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Erro
 
 fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
     let port = i64::deserialize(d)?;
-    u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| custom(format!("port {port} is not between 1 and 65535")))
+    u16::try_from(port)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| custom(format!("port {port} is not between 1 and 65535")))
 }
 
 fn memory<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let mib = i64::deserialize(d)?;
-    u32::try_from(mib).ok().filter(|m| *m >= 6).ok_or_else(|| custom(format!("memory {mib} MiB: ECS needs at least 6 MiB")))
+    u32::try_from(mib)
+        .ok()
+        .filter(|m| *m >= 6)
+        .ok_or_else(|| custom(format!("memory {mib} MiB: ECS needs at least 6 MiB")))
 }
 
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let n = i64::deserialize(d)?;
-    u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| custom(format!("{n} must be at least 1")))
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| custom(format!("{n} must be at least 1")))
 }
 
 fn health_path<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -445,15 +494,21 @@ mod tests {
 
     #[test]
     fn an_unknown_field_is_named_with_its_line() {
-        let err = load("name = \"shop\"\ninstance_typ = \"t3.micro\"\n").unwrap_err().to_string();
+        let err = load("name = \"shop\"\ninstance_typ = \"t3.micro\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2") && err.contains("instance_typ"), "{err}");
     }
 
     #[test]
     fn a_bad_value_is_named_with_its_line() {
-        let err = load("[[services]]\nname = \"web\"\nport = 70000\n").unwrap_err().to_string();
+        let err = load("[[services]]\nname = \"web\"\nport = 70000\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 3") && err.contains("70000"), "{err}");
-        let err = load("[[services]]\nname = \"web\"\nmemory = \"lots\"\n").unwrap_err().to_string();
+        let err = load("[[services]]\nname = \"web\"\nmemory = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 3"), "{err}");
         let err = load("name = \"Shop_1\"\n").unwrap_err().to_string();
         assert!(err.contains("line 1") && err.contains("not a valid app name"), "{err}");
@@ -461,11 +516,17 @@ mod tests {
 
     #[test]
     fn cross_field_problems_name_the_line_and_field() {
-        let err = load("min_instances = 3\ndesired_instances = 2\n").unwrap_err().to_string();
+        let err = load("min_instances = 3\ndesired_instances = 2\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2, field `desired_instances`"), "{err}");
-        let err = load("[[services]]\nname = \"web\"\n[[services]]\nname = \"api\"\nport = 8080\n").unwrap_err().to_string();
+        let err = load("[[services]]\nname = \"web\"\n[[services]]\nname = \"api\"\nport = 8080\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("field `path`") && err.contains("api"), "{err}");
-        let err = load("[[services]]\nname = \"web\"\n[[services]]\nname = \"web\"\npath = \"/x\"\n").unwrap_err().to_string();
+        let err = load("[[services]]\nname = \"web\"\n[[services]]\nname = \"web\"\npath = \"/x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 4, field `name`") && err.contains("twice"), "{err}");
     }
 

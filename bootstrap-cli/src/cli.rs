@@ -41,8 +41,117 @@ pub enum OutputFormat {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a commented starter pushdeploy.toml
+    Init(InitArgs),
+    /// Provision everything the app needs (idempotent: re-run it any time)
+    Up(UpArgs),
+    /// Show what `up` would create or change, without writing
+    Plan(PlanArgs),
+    /// Show every resource of the app and each service's running revision and rollout
+    Status(AppArgs),
     /// Redeploy one service with an image from ECR, exactly as the Lambda does on a push
     Deploy(DeployArgs),
+    /// Put a previous revision back on a service and pause automatic redeploys for it
+    Rollback(RollbackArgs),
+    /// Let automatic redeploys reach a service again after `rollback`
+    Resume(ServiceArgs),
+    /// Delete everything the app created (asks first unless --yes)
+    Down(DownArgs),
+    /// Print a real-shaped ECR push event (for `cargo lambda invoke --data-file`)
+    Event(EventArgs),
+}
+
+/// Which app: `--app`, else the app file's `name`, else "demo".
+#[derive(Debug, Clone, Args)]
+pub struct AppArgs {
+    /// App name
+    #[arg(long, env = "PUSHDEPLOY_APP")]
+    pub app: Option<String>,
+    /// App file (default: ./pushdeploy.toml when present)
+    #[arg(long, short = 'f')]
+    pub file: Option<std::path::PathBuf>,
+}
+
+/// `pushdeploy init`
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Where to write the file
+    #[arg(long, default_value = "pushdeploy.toml")]
+    pub path: std::path::PathBuf,
+    /// Overwrite an existing file
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `pushdeploy up`
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// App name
+    #[arg(long, env = "PUSHDEPLOY_APP")]
+    pub app: Option<String>,
+    /// App file (default: ./pushdeploy.toml when present)
+    #[arg(long, short = 'f')]
+    pub file: Option<std::path::PathBuf>,
+    /// Only show what would change (same as `pushdeploy plan`)
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also wait for instances to join the cluster and services with an image to stabilise
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds `--wait` waits at most
+    #[arg(long, default_value_t = 900)]
+    pub timeout: u64,
+}
+
+/// `pushdeploy plan`
+pub type PlanArgs = AppArgs;
+
+/// A service of an app.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// ECS service name
+    #[arg(long)]
+    pub service: String,
+}
+
+/// `pushdeploy rollback`
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: ServiceArgs,
+    /// Revision to put back: a number of the service's family or a task-definition ARN
+    /// (default: the revision before the running one)
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+/// `pushdeploy down`
+#[derive(Debug, Clone, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Do not ask for confirmation
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Also delete the ECR repositories and their images
+    #[arg(long)]
+    pub delete_repositories: bool,
+}
+
+/// `pushdeploy event`
+#[derive(Debug, Clone, Args)]
+pub struct EventArgs {
+    /// ECR repository name
+    #[arg(long)]
+    pub repository: String,
+    /// Image tag (default: latest, when no digest is given)
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Image digest (default: looked up in ECR by tag)
+    #[arg(long)]
+    pub digest: Option<String>,
 }
 
 /// `pushdeploy deploy`

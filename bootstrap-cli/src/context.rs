@@ -52,30 +52,46 @@ impl Context {
         self.sdk.region().map(|r| r.to_string()).unwrap_or_default()
     }
 
-    /// ECS client.
-    pub fn ecs(&self) -> aws_sdk_ecs::Client {
-        let mut b = aws_sdk_ecs::config::Builder::from(&self.sdk);
-        for i in &self.interceptors {
-            b.push_interceptor(i.clone());
-        }
-        aws_sdk_ecs::Client::from_conf(b.build())
+    /// Whether progress and colour go to a terminal (never in JSON mode or under `NO_COLOR`).
+    pub fn interactive(&self) -> bool {
+        use std::io::IsTerminal;
+        self.output == OutputFormat::Text && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
     }
+}
 
+/// One client constructor per service, each carrying the context's interceptors.
+macro_rules! clients {
+    ($($(#[$doc:meta])* $method:ident => $krate:ident),* $(,)?) => {
+        impl Context {
+            $(
+                $(#[$doc])*
+                pub fn $method(&self) -> $krate::Client {
+                    let mut b = $krate::config::Builder::from(&self.sdk);
+                    for i in &self.interceptors {
+                        b.push_interceptor(i.clone());
+                    }
+                    $krate::Client::from_conf(b.build())
+                }
+            )*
+        }
+    };
+}
+
+clients! {
+    /// Auto Scaling client.
+    autoscaling => aws_sdk_autoscaling,
+    /// EC2 client.
+    ec2 => aws_sdk_ec2,
     /// ECR client.
-    pub fn ecr(&self) -> aws_sdk_ecr::Client {
-        let mut b = aws_sdk_ecr::config::Builder::from(&self.sdk);
-        for i in &self.interceptors {
-            b.push_interceptor(i.clone());
-        }
-        aws_sdk_ecr::Client::from_conf(b.build())
-    }
-
+    ecr => aws_sdk_ecr,
+    /// ECS client.
+    ecs => aws_sdk_ecs,
+    /// ELBv2 client.
+    elbv2 => aws_sdk_elasticloadbalancingv2,
+    /// IAM client.
+    iam => aws_sdk_iam,
     /// SSM client.
-    pub fn ssm(&self) -> aws_sdk_ssm::Client {
-        let mut b = aws_sdk_ssm::config::Builder::from(&self.sdk);
-        for i in &self.interceptors {
-            b.push_interceptor(i.clone());
-        }
-        aws_sdk_ssm::Client::from_conf(b.build())
-    }
+    ssm => aws_sdk_ssm,
+    /// STS client.
+    sts => aws_sdk_sts,
 }

@@ -1,6 +1,11 @@
 //! The CLI's one error type; every message says what to do next.
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use pushdeploy::image::ImageRefError;
+
+use crate::app_file::AppFileError;
 
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +54,40 @@ pub enum CliError {
         /// Digest the tag points at.
         actual: String,
     },
+    /// The app file is invalid.
+    #[error(transparent)]
+    AppFile(#[from] AppFileError),
+    /// Something `up` needs is missing from the account, with what to do.
+    #[error("{0}")]
+    Setup(String),
+    /// A wait ran out.
+    #[error("timed out after {waited_secs}s waiting for {what}: {hint}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        waited_secs: u64,
+        /// What to check.
+        hint: String,
+    },
+    /// `down` without a terminal and without `--yes`.
+    #[error("refusing to delete app {app} without confirmation: pass --yes (there is no terminal to ask on)")]
+    NeedsConfirmation {
+        /// App name.
+        app: String,
+    },
+    /// The user answered no.
+    #[error("nothing deleted")]
+    Aborted,
     /// Writing the output failed (closed pipe ...).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+}
+
+/// An AWS SDK error as [`CliError::Engine`], classified like the engine's.
+pub fn aws<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> CliError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    CliError::Engine(pushdeploy::error::aws_error(operation, err))
 }

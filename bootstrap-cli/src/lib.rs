@@ -6,6 +6,8 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod error;
+pub mod progress;
+pub mod resources;
 
 use std::process::ExitCode;
 

@@ -308,7 +308,6 @@ async fn a_redeploy_copies_every_field_and_changes_only_the_image() {
     let mut expected = comparable(before);
     expected.container_definitions.as_mut().unwrap()[0].image = Some(format!("{REGISTRY}/copy/web@{d}"));
     let after = comparable(after);
-    assert_eq!(format!("{after:#?}"), format!("{expected:#?}"));
     assert_eq!(after, expected);
 
     let user_tags = |tags: Vec<Tag>| {

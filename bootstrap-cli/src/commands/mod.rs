@@ -1,7 +1,14 @@
 //! One module per command, each exposing `run(args, ctx)`.
 
 pub mod deploy;
+pub mod down;
+pub mod event;
+pub mod init;
+pub mod rollback;
+pub mod status;
+pub mod up;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use crate::cli::Command;
@@ -11,6 +18,40 @@ use crate::error::CliError;
 /// Dispatches a parsed command.
 pub async fn run(command: Command, ctx: &Context) -> Result<ExitCode, CliError> {
     match command {
+        Command::Init(args) => init::run(args),
+        Command::Up(args) => up::run(args, ctx).await,
+        Command::Plan(args) => up::plan(args, ctx).await,
+        Command::Status(args) => status::run(args, ctx).await,
         Command::Deploy(args) => deploy::run(args, ctx).await,
+        Command::Rollback(args) => rollback::run(args, ctx).await,
+        Command::Resume(args) => rollback::resume(args, ctx).await,
+        Command::Down(args) => down::run(args, ctx).await,
+        Command::Event(args) => event::run(args, ctx).await,
     }
+}
+
+/// Writes an aligned table with a header row.
+pub fn table<const N: usize>(out: &mut impl Write, header: &[&str; N], rows: &[[String; N]]) -> std::io::Result<()> {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |out: &mut dyn Write, cells: Vec<&str>| -> std::io::Result<()> {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        writeln!(out, "{}", text.trim_end())
+    };
+    line(out, header.to_vec())?;
+    for row in rows {
+        line(out, row.iter().map(String::as_str).collect())?;
+    }
+    Ok(())
 }
