@@ -50,3 +50,79 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod policy_tests {
+    //! `iam/bootstrap-policy.json` is what a laptop user needs for every command: keep it complete.
+
+    use std::collections::BTreeSet;
+
+    fn policy_actions() -> (serde_json::Value, BTreeSet<String>) {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../iam/bootstrap-policy.json");
+        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("valid JSON");
+        let mut actions = BTreeSet::new();
+        for s in doc["Statement"].as_array().unwrap() {
+            match &s["Action"] {
+                serde_json::Value::String(a) => {
+                    actions.insert(a.clone());
+                }
+                serde_json::Value::Array(list) => actions.extend(list.iter().map(|a| a.as_str().unwrap().to_string())),
+                other => panic!("unexpected Action {other}"),
+            }
+        }
+        (doc, actions)
+    }
+
+    /// Every `"service:Action"` the code names as the operation of a call.
+    fn actions_in_code() -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        let roots = [
+            concat!(env!("CARGO_MANIFEST_DIR"), "/src"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../src"),
+        ];
+        let mut files = Vec::new();
+        for root in roots {
+            let mut stack = vec![std::path::PathBuf::from(root)];
+            while let Some(dir) = stack.pop() {
+                for entry in std::fs::read_dir(dir).unwrap() {
+                    let p = entry.unwrap().path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.extension().is_some_and(|e| e == "rs") {
+                        files.push(p);
+                    }
+                }
+            }
+        }
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for marker in ["aws(\"", "aws_error(\"", "operation: \""] {
+                for part in text.split(marker).skip(1) {
+                    let action = part.split('"').next().unwrap();
+                    if action.contains(':') && !action.contains(' ') {
+                        found.insert(action.to_string());
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_bootstrap_policy_is_valid_json_without_wildcard_actions() {
+        let (doc, actions) = policy_actions();
+        assert_eq!(doc["Version"], "2012-10-17");
+        for a in &actions {
+            assert!(!a.contains('*'), "wildcard action {a}");
+        }
+    }
+
+    #[test]
+    fn the_bootstrap_policy_grants_every_action_the_code_calls() {
+        let (_, granted) = policy_actions();
+        let needed = actions_in_code();
+        assert!(needed.len() > 60, "the scan found too few actions: {needed:?}");
+        let missing: Vec<_> = needed.difference(&granted).collect();
+        assert!(missing.is_empty(), "iam/bootstrap-policy.json lacks {missing:?}");
+    }
+}

@@ -842,3 +842,149 @@ async fn an_up_interrupted_at_any_write_is_finished_by_the_next_up_with_nothing_
         .await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[tokio::test]
+async fn several_services_are_routed_by_path_and_host_behind_https_with_an_http_redirect() {
+    let sdk = sdk_config().await;
+    let cert = aws_sdk_acm::Client::new(&sdk)
+        .request_certificate()
+        .domain_name("example.com")
+        .send()
+        .await
+        .unwrap();
+    let name = app_name("multi");
+    let text = format!(
+        "name = \"{name}\"\ncertificate_arn = \"{}\"\n\n[[services]]\nname = \"web\"\n\n[[services]]\nname = \"api\"\nport = 8080\npath = \"/api/*\"\nhealth_check_path = \"/health\"\ntags = [\"v*\"]\n\n[[services]]\nname = \"admin\"\nhost = \"admin.example.com\"\n",
+        cert.certificate_arn().unwrap()
+    );
+    let file = std::env::temp_dir().join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    let app = App::load(Some(&file), None).unwrap();
+    let (ctx, calls) = context().await;
+    let result = up_ok(&ctx, &app).await;
+    assert!(result.url.starts_with("https://"));
+
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    let lb = elb
+        .describe_load_balancers()
+        .names(format!("pd-{name}"))
+        .send()
+        .await
+        .unwrap()
+        .load_balancers()[0]
+        .clone();
+    let listeners = elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let by_port = |p: i32| {
+        listeners
+            .listeners()
+            .iter()
+            .find(|l| l.port() == Some(p))
+            .unwrap()
+            .clone()
+    };
+    let http = by_port(80);
+    let redirect = http.default_actions()[0].redirect_config().expect("HTTP redirects");
+    assert_eq!((redirect.protocol(), redirect.port()), (Some("HTTPS"), Some("443")));
+    let https = by_port(443);
+    assert_eq!(https.certificates()[0].certificate_arn(), cert.certificate_arn());
+    let tg = |s: &str| elb.describe_target_groups().names(format!("pd-{name}-{s}"));
+    let web_tg = tg("web").send().await.unwrap().target_groups()[0].clone();
+    assert_eq!(https.default_actions()[0].target_group_arn(), web_tg.target_group_arn());
+    let api_tg = tg("api").send().await.unwrap().target_groups()[0].clone();
+    assert_eq!(api_tg.health_check_path(), Some("/health"));
+    let rules = elb
+        .describe_rules()
+        .listener_arn(https.listener_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let described: Vec<String> = rules
+        .rules()
+        .iter()
+        .filter(|r| !r.is_default().unwrap_or(false))
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.priority().unwrap(),
+                pushdeploy_cli::resources::load_balancer::describe_conditions(r.conditions())
+            )
+        })
+        .collect();
+    assert!(described.contains(&"10 path /api/*".to_string()), "{described:?}");
+    assert!(
+        described.contains(&"20 host admin.example.com".to_string()),
+        "{described:?}"
+    );
+
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let sg = ec2
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values(format!("pushdeploy-{name}-alb"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(sg.security_groups()[0]
+        .ip_permissions()
+        .iter()
+        .any(|p| p.from_port() == Some(443)));
+
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let doc = ssm
+        .get_parameter()
+        .name(format!("/pushdeploy/{name}/config"))
+        .send()
+        .await
+        .unwrap();
+    let config = AppConfig::parse(doc.parameter().unwrap().value().unwrap(), "p").unwrap();
+    assert_eq!(config.services.len(), 3);
+    assert_eq!(config.services[1].tags, ["v*"]);
+    calls.take();
+    up_ok(&ctx, &app).await;
+    assert_eq!(writes(&calls), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_bad_app_file_is_rejected_before_any_call_with_its_line_and_field() {
+    let file = std::env::temp_dir().join(format!("{}.toml", unique("bad")));
+    std::fs::write(&file, "name = \"shop\"\nmax_instances = 0\n").unwrap();
+    let err = App::load(Some(&file), None).unwrap_err().to_string();
+    assert!(err.contains("line 2") && err.contains("at least 1"), "{err}");
+    let missing = App::load(Some(std::path::Path::new("/nonexistent/pushdeploy.toml")), None)
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("pushdeploy init"), "{missing}");
+}
+
+#[tokio::test]
+async fn up_wait_times_out_with_a_message_that_says_what_to_check() {
+    let app = app(&app_name("wait"));
+    let (ctx, _) = context().await;
+    up_ok(&ctx, &app).await;
+    // The emulator's instances never register with ECS, so the wait must end on its timeout.
+    let err = up::wait_ready(&ctx, &app, std::time::Duration::from_millis(10), &Progress::silent())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("instances to join") && text.contains("pushdeploy status"),
+        "{text}"
+    );
+}
+
+#[test]
+fn down_refuses_without_a_terminal_to_ask_on() {
+    let app = app("quiet");
+    let err = down::may_ask(&app, false).unwrap_err();
+    assert!(err.to_string().contains("--yes"), "{err}");
+    assert!(down::may_ask(&app, true).is_ok());
+}

@@ -158,3 +158,34 @@ async fn a_deleted_service_is_reported_as_not_found() {
     let err = run(&engine(vec![describe])).await.unwrap_err();
     assert!(matches!(err, Error::ServiceNotFound { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_new_instance_profile_not_yet_visible_is_retried_until_it_is() {
+    use aws_sdk_autoscaling::Client as Asg;
+    use pushdeploy_cli::resources::launch_capacity::retry_iam_propagation;
+
+    let not_yet = "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Invalid IamInstanceProfile: pushdeploy-demo-instance</Message></Error><RequestId>1</RequestId></ErrorResponse>";
+    let rule = mock!(Asg::create_auto_scaling_group)
+        .sequence()
+        .http_status(400, Some(not_yet.to_string()))
+        .times(2)
+        .http_response(|| response(200, "<CreateAutoScalingGroupResponse><ResponseMetadata><RequestId>2</RequestId></ResponseMetadata></CreateAutoScalingGroupResponse>"))
+        .build();
+    let asg = mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&rule]);
+    let result = retry_iam_propagation(Duration::from_secs(30), || {
+        asg.create_auto_scaling_group().auto_scaling_group_name("g").send()
+    })
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(rule.num_calls(), 3);
+
+    let other = "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>MaxSize must be at least MinSize</Message></Error><RequestId>3</RequestId></ErrorResponse>";
+    let rule = mock!(Asg::create_auto_scaling_group).then_http_response(move || response(400, other));
+    let asg = mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&rule]);
+    let result = retry_iam_propagation(Duration::from_secs(30), || {
+        asg.create_auto_scaling_group().auto_scaling_group_name("g").send()
+    })
+    .await;
+    assert!(result.is_err());
+    assert_eq!(rule.num_calls(), 1, "other validation errors are not retried");
+}

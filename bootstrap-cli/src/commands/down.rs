@@ -141,10 +141,17 @@ pub async fn run(args: DownArgs, ctx: &Context) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn confirm(app: &App) -> Result<(), CliError> {
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::NeedsConfirmation { app: app.name.clone() });
+/// Whether `down` may ask: only on a terminal; elsewhere it refuses instead of hanging or guessing.
+pub fn may_ask(app: &App, stdin_is_terminal: bool) -> Result<(), CliError> {
+    if stdin_is_terminal {
+        Ok(())
+    } else {
+        Err(CliError::NeedsConfirmation { app: app.name.clone() })
     }
+}
+
+fn confirm(app: &App) -> Result<(), CliError> {
+    may_ask(app, std::io::stdin().is_terminal())?;
     eprint!(
         "Delete app {} and every resource it created? Type the app name to confirm: ",
         app.name
