@@ -123,10 +123,15 @@ pub async fn ensure(ctx: &Context, app: &App, service: &Service, mode: Mode) -> 
         }
     }
     let has_latest = found.is_some() && has_tag(ctx, name, "latest").await?;
-    let state = if has_latest {
-        "has latest"
+    let images = if found.is_some() {
+        image_count(ctx, name).await?
     } else {
-        "empty: waiting for a first push"
+        0
+    };
+    let state = match (images, has_latest) {
+        (0, _) => "empty: waiting for a first push".to_string(),
+        (n, true) => format!("{n} image(s), latest among them"),
+        (n, false) => format!("{n} image(s), no latest"),
     };
     let report = Report::new("ecr repository", name, change_for(found.is_some(), diffs)).with_state(state);
     Ok((
@@ -137,6 +142,17 @@ pub async fn ensure(ctx: &Context, app: &App, service: &Service, mode: Mode) -> 
             has_latest,
         },
     ))
+}
+
+async fn image_count(ctx: &Context, repository: &str) -> Result<usize, CliError> {
+    let out = ctx
+        .ecr()
+        .describe_images()
+        .repository_name(repository)
+        .send()
+        .await
+        .map_err(|e| aws("ecr:DescribeImages", e))?;
+    Ok(out.image_details().len())
 }
 
 async fn has_tag(ctx: &Context, repository: &str, tag: &str) -> Result<bool, CliError> {
