@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::Filter;
-use aws_sdk_ecs::types::TaskDefinitionStatus;
 use pushdeploy::config::parameter_for_app;
 use serde::Serialize;
 
@@ -17,7 +16,7 @@ use crate::cli::{DownArgs, OutputFormat};
 use crate::context::Context;
 use crate::error::{aws, CliError};
 use crate::progress::{Progress, Step};
-use crate::resources::{iam, launch_capacity, service, APP_TAG};
+use crate::resources::{cluster, iam, launch_capacity, load_balancer, service, APP_TAG};
 
 /// How long `down` waits for services to drain, instances to terminate, load balancers to go.
 pub const WAIT: Duration = Duration::from_secs(900);
@@ -258,23 +257,7 @@ async fn teardown(ctx: &Context, app: &App, step: Teardown, progress: &Step) -> 
             let ecs = ctx.ecs();
             for s in app.services() {
                 let family = service::family(app, &s.spec.name);
-                let exact = format!(":task-definition/{family}:");
-                let mut arns = Vec::new();
-                let mut pages = ecs
-                    .list_task_definitions()
-                    .family_prefix(&family)
-                    .status(TaskDefinitionStatus::Active)
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| aws("ecs:ListTaskDefinitions", e))?;
-                    arns.extend(
-                        page.task_definition_arns()
-                            .iter()
-                            .filter(|a| a.contains(&exact))
-                            .cloned(),
-                    );
-                }
+                let arns = service::active_revisions(ctx, &family).await?;
                 for arn in &arns {
                     ecs.deregister_task_definition()
                         .task_definition(arn)
@@ -291,17 +274,8 @@ async fn teardown(ctx: &Context, app: &App, step: Teardown, progress: &Step) -> 
         }
         Teardown::CapacityProvider => {
             let ecs = ctx.ecs();
-            let out = ecs
-                .describe_clusters()
-                .clusters(app.cluster())
-                .send()
-                .await
-                .map_err(|e| aws("ecs:DescribeClusters", e))?;
-            let attached = out
-                .clusters()
-                .iter()
-                .any(|c| c.status() == Some("ACTIVE") && !c.capacity_providers().is_empty());
-            if attached {
+            let cluster = cluster::find_cluster(ctx, &app.cluster()).await?;
+            if cluster.is_some_and(|c| !c.capacity_providers().is_empty()) {
                 ecs.put_cluster_capacity_providers()
                     .cluster(app.cluster())
                     .set_capacity_providers(Some(Vec::new()))
@@ -311,16 +285,7 @@ async fn teardown(ctx: &Context, app: &App, step: Teardown, progress: &Step) -> 
                     .map_err(|e| aws("ecs:PutClusterCapacityProviders", e))?;
             }
             let cp = launch_capacity::capacity_name(app);
-            let out = ecs
-                .describe_capacity_providers()
-                .capacity_providers(&cp)
-                .send()
-                .await
-                .map_err(|e| aws("ecs:DescribeCapacityProviders", e))?;
-            let exists = out
-                .capacity_providers()
-                .iter()
-                .any(|c| c.status().map(|s| s.as_str()) == Some("ACTIVE"));
+            let exists = launch_capacity::capacity_provider_active(ctx, &cp).await?;
             if exists {
                 ecs.delete_capacity_provider()
                     .capacity_provider(&cp)
@@ -331,51 +296,27 @@ async fn teardown(ctx: &Context, app: &App, step: Teardown, progress: &Step) -> 
             done.push(gone("capacity provider", cp, exists));
         }
         Teardown::AutoScalingGroup => {
-            let asg = ctx.autoscaling();
-            let exists = |asg: aws_sdk_autoscaling::Client, name: String| async move {
-                let out = asg
-                    .describe_auto_scaling_groups()
-                    .auto_scaling_group_names(name)
-                    .send()
-                    .await
-                    .map_err(|e| aws("autoscaling:DescribeAutoScalingGroups", e))?;
-                Ok::<bool, CliError>(!out.auto_scaling_groups().is_empty())
-            };
-            let found = exists(asg.clone(), name.clone()).await?;
+            let found = launch_capacity::find_auto_scaling_group(ctx, &name).await?.is_some();
             if found {
-                asg.delete_auto_scaling_group()
+                ctx.autoscaling()
+                    .delete_auto_scaling_group()
                     .auto_scaling_group_name(&name)
                     .force_delete(true)
                     .send()
                     .await
                     .map_err(|e| aws("autoscaling:DeleteAutoScalingGroup", e))?;
-                wait_until("the Auto Scaling group's instances to terminate", progress, || {
-                    let (asg, name) = (asg.clone(), name.clone());
-                    async move { Ok(!exists(asg, name).await?) }
+                wait_until("the Auto Scaling group's instances to terminate", progress, || async {
+                    Ok(launch_capacity::find_auto_scaling_group(ctx, &name).await?.is_none())
                 })
                 .await?;
             }
             done.push(gone("auto scaling group", &name, found));
         }
         Teardown::LaunchTemplate => {
-            let ec2 = ctx.ec2();
-            let found = match ec2
-                .describe_launch_templates()
-                .launch_template_names(&name)
-                .send()
-                .await
-            {
-                Ok(out) => !out.launch_templates().is_empty(),
-                Err(e)
-                    if aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&e)
-                        == Some("InvalidLaunchTemplateName.NotFoundException") =>
-                {
-                    false
-                }
-                Err(e) => return Err(aws("ec2:DescribeLaunchTemplates", e)),
-            };
+            let found = launch_capacity::find_launch_template(ctx, &name).await?.is_some();
             if found {
-                ec2.delete_launch_template()
+                ctx.ec2()
+                    .delete_launch_template()
                     .launch_template_name(&name)
                     .send()
                     .await
@@ -386,82 +327,45 @@ async fn teardown(ctx: &Context, app: &App, step: Teardown, progress: &Step) -> 
         Teardown::Listeners | Teardown::LoadBalancer => {
             let elb = ctx.elbv2();
             let lb_name = load_balancer_name(&app.name);
-            let lb = match elb.describe_load_balancers().names(&lb_name).send().await {
-                Ok(out) => out.load_balancers().first().and_then(|l| l.load_balancer_arn.clone()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
-                {
-                    None
+            let lb = load_balancer::find_load_balancer(ctx, &lb_name)
+                .await?
+                .and_then(|l| l.load_balancer_arn);
+            match (&lb, step) {
+                (Some(arn), Teardown::Listeners) => {
+                    for l in load_balancer::listeners(ctx, arn).await? {
+                        elb.delete_listener()
+                            .listener_arn(l.listener_arn().unwrap_or_default())
+                            .send()
+                            .await
+                            .map_err(|e| aws("elasticloadbalancing:DeleteListener", e))?;
+                        done.push(gone("listener", format!(":{}", l.port().unwrap_or_default()), true));
+                    }
                 }
-                Err(e) => return Err(aws("elasticloadbalancing:DescribeLoadBalancers", e)),
-            };
-            if step == Teardown::Listeners {
-                let listeners = match &lb {
-                    Some(arn) => elb
-                        .describe_listeners()
-                        .load_balancer_arn(arn)
-                        .send()
-                        .await
-                        .map_err(|e| aws("elasticloadbalancing:DescribeListeners", e))?
-                        .listeners
-                        .unwrap_or_default(),
-                    None => Vec::new(),
-                };
-                for l in &listeners {
-                    elb.delete_listener()
-                        .listener_arn(l.listener_arn().unwrap_or_default())
-                        .send()
-                        .await
-                        .map_err(|e| aws("elasticloadbalancing:DeleteListener", e))?;
-                    done.push(gone("listener", format!(":{}", l.port().unwrap_or_default()), true));
-                }
-            } else {
-                if let Some(arn) = &lb {
+                (Some(arn), _) => {
                     elb.delete_load_balancer()
                         .load_balancer_arn(arn)
                         .send()
                         .await
                         .map_err(|e| aws("elasticloadbalancing:DeleteLoadBalancer", e))?;
                     wait_until("the load balancer to be deleted", progress, || async {
-                        match ctx
-                            .elbv2()
-                            .describe_load_balancers()
-                            .load_balancer_arns(arn)
-                            .send()
-                            .await
-                        {
-                            Ok(out) => Ok(out.load_balancers().is_empty()),
-                            Err(e)
-                                if e.as_service_error()
-                                    .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
-                            {
-                                Ok(true)
-                            }
-                            Err(e) => Err(aws("elasticloadbalancing:DescribeLoadBalancers", e)),
-                        }
+                        Ok(load_balancer::find_load_balancer(ctx, &lb_name).await?.is_none())
                     })
                     .await?;
+                    done.push(gone("load balancer", &lb_name, true));
                 }
-                done.push(gone("load balancer", lb_name, lb.is_some()));
+                (None, Teardown::Listeners) => {}
+                (None, _) => done.push(gone("load balancer", &lb_name, false)),
             }
         }
         Teardown::TargetGroups => {
-            let elb = ctx.elbv2();
             for s in app.services() {
                 let tg_name = target_group_name(&app.name, &s.spec.name);
-                let arn = match elb.describe_target_groups().names(&tg_name).send().await {
-                    Ok(out) => out.target_groups().first().and_then(|t| t.target_group_arn.clone()),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_target_group_not_found_exception()) =>
-                    {
-                        None
-                    }
-                    Err(e) => return Err(aws("elasticloadbalancing:DescribeTargetGroups", e)),
-                };
+                let arn = load_balancer::find_target_group(ctx, &tg_name)
+                    .await?
+                    .and_then(|t| t.target_group_arn);
                 if let Some(arn) = &arn {
-                    elb.delete_target_group()
+                    ctx.elbv2()
+                        .delete_target_group()
                         .target_group_arn(arn)
                         .send()
                         .await
@@ -471,16 +375,10 @@ async fn teardown(ctx: &Context, app: &App, step: Teardown, progress: &Step) -> 
             }
         }
         Teardown::Cluster => {
-            let ecs = ctx.ecs();
-            let out = ecs
-                .describe_clusters()
-                .clusters(app.cluster())
-                .send()
-                .await
-                .map_err(|e| aws("ecs:DescribeClusters", e))?;
-            let found = out.clusters().iter().any(|c| c.status() == Some("ACTIVE"));
+            let found = cluster::find_cluster(ctx, &app.cluster()).await?.is_some();
             if found {
-                ecs.delete_cluster()
+                ctx.ecs()
+                    .delete_cluster()
                     .cluster(app.cluster())
                     .send()
                     .await
@@ -541,15 +439,7 @@ async fn teardown(ctx: &Context, app: &App, step: Teardown, progress: &Step) -> 
         Teardown::InstanceProfile => {
             let iam = ctx.iam();
             let (profile, _) = iam::role_names(app);
-            let roles = match iam.get_instance_profile().instance_profile_name(&profile).send().await {
-                Ok(out) => Some(
-                    out.instance_profile
-                        .map(|p| p.roles.into_iter().map(|r| r.role_name).collect::<Vec<_>>())
-                        .unwrap_or_default(),
-                ),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-                Err(e) => return Err(aws("iam:GetInstanceProfile", e)),
-            };
+            let roles = iam::instance_profile_roles(ctx, &profile).await?;
             if let Some(roles) = &roles {
                 for role in roles {
                     iam.remove_role_from_instance_profile()
@@ -571,16 +461,7 @@ async fn teardown(ctx: &Context, app: &App, step: Teardown, progress: &Step) -> 
             let iam = ctx.iam();
             let (instance, execution) = iam::role_names(app);
             for role in [instance, execution] {
-                let attached = match iam.list_attached_role_policies().role_name(&role).send().await {
-                    Ok(out) => Some(
-                        out.attached_policies()
-                            .iter()
-                            .filter_map(|p| p.policy_arn.clone())
-                            .collect::<Vec<_>>(),
-                    ),
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-                    Err(e) => return Err(aws("iam:ListAttachedRolePolicies", e)),
-                };
+                let attached = iam::attached_policies(ctx, &role).await?;
                 if let Some(policies) = &attached {
                     for policy in policies {
                         iam.detach_role_policy()

@@ -5,7 +5,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use aws_sdk_ecs::types::{SortOrder, TaskDefinitionStatus};
 use pushdeploy::config::parameter_for_app;
 use pushdeploy::lock::{self, LockSettings};
 use pushdeploy::task_definition::TAG_PAUSED;
@@ -35,7 +34,7 @@ pub struct RolledBack {
 /// Picks the revision to roll back to among the family's ACTIVE revisions (newest first):
 /// `--to N` or an ARN, else the newest one older than the running revision.
 pub fn pick_target(running: &str, revisions: &[String], to: Option<&str>) -> Result<String, String> {
-    let number = |arn: &str| arn.rsplit(':').next().and_then(|n| n.parse::<i64>().ok());
+    let number = |arn: &str| service::revision_number(arn).map(|n| n as i64);
     match to {
         Some(t) if t.starts_with("arn:") => revisions
             .iter()
@@ -107,24 +106,7 @@ pub async fn rollback(ctx: &Context, app: &App, service_name: &str, to: Option<&
         .and_then(|f| f.split(':').next())
         .unwrap_or_default()
         .to_string();
-    let mut revisions = Vec::new();
-    let mut pages = ctx
-        .ecs()
-        .list_task_definitions()
-        .family_prefix(&family)
-        .status(TaskDefinitionStatus::Active)
-        .sort(SortOrder::Desc)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws("ecs:ListTaskDefinitions", e))?;
-        revisions.extend(
-            page.task_definition_arns()
-                .iter()
-                .filter(|a| a.contains(&format!("/{family}:")))
-                .cloned(),
-        );
-    }
+    let revisions = service::active_revisions(ctx, &family).await?;
     let target = pick_target(&running, &revisions, to).map_err(CliError::Setup)?;
 
     let ssm = ctx.ssm();

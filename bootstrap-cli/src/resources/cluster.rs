@@ -21,14 +21,7 @@ fn insights(on: bool) -> &'static str {
 pub async fn ensure(ctx: &Context, app: &App, mode: Mode) -> Result<Report, CliError> {
     let ecs = ctx.ecs();
     let name = app.cluster();
-    let out = ecs
-        .describe_clusters()
-        .clusters(&name)
-        .include(ClusterField::Settings)
-        .send()
-        .await
-        .map_err(|e| aws("ecs:DescribeClusters", e))?;
-    let found = out.clusters().iter().find(|c| c.status() == Some("ACTIVE")).cloned();
+    let found = find_cluster(ctx, &name).await?;
     let want = insights(app.file.container_insights);
     let setting = ClusterSetting::builder()
         .name(ClusterSettingName::ContainerInsights)
@@ -65,4 +58,19 @@ pub async fn ensure(ctx: &Context, app: &App, mode: Mode) -> Result<Report, CliE
         }
     }
     Ok(Report::new("ecs cluster", name, change_for(found.is_some(), diffs)).with_state("active"))
+}
+
+/// The ACTIVE cluster named `name`, with its settings, if any.
+///
+/// IAM: `ecs:DescribeClusters`.
+pub async fn find_cluster(ctx: &Context, name: &str) -> Result<Option<aws_sdk_ecs::types::Cluster>, CliError> {
+    let out = ctx
+        .ecs()
+        .describe_clusters()
+        .clusters(name)
+        .include(ClusterField::Settings)
+        .send()
+        .await
+        .map_err(|e| aws("ecs:DescribeClusters", e))?;
+    Ok(out.clusters().iter().find(|c| c.status() == Some("ACTIVE")).cloned())
 }

@@ -120,17 +120,12 @@ async fn role(
             }
         }
     };
-    let attached = if existed {
-        let out = iam
-            .list_attached_role_policies()
-            .role_name(name)
-            .send()
-            .await
-            .map_err(|e| aws("iam:ListAttachedRolePolicies", e))?;
-        out.attached_policies().iter().any(|a| a.policy_arn() == Some(policy))
-    } else {
-        false
-    };
+    let attached = existed
+        && attached_policies(ctx, name)
+            .await?
+            .unwrap_or_default()
+            .iter()
+            .any(|a| a == policy);
     if !attached && mode == Mode::Apply {
         iam.attach_role_policy()
             .role_name(name)
@@ -149,15 +144,7 @@ async fn role(
 
 async fn instance_profile(ctx: &Context, app: &App, name: &str, mode: Mode) -> Result<Report, CliError> {
     let iam = ctx.iam();
-    let roles = match iam.get_instance_profile().instance_profile_name(name).send().await {
-        Ok(out) => Some(
-            out.instance_profile
-                .map(|p| p.roles.into_iter().map(|r| r.role_name).collect::<Vec<_>>())
-                .unwrap_or_default(),
-        ),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(aws("iam:GetInstanceProfile", e)),
-    };
+    let roles = instance_profile_roles(ctx, name).await?;
     let existed = roles.is_some();
     let has_role = roles.as_ref().is_some_and(|r| r.iter().any(|r| r == name));
     if mode == Mode::Apply {
@@ -199,4 +186,41 @@ async fn instance_profile(ctx: &Context, app: &App, name: &str, mode: Mode) -> R
         (true, true) => Change::NoChange,
     };
     Ok(Report::new("instance profile", name, change))
+}
+
+/// The roles in instance profile `name`, or `None` when it does not exist.
+///
+/// IAM: `iam:GetInstanceProfile`.
+pub async fn instance_profile_roles(ctx: &Context, name: &str) -> Result<Option<Vec<String>>, CliError> {
+    match ctx
+        .iam()
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(
+            out.instance_profile
+                .map(|p| p.roles.into_iter().map(|r| r.role_name).collect())
+                .unwrap_or_default(),
+        )),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
+        Err(e) => Err(aws("iam:GetInstanceProfile", e)),
+    }
+}
+
+/// The managed policies attached to `role`, or `None` when the role does not exist.
+///
+/// IAM: `iam:ListAttachedRolePolicies`.
+pub async fn attached_policies(ctx: &Context, role: &str) -> Result<Option<Vec<String>>, CliError> {
+    match ctx.iam().list_attached_role_policies().role_name(role).send().await {
+        Ok(out) => Ok(Some(
+            out.attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn.clone())
+                .collect(),
+        )),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(None),
+        Err(e) => Err(aws("iam:ListAttachedRolePolicies", e)),
+    }
 }

@@ -182,19 +182,7 @@ async fn launch_template(
 ) -> Result<Report, CliError> {
     let ec2 = ctx.ec2();
     let name = capacity_name(app);
-    let found = match ec2
-        .describe_launch_templates()
-        .launch_template_names(&name)
-        .send()
-        .await
-    {
-        Ok(out) => out
-            .launch_templates()
-            .first()
-            .and_then(|t| t.launch_template_id.clone()),
-        Err(e) if e.code() == Some("InvalidLaunchTemplateName.NotFoundException") => None,
-        Err(e) => return Err(aws("ec2:DescribeLaunchTemplates", e)),
-    };
+    let found = find_launch_template(ctx, &name).await?;
     let ami = ami(ctx, &app.file.instance_type).await?;
     let want = template_data(app, &ami, net, roles);
     let mut diffs = Vec::new();
@@ -297,13 +285,7 @@ async fn launch_template(
 async fn auto_scaling_group(ctx: &Context, app: &App, net: &Network, mode: Mode) -> Result<(Report, String), CliError> {
     let asg = ctx.autoscaling();
     let name = capacity_name(app);
-    let out = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(&name)
-        .send()
-        .await
-        .map_err(|e| aws("autoscaling:DescribeAutoScalingGroups", e))?;
-    let found = out.auto_scaling_groups().first().cloned();
+    let found = find_auto_scaling_group(ctx, &name).await?;
     let (min, max, desired) = (
         app.file.min_instances as i32,
         app.file.max_instances as i32,
@@ -367,15 +349,9 @@ async fn auto_scaling_group(ctx: &Context, app: &App, net: &Network, mode: Mode)
                 Some(s) if s.is_already_exists_fault() => Ok(()),
                 _ => Err(aws("autoscaling:CreateAutoScalingGroup", e)),
             })?;
-            let out = asg
-                .describe_auto_scaling_groups()
-                .auto_scaling_group_names(&name)
-                .send()
-                .await
-                .map_err(|e| aws("autoscaling:DescribeAutoScalingGroups", e))?;
-            out.auto_scaling_groups()
-                .first()
-                .and_then(|g| g.auto_scaling_group_arn.clone())
+            find_auto_scaling_group(ctx, &name)
+                .await?
+                .and_then(|g| g.auto_scaling_group_arn)
                 .unwrap_or_default()
         }
     };
@@ -394,16 +370,7 @@ async fn auto_scaling_group(ctx: &Context, app: &App, net: &Network, mode: Mode)
 async fn capacity_provider(ctx: &Context, app: &App, asg_arn: &str, mode: Mode) -> Result<Vec<Report>, CliError> {
     let ecs = ctx.ecs();
     let name = capacity_name(app);
-    let out = ecs
-        .describe_capacity_providers()
-        .capacity_providers(&name)
-        .send()
-        .await
-        .map_err(|e| aws("ecs:DescribeCapacityProviders", e))?;
-    let found = out
-        .capacity_providers()
-        .iter()
-        .any(|c| c.status().map(|s| s.as_str()) == Some("ACTIVE"));
+    let found = capacity_provider_active(ctx, &name).await?;
     if !found && mode == Mode::Apply {
         let provider = AutoScalingGroupProvider::builder()
             .auto_scaling_group_arn(asg_arn)
@@ -429,14 +396,8 @@ async fn capacity_provider(ctx: &Context, app: &App, asg_arn: &str, mode: Mode) 
     let mut reports =
         vec![Report::new("capacity provider", &name, change_for(found, Vec::new())).with_state("managed scaling")];
 
-    let out = ecs
-        .describe_clusters()
-        .clusters(app.cluster())
-        .send()
-        .await
-        .map_err(|e| aws("ecs:DescribeClusters", e))?;
-    let cluster = out.clusters().iter().find(|c| c.status() == Some("ACTIVE"));
-    let attached = cluster.is_some_and(|c| {
+    let cluster = super::cluster::find_cluster(ctx, &app.cluster()).await?;
+    let attached = cluster.as_ref().is_some_and(|c| {
         c.capacity_providers().contains(&name)
             && c.default_capacity_provider_strategy()
                 .iter()
@@ -444,7 +405,7 @@ async fn capacity_provider(ctx: &Context, app: &App, asg_arn: &str, mode: Mode) 
     });
     let change = if attached {
         Change::NoChange
-    } else if cluster.is_some_and(|c| !c.capacity_providers().is_empty()) {
+    } else if cluster.as_ref().is_some_and(|c| !c.capacity_providers().is_empty()) {
         Change::Update(vec![format!("attach {name} as the default strategy")])
     } else {
         Change::Create
@@ -471,6 +432,61 @@ async fn capacity_provider(ctx: &Context, app: &App, asg_arn: &str, mode: Mode) 
         change,
     ));
     Ok(reports)
+}
+
+/// The launch template named `name`, by id.
+///
+/// IAM: `ec2:DescribeLaunchTemplates`.
+pub async fn find_launch_template(ctx: &Context, name: &str) -> Result<Option<String>, CliError> {
+    match ctx
+        .ec2()
+        .describe_launch_templates()
+        .launch_template_names(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .launch_templates()
+            .first()
+            .and_then(|t| t.launch_template_id.clone())),
+        // EC2 models no error type for it: the code is the contract.
+        Err(e) if e.code() == Some("InvalidLaunchTemplateName.NotFoundException") => Ok(None),
+        Err(e) => Err(aws("ec2:DescribeLaunchTemplates", e)),
+    }
+}
+
+/// The Auto Scaling group named `name`.
+///
+/// IAM: `autoscaling:DescribeAutoScalingGroups`.
+pub async fn find_auto_scaling_group(
+    ctx: &Context,
+    name: &str,
+) -> Result<Option<aws_sdk_autoscaling::types::AutoScalingGroup>, CliError> {
+    let out = ctx
+        .autoscaling()
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(|e| aws("autoscaling:DescribeAutoScalingGroups", e))?;
+    Ok(out.auto_scaling_groups().first().cloned())
+}
+
+/// Whether the capacity provider `name` exists and is ACTIVE.
+///
+/// IAM: `ecs:DescribeCapacityProviders`.
+pub async fn capacity_provider_active(ctx: &Context, name: &str) -> Result<bool, CliError> {
+    let out = ctx
+        .ecs()
+        .describe_capacity_providers()
+        .capacity_providers(name)
+        .send()
+        .await
+        .map_err(|e| aws("ecs:DescribeCapacityProviders", e))?;
+    Ok(out
+        .capacity_providers()
+        .iter()
+        .any(|c| c.status().map(|s| s.as_str()) == Some("ACTIVE")))
 }
 
 #[cfg(test)]

@@ -139,16 +139,7 @@ pub async fn ensure(
     let name = load_balancer_name(&app.name);
     let mut reports = Vec::new();
 
-    let found = match elb.describe_load_balancers().names(&name).send().await {
-        Ok(out) => out.load_balancers().first().cloned(),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
-        {
-            None
-        }
-        Err(e) => return Err(aws("elasticloadbalancing:DescribeLoadBalancers", e)),
-    };
+    let found = find_load_balancer(ctx, &name).await?;
     let mut diffs = Vec::new();
     let (arn, dns_name) = match (&found, mode) {
         (Some(lb), _) => {
@@ -231,13 +222,7 @@ pub async fn ensure(
         forward(&default_tg)
     };
     let listeners = if found.is_some() {
-        elb.describe_listeners()
-            .load_balancer_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| aws("elasticloadbalancing:DescribeListeners", e))?
-            .listeners
-            .unwrap_or_default()
+        listeners(ctx, &arn).await?
     } else {
         Vec::new()
     };
@@ -333,16 +318,7 @@ async fn target_group(
 ) -> Result<(Report, String), CliError> {
     let elb = ctx.elbv2();
     let name = target_group_name(&app.name, service);
-    let found = match elb.describe_target_groups().names(&name).send().await {
-        Ok(out) => out.target_groups().first().cloned(),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_target_group_not_found_exception()) =>
-        {
-            None
-        }
-        Err(e) => return Err(aws("elasticloadbalancing:DescribeTargetGroups", e)),
-    };
+    let found = find_target_group(ctx, &name).await?;
     let mut diffs = Vec::new();
     let arn = match (&found, mode) {
         (Some(tg), _) => {
@@ -539,4 +515,56 @@ async fn rule(
         format!("{service}: {want}"),
         change_for(found.is_some(), diffs),
     ))
+}
+
+/// The load balancer named `name`.
+///
+/// IAM: `elasticloadbalancing:DescribeLoadBalancers`.
+pub async fn find_load_balancer(
+    ctx: &Context,
+    name: &str,
+) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, CliError> {
+    match ctx.elbv2().describe_load_balancers().names(name).send().await {
+        Ok(out) => Ok(out.load_balancers().first().cloned()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_load_balancer_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws("elasticloadbalancing:DescribeLoadBalancers", e)),
+    }
+}
+
+/// The target group named `name`.
+///
+/// IAM: `elasticloadbalancing:DescribeTargetGroups`.
+pub async fn find_target_group(
+    ctx: &Context,
+    name: &str,
+) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::TargetGroup>, CliError> {
+    match ctx.elbv2().describe_target_groups().names(name).send().await {
+        Ok(out) => Ok(out.target_groups().first().cloned()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_target_group_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws("elasticloadbalancing:DescribeTargetGroups", e)),
+    }
+}
+
+/// The listeners of a load balancer.
+///
+/// IAM: `elasticloadbalancing:DescribeListeners`.
+pub async fn listeners(ctx: &Context, load_balancer_arn: &str) -> Result<Vec<Listener>, CliError> {
+    let out = ctx
+        .elbv2()
+        .describe_listeners()
+        .load_balancer_arn(load_balancer_arn)
+        .send()
+        .await
+        .map_err(|e| aws("elasticloadbalancing:DescribeListeners", e))?;
+    Ok(out.listeners.unwrap_or_default())
 }

@@ -22,13 +22,12 @@ pub fn family(app: &App, service: &str) -> String {
     format!("{}-{service}", app.name)
 }
 
-/// The newest ACTIVE revision of `family`, if any (by revision number, whatever the listing order).
+/// Every ACTIVE revision of exactly `family` (a prefix listing also returns longer families).
 ///
 /// IAM: `ecs:ListTaskDefinitions`.
-pub async fn latest_revision(ctx: &Context, family: &str) -> Result<Option<String>, CliError> {
+pub async fn active_revisions(ctx: &Context, family: &str) -> Result<Vec<String>, CliError> {
     let exact = format!(":task-definition/{family}:");
-    let revision = |arn: &String| arn.rsplit(':').next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-    let mut newest: Option<String> = None;
+    let mut arns = Vec::new();
     let mut pages = ctx
         .ecs()
         .list_task_definitions()
@@ -39,13 +38,27 @@ pub async fn latest_revision(ctx: &Context, family: &str) -> Result<Option<Strin
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws("ecs:ListTaskDefinitions", e))?;
-        for arn in page.task_definition_arns().iter().filter(|a| a.contains(&exact)) {
-            if newest.as_ref().is_none_or(|n| revision(arn) > revision(n)) {
-                newest = Some(arn.clone());
-            }
-        }
+        arns.extend(
+            page.task_definition_arns()
+                .iter()
+                .filter(|a| a.contains(&exact))
+                .cloned(),
+        );
     }
-    Ok(newest)
+    Ok(arns)
+}
+
+/// Revision number of a task-definition ARN (`...:task-definition/web:7` is 7).
+pub fn revision_number(arn: &str) -> Option<u64> {
+    arn.rsplit(':').next().and_then(|n| n.parse().ok())
+}
+
+/// The newest ACTIVE revision of `family`, if any (by revision number, whatever the listing order).
+pub async fn latest_revision(ctx: &Context, family: &str) -> Result<Option<String>, CliError> {
+    Ok(active_revisions(ctx, family)
+        .await?
+        .into_iter()
+        .max_by_key(|a| revision_number(a)))
 }
 
 /// What the service's settings differ in from what `up` wants (never the task definition).
