@@ -213,14 +213,7 @@ async fn a_fresh_up_creates_everything_wired_together() {
 
     // ALB, target group on the health path, listener forwarding to it.
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
-    let lb = elb
-        .describe_load_balancers()
-        .names(format!("pd-{name}"))
-        .send()
-        .await
-        .unwrap()
-        .load_balancers()[0]
-        .clone();
+    let (lb, listeners) = load_balancer_and_listeners(&elb, &name).await;
     assert_eq!(lb.security_groups(), [alb_sg.group_id().unwrap().to_string()]);
     let tg = elb
         .describe_target_groups()
@@ -231,12 +224,6 @@ async fn a_fresh_up_creates_everything_wired_together() {
         .target_groups()[0]
         .clone();
     assert_eq!(tg.health_check_path(), Some("/"));
-    let listeners = elb
-        .describe_listeners()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
     assert_eq!(listeners.listeners().len(), 1);
     let l = &listeners.listeners()[0];
     assert_eq!(l.port(), Some(80));
@@ -355,6 +342,30 @@ async fn a_fresh_up_creates_everything_wired_together() {
     );
     assert_eq!(config.services[0].repository, format!("{name}/web"));
     assert_eq!(config.services[0].containers, ["web"]);
+}
+
+/// The app's load balancer and its listeners, read through the SDK.
+async fn load_balancer_and_listeners(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    app: &str,
+) -> (
+    aws_sdk_elasticloadbalancingv2::types::LoadBalancer,
+    aws_sdk_elasticloadbalancingv2::operation::describe_listeners::DescribeListenersOutput,
+) {
+    let out = elb
+        .describe_load_balancers()
+        .names(format!("pd-{app}"))
+        .send()
+        .await
+        .unwrap();
+    let lb = out.load_balancers()[0].clone();
+    let listeners = elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    (lb, listeners)
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
@@ -709,20 +720,7 @@ async fn inventory(app: &App) -> Vec<String> {
 async fn counts(app: &App) -> Vec<String> {
     let sdk = sdk_config().await;
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
-    let lb = elb
-        .describe_load_balancers()
-        .names(format!("pd-{}", app.name))
-        .send()
-        .await
-        .unwrap()
-        .load_balancers()[0]
-        .clone();
-    let listeners = elb
-        .describe_listeners()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let (_, listeners) = load_balancer_and_listeners(&elb, &app.name).await;
     let mut all = inventory(app).await;
     all.extend(
         listeners
@@ -865,20 +863,7 @@ async fn several_services_are_routed_by_path_and_host_behind_https_with_an_http_
     assert!(result.url.starts_with("https://"));
 
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
-    let lb = elb
-        .describe_load_balancers()
-        .names(format!("pd-{name}"))
-        .send()
-        .await
-        .unwrap()
-        .load_balancers()[0]
-        .clone();
-    let listeners = elb
-        .describe_listeners()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let (_, listeners) = load_balancer_and_listeners(&elb, &name).await;
     let by_port = |p: i32| {
         listeners
             .listeners()
