@@ -176,7 +176,7 @@ pub fn push_event(push: &Push) -> Value {
     };
     serde_json::json!({
         "version": "0",
-        "id": format!("pushdeploy-{}", &push.digest[7..19]),
+        "id": format!("pushdeploy-{}", push.digest.get(7..19).unwrap_or("push")),
         "detail-type": DETAIL_TYPE,
         "source": SOURCE,
         "account": push.account,
@@ -318,6 +318,46 @@ mod tests {
             &json!({"time": "yesterday", "source": "aws.ecr", "detail-type": "ECR Image Action", "detail": {}})
         )
         .is_err());
+    }
+
+    #[test]
+    fn no_mutation_of_a_push_event_panics() {
+        let base = event(
+            json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "web",
+                                "image-digest": DIGEST, "image-tag": "v1"}),
+        );
+        let replacements = [
+            json!(null),
+            json!(7),
+            json!(-1.5),
+            json!(""),
+            json!("x"),
+            json!([]),
+            json!({}),
+            json!(true),
+        ];
+        let mut tried = 0;
+        for key in base.as_object().unwrap().keys().cloned().collect::<Vec<_>>() {
+            for r in &replacements {
+                let mut e = base.clone();
+                e[&key] = r.clone();
+                let _ = classify(&e);
+                e.as_object_mut().unwrap().remove(&key);
+                let _ = classify(&e);
+                tried += 2;
+            }
+        }
+        for key in base["detail"].as_object().unwrap().keys().cloned().collect::<Vec<_>>() {
+            for r in &replacements {
+                let mut e = base.clone();
+                e["detail"][&key] = r.clone();
+                let _ = classify(&e);
+                e["detail"].as_object_mut().unwrap().remove(&key);
+                let _ = classify(&e);
+                tried += 2;
+            }
+        }
+        assert!(tried > 200);
     }
 
     #[test]
