@@ -59,16 +59,6 @@ impl Progress {
 }
 
 impl Step {
-    /// A step that shows nothing (for callers without progress).
-    pub fn hidden() -> Step {
-        Step {
-            bar: None,
-            label: String::new(),
-            started: Instant::now(),
-            lines: false,
-        }
-    }
-
     /// Updates what the step is doing.
     pub fn set(&self, message: &str) {
         if let Some(bar) = &self.bar {
