@@ -796,6 +796,10 @@ async fn an_up_interrupted_at_any_write_is_finished_by_the_next_up_with_nothing_
         .map(|c| c.replace(&reference.name, "APP"))
         .collect();
     assert!(total >= 15, "a fresh up makes at least 15 writes, made {total}");
+    println!(
+        "a fresh up of the default app makes {total} write calls; cutting each short twice: {} cases",
+        2 * total
+    );
 
     let cases: Vec<(usize, bool)> = (1..=total).flat_map(|n| [(n, false), (n, true)]).collect();
     let expected = &expected;
