@@ -977,3 +977,61 @@ fn down_refuses_without_a_terminal_to_ask_on() {
     assert!(err.to_string().contains("--yes"), "{err}");
     assert!(down::may_ask(&app, true).is_ok());
 }
+
+#[tokio::test]
+async fn up_applies_new_cpu_and_memory_to_the_running_revision_and_keeps_the_deployed_image() {
+    let name = app_name("resize");
+    let app = app(&name);
+    let (ctx, calls) = context().await;
+    up_ok(&ctx, &app).await;
+    let sdk = sdk_config().await;
+    let engine = pushdeploy::Engine::new(&sdk, format!("/pushdeploy/{name}/config"), std::time::Duration::ZERO);
+    let d = digest(5);
+    engine
+        .handle_event(
+            &push_event(&format!("{name}/web"), Some("v5"), &d, "2026-11-26T10:00:00Z"),
+            "t",
+        )
+        .await
+        .unwrap();
+
+    let mut file = AppFile::default();
+    file.services[0].memory = 1024;
+    file.services[0].cpu = 512;
+    let bigger = App::resolve(file, Some(&name), "defaults", None).unwrap();
+    let plan = up::up(&bigger, &ctx, Mode::Plan, &Progress::silent()).await.unwrap();
+    let td = plan.resources.iter().find(|r| r.kind == "task definition").unwrap();
+    assert_eq!(
+        td.change,
+        Change::Update(vec!["cpu 256 -> 512".into(), "memory 512 -> 1024".into()])
+    );
+    calls.take();
+    up_ok(&ctx, &bigger).await;
+    let written = writes(&calls);
+    assert!(
+        written.contains(&"ECS.RegisterTaskDefinition".to_string()),
+        "{written:?}"
+    );
+
+    let st = status::status(&bigger, &ctx).await.unwrap();
+    assert_eq!(
+        st.services[0].digest.as_deref(),
+        Some(d.as_str()),
+        "the deployed image is kept"
+    );
+    assert_eq!(st.services[0].tag.as_deref(), Some("v5"), "the revision tags are kept");
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let running = ecs
+        .describe_task_definition()
+        .task_definition(st.services[0].task_definition.clone().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    assert_eq!(running.container_definitions()[0].memory(), Some(1024));
+    assert_eq!(running.container_definitions()[0].cpu(), 512);
+    calls.take();
+    up_ok(&ctx, &bigger).await;
+    assert_eq!(writes(&calls), Vec::<String>::new());
+}

@@ -160,19 +160,22 @@ pub async fn ensure(
                 .unwrap_or_default()
         }
     };
-    let td_state = if existing_td.is_some() {
-        "revisions belong to deploys; up leaves them alone".to_string()
-    } else {
-        image.clone()
-    };
-    let mut reports = vec![Report::new(
-        "task definition",
-        &td_arn,
-        change_for(existing_td.is_some(), Vec::new()),
-    )
-    .with_state(td_state)];
-
     let found = describe(ctx, app, &spec.name).await?;
+    // The file owns the container's cpu and memory; deploys own the image and everything else.
+    let td_report = match (&found, &existing_td) {
+        (Some(svc), Some(_)) => {
+            let running = svc.task_definition().unwrap_or_default().to_string();
+            let (_, _, diffs) = sized_revision(ctx, &running, service).await?;
+            if !diffs.is_empty() && mode == Mode::Apply {
+                resize(ctx, app, service).await?;
+            }
+            Report::new("task definition", running, change_for(true, diffs)).with_state("image managed by deploys")
+        }
+        (_, Some(arn)) => Report::new("task definition", arn, Change::NoChange).with_state("image managed by deploys"),
+        (_, None) => Report::new("task definition", &td_arn, Change::Create).with_state(image.clone()),
+    };
+    let mut reports = vec![td_report];
+
     let desired = spec.desired_count as i32;
     let mut change = match &found {
         Some(s) => change_for(true, service_diffs(s, desired, capacity_provider)),
@@ -232,6 +235,112 @@ pub async fn ensure(
     };
     reports.push(Report::new("ecs service", format!("{}/{}", app.cluster(), spec.name), change).with_state(state));
     Ok(reports)
+}
+
+/// The running revision (with tags) and how its container's cpu and memory differ from the file.
+///
+/// IAM: `ecs:DescribeTaskDefinition`.
+async fn sized_revision(
+    ctx: &Context,
+    running: &str,
+    service: &Service,
+) -> Result<(aws_sdk_ecs::types::TaskDefinition, Vec<Tag>, Vec<String>), CliError> {
+    let out = ctx
+        .ecs()
+        .describe_task_definition()
+        .task_definition(running)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .map_err(|e| aws("ecs:DescribeTaskDefinition", e))?;
+    let tags = out.tags().to_vec();
+    let td = out
+        .task_definition
+        .unwrap_or_else(|| aws_sdk_ecs::types::TaskDefinition::builder().build());
+    let mut diffs = Vec::new();
+    if let Some(c) = td
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(service.container.as_str()))
+    {
+        if c.cpu() != service.spec.cpu as i32 {
+            diffs.push(format!("cpu {} -> {}", c.cpu(), service.spec.cpu));
+        }
+        if c.memory() != Some(service.spec.memory as i32) {
+            diffs.push(format!(
+                "memory {} -> {}",
+                c.memory().unwrap_or_default(),
+                service.spec.memory
+            ));
+        }
+    }
+    Ok((td, tags, diffs))
+}
+
+/// Registers the running revision again with the file's cpu and memory (same image, every other
+/// field copied) and points the service at it, under the deploy lock so it cannot race a push.
+///
+/// IAM: `ecs:DescribeServices`, `ecs:DescribeTaskDefinition`, `ecs:RegisterTaskDefinition`,
+/// `ecs:UpdateService`, `iam:PassRole`, and the lock's `ssm:PutParameter`/`ssm:DeleteParameter`.
+async fn resize(ctx: &Context, app: &App, service: &Service) -> Result<(), CliError> {
+    let ssm = ctx.ssm();
+    let parameter = pushdeploy::config::parameter_for_app(&app.name).map_err(pushdeploy::Error::from)?;
+    let lock_name = pushdeploy::lock::lock_name(&parameter, &app.cluster(), &service.spec.name);
+    let owner = format!("pushdeploy up pid {}", std::process::id());
+    let lease = pushdeploy::lock::acquire(
+        &ssm,
+        &lock_name,
+        &owner,
+        pushdeploy::lock::LockSettings::default(),
+        (&app.cluster(), &service.spec.name),
+    )
+    .await?;
+    let result = async {
+        // Read again under the lock: a push may have landed since the first look.
+        let Some(svc) = describe(ctx, app, &service.spec.name).await? else {
+            return Ok(());
+        };
+        let (mut td, tags, diffs) = sized_revision(ctx, svc.task_definition().unwrap_or_default(), service).await?;
+        if diffs.is_empty() {
+            return Ok(());
+        }
+        if let Some(c) = td.container_definitions.as_mut().and_then(|cs| {
+            cs.iter_mut()
+                .find(|c| c.name.as_deref() == Some(service.container.as_str()))
+        }) {
+            c.cpu = service.spec.cpu as i32;
+            c.memory = Some(service.spec.memory as i32);
+        }
+        let tags = tags
+            .into_iter()
+            .filter(|t| !t.key().is_some_and(|k| k.starts_with("aws:")))
+            .collect();
+        let revision = pushdeploy::task_definition::NewRevision {
+            definition: td,
+            tags,
+            image: String::new(),
+        };
+        let registered = pushdeploy::task_definition::register_request(ctx.ecs().register_task_definition(), revision)
+            .send()
+            .await
+            .map_err(|e| aws("ecs:RegisterTaskDefinition", e))?;
+        let arn = registered
+            .task_definition
+            .and_then(|t| t.task_definition_arn)
+            .unwrap_or_default();
+        ctx.ecs()
+            .update_service()
+            .cluster(app.cluster())
+            .service(&service.spec.name)
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|e| aws("ecs:UpdateService", e))?;
+        Ok::<(), CliError>(())
+    }
+    .await;
+    lease.release(&ssm).await;
+    result
 }
 
 /// The ACTIVE service, with tags.
