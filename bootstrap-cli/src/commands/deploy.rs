@@ -139,10 +139,7 @@ async fn resolve(ctx: &Context, image: &ImageRef) -> Result<Push, CliError> {
 pub fn print_outcomes(format: OutputFormat, outcomes: &[Outcome]) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match format {
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, outcomes).map_err(std::io::Error::from)?;
-            writeln!(out)?;
-        }
+        OutputFormat::Json => crate::commands::print_json(outcomes)?,
         OutputFormat::Text => {
             for o in outcomes {
                 let action = match o.action {

@@ -113,10 +113,7 @@ pub async fn run(args: DownArgs, ctx: &Context) -> Result<ExitCode, CliError> {
     let deleted = down(ctx, &app, args.delete_repositories, &Progress::new(ctx)).await?;
     let mut out = std::io::stdout().lock();
     match ctx.output {
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &deleted).map_err(std::io::Error::from)?;
-            writeln!(out)?;
-        }
+        OutputFormat::Json => crate::commands::print_json(&deleted)?,
         OutputFormat::Text => {
             let rows: Vec<[String; 3]> = deleted
                 .iter()

@@ -30,6 +30,14 @@ pub async fn run(command: Command, ctx: &Context) -> Result<ExitCode, CliError> 
     }
 }
 
+/// Writes one JSON document on stdout (`--output json`).
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 /// Writes an aligned table with a header row.
 pub fn table<const N: usize>(out: &mut impl Write, header: &[&str; N], rows: &[[String; N]]) -> std::io::Result<()> {
     let mut widths = header.map(str::len);

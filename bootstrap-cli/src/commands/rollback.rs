@@ -69,10 +69,7 @@ pub async fn run(args: RollbackArgs, ctx: &Context) -> Result<ExitCode, CliError
     let done = rollback(ctx, &app, &args.target.service, args.to.as_deref()).await?;
     let mut out = std::io::stdout().lock();
     match ctx.output {
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &done).map_err(std::io::Error::from)?;
-            writeln!(out)?;
-        }
+        OutputFormat::Json => crate::commands::print_json(&done)?,
         OutputFormat::Text => {
             writeln!(
                 out,

@@ -225,12 +225,10 @@ async fn service_status(ctx: &Context, app: &App, s: &crate::app_file::Service) 
 }
 
 fn print(format: OutputFormat, status: &Status) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
     if format == OutputFormat::Json {
-        serde_json::to_writer_pretty(&mut out, status).map_err(std::io::Error::from)?;
-        writeln!(out)?;
-        return Ok(());
+        return crate::commands::print_json(status);
     }
+    let mut out = std::io::stdout().lock();
     let rows: Vec<[String; 3]> = status
         .resources
         .iter()

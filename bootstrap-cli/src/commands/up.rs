@@ -264,12 +264,10 @@ pub async fn wait_ready(ctx: &Context, app: &App, timeout: Duration, progress: &
 
 /// Prints the summary table, the URL and the next step (text) or the whole result (JSON).
 pub fn print(format: OutputFormat, result: &UpResult) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
     if format == OutputFormat::Json {
-        serde_json::to_writer_pretty(&mut out, result).map_err(std::io::Error::from)?;
-        writeln!(out)?;
-        return Ok(());
+        return crate::commands::print_json(result);
     }
+    let mut out = std::io::stdout().lock();
     let rows: Vec<[String; 4]> = result
         .resources
         .iter()
