@@ -1035,3 +1035,32 @@ async fn up_applies_new_cpu_and_memory_to_the_running_revision_and_keeps_the_dep
     up_ok(&ctx, &bigger).await;
     assert_eq!(writes(&calls), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn up_reports_what_a_repository_already_holds() {
+    let name = app_name("images");
+    let app = app(&name);
+    let (ctx, _) = context().await;
+    let fixture = crate::fixture::App::new("images-fixture").await;
+    crate::cli::put_image(&fixture, &format!("{name}/web"), "latest", "e1").await;
+    crate::cli::put_image(&fixture, &format!("{name}/web"), "v1", "e2").await;
+    let result = up_ok(&ctx, &app).await;
+    let repo = result.resources.iter().find(|r| r.kind == "ecr repository").unwrap();
+    // An existing repository is kept, and brought to the file's settings (scan on push by default).
+    assert_eq!(repo.change, Change::Update(vec!["scan on push false -> true".into()]));
+    assert_eq!(repo.state.as_deref(), Some("2 image(s), latest among them"));
+    let sdk = sdk_config().await;
+    let ecr = aws_sdk_ecr::Client::new(&sdk);
+    let r = ecr
+        .describe_repositories()
+        .repository_names(format!("{name}/web"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.repositories()[0]
+            .image_scanning_configuration()
+            .map(|c| c.scan_on_push()),
+        Some(true)
+    );
+}

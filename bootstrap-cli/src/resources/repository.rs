@@ -1,7 +1,7 @@
 //! ECR repositories, one per service, created when absent (scan on push, mutable tags by
 //! default). Whether each already holds an image decides the first task definition's image.
 
-use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability, Tag};
+use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Tag};
 
 use super::{change_for, Mode, Report, APP_TAG};
 use crate::app_file::{App, Service};
@@ -122,11 +122,10 @@ pub async fn ensure(ctx: &Context, app: &App, service: &Service, mode: Mode) -> 
             }
         }
     }
-    let has_latest = found.is_some() && has_tag(ctx, name, "latest").await?;
-    let images = if found.is_some() {
-        image_count(ctx, name).await?
+    let (images, has_latest) = if found.is_some() {
+        image_summary(ctx, name).await?
     } else {
-        0
+        (0, false)
     };
     let state = match (images, has_latest) {
         (0, _) => "empty: waiting for a first push".to_string(),
@@ -144,28 +143,22 @@ pub async fn ensure(ctx: &Context, app: &App, service: &Service, mode: Mode) -> 
     ))
 }
 
-async fn image_count(ctx: &Context, repository: &str) -> Result<usize, CliError> {
-    let out = ctx
+/// How many images the repository holds, and whether one is tagged `latest`, in one listing.
+async fn image_summary(ctx: &Context, repository: &str) -> Result<(usize, bool), CliError> {
+    let (mut count, mut latest) = (0, false);
+    let mut pages = ctx
         .ecr()
         .describe_images()
         .repository_name(repository)
-        .send()
-        .await
-        .map_err(|e| aws("ecr:DescribeImages", e))?;
-    Ok(out.image_details().len())
-}
-
-async fn has_tag(ctx: &Context, repository: &str, tag: &str) -> Result<bool, CliError> {
-    match ctx
-        .ecr()
-        .describe_images()
-        .repository_name(repository)
-        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
-        .send()
-        .await
-    {
-        Ok(out) => Ok(!out.image_details().is_empty()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_image_not_found_exception()) => Ok(false),
-        Err(e) => Err(aws("ecr:DescribeImages", e)),
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws("ecr:DescribeImages", e))?;
+        count += page.image_details().len();
+        latest |= page
+            .image_details()
+            .iter()
+            .any(|d| d.image_tags().iter().any(|t| t == "latest"));
     }
+    Ok((count, latest))
 }
