@@ -56,7 +56,7 @@ pub fn emulator() -> &'static Emulator {
         // The shell waits for stdin to close (this process exiting), then stops moto.
         let child = Command::new("sh")
             .arg("-c")
-            .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & pid=$!; cat >/dev/null; kill $pid"#)
+            .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid"#)
             .arg(&moto)
             .arg(port.to_string())
             .arg(&log)
