@@ -36,6 +36,15 @@ pub fn role_names(app: &App) -> (String, String) {
     )
 }
 
+/// The app tag, as IAM's fallible builder makes it.
+fn app_tag(app: &App) -> Result<Tag, CliError> {
+    Tag::builder()
+        .key(APP_TAG)
+        .value(&app.name)
+        .build()
+        .map_err(|e| CliError::Setup(e.to_string()))
+}
+
 fn trust(service: &str) -> String {
     serde_json::json!({
         "Version": "2012-10-17",
@@ -91,13 +100,7 @@ async fn role(
                 .role_name(name)
                 .assume_role_policy_document(trust(principal))
                 .description(format!("pushdeploy app {}", app.name))
-                .tags(
-                    Tag::builder()
-                        .key(APP_TAG)
-                        .value(&app.name)
-                        .build()
-                        .map_err(|e| CliError::Setup(e.to_string()))?,
-                )
+                .tags(app_tag(app)?)
                 .send()
                 .await;
             match created {
@@ -151,13 +154,7 @@ async fn instance_profile(ctx: &Context, app: &App, name: &str, mode: Mode) -> R
         if !existed {
             iam.create_instance_profile()
                 .instance_profile_name(name)
-                .tags(
-                    Tag::builder()
-                        .key(APP_TAG)
-                        .value(&app.name)
-                        .build()
-                        .map_err(|e| CliError::Setup(e.to_string()))?,
-                )
+                .tags(app_tag(app)?)
                 .send()
                 .await
                 .map(|_| ())
