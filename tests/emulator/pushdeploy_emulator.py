@@ -1,0 +1,1131 @@
+"""pushdeploy's strict AWS emulator: moto 5.2.5, imported and patched where moto fakes what real
+AWS enforces, served like `moto_server`.
+
+    python tests/emulator/pushdeploy_emulator.py -H 127.0.0.1 -p PORT
+
+Tests, `scripts/demo` and `scripts/bench` run this, never bare `moto_server`. Each behaviour below
+names the AWS documentation it follows. What is still faked is listed in README ("The strict
+emulator").
+
+Timing knobs (environment, seconds; the defaults suit the tests):
+    PUSHDEPLOY_EMULATOR_DRAIN_SECONDS        DRAINING -> INACTIVE after DeleteService (2)
+    PUSHDEPLOY_EMULATOR_DEPLOYMENT_SECONDS   a deployment IN_PROGRESS -> COMPLETED or FAILED (2)
+    PUSHDEPLOY_EMULATOR_CAPACITY_PROVIDER_DELETE_SECONDS   DELETE_IN_PROGRESS -> INACTIVE (1)
+    PUSHDEPLOY_EMULATOR_SLR_PROPAGATION_SECONDS  a new ECS service-linked role unusable (1)
+    PUSHDEPLOY_EMULATOR_INVISIBLE_CALLS      calls that do not see a new security group,
+                                             instance profile or launch template yet (1)
+
+Control API (JSON over HTTP on the same port, for tests):
+    POST /_pushdeploy/bad-images  {"images": ["<image reference or sha256 digest>", ...]}
+        deployments whose task definition runs one of them fail the circuit breaker
+    POST /_pushdeploy/capacity-provider-deletion-failure  {"name": "...", "reason": "..."}
+        DeleteCapacityProvider of that provider ends in DELETE_FAILED with the reason
+    POST /_pushdeploy/settings  {"drain_seconds": 0.5, ...}   change the knobs
+    GET  /_pushdeploy/settings
+
+Accounts: an access key `PDACCT<12 digits>XX` (20 characters) acts in that account, so a test
+can use a fresh account (no service-linked role, nothing created) in the shared emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+import moto.backends  # noqa: F401  (loads every backend before patching)
+from moto.autoscaling import models as asg_models
+from moto.autoscaling import responses as asg_responses
+from moto.autoscaling.exceptions import AutoscalingClientError
+from moto.autoscaling.exceptions import ValidationError as AsgValidationError
+from moto.autoscaling.models import autoscaling_backends
+from moto.core import responses as core_responses
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models import ec2_backends
+from moto.ec2.models import launch_templates as ec2_launch_templates
+from moto.ec2.models import security_groups as ec2_security_groups
+from moto.ecr.models import ecr_backends
+from moto.ecs import models as ecs_models
+from moto.ecs import responses as ecs_responses
+from moto.elbv2 import models as elbv2_models
+from moto.elbv2.models import elbv2_backends
+from moto.iam import models as iam_models
+from moto.iam.exceptions import InvalidInput
+from moto.iam.models import iam_backends
+from moto.ssm import models as ssm_models
+from moto.ssm.exceptions import ValidationException as SsmValidationException
+from moto.ssm.models import ssm_backends
+
+# ---------------------------------------------------------------------------------------------
+# Settings and shared state
+# ---------------------------------------------------------------------------------------------
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+SETTINGS: dict[str, float] = {
+    "drain_seconds": _env_float("PUSHDEPLOY_EMULATOR_DRAIN_SECONDS", 2.0),
+    "deployment_seconds": _env_float("PUSHDEPLOY_EMULATOR_DEPLOYMENT_SECONDS", 2.0),
+    "capacity_provider_delete_seconds": _env_float(
+        "PUSHDEPLOY_EMULATOR_CAPACITY_PROVIDER_DELETE_SECONDS", 1.0
+    ),
+    "slr_propagation_seconds": _env_float("PUSHDEPLOY_EMULATOR_SLR_PROPAGATION_SECONDS", 1.0),
+    "invisible_calls": _env_float("PUSHDEPLOY_EMULATOR_INVISIBLE_CALLS", 1),
+}
+
+BAD_IMAGES: set[str] = set()
+CAPACITY_PROVIDER_FAILURES: dict[str, str] = {}
+# One request at a time: moto is not thread-safe, and the timed state below is advanced per request.
+LOCK = threading.RLock()
+
+
+class Invisible:
+    """Resources AWS does not show to every API right after creating them.
+
+    EC2 API reference, "Eventual consistency": "a resource that you create might not be
+    immediately available to subsequent API calls ... you might get an InvalidGroup.NotFound
+    error"; IAM user guide, "Changes that I make are not always immediately visible": an instance
+    profile is usable by EC2 and Auto Scaling only after it propagates.
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[tuple[str, str], int] = {}
+
+    def created(self, api: str, key: str) -> None:
+        self.pending[(api, key)] = int(SETTINGS["invisible_calls"])
+
+    def hidden(self, api: str, key: str) -> bool:
+        """True (and one fewer call to go) while `key` is not yet visible to `api`."""
+        left = self.pending.get((api, key), 0)
+        if left <= 0:
+            return False
+        self.pending[(api, key)] = left - 1
+        return True
+
+
+INVISIBLE = Invisible()
+
+# ---------------------------------------------------------------------------------------------
+# Accounts: an access key names a fresh account
+# ---------------------------------------------------------------------------------------------
+
+_ACCOUNT_KEY = re.compile(r"^PDACCT(\d{12})[A-Z0-9]{2}$")
+_original_account_from = iam_models.get_account_id_from
+
+
+def _account_from(access_key: str) -> str:
+    match = _ACCOUNT_KEY.match(access_key or "")
+    if match:
+        return match.group(1)
+    return _original_account_from(access_key)
+
+
+iam_models.get_account_id_from = _account_from
+
+# ---------------------------------------------------------------------------------------------
+# Errors as AWS sends them
+# ---------------------------------------------------------------------------------------------
+
+
+class EcsError(ServiceException):
+    def __init__(self, code: str, message: str):
+        super().__init__(code, message)
+
+
+def invalid_parameter(message: str) -> EcsError:
+    return EcsError("InvalidParameterException", message)
+
+
+class AsgAlreadyExists(AutoscalingClientError):
+    code = "AlreadyExists"
+
+
+# ---------------------------------------------------------------------------------------------
+# IAM: the ECS service-linked role
+# ---------------------------------------------------------------------------------------------
+
+SLR_NAME = "AWSServiceRoleForECS"
+SLR_CREATED: dict[str, float] = {}
+_original_create_slr = iam_models.IAMBackend.create_service_linked_role
+
+
+def _create_service_linked_role(self: Any, service_name: str, description: str, suffix: str) -> Any:
+    # IAM API reference, CreateServiceLinkedRole; ECS developer guide, "Using service-linked roles
+    # for Amazon ECS": the role is AWSServiceRoleForECS, and creating it again fails with
+    # InvalidInput "Service role name AWSServiceRoleForECS has been taken in this account".
+    if service_name == "ecs.amazonaws.com":
+        name = SLR_NAME + (f"_{suffix}" if suffix else "")
+        if name in self.roles_by_name():
+            raise InvalidInput(
+                f"Service role name {name} has been taken in this account, please try a different suffix."
+            )
+        role = self.create_role(
+            name,
+            json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Action": ["sts:AssumeRole"],
+                            "Effect": "Allow",
+                            "Principal": {"Service": [service_name]},
+                        }
+                    ],
+                }
+            ),
+            f"/aws-service-role/{service_name}/",
+            permissions_boundary=None,
+            description=description,
+            tags=[],
+            max_session_duration="3600",
+            linked_service=service_name,
+        )
+        SLR_CREATED[self.account_id] = time.time()
+        return role
+    return _original_create_slr(self, service_name, description, suffix)
+
+
+def _roles_by_name(self: Any) -> dict[str, Any]:
+    return {role.name: role for role in self.roles.values()}
+
+
+iam_models.IAMBackend.create_service_linked_role = _create_service_linked_role
+iam_models.IAMBackend.roles_by_name = _roles_by_name
+
+
+def require_ecs_service_linked_role(account_id: str) -> None:
+    """ECS developer guide, "Service-linked role for Amazon ECS": without AWSServiceRoleForECS
+    (and until a new one propagates) CreateCluster and CreateService fail with
+    InvalidParameterException "Unable to assume the service linked role. Please verify that the
+    ECS service linked role exists."
+    """
+    backend = iam_backends[account_id]["aws"]
+    created = SLR_CREATED.get(account_id)
+    exists = SLR_NAME in backend.roles_by_name()
+    if exists and created is None:
+        created = 0.0  # created before this process started watching (e.g. by CloudFormation)
+    if not exists or time.time() - created < SETTINGS["slr_propagation_seconds"]:
+        raise invalid_parameter(
+            "Unable to assume the service linked role. Please verify that the ECS service linked role exists."
+        )
+
+
+# Instance profiles: the IAM user guide's propagation delay, seen by EC2 and Auto Scaling.
+_original_create_profile = iam_models.IAMBackend.create_instance_profile
+
+
+def _create_instance_profile(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    profile = _original_create_profile(self, name, *args, **kwargs)
+    INVISIBLE.created("autoscaling:CreateAutoScalingGroup", f"{self.account_id}:{name}")
+    return profile
+
+
+iam_models.IAMBackend.create_instance_profile = _create_instance_profile
+
+# ---------------------------------------------------------------------------------------------
+# EC2: security groups and launch templates are not visible to the next call at once
+# ---------------------------------------------------------------------------------------------
+
+_original_create_sg = ec2_security_groups.SecurityGroupBackend.create_security_group
+_original_authorize = ec2_security_groups.SecurityGroupBackend.authorize_security_group_ingress
+_original_describe_sgs = ec2_security_groups.SecurityGroupBackend.describe_security_groups
+
+
+def _create_security_group(self: Any, *args: Any, **kwargs: Any) -> Any:
+    group = _original_create_sg(self, *args, **kwargs)
+    INVISIBLE.created("ec2", group.id)
+    return group
+
+
+def _not_found(group_id: str) -> EC2ClientError:
+    # EC2 API reference, "Error codes": InvalidGroup.NotFound, "The security group '{id}' does not
+    # exist", also for a group created a moment ago (eventual consistency).
+    return EC2ClientError("InvalidGroup.NotFound", f"The security group '{group_id}' does not exist")
+
+
+def _authorize_security_group_ingress(self: Any, group_name_or_id: str, *args: Any, **kwargs: Any) -> Any:
+    referenced = [group_name_or_id]
+    for pair in kwargs.get("source_groups") or []:
+        if isinstance(pair, dict) and pair.get("GroupId"):
+            referenced.append(pair["GroupId"])
+    for group_id in referenced:
+        if INVISIBLE.hidden("ec2", group_id):
+            raise _not_found(group_id)
+    return _original_authorize(self, group_name_or_id, *args, **kwargs)
+
+
+def _describe_security_groups(self: Any, group_ids: Any = None, *args: Any, **kwargs: Any) -> Any:
+    for group_id in group_ids or []:
+        if INVISIBLE.hidden("ec2", group_id):
+            raise _not_found(group_id)
+    return _original_describe_sgs(self, group_ids, *args, **kwargs)
+
+
+ec2_security_groups.SecurityGroupBackend.create_security_group = _create_security_group
+ec2_security_groups.SecurityGroupBackend.authorize_security_group_ingress = _authorize_security_group_ingress
+ec2_security_groups.SecurityGroupBackend.describe_security_groups = _describe_security_groups
+
+_original_create_lt = ec2_launch_templates.LaunchTemplateBackend.create_launch_template
+
+
+def _profile_name(template_data: dict[str, Any]) -> str | None:
+    profile = template_data.get("IamInstanceProfile") or {}
+    if isinstance(profile, dict):
+        return profile.get("Name") or (profile.get("Arn") or "").split("/")[-1] or None
+    return None
+
+
+def _create_launch_template(self: Any, name: str, description: str, template_data: dict[str, Any], tag_spec: Any) -> Any:
+    # EC2 does not check the instance profile here (it does at launch, and Auto Scaling does on
+    # CreateAutoScalingGroup); the template itself is briefly invisible to Auto Scaling.
+    template = _original_create_lt(self, name, description, template_data, tag_spec)
+    INVISIBLE.created("autoscaling:launch-template", f"{self.account_id}:{name}")
+    return template
+
+
+ec2_launch_templates.LaunchTemplateBackend.create_launch_template = _create_launch_template
+
+# ---------------------------------------------------------------------------------------------
+# Auto Scaling
+# ---------------------------------------------------------------------------------------------
+
+_original_create_asg = asg_models.AutoScalingBackend.create_auto_scaling_group
+
+
+def _create_auto_scaling_group(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    # Auto Scaling API reference, CreateAutoScalingGroup: AlreadyExists "AutoScalingGroup by this
+    # name already exists" (moto replaces the group).
+    if name in self.autoscaling_groups:
+        raise AsgAlreadyExists(f"AutoScalingGroup by this name already exists - A group with the name {name} already exists")
+    template = kwargs.get("launch_template") or {}
+    template_name = template.get("launch_template_name") or template.get("LaunchTemplateName")
+    template_id = template.get("launch_template_id") or template.get("LaunchTemplateId")
+    ec2 = self.ec2_backend
+    if template_id and not template_name:
+        found = ec2.launch_templates.get(template_id)
+        template_name = found.name if found else None
+    if template_name and INVISIBLE.hidden("autoscaling:launch-template", f"{self.account_id}:{template_name}"):
+        # Seen on AWS right after CreateLaunchTemplate (eventual consistency).
+        raise AsgValidationError(
+            f"You must use a valid fully-formed launch template. The specified launch template, with template name {template_name}, does not exist."
+        )
+    if template_name and template_name in ec2.launch_template_name_to_ids:
+        lt = ec2.launch_templates[ec2.launch_template_name_to_ids[template_name]]
+        data = lt.latest_version().data if hasattr(lt, "latest_version") else {}
+        profile = _profile_name(data or {})
+        if profile and INVISIBLE.hidden("autoscaling:CreateAutoScalingGroup", f"{self.account_id}:{profile}"):
+            # Auto Scaling checks the template's instance profile; a new one is not visible yet
+            # (seen on AWS: terraform-provider-aws #5633, eksctl #8039).
+            raise AsgValidationError(
+                f"You must use a valid fully-formed launch template. Value ({profile}) for parameter "
+                "iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"
+            )
+    return _original_create_asg(self, name, *args, **kwargs)
+
+
+asg_models.AutoScalingBackend.create_auto_scaling_group = _create_auto_scaling_group
+
+
+def _resolved_image_id(self: Any) -> str:
+    # EC2 user guide, "Use a Systems Manager parameter instead of an AMI ID": a launch template's
+    # `resolve:ssm:<parameter>` is resolved when an instance launches.
+    if self.ec2_launch_template:
+        image = self.ec2_launch_template.get_version(self.launch_template_version).image_id
+    else:
+        image = self.launch_config.image_id
+    if image and image.startswith("resolve:ssm:"):
+        name = image[len("resolve:ssm:") :]
+        ssm = ssm_backends[self.account_id][self.region]
+        return ssm.get_parameter(name).value
+    return image
+
+
+asg_models.FakeAutoScalingGroup.image_id = property(_resolved_image_id)
+
+
+def _start_instance_refresh(self: Any) -> ActionResult:
+    # Auto Scaling API reference, StartInstanceRefresh: replaces the group's instances so they
+    # launch from the current launch template (here at once: instances are fakes).
+    name = self._get_param("AutoScalingGroupName")
+    backend = self.autoscaling_backend
+    group = backend.autoscaling_groups.get(name)
+    if group is None:
+        raise AsgValidationError(f"AutoScalingGroup name not found - AutoScalingGroup '{name}' not found")
+    old = [state.instance.id for state in group.instance_states]
+    count = len(old)
+    if old:
+        backend.ec2_backend.terminate_instances(old)
+    group.instance_states = []
+    if count:
+        group.replace_autoscaling_group_instances(count, group.get_propagated_tags())
+    return ActionResult({"InstanceRefreshId": str(uuid.uuid4())})
+
+
+asg_responses.AutoScalingResponse.start_instance_refresh = _start_instance_refresh
+
+# ---------------------------------------------------------------------------------------------
+# SSM: parameter tiers
+# ---------------------------------------------------------------------------------------------
+
+_original_put_parameter = ssm_models.SimpleSystemManagerBackend.put_parameter
+
+
+def _put_parameter(self: Any, name: str, description: str, value: str, parameter_type: str, allowed_pattern: str,
+                   keyid: str, overwrite: bool, tags: Any, data_type: str, tier: str | None, policies: Any) -> Any:
+    # SSM user guide, "Managing parameter tiers": standard parameters hold 4 KB, advanced 8 KB; an
+    # advanced parameter cannot go back to the standard tier.
+    existing = self._parameters.get(name) or []
+    current_tier = existing[-1].tier if existing else None
+    effective = tier or "Standard"
+    if current_tier == "Advanced" and effective == "Standard":
+        raise SsmValidationException(
+            "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the "
+            "advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the "
+            "advanced parameter and recreate it as a standard parameter."
+        )
+    if value is not None and effective == "Standard" and len(value) > 4096:
+        raise SsmValidationException(
+            "Standard tier parameters support a maximum parameter value of 4096 characters. To create a "
+            "larger parameter value, upgrade the parameter to use the advanced-parameter tier. For more "
+            "information, see https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html"
+        )
+    if value is not None and len(value) > 8192:
+        raise SsmValidationException(
+            "The specified parameter value is too large. Advanced-tier parameters support a maximum parameter value of 8192 characters."
+        )
+    return _original_put_parameter(self, name, description, value, parameter_type, allowed_pattern, keyid,
+                                   overwrite, tags, data_type, effective, policies)
+
+
+ssm_models.SimpleSystemManagerBackend.put_parameter = _put_parameter
+
+# ---------------------------------------------------------------------------------------------
+# ELBv2: listeners are unique per port, load balancers per name
+# ---------------------------------------------------------------------------------------------
+
+_original_create_listener = elbv2_models.ELBv2Backend.create_listener
+_original_create_lb = elbv2_models.ELBv2Backend.create_load_balancer
+
+
+def _create_listener(self: Any, load_balancer_arn: str, protocol: str, port: str, *args: Any, **kwargs: Any) -> Any:
+    # ELBv2 API reference, CreateListener: DuplicateListener "A listener already exists on this
+    # port for this load balancer" (moto keys listeners by ARN and adds a second one).
+    balancer = self.load_balancers.get(load_balancer_arn)
+    if balancer is not None and any(str(l.port) == str(port) for l in balancer.listeners.values()):
+        raise ServiceException("DuplicateListener", f"A listener already exists on this port for this load balancer '{load_balancer_arn}'")
+    return _original_create_listener(self, load_balancer_arn, protocol, port, *args, **kwargs)
+
+
+def _create_load_balancer(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    # ELBv2 API reference, CreateLoadBalancer: "This operation is idempotent, which means that it
+    # completes at most one time. If you attempt to create multiple load balancers with the same
+    # settings, each call succeeds." (moto creates a second one with a new ARN.)
+    for lb in self.load_balancers.values():
+        if lb.name == name:
+            return lb
+    return _original_create_lb(self, name, *args, **kwargs)
+
+
+elbv2_models.ELBv2Backend.create_listener = _create_listener
+elbv2_models.ELBv2Backend.create_load_balancer = _create_load_balancer
+
+# ---------------------------------------------------------------------------------------------
+# ECS
+# ---------------------------------------------------------------------------------------------
+
+Service = ecs_models.Service
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _image_is_bad(image: str) -> bool:
+    if image in BAD_IMAGES:
+        return True
+    digest = image.split("@", 1)[1] if "@" in image else None
+    return digest is not None and digest in BAD_IMAGES
+
+
+def _task_definition_images(backend: Any, arn: str) -> list[dict[str, Any]]:
+    try:
+        td = backend.describe_task_definition(arn)
+    except Exception:  # noqa: BLE001 - a deregistered revision has no images to show
+        return []
+    return [
+        {"name": c.get("name"), "image": c.get("image", "")}
+        for c in td.container_definitions
+    ]
+
+
+def _digest_of(backend: Any, image: str) -> str | None:
+    """The digest ECS records for a container image: the pinned one, or the tag's in ECR."""
+    if "@" in image:
+        return image.split("@", 1)[1]
+    match = re.match(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+):(.+)$", image)
+    if not match:
+        return None
+    account, region, repo, tag = match.groups()
+    try:
+        repository = ecr_backends[account][region].repositories.get(repo)
+        for img in repository.images if repository else []:
+            if tag in (img.image_tags or []) or img.image_tag == tag:
+                return img.image_digest
+    except Exception:  # noqa: BLE001 - no such registry: no digest
+        return None
+    return None
+
+
+class Rollout:
+    """One ECS deployment of a service, with its service-deployment and service-revision records
+    (ECS developer guide, "View service history using Amazon ECS service deployments")."""
+
+    def __init__(self, service: Any, task_definition: str, rollback_of: "Rollout | None" = None):
+        backend = service._backend
+        self.service = service
+        self.number = backend._next_revision = getattr(backend, "_next_revision", 0) + 1
+        self.id = f"ecs-svc/{uuid.uuid4().int % 10**19:019d}"
+        suffix = self.id.split("/", 1)[1]
+        base = f"arn:aws:ecs:{service.region_name}:{service._account_id}"
+        self.arn = f"{base}:service-deployment/{service.cluster_name}/{service.name}/{suffix}"
+        self.revision_arn = f"{base}:service-revision/{service.cluster_name}/{service.name}/{self.number}{suffix[:6]}"
+        self.task_definition = task_definition
+        self.created = utcnow()
+        self.started = _now()
+        self.finish_at = self.started + SETTINGS["deployment_seconds"]
+        self.rollout_state = "IN_PROGRESS"
+        self.reason = f"ECS deployment {self.id} in progress."
+        self.status = "IN_PROGRESS"  # the service deployment's status
+        self.status_reason: str | None = None
+        self.finished: Any = None
+        self.rollback_of = rollback_of
+        self.rollback: dict[str, Any] | None = None
+        self.breaker_triggered = False
+        self.failed_tasks = 0
+        self.source_revisions: list[str] = []
+        images = _task_definition_images(backend, task_definition)
+        self.bad = any(_image_is_bad(i["image"]) for i in images)
+        self.container_images = [
+            {"containerName": i["name"], "image": i["image"], **({"imageDigest": d} if (d := _digest_of(backend, i["image"])) else {})}
+            for i in images
+        ]
+        self.capacity_provider_strategy = list(getattr(service, "capacity_provider_strategy", None) or [])
+
+    def deployment(self, status: str) -> dict[str, Any]:
+        desired = self.service.desired_count
+        done = self.rollout_state == "COMPLETED"
+        return {
+            "id": self.id,
+            "status": status,
+            "taskDefinition": self.task_definition,
+            "desiredCount": desired,
+            "pendingCount": 0 if done else desired,
+            "runningCount": desired if done else 0,
+            "failedTasks": self.failed_tasks,
+            "createdAt": self.created,
+            "updatedAt": utcnow(),
+            "launchType": None if self.capacity_provider_strategy else self.service.launch_type,
+            "capacityProviderStrategy": self.capacity_provider_strategy or None,
+            "rolloutState": self.rollout_state,
+            "rolloutStateReason": self.reason,
+        }
+
+    def brief(self) -> dict[str, Any]:
+        svc = self.service
+        return {
+            "serviceDeploymentArn": self.arn,
+            "serviceArn": svc.arn,
+            "clusterArn": svc.cluster_arn,
+            "startedAt": self.created,
+            "createdAt": self.created,
+            "finishedAt": self.finished,
+            "targetServiceRevisionArn": self.revision_arn,
+            "status": self.status,
+            "statusReason": self.status_reason,
+        }
+
+    def full(self) -> dict[str, Any]:
+        svc = self.service
+        breaker = (getattr(svc, "deployment_configuration", None) or {}).get("deploymentCircuitBreaker") or {}
+        out = {
+            "serviceDeploymentArn": self.arn,
+            "serviceArn": svc.arn,
+            "clusterArn": svc.cluster_arn,
+            "createdAt": self.created,
+            "startedAt": self.created,
+            "finishedAt": self.finished,
+            "updatedAt": utcnow(),
+            "sourceServiceRevisions": [
+                {"arn": arn, "requestedTaskCount": 0, "runningTaskCount": 0, "pendingTaskCount": 0}
+                for arn in self.source_revisions
+            ],
+            "targetServiceRevision": {
+                "arn": self.revision_arn,
+                "requestedTaskCount": svc.desired_count,
+                "runningTaskCount": svc.desired_count if self.rollout_state == "COMPLETED" else 0,
+                "pendingTaskCount": 0,
+            },
+            "status": self.status,
+            "statusReason": self.status_reason,
+            "deploymentConfiguration": getattr(svc, "deployment_configuration", None),
+            "deploymentCircuitBreaker": {
+                "status": "TRIGGERED" if self.breaker_triggered else ("MONITORING" if breaker.get("enable") else "DISABLED"),
+                "failureCount": self.failed_tasks,
+                "threshold": 10,
+            },
+        }
+        if self.rollback:
+            out["rollback"] = self.rollback
+        return out
+
+    def revision(self) -> dict[str, Any]:
+        svc = self.service
+        return {
+            "serviceRevisionArn": self.revision_arn,
+            "serviceArn": svc.arn,
+            "clusterArn": svc.cluster_arn,
+            "taskDefinition": self.task_definition,
+            "capacityProviderStrategy": self.capacity_provider_strategy or None,
+            "launchType": None if self.capacity_provider_strategy else svc.launch_type,
+            "loadBalancers": svc.load_balancers or None,
+            "containerImages": self.container_images,
+            "createdAt": self.created,
+        }
+
+
+def _event(service: Any, message: str) -> None:
+    service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": utcnow(), "message": f"(service {service.name}) {message}"})
+    del service.events[100:]
+
+
+def _rollouts(service: Any) -> list[Rollout]:
+    if not hasattr(service, "_rollouts"):
+        service._rollouts = []
+    return service._rollouts
+
+
+def _start_rollout(service: Any, task_definition: str, rollback_of: Rollout | None = None) -> Rollout:
+    rollouts = _rollouts(service)
+    active = [r for r in rollouts if r.rollout_state == "IN_PROGRESS"]
+    rollout = Rollout(service, task_definition, rollback_of)
+    rollout.source_revisions = [r.revision_arn for r in rollouts if r.rollout_state == "COMPLETED"][-1:]
+    for r in active:
+        if r is not rollback_of:
+            # ECS developer guide, "Deployment circuit breaker": a newer deployment supersedes an
+            # in-progress one; its service deployment is STOPPED.
+            r.superseded = True
+            r.draining = True
+            r.status = "STOPPED"
+            r.status_reason = "Superseded by a newer deployment."
+            r.finished = utcnow()
+    rollouts.append(rollout)
+    service.task_definition = task_definition
+    if rollback_of is None:
+        service.current_service_deployment = rollout.arn
+    _publish(service)
+    return rollout
+
+
+def _publish(service: Any) -> None:
+    """service.deployments as DescribeServices shows it: PRIMARY first, then still-running ones."""
+    rollouts = _rollouts(service)
+    if not rollouts:
+        return
+    primary = rollouts[-1]
+    shown = [primary.deployment("PRIMARY")]
+    for r in reversed(rollouts[:-1]):
+        if getattr(r, "draining", False):
+            shown.append(r.deployment("ACTIVE"))
+    service.deployments = shown
+    done = primary.rollout_state == "COMPLETED"
+    service.running_count = service.desired_count if done else min(service.running_count, service.desired_count)
+    service.pending_count = 0 if done else service.desired_count
+
+
+def _breaker(service: Any) -> dict[str, Any]:
+    return (getattr(service, "deployment_configuration", None) or {}).get("deploymentCircuitBreaker") or {}
+
+
+def _tick_service(service: Any) -> None:
+    now = _now()
+    if service.status == "DRAINING" and now >= getattr(service, "_inactive_at", now):
+        # ECS API reference, DeleteService: "the service status moves from ACTIVE to DRAINING, and
+        # the service is no longer visible in the console or in ListServices. After all tasks have
+        # transitioned to either STOPPING or STOPPED status, the service status moves from DRAINING
+        # to INACTIVE."
+        service.status = "INACTIVE"
+        service.running_count = 0
+        service.pending_count = 0
+        service.deployments = []
+        return
+    if service.status != "ACTIVE":
+        return
+    for rollout in list(_rollouts(service)):
+        if rollout.rollout_state != "IN_PROGRESS" or getattr(rollout, "superseded", False) or now < rollout.finish_at:
+            continue
+        previous = [r for r in _rollouts(service) if r.rollout_state == "COMPLETED" and r is not rollout]
+        if rollout.bad and _breaker(service).get("enable"):
+            # ECS developer guide, "How the Amazon ECS deployment circuit breaker detects failures":
+            # the deployment moves to FAILED; with rollback on, ECS deploys the last deployment that
+            # completed.
+            rollout.rollout_state = "FAILED"
+            rollout.reason = "ECS deployment circuit breaker: tasks failed to start."
+            rollout.failed_tasks = 10
+            rollout.breaker_triggered = True
+            _event(service, f"(deployment {rollout.id}) deployment failed: tasks failed to start.")
+            if _breaker(service).get("rollback") and previous:
+                target = previous[-1]
+                rollout.status = "ROLLBACK_IN_PROGRESS"
+                rollout.status_reason = "ECS deployment circuit breaker: tasks failed to start."
+                rollback = _start_rollout(service, target.task_definition, rollback_of=rollout)
+                # Seen in describe-services output: the rollback PRIMARY takes the id and revision
+                # of the deployment it returns to.
+                rollback.id = target.id
+                rollback.revision_arn = target.revision_arn
+                rollback.reason = f"ECS deployment circuit breaker: rolling back to deploymentId {target.id}."
+                rollout.rollback = {
+                    "reason": "ECS deployment circuit breaker: tasks failed to start.",
+                    "startedAt": utcnow(),
+                    "serviceRevisionArn": target.revision_arn,
+                }
+                rollout.draining = True
+                _event(service, f"rolling back to deployment {target.id}.")
+                _publish(service)
+            else:
+                rollout.status = "STOPPED"
+                rollout.status_reason = "ECS deployment circuit breaker: tasks failed to start."
+                rollout.finished = utcnow()
+                _publish(service)
+        elif rollout.bad:
+            rollout.failed_tasks += 1  # without the breaker ECS keeps trying
+            rollout.finish_at = now + SETTINGS["deployment_seconds"]
+        else:
+            rollout.rollout_state = "COMPLETED"
+            rollout.reason = f"ECS deployment {rollout.id} completed."
+            rollout.status = "SUCCESSFUL"
+            rollout.finished = utcnow()
+            if rollout.rollback_of is not None:
+                failed = rollout.rollback_of
+                failed.status = "ROLLBACK_SUCCESSFUL"
+                failed.finished = utcnow()
+                failed.draining = False
+                # The rollback is a deployment of the failed service deployment, not one of its own.
+                rollout.status = "ROLLBACK_TARGET"
+            for r in _rollouts(service):
+                r.draining = False
+            _event(service, f"(deployment {rollout.id}) deployment completed.")
+            _event(service, "has reached a steady state.")
+            _publish(service)
+
+
+def _tick_capacity_provider(backend: Any, provider: Any) -> None:
+    due = getattr(provider, "_deleted_at", None)
+    if due is None or provider.update_status != "DELETE_IN_PROGRESS" or _now() < due:
+        return
+    reason = CAPACITY_PROVIDER_FAILURES.get(provider.name)
+    if reason:
+        # ECS API reference, CapacityProvider.updateStatus / updateStatusReason.
+        provider.update_status = "DELETE_FAILED"
+        provider.update_status_reason = reason
+        provider.status = "ACTIVE"
+    else:
+        provider.update_status = "DELETE_COMPLETE"
+        provider.status = "INACTIVE"
+
+
+def tick(backend: Any) -> None:
+    for service in list(backend.services.values()):
+        _tick_service(service)
+    for provider in list(backend.capacity_providers.values()):
+        _tick_capacity_provider(backend, provider)
+
+
+def _services_in(backend: Any, cluster_name: str, statuses: tuple[str, ...]) -> list[Any]:
+    return [s for s in backend.services.values() if s.cluster_name == cluster_name and s.status in statuses]
+
+
+def _uses_provider(backend: Any, service: Any, provider: str) -> bool:
+    strategy = getattr(service, "capacity_provider_strategy", None) or []
+    if any(item.get("capacityProvider") == provider for item in strategy):
+        return True
+    if not strategy and not service.launch_type:
+        cluster = backend.clusters.get(service.cluster_name)
+        default = getattr(cluster, "default_capacity_provider_strategy", None) or []
+        return any(item.get("capacityProvider") == provider for item in default)
+    return False
+
+
+R = ecs_responses.EC2ContainerServiceResponse
+_original_call_action = R.call_action
+
+
+def _call_action(self: Any) -> Any:
+    tick(self.ecs_backend)
+    return _original_call_action(self)
+
+
+R.call_action = _call_action
+
+
+def _create_cluster(self: Any) -> ActionResult:
+    require_ecs_service_linked_role(self.current_account)
+    name = self._get_param("clusterName") or "default"
+    existing = self.ecs_backend.clusters.get(name)
+    if existing is not None and existing.status == "ACTIVE":
+        # ECS API reference, CreateCluster: creating an existing ACTIVE cluster returns it
+        # unchanged (moto replaces it, dropping its capacity providers).
+        return ActionResult({"cluster": existing})
+    return _original_create_cluster(self)
+
+
+_original_create_cluster = R.create_cluster
+R.create_cluster = _create_cluster
+
+
+def _target_group_attached(account: str, region: str, arn: str) -> bool:
+    tg = elbv2_backends[account][region].target_groups.get(arn)
+    return tg is not None and bool(tg.load_balancer_arns)
+
+
+def _create_service(self: Any) -> ActionResult:
+    backend = self.ecs_backend
+    cluster_name = (self._get_param("cluster") or "default").split("/")[-1]
+    name = self._get_param("serviceName")
+    backend._get_cluster(cluster_name)
+    require_ecs_service_linked_role(self.current_account)
+    existing = backend.services.get(f"{cluster_name}:{name}")
+    if existing is not None and existing.status == "ACTIVE":
+        # ECS API reference, CreateService (and AWS re:Post): the same name again while ACTIVE.
+        raise invalid_parameter("Creation of service was not idempotent.")
+    if existing is not None and existing.status == "DRAINING":
+        raise invalid_parameter("Unable to Start a service that is still Draining.")
+    for lb in self._get_param("loadBalancers") or []:
+        arn = lb.get("targetGroupArn")
+        if arn and not _target_group_attached(self.current_account, self.region, arn):
+            # ECS developer guide, "Troubleshooting service load balancers".
+            raise invalid_parameter(f"The target group with targetGroupArn {arn} does not have an associated load balancer.")
+    result = _original_create_service(self)
+    service = backend.services[f"{cluster_name}:{name}"]
+    # moto drops these on create (README, "The strict emulator"); ECS stores them.
+    service.capacity_provider_strategy = self._get_param("capacityProviderStrategy") or []
+    if service.capacity_provider_strategy:
+        service.launch_type = None
+    service.deployment_configuration = self._get_param("deploymentConfiguration") or {
+        "maximumPercent": 200,
+        "minimumHealthyPercent": 100,
+        "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+    }
+    grace = self._get_param("healthCheckGracePeriodSeconds")
+    if grace is not None:
+        service.health_check_grace_period_seconds = grace
+    service.enable_ecs_managed_tags = bool(self._get_param("enableECSManagedTags"))
+    service.events = []
+    service.running_count = 0
+    if service.task_definition:
+        _start_rollout(service, service.task_definition)
+    return result
+
+
+_original_create_service = R.create_service
+R.create_service = _create_service
+
+
+def _active_service(self: Any) -> Any:
+    backend = self.ecs_backend
+    cluster = self._get_param("cluster") or "default"
+    service = backend._get_service(cluster, self._get_param("service").split("/")[-1])
+    if service.status != "ACTIVE":
+        # ECS API reference, UpdateService/DeleteService: ServiceNotActiveException.
+        raise EcsError("ServiceNotActiveException", "Service was not ACTIVE.")
+    return service
+
+
+def _strategy_key(strategy: list[dict[str, Any]] | None) -> list[tuple[Any, ...]]:
+    return sorted((s.get("capacityProvider"), s.get("weight", 0), s.get("base", 0)) for s in strategy or [])
+
+
+def _update_service(self: Any) -> ActionResult:
+    service = _active_service(self)
+    strategy = self._get_param("capacityProviderStrategy")
+    force = bool(self._get_param("forceNewDeployment"))
+    if strategy is not None and _strategy_key(strategy) != _strategy_key(getattr(service, "capacity_provider_strategy", None)) and not force:
+        # ECS API reference, UpdateService (capacityProviderStrategy).
+        raise invalid_parameter(
+            "When switching from launch type to capacity provider strategy on an existing service, or making a "
+            "change to a capacity provider strategy on a service that is already using one, you must force a new deployment."
+        )
+    before = service.task_definition
+    desired_before = service.desired_count
+    running_before = service.running_count
+    result = _original_update_service(self)
+    if strategy is not None:
+        service.capacity_provider_strategy = strategy
+        if strategy:
+            service.launch_type = None
+    td = self._get_param("taskDefinition")
+    if td is not None:
+        # Store the full ARN as ECS does, whatever form the caller named it in.
+        service.task_definition = self.ecs_backend.describe_task_definition(td).arn
+    if (td is not None and service.task_definition != before) or force:
+        _start_rollout(service, service.task_definition)
+    else:
+        service.task_definition = before
+        service.running_count = running_before if service.desired_count == desired_before else service.desired_count
+        _publish(service)
+    return result
+
+
+_original_update_service = R.update_service
+R.update_service = _update_service
+
+
+def _delete_service(self: Any) -> ActionResult:
+    service = _active_service(self)
+    force = bool(self._get_param("force"))
+    if service.desired_count > 0 and not force:
+        raise invalid_parameter("The service cannot be stopped while it is scaled above 0.")
+    service.status = "DRAINING"
+    service.desired_count = 0
+    service._inactive_at = _now() + SETTINGS["drain_seconds"]
+    _event(service, "has begun draining connections on its tasks.")
+    return ActionResult({"service": service})
+
+
+R.delete_service = _delete_service
+
+
+def _list_services(self: Any) -> ActionResult:
+    # ECS API reference, ListServices: INACTIVE services are not listed; maxResults defaults to 10.
+    backend = self.ecs_backend
+    cluster = backend._get_cluster(self._get_param("cluster") or "default")
+    arns = sorted(s.arn for s in backend.services.values() if s.cluster_name == cluster.name and s.status != "INACTIVE")
+    limit = int(self._get_param("maxResults") or 10)
+    start = int(self._get_param("nextToken") or 0)
+    page = arns[start : start + limit]
+    out: dict[str, Any] = {"serviceArns": page}
+    if start + limit < len(arns):
+        out["nextToken"] = str(start + limit)
+    return ActionResult(out)
+
+
+R.list_services = _list_services
+
+
+def _put_cluster_capacity_providers(self: Any) -> ActionResult:
+    backend = self.ecs_backend
+    cluster = backend._get_cluster(self._get_param("cluster"))
+    wanted = self._get_param("capacityProviders") or []
+    for removed in set(cluster.capacity_providers or []) - set(wanted):
+        users = [s for s in _services_in(backend, cluster.name, ("ACTIVE", "DRAINING")) if _uses_provider(backend, s, removed)]
+        if users:
+            # ECS API reference, PutClusterCapacityProviders: "When a capacity provider is in use by
+            # a service or task, it can't be removed" (ResourceInUseException).
+            raise EcsError(
+                "ResourceInUseException",
+                f"The specified capacity provider {removed} is in use and cannot be removed.",
+            )
+    return _original_put_cluster_capacity_providers(self)
+
+
+_original_put_cluster_capacity_providers = R.put_cluster_capacity_providers
+R.put_cluster_capacity_providers = _put_cluster_capacity_providers
+
+
+def _delete_cluster(self: Any) -> ActionResult:
+    backend = self.ecs_backend
+    cluster = backend._get_cluster(self._get_param("cluster"))
+    if _services_in(backend, cluster.name, ("ACTIVE", "DRAINING")):
+        # ECS API reference, DeleteCluster: ClusterContainsServicesException.
+        raise EcsError(
+            "ClusterContainsServicesException",
+            "The Cluster cannot be deleted while Services are active.",
+        )
+    return _original_delete_cluster(self)
+
+
+_original_delete_cluster = R.delete_cluster
+R.delete_cluster = _delete_cluster
+
+
+def _create_capacity_provider(self: Any) -> ActionResult:
+    name = self._get_param("name")
+    existing = self.ecs_backend._get_provider(name)
+    if existing is not None and existing.status == "ACTIVE":
+        # ECS API reference, CreateCapacityProvider (moto replaces the provider).
+        raise EcsError(
+            "ClientException",
+            "The specified capacity provider already exists. To change the configuration of an existing capacity provider, update the capacity provider.",
+        )
+    if existing is not None:
+        self.ecs_backend.capacity_providers.pop(existing.name, None)
+    return _original_create_capacity_provider(self)
+
+
+_original_create_capacity_provider = R.create_capacity_provider
+R.create_capacity_provider = _create_capacity_provider
+
+
+def _delete_capacity_provider(self: Any) -> ActionResult:
+    backend = self.ecs_backend
+    name = self._get_param("capacityProvider")
+    provider = backend._get_provider(name)
+    if provider is None or provider.status != "ACTIVE":
+        raise EcsError("ClientException", "The specified capacity provider does not exist.")
+    for cluster in backend.clusters.values():
+        if cluster.status == "ACTIVE" and provider.name in (cluster.capacity_providers or []):
+            # ECS API reference, DeleteCapacityProvider: disassociate it from the cluster first.
+            raise EcsError(
+                "ResourceInUseException",
+                f"The specified capacity provider is in use and cannot be removed. It is associated with cluster {cluster.name}.",
+            )
+    # ECS API reference, DeleteCapacityProvider: "the capacity provider transitions to
+    # DELETE_IN_PROGRESS ... then INACTIVE"; failures show as updateStatus DELETE_FAILED.
+    provider.update_status = "DELETE_IN_PROGRESS"
+    provider.update_status_reason = None
+    provider._deleted_at = _now() + SETTINGS["capacity_provider_delete_seconds"]
+    return ActionResult({"capacityProvider": provider})
+
+
+R.delete_capacity_provider = _delete_capacity_provider
+
+
+def _service_of(backend: Any, cluster: str, service: str) -> Any:
+    svc = backend._get_service(cluster, service.split("/")[-1])
+    return svc
+
+
+def _list_service_deployments(self: Any) -> ActionResult:
+    # ECS API reference, ListServiceDeployments: newest first, filtered by status.
+    backend = self.ecs_backend
+    cluster = (self._get_param("cluster") or "default").split("/")[-1]
+    service = _service_of(backend, cluster, self._get_param("service"))
+    statuses = self._get_param("status") or []
+    briefs = [r.brief() for r in reversed(_rollouts(service)) if r.status != "ROLLBACK_TARGET" and (not statuses or r.status in statuses)]
+    return ActionResult({"serviceDeployments": briefs})
+
+
+def _describe_service_deployments(self: Any) -> ActionResult:
+    backend = self.ecs_backend
+    wanted = self._get_param("serviceDeploymentArns") or []
+    found, failures = [], []
+    for arn in wanted:
+        rollout = next((r for s in backend.services.values() for r in _rollouts(s) if r.arn == arn), None)
+        if rollout is None:
+            failures.append({"arn": arn, "reason": "MISSING"})
+        else:
+            found.append(rollout.full())
+    return ActionResult({"serviceDeployments": found, "failures": failures})
+
+
+def _describe_service_revisions(self: Any) -> ActionResult:
+    backend = self.ecs_backend
+    wanted = self._get_param("serviceRevisionArns") or []
+    found, failures = [], []
+    for arn in wanted:
+        rollout = next((r for s in backend.services.values() for r in _rollouts(s) if r.revision_arn == arn), None)
+        if rollout is None:
+            failures.append({"arn": arn, "reason": "MISSING"})
+        else:
+            found.append(rollout.revision())
+    return ActionResult({"serviceRevisions": found, "failures": failures})
+
+
+R.list_service_deployments = _list_service_deployments
+R.describe_service_deployments = _describe_service_deployments
+R.describe_service_revisions = _describe_service_revisions
+
+# ---------------------------------------------------------------------------------------------
+# The server: moto's app behind a lock, with the control API in front
+# ---------------------------------------------------------------------------------------------
+
+
+def _control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    path = environ.get("PATH_INFO", "")
+    method = environ.get("REQUEST_METHOD", "GET")
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+    if path == "/_pushdeploy/bad-images" and method == "POST":
+        BAD_IMAGES.update(body.get("images", []))
+        answer: Any = {"bad_images": sorted(BAD_IMAGES)}
+    elif path == "/_pushdeploy/capacity-provider-deletion-failure" and method == "POST":
+        CAPACITY_PROVIDER_FAILURES[body["name"]] = body.get("reason", "DELETE_FAILED")
+        answer = {"capacity_provider_failures": CAPACITY_PROVIDER_FAILURES}
+    elif path == "/_pushdeploy/settings":
+        if method == "POST":
+            for key, value in body.items():
+                if key not in SETTINGS:
+                    start_response("400 Bad Request", [("Content-Type", "application/json")])
+                    return [json.dumps({"error": f"unknown setting {key}"}).encode()]
+                SETTINGS[key] = float(value)
+        answer = SETTINGS
+    else:
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [json.dumps({"error": f"no control endpoint {method} {path}"}).encode()]
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(answer).encode()]
+
+
+class StrictApp:
+    def __init__(self, app: Any):
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "").startswith("/_pushdeploy/"):
+            with LOCK:
+                return _control(environ, start_response)
+        with LOCK:
+            body = self.app(environ, start_response)
+            try:
+                return [b"".join(body)]
+            finally:
+                if hasattr(body, "close"):
+                    body.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    from werkzeug.serving import run_simple
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument(
+        "--ecs-service-linked-role",
+        metavar="ACCOUNT",
+        action="append",
+        default=[],
+        help="start with AWSServiceRoleForECS present (long since propagated) in this account",
+    )
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    # Attaching the AWS-managed policies (AmazonEC2ContainerServiceforEC2Role, ...) needs them loaded.
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    for account in args.ecs_service_linked_role:
+        iam_backends[account]["aws"].create_service_linked_role("ecs.amazonaws.com", "", "")
+        SLR_CREATED[account] = 0.0
+    app = StrictApp(DomainDispatcherApplication(create_backend_app))
+    print(f"pushdeploy strict emulator (moto) on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()
