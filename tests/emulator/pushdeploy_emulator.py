@@ -20,6 +20,8 @@ Control API (JSON over HTTP on the same port, for tests):
         deployments whose task definition runs one of them fail the circuit breaker
     POST /_pushdeploy/capacity-provider-deletion-failure  {"name": "...", "reason": "..."}
         DeleteCapacityProvider of that provider ends in DELETE_FAILED with the reason
+    POST /_pushdeploy/ecs-ami  {"account": "...", "region": "...", "architecture": "x86_64", "image_id": "ami-..."}
+        publishes a new ECS-optimized AMI in the public SSM parameter, as an AMI release does
     POST /_pushdeploy/settings  {"drain_seconds": 0.5, ...}   change the knobs
     GET  /_pushdeploy/settings
 
@@ -29,6 +31,7 @@ can use a fresh account (no service-linked role, nothing created) in the shared 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -82,7 +85,7 @@ SETTINGS: dict[str, float] = {
     "capacity_provider_delete_seconds": _env_float(
         "PUSHDEPLOY_EMULATOR_CAPACITY_PROVIDER_DELETE_SECONDS", 1.0
     ),
-    "slr_propagation_seconds": _env_float("PUSHDEPLOY_EMULATOR_SLR_PROPAGATION_SECONDS", 1.0),
+    "slr_propagation_seconds": _env_float("PUSHDEPLOY_EMULATOR_SLR_PROPAGATION_SECONDS", 5.0),
     "invisible_calls": _env_float("PUSHDEPLOY_EMULATOR_INVISIBLE_CALLS", 1),
 }
 
@@ -390,6 +393,11 @@ def _put_parameter(self: Any, name: str, description: str, value: str, parameter
     existing = self._parameters.get(name) or []
     current_tier = existing[-1].tier if existing else None
     effective = tier or "Standard"
+    if effective == "Intelligent-Tiering":
+        # SSM user guide, "Specifying a default parameter tier": intelligent tiering picks the
+        # advanced tier for values over 4 KB, and a parameter once advanced stays advanced.
+        advanced = current_tier == "Advanced" or (value is not None and len(value) > 4096)
+        effective = "Advanced" if advanced else "Standard"
     if current_tier == "Advanced" and effective == "Standard":
         raise SsmValidationException(
             "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the "
@@ -722,8 +730,6 @@ def _tick_service(service: Any) -> None:
                 failed.status = "ROLLBACK_SUCCESSFUL"
                 failed.finished = utcnow()
                 failed.draining = False
-                # The rollback is a deployment of the failed service deployment, not one of its own.
-                rollout.status = "ROLLBACK_TARGET"
             for r in _rollouts(service):
                 r.draining = False
             _event(service, f"(deployment {rollout.id}) deployment completed.")
@@ -1013,7 +1019,13 @@ def _list_service_deployments(self: Any) -> ActionResult:
     cluster = (self._get_param("cluster") or "default").split("/")[-1]
     service = _service_of(backend, cluster, self._get_param("service"))
     statuses = self._get_param("status") or []
-    briefs = [r.brief() for r in reversed(_rollouts(service)) if r.status != "ROLLBACK_TARGET" and (not statuses or r.status in statuses)]
+    # A circuit-breaker rollback is part of the failed service deployment (ROLLBACK_IN_PROGRESS,
+    # then ROLLBACK_SUCCESSFUL), not a service deployment of its own.
+    briefs = [
+        r.brief()
+        for r in reversed(_rollouts(service))
+        if r.rollback_of is None and (not statuses or r.status in statuses)
+    ]
     return ActionResult({"serviceDeployments": briefs})
 
 
@@ -1066,19 +1078,33 @@ def _control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     elif path == "/_pushdeploy/capacity-provider-deletion-failure" and method == "POST":
         CAPACITY_PROVIDER_FAILURES[body["name"]] = body.get("reason", "DELETE_FAILED")
         answer = {"capacity_provider_failures": CAPACITY_PROVIDER_FAILURES}
+    elif path == "/_pushdeploy/ecs-ami" and method == "POST":
+        arch = "/arm64" if body.get("architecture") == "arm64" else ""
+        name = f"/aws/service/ecs/optimized-ami/amazon-linux-2023{arch}/recommended/image_id"
+        params = ssm_backends[body["account"]][body["region"]]._parameters
+        params._check_loading_status(name)
+        release = copy.copy(params[name][-1])
+        release.value = body["image_id"]
+        release.version += 1
+        params[name].append(release)
+        answer = {"name": name, "value": release.value}
     elif path == "/_pushdeploy/settings":
         if method == "POST":
             for key, value in body.items():
                 if key not in SETTINGS:
-                    start_response("400 Bad Request", [("Content-Type", "application/json")])
-                    return [json.dumps({"error": f"unknown setting {key}"}).encode()]
+                    return _answer(start_response, "400 Bad Request", {"error": f"unknown setting {key}"})
                 SETTINGS[key] = float(value)
         answer = SETTINGS
     else:
-        start_response("404 Not Found", [("Content-Type", "application/json")])
-        return [json.dumps({"error": f"no control endpoint {method} {path}"}).encode()]
-    start_response("200 OK", [("Content-Type", "application/json")])
-    return [json.dumps(answer).encode()]
+        return _answer(start_response, "404 Not Found", {"error": f"no control endpoint {method} {path}"})
+    return _answer(start_response, "200 OK", answer)
+
+
+def _answer(start_response: Any, status: str, answer: Any) -> list[bytes]:
+    """A JSON answer with a Content-Length, so that simple clients need not decode chunks."""
+    body = json.dumps(answer).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 class StrictApp:
