@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::error::{aws_error, Error};
+use crate::image::is_repository_name;
 
 /// The config document version this build reads and writes.
 pub const CONFIG_VERSION: u32 = 1;
@@ -50,9 +51,14 @@ pub struct ServiceRoute {
     /// comes from the repository.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<String>,
-    /// Glob patterns a pushed tag must match; empty means every push, tagged or not.
+    /// Glob patterns a pushed tag must match; empty means every tag.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Whether pushes without a tag deploy. Off by default: `docker buildx` pushes untagged
+    /// per-platform and attestation manifests beside the tagged index, and only the tagged push
+    /// should decide what runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub untagged: bool,
     #[serde(skip)]
     tag_matcher: Option<GlobSet>,
 }
@@ -94,11 +100,13 @@ impl ServiceRoute {
             repository: repository.into(),
             containers: Vec::new(),
             tags: Vec::new(),
+            untagged: false,
             tag_matcher: None,
         }
     }
 
-    /// Whether a push with this tag (or without one) passes the route's tag filter.
+    /// Whether a push with this tag (or without one) passes the route's tag filter; whether an
+    /// untagged push may deploy at all is [`ServiceRoute::untagged`].
     pub fn accepts_tag(&self, tag: Option<&str>) -> bool {
         if self.tags.is_empty() {
             return true;
@@ -162,16 +170,9 @@ impl AppConfig {
                 }
             }
             let repo = &route.repository;
-            let repo_ok = !repo.is_empty()
-                && repo.split('/').all(|part| {
-                    !part.is_empty()
-                        && part
-                            .bytes()
-                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-                });
-            if !repo_ok {
+            if !is_repository_name(repo) {
                 return Err(format!(
-                    "{at}.repository {repo:?} is not an ECR repository name (lowercase letters, digits, `.`, `_`, `-`, `/`; no registry host)"
+                    "{at}.repository {repo:?} is not an ECR repository name (2 or more lowercase letters and digits, joined by `.`, `_`, `-` or `/`; no registry host)"
                 ));
             }
             if repo.len() > MAX_REPOSITORY_LEN {
@@ -200,7 +201,7 @@ impl AppConfig {
 
     /// The document as written to SSM.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("config serializes")
+        serde_json::to_string(self).expect("config serializes")
     }
 }
 
@@ -327,7 +328,7 @@ mod tests {
     #[test]
     fn the_document_round_trips() {
         let c = parse(
-            r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"r","tags":["v*"]}]}"#,
+            r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"re","tags":["v*"]}]}"#,
         )
         .unwrap();
         let again = parse(&c.to_json()).unwrap();
@@ -342,20 +343,20 @@ mod tests {
         assert!(problem(r#"{"version":"1","app":"demo","services":[]}"#).contains("unsupported version"));
         assert!(problem(r#"{"version":1,"app":"demo"}"#).contains("services"));
         let p = problem(
-            r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"r","tag":["v*"]}]}"#,
+            r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"re","tag":["v*"]}]}"#,
         );
         assert!(p.contains("services[0]") && p.contains("tag"), "{p}");
         let p =
             problem(r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"R/Web"}]}"#);
         assert!(p.contains("services[0].repository"), "{p}");
-        let p = problem(r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"","repository":"r"}]}"#);
+        let p = problem(r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"","repository":"re"}]}"#);
         assert!(p.contains("services[0].service"), "{p}");
         let p = problem(
-            r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"r","tags":["v[1"]}]}"#,
+            r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"re","tags":["v[1"]}]}"#,
         );
         assert!(p.contains("services[0].tags"), "{p}");
         let p = problem(
-            r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"r"},{"cluster":"c","service":"s","repository":"r"}]}"#,
+            r#"{"version":1,"app":"demo","services":[{"cluster":"c","service":"s","repository":"re"},{"cluster":"c","service":"s","repository":"re"}]}"#,
         );
         assert!(p.contains("services[1] repeats"), "{p}");
     }

@@ -127,6 +127,16 @@ impl From<Error> for lambda_runtime::Diagnostic {
     }
 }
 
+/// An AWS response without a field it always carries: never read as an empty value.
+pub fn missing_field(operation: &'static str, field: &str) -> Error {
+    Error::Aws {
+        operation,
+        code: None,
+        message: format!("the response has no {field}"),
+        retryable: true,
+    }
+}
+
 /// Error codes that mean "try again later", whatever the HTTP status.
 const RETRYABLE_CODES: &[&str] = &[
     "Throttling",

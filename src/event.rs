@@ -6,7 +6,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::image::{ecr_registry, is_digest};
+use crate::image::{ecr_registry, is_digest, is_tag};
+use crate::outcome::Reason;
 
 /// EventBridge `source` of ECR events.
 pub const SOURCE: &str = "aws.ecr";
@@ -32,7 +33,18 @@ pub struct EcrImageAction {
     /// Media type of the manifest (present on newer events; informational).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_media_type: Option<String>,
+    /// Media type of the artifact's config: a container image's, or a Helm chart's, a
+    /// signature's ... Absent on image indexes (`docker buildx`'s tagged push) and older events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_media_type: Option<String>,
 }
+
+/// Config media types of container images (Docker v2 and OCI). A push whose
+/// `artifact-media-type` is anything else is not an image a service can run.
+pub const IMAGE_CONFIG_MEDIA_TYPES: &[&str] = &[
+    "application/vnd.docker.container.image.v1+json",
+    "application/vnd.oci.image.config.v1+json",
+];
 
 /// A successful push: everything the redeploy needs to know about the new image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,10 +85,10 @@ impl Push {
 pub enum Classified {
     /// A successful push with a digest: route it and redeploy.
     Push(Push),
-    /// Anything else: nothing to do, for the reason given (a stable kebab-case code).
+    /// Anything else: nothing to do, for the reason given.
     Ignored {
         /// Why the event redeploys nothing.
-        reason: &'static str,
+        reason: Reason,
         /// The repository named by the event, when it names one.
         repository: Option<String>,
     },
@@ -103,7 +115,7 @@ pub fn classify(event: &Value) -> Result<Classified, EventError> {
     })?;
     if envelope.source != SOURCE || envelope.detail_type != DETAIL_TYPE {
         return Ok(Classified::Ignored {
-            reason: "not-an-ecr-image-action",
+            reason: Reason::NotAnEcrImageAction,
             repository: None,
         });
     }
@@ -115,19 +127,19 @@ pub fn classify(event: &Value) -> Result<Classified, EventError> {
     let repository = Some(detail.repository_name.clone());
     if detail.action_type != "PUSH" {
         return Ok(Classified::Ignored {
-            reason: "not-a-push",
+            reason: Reason::NotAPush,
             repository,
         });
     }
     if detail.result != "SUCCESS" {
         return Ok(Classified::Ignored {
-            reason: "push-failed",
+            reason: Reason::PushFailed,
             repository,
         });
     }
     let Some(digest) = detail.image_digest else {
         return Ok(Classified::Ignored {
-            reason: "no-digest",
+            reason: Reason::NoDigest,
             repository,
         });
     };
@@ -145,6 +157,25 @@ pub fn classify(event: &Value) -> Result<Classified, EventError> {
     if detail.repository_name.is_empty() {
         return Err(field_error("detail.repository-name", "is empty"));
     }
+    let tag = detail.image_tag.filter(|t| !t.is_empty());
+    if let Some(tag) = &tag {
+        if !is_tag(tag) {
+            return Err(field_error(
+                "detail.image-tag",
+                "not a registry tag: 1 to 128 of letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
+            ));
+        }
+    }
+    if detail
+        .artifact_media_type
+        .as_deref()
+        .is_some_and(|t| !IMAGE_CONFIG_MEDIA_TYPES.contains(&t))
+    {
+        return Ok(Classified::Ignored {
+            reason: Reason::NotAnImage,
+            repository: Some(detail.repository_name),
+        });
+    }
     let account = envelope
         .account
         .filter(|a| !a.is_empty())
@@ -159,7 +190,7 @@ pub fn classify(event: &Value) -> Result<Classified, EventError> {
         region,
         repository: detail.repository_name,
         digest,
-        tag: detail.image_tag.filter(|t| !t.is_empty()),
+        tag,
         pushed_at,
     }))
 }
@@ -173,6 +204,7 @@ pub fn push_event(push: &Push) -> Value {
         image_digest: Some(push.digest.clone()),
         image_tag: push.tag.clone(),
         manifest_media_type: Some("application/vnd.docker.distribution.manifest.v2+json".into()),
+        artifact_media_type: Some(IMAGE_CONFIG_MEDIA_TYPES[0].into()),
     };
     serde_json::json!({
         "version": "0",
@@ -246,15 +278,15 @@ mod tests {
         let cases = [
             (
                 json!({"action-type": "DELETE", "result": "SUCCESS", "repository-name": "web", "image-digest": DIGEST}),
-                "not-a-push",
+                Reason::NotAPush,
             ),
             (
                 json!({"action-type": "PUSH", "result": "FAILURE", "repository-name": "web", "image-tag": "v1"}),
-                "push-failed",
+                Reason::PushFailed,
             ),
             (
                 json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "web"}),
-                "no-digest",
+                Reason::NoDigest,
             ),
         ];
         for (detail, want) in cases {
@@ -269,6 +301,68 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_tag_is_an_untagged_push() {
+        // ECR's events for the manifests `docker buildx` pushes beside the tagged index.
+        let e = event(
+            json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "web",
+            "image-digest": DIGEST, "image-tag": "",
+            "artifact-media-type": "application/vnd.oci.image.config.v1+json",
+            "manifest-media-type": "application/vnd.oci.image.manifest.v1+json"}),
+        );
+        let Classified::Push(push) = classify(&e).unwrap() else {
+            panic!("not a push")
+        };
+        assert_eq!(push.tag, None);
+    }
+
+    #[test]
+    fn an_image_index_or_an_image_config_is_an_image_and_other_artifacts_are_not() {
+        let index = event(
+            json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "web",
+            "image-digest": DIGEST, "image-tag": "v4",
+            "manifest-media-type": "application/vnd.oci.image.index.v1+json"}),
+        );
+        assert!(matches!(classify(&index).unwrap(), Classified::Push(_)));
+        for image in IMAGE_CONFIG_MEDIA_TYPES {
+            let e = event(
+                json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "web",
+                "image-digest": DIGEST, "image-tag": "v4", "artifact-media-type": image}),
+            );
+            assert!(matches!(classify(&e).unwrap(), Classified::Push(_)), "{image}");
+        }
+        for artifact in [
+            "application/vnd.cncf.helm.config.v1+json",
+            "application/vnd.dev.cosign.artifact.sig.v1+json",
+            "text/sbom+json",
+        ] {
+            let e = event(
+                json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "charts",
+                "image-digest": DIGEST, "image-tag": "1.0.0", "artifact-media-type": artifact}),
+            );
+            assert_eq!(
+                classify(&e).unwrap(),
+                Classified::Ignored {
+                    reason: Reason::NotAnImage,
+                    repository: Some("charts".into())
+                },
+                "{artifact}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tag_the_registry_grammar_forbids_is_an_invalid_event() {
+        for tag in ["v 1", "-v1", ".v1", "v1/x"] {
+            let e = event(
+                json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "web",
+                "image-digest": DIGEST, "image-tag": tag}),
+            );
+            let err = classify(&e).unwrap_err();
+            assert_eq!(err.field, "detail.image-tag", "{tag:?}");
+        }
+    }
+
+    #[test]
     fn events_from_other_sources_are_skipped() {
         let mut e = event(json!({"anything": 1}));
         e["source"] = json!("aws.ec2");
@@ -276,7 +370,7 @@ mod tests {
         assert_eq!(
             classify(&e).unwrap(),
             Classified::Ignored {
-                reason: "not-an-ecr-image-action",
+                reason: Reason::NotAnEcrImageAction,
                 repository: None
             }
         );

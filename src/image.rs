@@ -116,6 +116,53 @@ pub fn is_digest(s: &str) -> bool {
         .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
+/// True for a tag the registry grammar allows (distribution's reference grammar, which ECR
+/// follows): `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn is_tag(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(b))
+}
+
+/// Shortest and longest ECR repository name (ECR API reference, CreateRepository).
+pub const REPOSITORY_NAME_LEN: (usize, usize) = (2, 256);
+
+/// True for an ECR repository name: 2 to 256 characters of the ECR model's pattern
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`: path components
+/// of lowercase letters and digits, joined inside a component by `.`, `_`, `__` or a run of `-`.
+pub fn is_repository_name(s: &str) -> bool {
+    let (min, max) = REPOSITORY_NAME_LEN;
+    (min..=max).contains(&s.len()) && s.split('/').all(is_repository_component)
+}
+
+fn is_repository_component(part: &str) -> bool {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = part.as_bytes();
+    if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        // A separator run between two alphanumerics: `.`, `_`, `__`, or any number of `-`.
+        let start = i;
+        while i < bytes.len() && !alnum(bytes[i]) {
+            i += 1;
+        }
+        let separator = &part[start..i];
+        let ok = matches!(separator, "." | "_" | "__") || separator.bytes().all(|b| b == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +230,46 @@ mod tests {
     #[test]
     fn china_regions_use_their_own_domain() {
         assert_eq!(ecr_registry("1", "cn-north-1"), "1.dkr.ecr.cn-north-1.amazonaws.com.cn");
+    }
+
+    #[test]
+    fn tags_follow_the_registry_grammar() {
+        for good in [
+            "v1",
+            "latest",
+            "1.2.3",
+            "_x",
+            "a-b_c.d",
+            &"a".repeat(128),
+            "sha256-abc.sig",
+        ] {
+            assert!(is_tag(good), "{good:?}");
+        }
+        for bad in ["", "-v1", ".v1", "v 1", "v1:x", "v/1", &"a".repeat(129), "é"] {
+            assert!(!is_tag(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn repository_names_follow_the_ecr_pattern() {
+        for good in [
+            "ab",
+            "team/web",
+            "a.b",
+            "a_b",
+            "a__b",
+            "a---b",
+            "shop/web-api",
+            "x1/y2/z3",
+        ] {
+            assert!(is_repository_name(good), "{good:?}");
+        }
+        let long = "a".repeat(257);
+        for bad in [
+            "a", "", "/web", "web/", "a//b", "-web", "web-", "a..b", "a___b", "a._b", "Web", "a b", &long,
+        ] {
+            assert!(!is_repository_name(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -106,6 +106,28 @@ pub async fn acquire(
     }
 }
 
+/// Runs `work` holding the lock `name`: the engine's redeploy, `pushdeploy rollback` and `up`'s
+/// resize all go through here, so no two of them change one service at once.
+///
+/// IAM: as [`acquire`].
+pub async fn with_lock<T, E, F>(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+    owner: &str,
+    settings: LockSettings,
+    what: (&str, &str),
+    work: F,
+) -> Result<T, E>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: From<Error>,
+{
+    let lease = acquire(ssm, name, owner, settings, what).await?;
+    let result = work.await;
+    lease.release(ssm).await;
+    result
+}
+
 async fn delete(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<(), Error> {
     match ssm.delete_parameter().name(name).send().await {
         Ok(_) => Ok(()),

@@ -9,10 +9,10 @@ use futures::future::join_all;
 use serde_json::Value;
 
 use crate::config::{self, ConfigCache, ServiceRoute};
-use crate::error::{aws_error, Error};
+use crate::error::{aws_error, missing_field, Error};
 use crate::event::{classify, Classified, Push};
 use crate::lock::{self, LockSettings};
-use crate::outcome::{Action, Outcome};
+use crate::outcome::{Action, Outcome, Reason};
 use crate::routing::{route, Routed};
 use crate::task_definition::{is_paused, plan, register_request, Plan};
 
@@ -78,7 +78,10 @@ impl Engine {
         let config = self.config.get().await?;
         let routed = route(&config, &push);
         if routed.is_empty() {
-            return Ok(vec![Outcome::ignored("no-matching-service", Some(push.pinned_image()))]);
+            return Ok(vec![Outcome::ignored(
+                Reason::NoMatchingService,
+                Some(push.pinned_image()),
+            )]);
         }
         self.redeploy(&push, &routed, owner).await
     }
@@ -89,7 +92,7 @@ impl Engine {
         let results = join_all(routed.iter().map(|r| async move {
             match r {
                 Routed::Accepted(route) => self.deploy_service(route, push, owner).await,
-                Routed::TagFiltered(route) => Ok(skipped(route, "tag-filtered", None, push)),
+                Routed::Skipped(route, reason) => Ok(skipped(route, *reason, None, push)),
             }
         }))
         .await;
@@ -110,10 +113,16 @@ impl Engine {
     /// Redeploys one service under its lock: six calls (lock, four ECS calls, unlock).
     pub async fn deploy_service(&self, route: &ServiceRoute, push: &Push, owner: &str) -> Result<Outcome, Error> {
         let name = lock::lock_name(self.config.parameter(), &route.cluster, &route.service);
-        let lease = lock::acquire(&self.ssm, &name, owner, self.lock, (&route.cluster, &route.service)).await?;
-        let result = self.deploy_locked(route, push).await;
-        lease.release(&self.ssm).await;
-        result
+        let what = (route.cluster.as_str(), route.service.as_str());
+        lock::with_lock(
+            &self.ssm,
+            &name,
+            owner,
+            self.lock,
+            what,
+            self.deploy_locked(route, push),
+        )
+        .await
     }
 
     async fn deploy_locked(&self, route: &ServiceRoute, push: &Push) -> Result<Outcome, Error> {
@@ -145,7 +154,7 @@ impl Engine {
             .ok_or_else(not_found)?;
         let running_arn = service.task_definition.clone().ok_or_else(not_found)?;
         if is_paused(service.tags.as_deref().unwrap_or_default()) {
-            return Ok(skipped(route, "paused", Some(running_arn), push));
+            return Ok(skipped(route, Reason::Paused, Some(running_arn), push));
         }
 
         // IAM: ecs:DescribeTaskDefinition (resource "*": the action takes no resource ARN)
@@ -157,12 +166,9 @@ impl Engine {
             .send()
             .await
             .map_err(|e| aws_error("ecs:DescribeTaskDefinition", e))?;
-        let running = td.task_definition.ok_or_else(|| Error::Aws {
-            operation: "ecs:DescribeTaskDefinition",
-            code: None,
-            message: format!("no task definition returned for {running_arn}"),
-            retryable: true,
-        })?;
+        let running = td
+            .task_definition
+            .ok_or_else(|| missing_field("ecs:DescribeTaskDefinition", "taskDefinition"))?;
         let revision = match plan(route, push, &running, td.tags.as_deref().unwrap_or_default())? {
             Plan::Skip(reason) => return Ok(skipped(route, reason, Some(running_arn), push)),
             Plan::Deploy(revision) => *revision,
@@ -177,12 +183,7 @@ impl Engine {
         let new_arn = registered
             .task_definition
             .and_then(|t| t.task_definition_arn)
-            .ok_or_else(|| Error::Aws {
-                operation: "ecs:RegisterTaskDefinition",
-                code: None,
-                message: "no task definition ARN returned".into(),
-                retryable: true,
-            })?;
+            .ok_or_else(|| missing_field("ecs:RegisterTaskDefinition", "taskDefinition.taskDefinitionArn"))?;
 
         // IAM: ecs:UpdateService on arn:aws:ecs:<region>:<account>:service/<cluster>/*
         self.ecs
@@ -201,19 +202,19 @@ impl Engine {
             service: Some(service_name.clone()),
             cluster: Some(cluster.clone()),
             action: Action::Deployed,
-            reason: "new-image".into(),
+            reason: Reason::NewImage,
             task_definition: Some(new_arn),
             image: Some(image),
         })
     }
 }
 
-fn skipped(route: &ServiceRoute, reason: &str, task_definition: Option<String>, push: &Push) -> Outcome {
+fn skipped(route: &ServiceRoute, reason: Reason, task_definition: Option<String>, push: &Push) -> Outcome {
     Outcome {
         service: Some(route.service.clone()),
         cluster: Some(route.cluster.clone()),
         action: Action::Skipped,
-        reason: reason.into(),
+        reason,
         task_definition,
         image: Some(push.pinned_image()),
     }

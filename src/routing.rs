@@ -1,15 +1,17 @@
-//! Routing policy: which services a push concerns, and which of them its tag filter admits.
+//! Routing policy: which services a push concerns, and which of them its tag rules admit.
 
 use crate::config::{AppConfig, ServiceRoute};
 use crate::event::Push;
+use crate::outcome::Reason;
 
-/// A service the pushed repository feeds, with the tag filter's verdict.
+/// A service the pushed repository feeds, with the route's verdict.
 #[derive(Debug, Clone, Copy)]
 pub enum Routed<'a> {
-    /// The tag passes the route's filter: redeploy.
+    /// The push passes the route's rules: redeploy.
     Accepted(&'a ServiceRoute),
-    /// The service runs the repository but its filter rejects the tag.
-    TagFiltered(&'a ServiceRoute),
+    /// The service runs the repository but the route turns the push away
+    /// ([`Reason::Untagged`] or [`Reason::TagFiltered`]).
+    Skipped(&'a ServiceRoute, Reason),
 }
 
 /// Every route whose repository is the pushed one, in config order.
@@ -18,12 +20,10 @@ pub fn route<'a>(config: &'a AppConfig, push: &Push) -> Vec<Routed<'a>> {
         .services
         .iter()
         .filter(|r| r.repository == push.repository)
-        .map(|r| {
-            if r.accepts_tag(push.tag.as_deref()) {
-                Routed::Accepted(r)
-            } else {
-                Routed::TagFiltered(r)
-            }
+        .map(|r| match push.tag.as_deref() {
+            None if !r.untagged => Routed::Skipped(r, Reason::Untagged),
+            tag if !r.accepts_tag(tag) => Routed::Skipped(r, Reason::TagFiltered),
+            _ => Routed::Accepted(r),
         })
         .collect()
 }
@@ -36,7 +36,7 @@ mod tests {
         let mut c: AppConfig = serde_json::from_str(
             r#"{"version":1,"app":"demo","services":[
                 {"cluster":"c","service":"web","repository":"web","tags":["v*"]},
-                {"cluster":"c","service":"worker","repository":"web"},
+                {"cluster":"c","service":"worker","repository":"web","untagged":true},
                 {"cluster":"c","service":"web","repository":"proxy"}]}"#,
         )
         .unwrap();
@@ -60,7 +60,7 @@ mod tests {
             .iter()
             .map(|r| match r {
                 Routed::Accepted(r) => format!("+{}", r.service),
-                Routed::TagFiltered(r) => format!("-{}", r.service),
+                Routed::Skipped(r, reason) => format!("-{}({reason})", r.service),
             })
             .collect()
     }
@@ -72,8 +72,19 @@ mod tests {
 
     #[test]
     fn the_tag_filter_applies_per_service() {
-        assert_eq!(names(&route(&config(), &push("web", Some("dev")))), ["-web", "+worker"]);
-        assert_eq!(names(&route(&config(), &push("web", None))), ["-web", "+worker"]);
+        assert_eq!(
+            names(&route(&config(), &push("web", Some("dev")))),
+            ["-web(tag-filtered)", "+worker"]
+        );
+    }
+
+    #[test]
+    fn an_untagged_push_deploys_only_where_the_route_opts_in() {
+        assert_eq!(
+            names(&route(&config(), &push("web", None))),
+            ["-web(untagged)", "+worker"]
+        );
+        assert_eq!(names(&route(&config(), &push("proxy", None))), ["-web(untagged)"]);
     }
 
     #[test]

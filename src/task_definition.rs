@@ -10,6 +10,7 @@ use crate::config::ServiceRoute;
 use crate::error::Error;
 use crate::event::Push;
 use crate::image::ImageRef;
+use crate::outcome::Reason;
 
 /// Service tag that pauses automatic redeploys (set by `pushdeploy rollback`).
 pub const TAG_PAUSED: &str = "pushdeploy:paused";
@@ -17,6 +18,10 @@ pub const TAG_PAUSED: &str = "pushdeploy:paused";
 pub const TAG_PUSHED_AT_PREFIX: &str = "pushdeploy:pushed-at:";
 /// Prefix of the revision tag recording the readable tag of the running image of a repository.
 pub const TAG_IMAGE_TAG_PREFIX: &str = "pushdeploy:tag:";
+/// Prefix of the revision tag naming the containers (space-separated) that run a placeholder
+/// image until the first push of a repository: `pushdeploy up` starts a service on `image` from
+/// the app file while the repository is still empty, and the first push swaps them.
+pub const TAG_PLACEHOLDER_PREFIX: &str = "pushdeploy:placeholder:";
 
 /// Every `RegisterTaskDefinition` input field [`register_request`] sets from the running revision.
 pub const COPIED_FIELDS: &[&str] = &[
@@ -63,6 +68,11 @@ pub fn image_tag_key(repository: &str) -> String {
     format!("{TAG_IMAGE_TAG_PREFIX}{repository}")
 }
 
+/// Revision tag key naming the placeholder containers of `repository`.
+pub fn placeholder_key(repository: &str) -> String {
+    format!("{TAG_PLACEHOLDER_PREFIX}{repository}")
+}
+
 /// Whether the service's tags pause automatic redeploys.
 pub fn is_paused(service_tags: &[Tag]) -> bool {
     tag_value(service_tags, TAG_PAUSED).is_some_and(|v| !v.eq_ignore_ascii_case("false"))
@@ -78,8 +88,8 @@ pub fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
 /// What to do for one service.
 #[derive(Debug, Clone)]
 pub enum Plan {
-    /// Nothing: the reason code says why.
-    Skip(&'static str),
+    /// Nothing: the reason says why.
+    Skip(Reason),
     /// Register this revision and point the service at it.
     Deploy(Box<NewRevision>),
 }
@@ -98,19 +108,28 @@ pub struct NewRevision {
 /// Decides, from the running revision alone, whether `push` needs a new revision of it.
 ///
 /// Containers are matched by registry host and repository (and by name when the route lists
-/// names), never by position. A push already running is `already-running`; a push older than
-/// the running image of the repository (push time, then digest as tie-break) is
+/// names), never by position, plus the containers the revision marks as placeholders for the
+/// repository ([`placeholder_key`]). A push already running is `already-running`; a push older
+/// than the running image of the repository (push time, then digest as tie-break) is
 /// `older-than-running`, so late or shuffled events never downgrade.
 pub fn plan(route: &ServiceRoute, push: &Push, running: &TaskDefinition, running_tags: &[Tag]) -> Result<Plan, Error> {
     let registry = push.registry();
     let containers = running.container_definitions.as_deref().unwrap_or_default();
+    let placeholder_key = placeholder_key(&push.repository);
+    let placeholders: Vec<&str> = tag_value(running_tags, &placeholder_key)
+        .map(|v| v.split(' ').collect())
+        .unwrap_or_default();
     let matching: Vec<(usize, Option<ImageRef>)> = containers
         .iter()
         .enumerate()
         .filter(|(_, c)| route.covers_container(c.name.as_deref()))
         .filter_map(|(i, c)| {
-            let image = ImageRef::parse(c.image.as_deref()?).ok()?;
-            image.is_from(&registry, &push.repository).then_some((i, Some(image)))
+            let image = c.image.as_deref().and_then(|i| ImageRef::parse(i).ok());
+            if let Some(image) = image.filter(|im| im.is_from(&registry, &push.repository)) {
+                return Some((i, Some(image)));
+            }
+            let placeholder = c.name.as_deref().is_some_and(|n| placeholders.contains(&n));
+            placeholder.then_some((i, None))
         })
         .collect();
     if matching.is_empty() {
@@ -136,7 +155,7 @@ pub fn plan(route: &ServiceRoute, push: &Push, running: &TaskDefinition, running
         .iter()
         .all(|m| running_digest(m).as_deref() == Some(push.digest.as_str()))
     {
-        return Ok(Plan::Skip("already-running"));
+        return Ok(Plan::Skip(Reason::AlreadyRunning));
     }
     let recorded_at = tag_value(running_tags, &pushed_at_key(&push.repository))
         .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
@@ -144,7 +163,7 @@ pub fn plan(route: &ServiceRoute, push: &Push, running: &TaskDefinition, running
     if let Some(recorded_at) = recorded_at {
         let running = running_digest(&matching[0]).unwrap_or_default();
         if (push.pushed_at.timestamp(), push.digest.as_str()) < (recorded_at, running.as_str()) {
-            return Ok(Plan::Skip("older-than-running"));
+            return Ok(Plan::Skip(Reason::OlderThanRunning));
         }
     }
 
@@ -160,8 +179,9 @@ pub fn plan(route: &ServiceRoute, push: &Push, running: &TaskDefinition, running
         .iter()
         .filter(|t| {
             let key = t.key.as_deref().unwrap_or_default();
-            // `aws:` keys are reserved to AWS and rejected on register.
-            !key.starts_with("aws:") && key != pushed_at_key && key != image_tag_key
+            // `aws:` keys are reserved to AWS and rejected on register; the placeholder mark
+            // ends with the first real image.
+            !key.starts_with("aws:") && key != pushed_at_key && key != image_tag_key && key != placeholder_key
         })
         .cloned()
         .collect();
@@ -363,7 +383,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert!(matches!(p, Plan::Skip("already-running")));
+        assert!(matches!(p, Plan::Skip(Reason::AlreadyRunning)));
     }
 
     #[test]
@@ -372,9 +392,9 @@ mod tests {
         let recorded = tags(&[("pushdeploy:pushed-at:web", "2026-11-26T10:00:00Z")]);
         let route = ServiceRoute::new("c", "s", "web");
         let older = plan(&route, &push(OLD, "2026-11-26T09:59:59Z", None), &td, &recorded).unwrap();
-        assert!(matches!(older, Plan::Skip("older-than-running")));
+        assert!(matches!(older, Plan::Skip(Reason::OlderThanRunning)));
         let same_second_lower_digest = plan(&route, &push(OLD, "2026-11-26T10:00:00Z", None), &td, &recorded).unwrap();
-        assert!(matches!(same_second_lower_digest, Plan::Skip("older-than-running")));
+        assert!(matches!(same_second_lower_digest, Plan::Skip(Reason::OlderThanRunning)));
         let td_old = running(vec![container("web", &format!("{REGISTRY}/web@{OLD}"))]);
         let same_second_higher_digest =
             plan(&route, &push(NEW, "2026-11-26T10:00:00Z", None), &td_old, &recorded).unwrap();
@@ -416,6 +436,37 @@ mod tests {
                 "team=a"
             ]
         );
+    }
+
+    #[test]
+    fn a_placeholder_container_takes_the_first_push_of_its_repository_and_loses_the_mark() {
+        let td = running(vec![
+            container("web", "public.ecr.aws/nginx/nginx:stable"),
+            container("log", "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"),
+        ]);
+        let marked = tags(&[("pushdeploy:placeholder:web", "web"), ("team", "a")]);
+        let route = ServiceRoute::new("c", "s", "web");
+        let rev = deployed(plan(&route, &push(NEW, "2026-11-26T10:00:00Z", Some("v1")), &td, &marked).unwrap());
+        let images: Vec<_> = rev
+            .definition
+            .container_definitions
+            .unwrap()
+            .into_iter()
+            .map(|c| c.image.unwrap())
+            .collect();
+        assert_eq!(images[0], format!("{REGISTRY}/web@{NEW}"));
+        assert_eq!(images[1], "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable");
+        assert_eq!(tag_value(&rev.tags, "pushdeploy:placeholder:web"), None);
+        assert_eq!(tag_value(&rev.tags, "team"), Some("a"));
+        // The mark names the repository: another repository's push still finds nothing to swap.
+        let other = Push {
+            repository: "api".into(),
+            ..push(NEW, "2026-11-26T10:00:00Z", Some("v1"))
+        };
+        assert!(matches!(
+            plan(&ServiceRoute::new("c", "s", "api"), &other, &td, &marked),
+            Err(Error::NoMatchingContainer { .. })
+        ));
     }
 
     #[test]
