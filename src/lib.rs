@@ -51,4 +51,43 @@ mod template_tests {
         }
         assert!(!template.contains("Action: \"*\"") && !template.contains("FullAccess"));
     }
+
+    /// The function's `Properties:` block, up to its `Events:`.
+    fn function_properties(template: &str) -> &str {
+        let function = template.split("\n  Function:\n").nth(1).expect("a Function resource");
+        let properties = function.split("\n    Properties:\n").nth(1).expect("its Properties");
+        properties.split("\n      Events:\n").next().unwrap()
+    }
+
+    #[test]
+    fn the_function_reserves_no_concurrency_unless_asked() {
+        let template = include_str!("../template.yaml");
+        let parameter = template.split("\n  ReservedConcurrency:\n").nth(1).unwrap();
+        assert!(parameter.contains("Default: 0\n"), "unreserved by default");
+        assert!(function_properties(template).contains(
+            "ReservedConcurrentExecutions: !If [HasReservedConcurrency, !Ref ReservedConcurrency, !Ref AWS::NoValue]"
+        ));
+        assert!(template.contains("HasReservedConcurrency: !Not [!Equals [!Ref ReservedConcurrency, 0]]"));
+    }
+
+    #[test]
+    fn failed_invocations_have_one_destination_not_a_dlq_as_well() {
+        let template = include_str!("../template.yaml");
+        let properties = function_properties(template);
+        assert!(
+            !properties.contains("DeadLetterQueue:"),
+            "no Lambda DLQ beside the OnFailure destination"
+        );
+        assert!(
+            properties.contains("OnFailure:\n            Type: SQS\n            Destination: !GetAtt FailureQueue.Arn")
+        );
+    }
+
+    #[test]
+    fn the_push_rule_matches_the_apps_repositories_by_prefix() {
+        let template = include_str!("../template.yaml");
+        assert!(template.contains("repository-name:\n                  - prefix: !Sub ${AppName}/\n"));
+        assert!(!template.contains("!Ref Repositories"), "no fixed list of names");
+        assert!(template.contains("repository-name: !Ref ExtraRepositories"));
+    }
 }
