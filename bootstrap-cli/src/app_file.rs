@@ -3,7 +3,11 @@
 
 use std::path::Path;
 
+use pushdeploy::config::{AppConfig, ServiceRoute, CONFIG_VERSION};
+use pushdeploy::image::{is_repository_name, ImageRef};
 use serde::{Deserialize, Deserializer, Serialize};
+
+pub use crate::names::Names;
 
 /// The file `pushdeploy init` writes.
 pub const STARTER: &str = r#"# pushdeploy app file: every field is optional; the values below are the defaults.
@@ -41,13 +45,19 @@ health_check_path = "/"
 cpu = 256        # CPU units (1024 = one vCPU)
 memory = 512     # MiB
 desired_count = 1
-# Tag filter: glob patterns a pushed tag must match to redeploy; none = every push.
+# Tag filter: glob patterns a pushed tag must match to redeploy; none = every tag.
 # tags = ["v*", "latest"]
-# Listener routing for a second and later service: a path pattern or a host name.
+# Pushes without a tag (docker buildx pushes untagged manifests beside the tagged index) deploy
+# only when this is true.
+untagged = false
+# Listener routing for a second and later service: a path pattern, a host name, or both.
 # path = "/api/*"
 # host = "api.example.com"
-# Image for the first task definition while the repository is still empty.
+# Image for the first task definition while the repository is still empty; the first push
+# replaces it.
 # image = "public.ecr.aws/nginx/nginx:stable"
+# Seconds the load balancer keeps sending in-flight requests to a task being stopped.
+deregistration_delay = 30
 scan_on_push = true
 immutable_tags = false
 "#;
@@ -60,8 +70,10 @@ pub struct AppFile {
     #[serde(deserialize_with = "app_name")]
     pub name: Option<String>,
     /// AWS region.
+    #[serde(deserialize_with = "region")]
     pub region: Option<String>,
     /// EC2 instance type of the cluster's instances.
+    #[serde(deserialize_with = "instance_type")]
     pub instance_type: String,
     /// Auto Scaling group minimum.
     pub min_instances: u32,
@@ -71,8 +83,10 @@ pub struct AppFile {
     #[serde(deserialize_with = "at_least_one")]
     pub max_instances: u32,
     /// VPC; default the default VPC.
+    #[serde(deserialize_with = "vpc_id")]
     pub vpc_id: Option<String>,
     /// Subnets; default the VPC's default subnets.
+    #[serde(deserialize_with = "subnet_ids")]
     pub subnets: Vec<String>,
     /// ACM certificate for HTTPS.
     #[serde(deserialize_with = "certificate")]
@@ -94,6 +108,7 @@ pub struct ServiceSpec {
     #[serde(deserialize_with = "repository")]
     pub repository: Option<String>,
     /// Container name; default the service name.
+    #[serde(deserialize_with = "container_name")]
     pub container: Option<String>,
     /// Container port.
     #[serde(deserialize_with = "port")]
@@ -111,12 +126,20 @@ pub struct ServiceSpec {
     /// Tag filter globs.
     #[serde(deserialize_with = "globs")]
     pub tags: Vec<String>,
+    /// Whether pushes without a tag deploy.
+    pub untagged: bool,
     /// Listener path pattern.
+    #[serde(deserialize_with = "path_pattern")]
     pub path: Option<String>,
     /// Listener host header.
+    #[serde(deserialize_with = "host_header")]
     pub host: Option<String>,
     /// Placeholder image while the repository is empty.
+    #[serde(deserialize_with = "placeholder_image")]
     pub image: Option<String>,
+    /// Target group deregistration delay, seconds.
+    #[serde(deserialize_with = "deregistration_delay")]
+    pub deregistration_delay: u32,
     /// ECR scan on push.
     pub scan_on_push: bool,
     /// ECR immutable tags.
@@ -153,9 +176,11 @@ impl Default for ServiceSpec {
             memory: 512,
             desired_count: 1,
             tags: Vec::new(),
+            untagged: false,
             path: None,
             host: None,
             image: None,
+            deregistration_delay: 30,
             scan_on_push: true,
             immutable_tags: false,
         }
@@ -177,6 +202,8 @@ pub struct AppFileError {
 pub struct App {
     /// App name.
     pub name: String,
+    /// Every resource name, derived from the app name.
+    pub names: Names,
     /// The file's settings.
     pub file: AppFile,
 }
@@ -269,7 +296,7 @@ impl App {
             if !seen.insert(&s.name) {
                 return Err(fail("name", Some(i), format!("service {:?} appears twice", s.name)));
             }
-            let tg = target_group_name(&name, &s.name);
+            let tg = Names::new(&name).target_group(&s.name);
             if tg.len() > 32 {
                 return Err(fail(
                     "name",
@@ -291,7 +318,54 @@ impl App {
                 return Err(fail("cpu", Some(i), "must be at least 1".into()));
             }
         }
-        Ok(App { name, file })
+        let names = Names::new(&name);
+        let app = App { name, names, file };
+        // Services sharing a repository share its settings.
+        let services = app.services();
+        for (i, s) in services.iter().enumerate() {
+            if let Some(first) = services[..i].iter().find(|o| o.repository == s.repository) {
+                if (first.spec.scan_on_push, first.spec.immutable_tags) != (s.spec.scan_on_push, s.spec.immutable_tags)
+                {
+                    return Err(fail(
+                        "scan_on_push",
+                        Some(i),
+                        format!(
+                            "services {:?} and {:?} share repository {} but not its scan_on_push and immutable_tags",
+                            first.spec.name, s.spec.name, s.repository
+                        ),
+                    ));
+                }
+            }
+        }
+        let size = app.routing_config().to_json().len();
+        if size > MAX_CONFIG_LEN {
+            return Err(fail(
+                "services",
+                None,
+                format!("the routing config would be {size} characters, over the {MAX_CONFIG_LEN} an SSM parameter holds: split the app, or shorten names and tag filters"),
+            ));
+        }
+        Ok(app)
+    }
+
+    /// The routing config `up` writes to SSM for the function, in the engine's own type.
+    pub fn routing_config(&self) -> AppConfig {
+        let services = self
+            .services()
+            .into_iter()
+            .map(|s| {
+                let mut route = ServiceRoute::new(&self.names.cluster(), &s.spec.name, &s.repository);
+                route.containers = vec![s.container.clone()];
+                route.tags = s.spec.tags.clone();
+                route.untagged = s.spec.untagged;
+                route
+            })
+            .collect();
+        AppConfig {
+            version: CONFIG_VERSION,
+            app: self.name.clone(),
+            services,
+        }
     }
 
     /// The services with defaults resolved.
@@ -303,33 +377,31 @@ impl App {
                 repository: s
                     .repository
                     .clone()
-                    .unwrap_or_else(|| format!("{}/{}", self.name, s.name)),
+                    .unwrap_or_else(|| self.names.default_repository(&s.name)),
                 container: s.container.clone().unwrap_or_else(|| s.name.clone()),
                 spec: s.clone(),
             })
             .collect()
     }
 
-    /// ECS cluster name.
-    pub fn cluster(&self) -> String {
-        self.name.clone()
+    /// The app with services found in AWS but no longer in the file added (defaults but for the
+    /// name), so that `down` deletes what they left behind too.
+    pub fn with_removed_services(&self, names: &[String]) -> App {
+        let mut app = self.clone();
+        for name in names {
+            if !app.file.services.iter().any(|s| &s.name == name) {
+                app.file.services.push(ServiceSpec {
+                    name: name.clone(),
+                    ..ServiceSpec::default()
+                });
+            }
+        }
+        app
     }
-
-    /// The prefix of every other resource name.
-    pub fn prefix(&self) -> String {
-        format!("pushdeploy-{}", self.name)
-    }
 }
 
-/// Target group name of a service (32 characters at most, checked on load).
-pub fn target_group_name(app: &str, service: &str) -> String {
-    format!("pd-{app}-{service}")
-}
-
-/// Load balancer name of an app.
-pub fn load_balancer_name(app: &str) -> String {
-    format!("pd-{app}")
-}
+/// Longest routing config SSM holds (the advanced parameter tier; the standard tier holds 4096).
+pub const MAX_CONFIG_LEN: usize = 8192;
 
 fn parse(text: &str, shown: &str) -> Result<AppFile, AppFileError> {
     toml::from_str(text).map_err(|e| AppFileError {
@@ -389,14 +461,17 @@ fn app_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error>
 
 fn ecs_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let name = String::deserialize(d)?;
+    // It also ends target group names, which may not end with `-` (ELBv2 API reference).
     if name.is_empty()
         || name.len() > 24
+        || name.starts_with('-')
+        || name.ends_with('-')
         || !name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
         return Err(custom(format!(
-            "{name:?} is not a valid service name: 1 to 24 lowercase letters, digits and `-`"
+            "{name:?} is not a valid service name: 1 to 24 lowercase letters, digits and `-`, not starting or ending with `-` (it ends the target group name)"
         )));
     }
     Ok(name)
@@ -404,18 +479,121 @@ fn ecs_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 
 fn repository<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let repo = String::deserialize(d)?;
-    let ok = repo.split('/').all(|p| {
-        !p.is_empty()
-            && p.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-    });
-    if !ok || repo.len() > pushdeploy::config::MAX_REPOSITORY_LEN {
+    if !is_repository_name(&repo) || repo.len() > pushdeploy::config::MAX_REPOSITORY_LEN {
         return Err(custom(format!(
-            "{repo:?} is not an ECR repository name: lowercase letters, digits, `.`, `_`, `-` and `/`, at most {} characters",
+            "{repo:?} is not an ECR repository name: 2 to {} characters, path parts of lowercase letters and digits joined by `.`, `_`, `__` or `-`, separated by `/`",
             pushdeploy::config::MAX_REPOSITORY_LEN
         )));
     }
     Ok(Some(repo))
+}
+
+fn container_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = String::deserialize(d)?;
+    // ECS API reference, ContainerDefinition.name.
+    if name.is_empty() || name.len() > 255 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
+        return Err(custom(format!(
+            "{name:?} is not a container name: 1 to 255 letters, digits, `-` and `_`"
+        )));
+    }
+    Ok(Some(name))
+}
+
+fn region<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let region = String::deserialize(d)?;
+    let parts: Vec<&str> = region.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok();
+    if !ok {
+        return Err(custom(format!("{region:?} is not an AWS region (like eu-west-1)")));
+    }
+    Ok(Some(region))
+}
+
+fn instance_type<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let t = String::deserialize(d)?;
+    let ok = t.split_once('.').is_some_and(|(family, size)| {
+        !family.is_empty()
+            && !size.is_empty()
+            && format!("{family}{size}")
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    if !ok {
+        return Err(custom(format!("{t:?} is not an EC2 instance type (like t3.small)")));
+    }
+    Ok(t)
+}
+
+fn aws_id(value: &str, prefix: &str) -> bool {
+    value
+        .strip_prefix(prefix)
+        .is_some_and(|hex| (8..=17).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn vpc_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let id = String::deserialize(d)?;
+    if !aws_id(&id, "vpc-") {
+        return Err(custom(format!("{id:?} is not a VPC id (vpc- and hex digits)")));
+    }
+    Ok(Some(id))
+}
+
+fn subnet_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let ids = Vec::<String>::deserialize(d)?;
+    if let Some(bad) = ids.iter().find(|id| !aws_id(id, "subnet-")) {
+        return Err(custom(format!("{bad:?} is not a subnet id (subnet- and hex digits)")));
+    }
+    Ok(ids)
+}
+
+fn path_pattern<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let path = String::deserialize(d)?;
+    // ELBv2 API reference, PathPatternConditionConfig: up to 128 characters; `*` and `?` wildcards.
+    let ok = path.starts_with('/')
+        && path.len() <= 128
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.$/~\"'@:+&*?".contains(&b));
+    if !ok {
+        return Err(custom(format!(
+            "{path:?} is not a path pattern: starts with `/`, at most 128 characters of letters, digits and _-.$/~\"'@:+&*?"
+        )));
+    }
+    Ok(Some(path))
+}
+
+fn host_header<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let host = String::deserialize(d)?;
+    // ELBv2 API reference, HostHeaderConditionConfig: up to 128 characters, `*` and `?` wildcards.
+    let ok = !host.is_empty()
+        && host.len() <= 128
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.*?".contains(&b));
+    if !ok {
+        return Err(custom(format!(
+            "{host:?} is not a host name pattern: at most 128 letters, digits, `-`, `.`, `*` and `?`"
+        )));
+    }
+    Ok(Some(host.to_ascii_lowercase()))
+}
+
+fn placeholder_image<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let image = String::deserialize(d)?;
+    ImageRef::parse(&image).map_err(|e| custom(e.to_string()))?;
+    Ok(Some(image))
+}
+
+fn deregistration_delay<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let seconds = i64::deserialize(d)?;
+    // ELBv2 API reference, TargetGroupAttribute: deregistration_delay.timeout_seconds, 0-3600.
+    u32::try_from(seconds).ok().filter(|s| *s <= 3600).ok_or_else(|| {
+        custom(format!(
+            "deregistration_delay {seconds} is not between 0 and 3600 seconds"
+        ))
+    })
 }
 
 fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
@@ -528,6 +706,90 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 4, field `name`") && err.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn names_aws_refuses_are_rejected_with_their_line_and_field() {
+        let cases = [
+            ("[[services]]\nname = \"web-\"\n", "line 2", "name"),
+            ("[[services]]\nname = \"-web\"\n", "line 2", "name"),
+            (
+                "[[services]]\nname = \"web\"\nrepository = \"a\"\n",
+                "line 3",
+                "repository",
+            ),
+            (
+                "[[services]]\nname = \"web\"\nrepository = \"shop//web\"\n",
+                "line 3",
+                "repository",
+            ),
+            (
+                "[[services]]\nname = \"web\"\nrepository = \"shop/web-\"\n",
+                "line 3",
+                "repository",
+            ),
+            (
+                "[[services]]\nname = \"web\"\nrepository = \"shop/a..b\"\n",
+                "line 3",
+                "repository",
+            ),
+            (
+                "[[services]]\nname = \"web\"\ncontainer = \"we b\"\n",
+                "line 3",
+                "container",
+            ),
+            (
+                "[[services]]\nname = \"web\"\nimage = \"not an image\"\n",
+                "line 3",
+                "image",
+            ),
+            (
+                "[[services]]\nname = \"web\"\nderegistration_delay = 4000\n",
+                "line 3",
+                "deregistration_delay",
+            ),
+            ("region = \"Europe\"\n", "line 1", "region"),
+            ("instance_type = \"t3\"\n", "line 1", "instance_type"),
+            ("vpc_id = \"vpc_1\"\n", "line 1", "vpc_id"),
+            (
+                "subnets = [\"subnet-0123456789abcdef0\", \"sub-1\"]\n",
+                "line 1",
+                "subnets",
+            ),
+            (
+                "[[services]]\nname = \"web\"\n[[services]]\nname = \"api\"\npath = \"api/*\"\n",
+                "line 5",
+                "path",
+            ),
+        ];
+        for (text, line, field) in cases {
+            let err = load(text).unwrap_err().to_string();
+            assert!(err.contains(line) && err.contains(field), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_second_service_may_route_on_host_and_path_together() {
+        let app = load("[[services]]\nname = \"web\"\n[[services]]\nname = \"api\"\nhost = \"api.example.com\"\npath = \"/v1/*\"\n").unwrap();
+        let api = &app.services()[1].spec;
+        assert_eq!(
+            (api.host.as_deref(), api.path.as_deref()),
+            (Some("api.example.com"), Some("/v1/*"))
+        );
+    }
+
+    #[test]
+    fn a_routing_config_too_large_for_ssm_is_rejected_before_any_call() {
+        let mut text = String::new();
+        for i in 0..40 {
+            let tags: Vec<String> = (0..12).map(|t| format!("\"release-{t}-*\"")).collect();
+            text.push_str(&format!(
+                "[[services]]\nname = \"service-{i}\"\npath = \"/s{i}/*\"\ntags = [{}]\n",
+                tags.join(", ")
+            ));
+        }
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains("routing config would be") && err.contains("8192"), "{err}");
     }
 
     #[test]

@@ -15,8 +15,9 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// AWS region (default: the standard chain: AWS_REGION, profile, ...)
-    #[arg(long, global = true, env = "AWS_REGION")]
+    /// AWS region (default: `region` in the app file, else the standard chain: AWS_REGION,
+    /// the profile's region)
+    #[arg(long, global = true)]
     pub region: Option<String>,
     /// AWS profile from ~/.aws/config (default: AWS_PROFILE or "default")
     #[arg(long, global = true, env = "AWS_PROFILE")]
@@ -86,12 +87,8 @@ pub struct InitArgs {
 /// `pushdeploy up`
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
-    /// App name
-    #[arg(long, env = "PUSHDEPLOY_APP")]
-    pub app: Option<String>,
-    /// App file (default: ./pushdeploy.toml when present)
-    #[arg(long, short = 'f')]
-    pub file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub app: AppArgs,
     /// Only show what would change (same as `pushdeploy plan`)
     #[arg(long)]
     pub dry_run: bool,
@@ -101,6 +98,10 @@ pub struct UpArgs {
     /// Seconds `--wait` waits at most
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,
+    /// Replace the cluster's instances when they run an older ECS-optimized AMI than the
+    /// current one (an Auto Scaling instance refresh)
+    #[arg(long)]
+    pub refresh_instances: bool,
 }
 
 /// `pushdeploy plan`
@@ -157,9 +158,8 @@ pub struct EventArgs {
 /// `pushdeploy deploy`
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
-    /// App name (the routing config is /pushdeploy/<app>/config)
-    #[arg(long, env = "PUSHDEPLOY_APP")]
-    pub app: String,
+    #[command(flatten)]
+    pub app: AppArgs,
     /// ECS service to redeploy
     #[arg(long)]
     pub service: String,
@@ -170,4 +170,39 @@ pub struct DeployArgs {
     /// ECS cluster, when the app runs services of the same name in several clusters
     #[arg(long)]
     pub cluster: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deploy_takes_the_app_and_its_file_like_every_other_command() {
+        let cli = Cli::try_parse_from([
+            "pushdeploy",
+            "deploy",
+            "-f",
+            "shop.toml",
+            "--app",
+            "shop",
+            "--service",
+            "web",
+            "--image",
+            "shop/web:v1",
+        ])
+        .unwrap();
+        let Command::Deploy(args) = cli.command else {
+            panic!("not deploy: {:?}", cli.command);
+        };
+        assert_eq!(args.app.app.as_deref(), Some("shop"));
+        assert_eq!(args.app.file.as_deref(), Some(std::path::Path::new("shop.toml")));
+        assert_eq!((args.service.as_str(), args.image.as_str()), ("web", "shop/web:v1"));
+    }
+
+    #[test]
+    fn the_region_flag_reads_no_environment_so_the_app_file_can_beat_aws_region() {
+        std::env::set_var("AWS_REGION", "eu-west-1");
+        let cli = Cli::try_parse_from(["pushdeploy", "status"]).unwrap();
+        assert_eq!(cli.global.region, None);
+    }
 }

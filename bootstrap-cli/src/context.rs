@@ -1,10 +1,14 @@
-//! What every command shares: the AWS configuration (built once from the standard chain,
-//! `AWS_ENDPOINT_URL` included) and the output format.
+//! What every command shares: the AWS configuration and the output format. The configuration is
+//! built after the app file is read, because the file may name the region: `--region` beats the
+//! file, the file beats the environment and the profile.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::ProvideCredentials;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 
 use crate::cli::{GlobalArgs, OutputFormat};
+use crate::error::CliError;
 
 /// Shared state of one CLI run.
 #[derive(Clone)]
@@ -13,27 +17,49 @@ pub struct Context {
     pub sdk: SdkConfig,
     /// Output format.
     pub output: OutputFormat,
+    region: String,
     interceptors: Vec<SharedInterceptor>,
 }
 
 impl Context {
-    /// From the command line's global options and the standard AWS chain.
-    pub async fn from_global(global: &GlobalArgs) -> Context {
+    /// From the command line's global options, the app file's region and the standard AWS chain
+    /// (`AWS_ENDPOINT_URL` included). Fails in one line when there is no region or no
+    /// credentials, before any AWS call.
+    pub async fn connect(global: &GlobalArgs, file_region: Option<&str>) -> Result<Context, CliError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(region) = &global.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
         if let Some(profile) = &global.profile {
             loader = loader.profile_name(profile);
         }
-        Context::new(loader.load().await, global.output)
+        if let Some(region) = global.region.as_deref().or(file_region) {
+            loader = loader.region(Region::new(region.to_string()));
+        }
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            return Err(CliError::NoRegion);
+        }
+        let no_credentials = |detail: Option<String>| CliError::NoCredentials {
+            profile: global.profile.clone(),
+            detail,
+        };
+        let provider = sdk.credentials_provider().ok_or_else(|| no_credentials(None))?;
+        match provider.provide_credentials().await {
+            Ok(_) => {}
+            Err(CredentialsError::CredentialsNotLoaded(_)) => return Err(no_credentials(None)),
+            Err(e) => return Err(no_credentials(Some(crate::error_chain(&e)))),
+        }
+        Ok(Context::new(sdk, global.output))
     }
 
-    /// Over a given configuration (tests aim it at the emulator).
+    /// Over a given configuration, which must name a region (tests aim it at the emulator).
     pub fn new(sdk: SdkConfig, output: OutputFormat) -> Context {
+        let region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .expect("Context::new needs an SdkConfig with a region");
         Context {
             sdk,
             output,
+            region,
             interceptors: Vec::new(),
         }
     }
@@ -47,9 +73,9 @@ impl Context {
         self
     }
 
-    /// Region in use, or an empty string when none is configured.
-    pub fn region(&self) -> String {
-        self.sdk.region().map(|r| r.to_string()).unwrap_or_default()
+    /// The region in use.
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
     /// Whether progress and colour go to a terminal (never in JSON mode or under `NO_COLOR`).

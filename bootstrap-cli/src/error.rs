@@ -10,12 +10,29 @@ use crate::app_file::AppFileError;
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The engine failed (config, ECS, lock ...).
+    /// The engine failed (config, ECS, lock ...), or an AWS call did.
     #[error(transparent)]
     Engine(#[from] pushdeploy::Error),
     /// `--image` is not an image reference.
     #[error(transparent)]
     Image(#[from] ImageRefError),
+    /// The app file is invalid.
+    #[error(transparent)]
+    AppFile(#[from] AppFileError),
+    /// No region anywhere: flag, app file or environment.
+    #[error("no AWS region: pass --region, set `region` in pushdeploy.toml, or export AWS_REGION")]
+    NoRegion,
+    /// The standard chain found no usable credentials.
+    #[error("no AWS credentials{}{}: run `aws sso login{}`, pass --profile, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        profile.as_deref().map(|p| format!(" for profile {p}")).unwrap_or_default(),
+        detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default(),
+        profile.as_deref().map(|p| format!(" --profile {p}")).unwrap_or_default())]
+    NoCredentials {
+        /// The profile in use, if one was named.
+        profile: Option<String>,
+        /// What the provider said, when it said more than "none found".
+        detail: Option<String>,
+    },
     /// The routing config has no such service for that repository.
     #[error("app {app} has no service {service} running repository {repository} in {parameter} (routes: {routes}): check --service and --image, or run `pushdeploy up`")]
     NoRoute {
@@ -54,12 +71,80 @@ pub enum CliError {
         /// Digest the tag points at.
         actual: String,
     },
-    /// The app file is invalid.
-    #[error(transparent)]
-    AppFile(#[from] AppFileError),
-    /// Something `up` needs is missing from the account, with what to do.
-    #[error("{0}")]
-    Setup(String),
+    /// The image's registry is another account's or region's.
+    #[error("image {image} is in registry {registry}, but this account and region's registry is {expected}: use --region, or the right credentials")]
+    OtherRegistry {
+        /// The image asked for.
+        image: String,
+        /// Its registry host.
+        registry: String,
+        /// The registry of the credentials' account in the region.
+        expected: String,
+    },
+    /// `--digest` is not a digest.
+    #[error("--digest {digest:?} is not `sha256:` followed by 64 hex digits")]
+    BadDigest {
+        /// What was given.
+        digest: String,
+    },
+    /// `init` would overwrite a file.
+    #[error("{path} exists: pass --force to overwrite it")]
+    FileExists {
+        /// The file.
+        path: String,
+    },
+    /// The region has no default VPC and the app file names none.
+    #[error("no default VPC in region {region}: name one with `vpc_id` and `subnets` in pushdeploy.toml")]
+    NoDefaultVpc {
+        /// Region.
+        region: String,
+    },
+    /// The VPC has fewer than the two subnets a load balancer needs.
+    #[error("VPC {vpc} has {count} default subnet(s); a load balancer needs two availability zones: list `subnets` in pushdeploy.toml")]
+    TooFewSubnets {
+        /// VPC id.
+        vpc: String,
+        /// Subnets found.
+        count: usize,
+    },
+    /// EC2 does not know the instance type in this region.
+    #[error("instance type {instance_type} is not offered in region {region}: pick another `instance_type` in pushdeploy.toml")]
+    UnknownInstanceType {
+        /// The type.
+        instance_type: String,
+        /// Region.
+        region: String,
+    },
+    /// The load balancer ended in the `failed` state.
+    #[error("load balancer {name} failed to provision ({reason}): run `pushdeploy down`, then `pushdeploy up` again")]
+    LoadBalancerFailed {
+        /// Name.
+        name: String,
+        /// ELB's reason.
+        reason: String,
+    },
+    /// ECS could not delete the capacity provider.
+    #[error("capacity provider {name} could not be deleted (DELETE_FAILED): {reason}; fix that, then run `pushdeploy down` again")]
+    CapacityProviderDeleteFailed {
+        /// Name.
+        name: String,
+        /// ECS's `updateStatusReason`.
+        reason: String,
+    },
+    /// `rollback` found nothing to roll back to.
+    #[error("cannot roll back service {service}: {problem}")]
+    NoRollbackTarget {
+        /// Service.
+        service: String,
+        /// Why.
+        problem: String,
+    },
+    /// A resource another one needs does not exist.
+    #[error("{what} does not exist yet: run `pushdeploy up` first")]
+    NotCreated {
+        /// The missing resource.
+        what: String,
+    },
     /// A wait ran out.
     #[error("timed out after {waited_secs}s waiting for {what}: {hint}")]
     Timeout {
@@ -67,6 +152,16 @@ pub enum CliError {
         what: String,
         /// How long.
         waited_secs: u64,
+        /// What to check.
+        hint: String,
+    },
+    /// An SDK waiter reached a failure state.
+    #[error("stopped waiting for {what}: AWS reports a state it cannot leave ({detail}): {hint}")]
+    WaitFailed {
+        /// What was awaited.
+        what: String,
+        /// The final state.
+        detail: String,
         /// What to check.
         hint: String,
     },
@@ -90,4 +185,9 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     CliError::Engine(pushdeploy::error::aws_error(operation, err))
+}
+
+/// An AWS response without a field it always carries.
+pub fn missing(operation: &'static str, field: &str) -> CliError {
+    CliError::Engine(pushdeploy::error::missing_field(operation, field))
 }

@@ -5,7 +5,10 @@ pub mod app_file;
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod ecr;
 pub mod error;
+pub mod names;
+pub mod poll;
 pub mod progress;
 pub mod resources;
 
@@ -15,17 +18,18 @@ pub use cli::Cli;
 pub use context::Context;
 pub use error::CliError;
 
-/// Runs a parsed command line with clients from the standard AWS chain.
+/// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    let ctx = Context::from_global(&cli.global).await;
-    commands::run(cli.command, &ctx).await
+    commands::run(cli.command, &cli.global).await
 }
 
-/// Logs go to stderr so stdout stays parseable; `-v` shows the engine's progress.
+/// Logs go to stderr so stdout stays parseable; `-v` shows the engine's progress. The SDK's own
+/// warnings (instance metadata probes on a laptop without a region, say) only show with `-vv`:
+/// a missing region or credentials is reported once, in one line, by the command.
 pub fn init_tracing(verbose: u8) {
     let level = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,aws_config=error,aws_runtime=error,aws_smithy_runtime=error",
+        1 => "info,aws_config=error,aws_runtime=error,aws_smithy_runtime=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into());

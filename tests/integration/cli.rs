@@ -1,7 +1,7 @@
 //! `pushdeploy deploy`: the engine's code path from the laptop, with the image resolved in ECR.
 
 use pushdeploy::Action;
-use pushdeploy_cli::cli::{DeployArgs, OutputFormat};
+use pushdeploy_cli::cli::{AppArgs, DeployArgs, OutputFormat};
 use pushdeploy_cli::commands::deploy::deploy;
 use pushdeploy_cli::{CliError, Context};
 use serde_json::json;
@@ -33,7 +33,10 @@ pub async fn put_image(app: &App, repository: &str, tag: &str, layer: &str) -> S
 
 fn args(app: &App, service: &str, image: &str) -> DeployArgs {
     DeployArgs {
-        app: app.name.clone(),
+        app: AppArgs {
+            app: Some(app.name.clone()),
+            file: None,
+        },
         service: service.into(),
         image: image.into(),
         cluster: None,
@@ -110,7 +113,7 @@ async fn deploy_explains_what_is_wrong_with_its_arguments() {
     assert!(err.to_string().contains("invalid image reference"), "{err}");
 
     let mut bad_app = args(&app, "web", &repo);
-    bad_app.app = "no/slashes".into();
+    bad_app.app.app = Some("no/slashes".into());
     let err = deploy(&bad_app, &ctx).await.unwrap_err();
     assert!(err.to_string().contains("not a valid app name"), "{err}");
 }

@@ -1,5 +1,6 @@
-//! Starts one moto_server per test binary on a free loopback port and stops it when the binary
-//! exits. Set `PUSHDEPLOY_TEST_ENDPOINT` to use an emulator that is already running.
+//! Starts one strict emulator (`tests/emulator/pushdeploy_emulator.py`: moto, patched to enforce
+//! what AWS enforces) per test binary on a free loopback port, and stops it when the binary exits.
+//! Set `PUSHDEPLOY_TEST_ENDPOINT` to use an emulator that is already running.
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -24,7 +25,7 @@ pub const ACCOUNT: &str = "123456789012";
 
 pub struct Emulator {
     pub endpoint: String,
-    // Holding the child's stdin: the wrapper kills moto when this process exits and the pipe closes.
+    // Holding the child's stdin: the wrapper stops the emulator when this process exits and the pipe closes.
     _guard: Option<Mutex<Child>>,
 }
 
@@ -51,20 +52,24 @@ pub fn emulator() -> &'static Emulator {
             return Emulator { endpoint, _guard: None };
         }
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let moto = tool("moto_server");
-        let log = std::env::temp_dir().join(format!("pushdeploy-moto-{port}.log"));
-        // The shell waits for stdin to close (this process exiting), then stops moto.
+        let python = tool("python");
+        let script = root().join("tests/emulator/pushdeploy_emulator.py");
+        let log = std::env::temp_dir().join(format!("pushdeploy-emulator-{port}.log"));
+        // The shell waits for stdin to close (this process exiting), then stops the emulator. The
+        // default account starts with the ECS service-linked role, as most accounts have it; tests
+        // of a fresh account use an account of their own (`fresh_account`).
         let child = Command::new("sh")
             .arg("-c")
-            .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid"#)
-            .arg(&moto)
+            .arg(r#""$0" "$1" -H 127.0.0.1 -p "$2" --ecs-service-linked-role "$3" >"$4" 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid"#)
+            .arg(&python)
+            .arg(&script)
             .arg(port.to_string())
+            .arg(ACCOUNT)
             .arg(&log)
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
-            .expect("start moto_server");
+            .expect("start the emulator");
         wait_for_port(port, Duration::from_secs(60), &log);
         Emulator {
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -79,7 +84,7 @@ fn wait_for_port(port: u16, limit: Duration, log: &Path) {
         if started.elapsed() > limit {
             let mut text = String::new();
             let _ = std::fs::File::open(log).and_then(|mut f| f.read_to_string(&mut text));
-            panic!("moto_server did not listen on {port} within {limit:?}; its log:\n{text}");
+            panic!("the emulator did not listen on {port} within {limit:?}; its log:\n{text}");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -124,4 +129,45 @@ impl Intercept for CallLog {
         }
         Ok(())
     }
+}
+
+/// Calls the strict emulator's control API (`tests/emulator/pushdeploy_emulator.py`): marks bad
+/// images, fails a capacity provider's deletion, publishes a new AMI. Returns the JSON answer.
+pub fn control(path: &str, body: serde_json::Value) -> serde_json::Value {
+    use std::io::Write;
+    let address = emulator().endpoint.trim_start_matches("http://").to_string();
+    let body = body.to_string();
+    let mut stream = TcpStream::connect(&address).expect("connect to the emulator");
+    write!(
+        stream,
+        "POST /_pushdeploy/{path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, json) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{answer}"
+    );
+    serde_json::from_str(json).expect("JSON")
+}
+
+/// SDK config for a fresh account of its own in the shared emulator (no service-linked role,
+/// nothing created): the strict emulator maps access key `PDACCT<12 digits>XX` to that account.
+pub async fn fresh_account(account: &str) -> SdkConfig {
+    assert_eq!(account.len(), 12);
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(&emulator().endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            format!("PDACCT{account}XX"),
+            "testing",
+            None,
+            None,
+            "tests",
+        ))
+        .load()
+        .await
 }

@@ -162,7 +162,7 @@ async fn a_deleted_service_is_reported_as_not_found() {
 #[tokio::test]
 async fn a_new_instance_profile_not_yet_visible_is_retried_until_it_is() {
     use aws_sdk_autoscaling::Client as Asg;
-    use pushdeploy_cli::resources::launch_capacity::retry_iam_propagation;
+    use pushdeploy_cli::poll::{code_is, retry};
 
     let not_yet = "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Invalid IamInstanceProfile: pushdeploy-demo-instance</Message></Error><RequestId>1</RequestId></ErrorResponse>";
     let rule = mock!(Asg::create_auto_scaling_group)
@@ -172,20 +172,127 @@ async fn a_new_instance_profile_not_yet_visible_is_retried_until_it_is() {
         .http_response(|| response(200, "<CreateAutoScalingGroupResponse><ResponseMetadata><RequestId>2</RequestId></ResponseMetadata></CreateAutoScalingGroupResponse>"))
         .build();
     let asg = mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&rule]);
-    let result = retry_iam_propagation(Duration::from_secs(30), || {
+    let result = retry(Duration::from_secs(30), code_is("ValidationError"), || {
         asg.create_auto_scaling_group().auto_scaling_group_name("g").send()
     })
     .await;
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(rule.num_calls(), 3);
 
+    // Auto Scaling gives the same code to a real mistake: only a run that created the template
+    // or the profile a moment ago retries it (resources::auto_scaling_group).
     let other = "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>MaxSize must be at least MinSize</Message></Error><RequestId>3</RequestId></ErrorResponse>";
     let rule = mock!(Asg::create_auto_scaling_group).then_http_response(move || response(400, other));
     let asg = mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&rule]);
-    let result = retry_iam_propagation(Duration::from_secs(30), || {
-        asg.create_auto_scaling_group().auto_scaling_group_name("g").send()
-    })
+    let created_now = false;
+    let result = retry(
+        Duration::from_secs(30),
+        |e| created_now && code_is("ValidationError")(e),
+        || asg.create_auto_scaling_group().auto_scaling_group_name("g").send(),
+    )
     .await;
     assert!(result.is_err());
-    assert_eq!(rule.num_calls(), 1, "other validation errors are not retried");
+    assert_eq!(rule.num_calls(), 1, "nothing new to wait for: not retried");
+}
+
+/// A context whose every call is answered by `rules` (aws-smithy-mocks), never the network.
+fn mocked(rules: &[&Rule]) -> pushdeploy_cli::Context {
+    use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor};
+    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+    for rule in rules {
+        interceptor = interceptor.with_rule(rule);
+    }
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .http_client(create_mock_http_client())
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new("testing", "testing", None, None, "mocks"),
+        ))
+        .build();
+    pushdeploy_cli::Context::new(sdk, pushdeploy_cli::cli::OutputFormat::Json).with_interceptor(interceptor)
+}
+
+#[tokio::test]
+async fn a_capacity_provider_change_is_sent_with_a_new_deployment_and_other_settings_never_are() {
+    use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
+    use pushdeploy_cli::app_file::{App, AppFile};
+    use pushdeploy_cli::resources::service::{Drift, Service};
+    use pushdeploy_cli::resources::{Known, Resource};
+
+    let app = App::resolve(AppFile::default(), Some("demo"), "defaults", None).unwrap();
+    let svc = Service::new(&app, &app.services()[0]);
+    let step = pushdeploy_cli::progress::Progress::silent().step("t");
+    let observed = aws_sdk_ecs::types::Service::builder().build();
+    // ECS refuses a strategy change without forceNewDeployment: only that exact shape is answered.
+    let with_force = mock!(Ecs::update_service)
+        .match_requests(|r| {
+            r.force_new_deployment() == Some(true)
+                && r.capacity_provider_strategy().first().map(|s| s.capacity_provider()) == Some("pushdeploy-demo")
+        })
+        .then_output(|| UpdateServiceOutput::builder().build());
+    let ctx = mocked(&[&with_force]);
+    let changed = [Drift::CapacityProvider {
+        have: vec![],
+        want: "pushdeploy-demo".into(),
+    }];
+    svc.apply(&ctx, &observed, &changed, &Known::default(), &step)
+        .await
+        .unwrap();
+    assert_eq!(with_force.num_calls(), 1);
+    // Any other drift sends no strategy and never redeploys.
+    let settings_only = mock!(Ecs::update_service)
+        .match_requests(|r| r.force_new_deployment().is_none() && r.capacity_provider_strategy().is_empty())
+        .then_output(|| UpdateServiceOutput::builder().build());
+    let ctx = mocked(&[&settings_only]);
+    let count = [Drift::DesiredCount { have: 2, want: 1 }, Drift::CircuitBreaker];
+    svc.apply(&ctx, &observed, &count, &Known::default(), &step)
+        .await
+        .unwrap();
+    assert_eq!(settings_only.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn down_waits_out_a_capacity_provider_still_in_use_or_being_updated() {
+    use aws_sdk_ecs::operation::put_cluster_capacity_providers::PutClusterCapacityProvidersOutput;
+    use pushdeploy_cli::app_file::{App, AppFile};
+    use pushdeploy_cli::resources::cluster_capacity::{Attachment, ClusterCapacity};
+    use pushdeploy_cli::resources::Resource;
+
+    let app = App::resolve(AppFile::default(), Some("demo"), "defaults", None).unwrap();
+    let detach = mock!(Ecs::put_cluster_capacity_providers)
+        .sequence()
+        .http_status(
+            400,
+            Some(error_body(
+                "ResourceInUseException",
+                "The specified capacity provider is in use and cannot be removed.",
+            )),
+        )
+        .http_status(
+            400,
+            Some(error_body("UpdateInProgressException", "an update is in progress")),
+        )
+        .output(|| PutClusterCapacityProvidersOutput::builder().build())
+        .build();
+    let ctx = mocked(&[&detach]);
+    let attachment = Attachment {
+        providers: vec!["pushdeploy-demo".into()],
+        default_strategy: vec!["pushdeploy-demo".into()],
+    };
+    let step = pushdeploy_cli::progress::Progress::silent().step("t");
+    ClusterCapacity::new(&app)
+        .delete(&ctx, &attachment, &step)
+        .await
+        .expect("detached once ECS let go");
+    assert_eq!(detach.num_calls(), 3);
+
+    let refused = mock!(Ecs::put_cluster_capacity_providers)
+        .then_http_response(|| response(400, &error_body("InvalidParameterException", "not this")));
+    let ctx = mocked(&[&refused]);
+    assert!(ClusterCapacity::new(&app)
+        .delete(&ctx, &attachment, &step)
+        .await
+        .is_err());
+    assert_eq!(refused.num_calls(), 1, "other errors are not waited out");
 }

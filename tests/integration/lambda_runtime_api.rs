@@ -125,14 +125,29 @@ async fn the_function_binary_redeploys_under_the_lambda_runtime_api_of_cargo_lam
         format!("{REGISTRY}/demo/web@{tagged_digest}")
     );
 
-    let by_digest = outcomes(&invoke(port, "ecr-push-by-digest.json"));
-    assert_eq!(by_digest[0]["action"], "deployed", "{by_digest}");
+    // A push by digest alone (no tag) and the untagged manifests `docker buildx` pushes beside
+    // its tagged index deploy nothing: only the tagged push decides what runs.
+    for file in ["ecr-push-by-digest.json", "ecr-push-untagged-manifest.json"] {
+        let o = outcomes(&invoke(port, file));
+        assert_eq!(
+            (o[0]["action"].as_str(), o[0]["reason"].as_str()),
+            (Some("skipped"), Some("untagged")),
+            "{file}: {o}"
+        );
+    }
     let again = outcomes(&invoke(port, "ecr-push.json"));
     assert_eq!(
-        again[0]["reason"], "older-than-running",
-        "a replayed older event never downgrades: {again}"
+        again[0]["reason"], "already-running",
+        "a replayed event changes nothing: {again}"
+    );
+    let index = outcomes(&invoke(port, "ecr-push-image-index.json"));
+    assert_eq!(
+        index[0]["action"], "deployed",
+        "the tagged image index is what buildx pushes: {index}"
     );
     for (file, reason) in [
+        ("ecr-push.json", "older-than-running"),
+        ("ecr-push-helm-chart.json", "not-an-image"),
         ("ecr-push-failed.json", "push-failed"),
         ("ecr-delete.json", "not-a-push"),
         ("ecr-push-unknown-repository.json", "no-matching-service"),
@@ -141,20 +156,25 @@ async fn the_function_binary_redeploys_under_the_lambda_runtime_api_of_cargo_lam
         assert_eq!(o[0]["action"], "skipped", "{file}: {o}");
         assert_eq!(o[0]["reason"], reason, "{file}: {o}");
     }
-    let malformed = invoke(port, "malformed.json");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&malformed.stdout),
-        String::from_utf8_lossy(&malformed.stderr)
-    );
-    assert!(
-        text.contains("Fatal.InvalidEvent") && text.contains("repository-name"),
-        "{text}"
-    );
+    for (file, field) in [
+        ("malformed.json", "repository-name"),
+        ("ecr-push-bad-tag.json", "image-tag"),
+    ] {
+        let failed = invoke(port, file);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&failed.stdout),
+            String::from_utf8_lossy(&failed.stderr)
+        );
+        assert!(
+            text.contains("Fatal.InvalidEvent") && text.contains(field),
+            "{file}: {text}"
+        );
+    }
 
-    let by_digest_image =
-        format!("{REGISTRY}/demo/web@sha256:9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c");
-    assert_eq!(app.running_images("web").await[0].1, by_digest_image);
+    let index_image =
+        format!("{REGISTRY}/demo/web@sha256:a3c9e1f7b5d2048c6e8a0f1b3d5c7e9a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e");
+    assert_eq!(app.running_images("web").await[0].1, index_image);
 
     // The function logged one JSON outcome line per service on stdout.
     let _ = function.0.kill();
@@ -163,7 +183,7 @@ async fn the_function_binary_redeploys_under_the_lambda_runtime_api_of_cargo_lam
     assert!(
         lines
             .iter()
-            .any(|l| l["action"] == "deployed" && l["image"] == by_digest_image.as_str()),
+            .any(|l| l["action"] == "deployed" && l["image"] == index_image.as_str()),
         "no outcome line in the function's output:\n{out}"
     );
 }

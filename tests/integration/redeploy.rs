@@ -78,19 +78,32 @@ async fn a_warm_redeploy_makes_the_four_ecs_calls_and_the_two_lock_calls_only() 
 }
 
 #[tokio::test]
-async fn a_push_by_digest_only_deploys_and_records_no_readable_tag() {
+async fn an_untagged_push_deploys_only_where_the_route_opts_in_and_records_no_readable_tag() {
     let app = App::new("bydigest").await;
     app.service("web", vec![container("web", &image("bd/web", "v1"))]).await;
-    app.config(json!([app.route("web", "bd/web")])).await;
+    app.service("worker", vec![container("worker", &image("bd/web", "v1"))])
+        .await;
+    app.config(json!([
+        app.route("web", "bd/web"),
+        {"cluster": app.cluster, "service": "worker", "repository": "bd/web", "untagged": true}
+    ]))
+    .await;
 
+    // What `docker buildx` pushes beside the tagged index: untagged manifests. They never decide
+    // what runs unless the route says so.
     let d = digest(7);
-    let o = app
+    let outcomes = app
         .handle(&push_event("bd/web", None, &d, "2026-11-26T10:00:00Z"))
         .await
-        .unwrap()
-        .remove(0);
-    assert_eq!(o.action, Action::Deployed);
-    let (td, tags) = app.task_definition(&app.running_arn("web").await).await;
+        .unwrap();
+    let by_service = |s: &str| outcomes.iter().find(|o| o.service.as_deref() == Some(s)).unwrap();
+    assert_eq!(
+        (by_service("web").action, by_service("web").reason.as_str()),
+        (Action::Skipped, "untagged")
+    );
+    assert_eq!(app.running_images("web").await[0].1, image("bd/web", "v1"));
+    assert_eq!(by_service("worker").action, Action::Deployed);
+    let (td, tags) = app.task_definition(&app.running_arn("worker").await).await;
     assert_eq!(
         td.container_definitions.unwrap()[0].image.as_deref(),
         Some(pinned("bd/web", &d).as_str())
@@ -173,7 +186,10 @@ async fn the_tag_filter_accepts_matching_tags_and_skips_the_rest() {
         .handle(&push_event("flt/web", None, &digest(5), "2026-11-26T10:00:01Z"))
         .await
         .unwrap();
-    assert_eq!(untagged[0].reason, "tag-filtered", "a filter needs a tag to match");
+    assert_eq!(
+        untagged[0].reason, "untagged",
+        "an untagged push deploys only where the route opts in"
+    );
 
     let accepted = app
         .handle(&push_event(

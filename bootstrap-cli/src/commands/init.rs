@@ -9,10 +9,9 @@ use crate::error::CliError;
 /// Writes the starter file, refusing to overwrite one without `--force`.
 pub fn run(args: InitArgs) -> Result<ExitCode, CliError> {
     if args.path.exists() && !args.force {
-        return Err(CliError::Setup(format!(
-            "{} exists: pass --force to overwrite it",
-            args.path.display()
-        )));
+        return Err(CliError::FileExists {
+            path: args.path.display().to_string(),
+        });
     }
     std::fs::write(&args.path, STARTER)?;
     println!("wrote {}: edit it, then run `pushdeploy up`", args.path.display());

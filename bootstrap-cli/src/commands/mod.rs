@@ -11,22 +11,22 @@ pub mod up;
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::cli::Command;
-use crate::context::Context;
+use crate::cli::{Command, GlobalArgs};
 use crate::error::CliError;
 
-/// Dispatches a parsed command.
-pub async fn run(command: Command, ctx: &Context) -> Result<ExitCode, CliError> {
+/// Dispatches a parsed command. Each reads its app file first, then connects to AWS (the file
+/// may name the region).
+pub async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     match command {
         Command::Init(args) => init::run(args),
-        Command::Up(args) => up::run(args, ctx).await,
-        Command::Plan(args) => up::plan(args, ctx).await,
-        Command::Status(args) => status::run(args, ctx).await,
-        Command::Deploy(args) => deploy::run(args, ctx).await,
-        Command::Rollback(args) => rollback::run(args, ctx).await,
-        Command::Resume(args) => rollback::resume(args, ctx).await,
-        Command::Down(args) => down::run(args, ctx).await,
-        Command::Event(args) => event::run(args, ctx).await,
+        Command::Up(args) => up::run(args, global).await,
+        Command::Plan(args) => up::plan(args, global).await,
+        Command::Status(args) => status::run(args, global).await,
+        Command::Deploy(args) => deploy::run(args, global).await,
+        Command::Rollback(args) => rollback::run(args, global).await,
+        Command::Resume(args) => rollback::resume(args, global).await,
+        Command::Down(args) => down::run(args, global).await,
+        Command::Event(args) => event::run(args, global).await,
     }
 }
 

@@ -1,20 +1,21 @@
 //! `pushdeploy rollback` puts the previous (or a named) revision back on a service and pauses
-//! automatic redeploys for it (the service tag the engine honours); `pushdeploy resume` lifts
-//! the pause. Rollback holds the service's deploy lock, like any deploy.
+//! automatic redeploys for it (the service tag the engine honours), recording who did it and
+//! when; `pushdeploy resume` lifts the pause. The pause comes first, so a failure between the
+//! two steps can never let the next push undo the rollback. Both steps hold the deploy lock.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use pushdeploy::config::parameter_for_app;
-use pushdeploy::lock::{self, LockSettings};
+use chrono::{SecondsFormat, Utc};
+use pushdeploy::lock::{with_lock, LockSettings};
 use pushdeploy::task_definition::TAG_PAUSED;
 use serde::Serialize;
 
 use crate::app_file::App;
-use crate::cli::{OutputFormat, RollbackArgs, ServiceArgs};
+use crate::cli::{GlobalArgs, OutputFormat, RollbackArgs, ServiceArgs};
 use crate::context::Context;
-use crate::error::{aws, CliError};
-use crate::resources::service;
+use crate::error::{aws, missing, CliError};
+use crate::resources::task_definition::{active_revisions, describe_service, revision_number};
 
 /// What a rollback did.
 #[derive(Debug, Serialize)]
@@ -29,12 +30,14 @@ pub struct RolledBack {
     pub to: String,
     /// Automatic redeploys paused.
     pub paused: bool,
+    /// The pause tag's value: who, when, what.
+    pub note: String,
 }
 
 /// Picks the revision to roll back to among the family's ACTIVE revisions (newest first):
 /// `--to N` or an ARN, else the newest one older than the running revision.
 pub fn pick_target(running: &str, revisions: &[String], to: Option<&str>) -> Result<String, String> {
-    let number = |arn: &str| service::revision_number(arn).map(|n| n as i64);
+    let number = |arn: &str| revision_number(arn).map(|n| n as i64);
     match to {
         Some(t) if t.starts_with("arn:") => revisions
             .iter()
@@ -63,10 +66,32 @@ pub fn pick_target(running: &str, revisions: &[String], to: Option<&str>) -> Res
     }
 }
 
+/// The pause tag's value: `pushdeploy rollback by <who> at <when> from <rev> to <rev>`, in the
+/// characters ECS tag values allow, at most 256 of them.
+pub fn pause_note(who: &str, at: &str, from: &str, to: &str) -> String {
+    let short = |arn: &str| arn.rsplit('/').next().unwrap_or(arn).to_string();
+    let text = format!(
+        "pushdeploy rollback by {who} at {at} from {} to {}",
+        short(from),
+        short(to)
+    );
+    text.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || " _.:/=+-@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(256)
+        .collect()
+}
+
 /// Runs `rollback`.
-pub async fn run(args: RollbackArgs, ctx: &Context) -> Result<ExitCode, CliError> {
+pub async fn run(args: RollbackArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.target.app.file.as_deref(), args.target.app.app.as_deref())?;
-    let done = rollback(ctx, &app, &args.target.service, args.to.as_deref()).await?;
+    let ctx = Context::connect(global, app.file.region.as_deref()).await?;
+    let done = rollback(&ctx, &app, &args.target.service, args.to.as_deref()).await?;
     let mut out = std::io::stdout().lock();
     match ctx.output {
         OutputFormat::Json => crate::commands::print_json(&done)?,
@@ -86,112 +111,148 @@ pub async fn run(args: RollbackArgs, ctx: &Context) -> Result<ExitCode, CliError
     Ok(ExitCode::SUCCESS)
 }
 
-/// Rolls the service back and pauses it.
+/// Pauses the service, then rolls it back, under its deploy lock.
 ///
-/// IAM: `ecs:DescribeServices`, `ecs:ListTaskDefinitions`, `ecs:UpdateService`, `ecs:TagResource`,
-/// and the deploy lock's `ssm:PutParameter`, `ssm:GetParameter`, `ssm:DeleteParameter`.
+/// IAM: `ecs:DescribeServices`, `ecs:ListTaskDefinitions`, `ecs:TagResource`, `ecs:UpdateService`,
+/// `sts:GetCallerIdentity`, and the deploy lock's `ssm:PutParameter`, `ssm:GetParameter`,
+/// `ssm:DeleteParameter`.
 pub async fn rollback(ctx: &Context, app: &App, service_name: &str, to: Option<&str>) -> Result<RolledBack, CliError> {
-    let missing = || pushdeploy::Error::ServiceNotFound {
-        cluster: app.cluster(),
+    let cluster = app.names.cluster();
+    let missing_service = || pushdeploy::Error::ServiceNotFound {
+        cluster: cluster.clone(),
         service: service_name.to_string(),
     };
-    let svc = service::describe(ctx, app, service_name).await?.ok_or_else(missing)?;
-    let running = svc.task_definition().unwrap_or_default().to_string();
+    let svc = describe_service(ctx, &cluster, service_name)
+        .await?
+        .ok_or_else(missing_service)?;
+    let running = svc
+        .task_definition()
+        .ok_or_else(|| missing("ecs:DescribeServices", "taskDefinition"))?
+        .to_string();
+    let service_arn = svc
+        .service_arn()
+        .ok_or_else(|| missing("ecs:DescribeServices", "serviceArn"))?
+        .to_string();
     let family = running
         .rsplit('/')
         .next()
         .and_then(|f| f.split(':').next())
         .unwrap_or_default()
         .to_string();
-    let revisions = service::active_revisions(ctx, &family).await?;
-    let target = pick_target(&running, &revisions, to).map_err(CliError::Setup)?;
+    let revisions = active_revisions(ctx, &family).await?;
+    let target = pick_target(&running, &revisions, to).map_err(|problem| CliError::NoRollbackTarget {
+        service: service_name.to_string(),
+        problem,
+    })?;
+    let who = ctx
+        .sts()
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| aws("sts:GetCallerIdentity", e))?
+        .arn
+        .ok_or_else(|| missing("sts:GetCallerIdentity", "Arn"))?;
+    let note = pause_note(
+        &who,
+        &Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        &running,
+        &target,
+    );
 
     let ssm = ctx.ssm();
-    let parameter = parameter_for_app(&app.name).map_err(pushdeploy::Error::from)?;
-    let name = lock::lock_name(&parameter, &app.cluster(), service_name);
     let owner = format!("pushdeploy rollback pid {}", std::process::id());
-    let lease = lock::acquire(
+    let lock = app.names.lock(service_name);
+    with_lock(
         &ssm,
-        &name,
+        &lock,
         &owner,
         LockSettings::default(),
-        (&app.cluster(), service_name),
+        (&cluster, service_name),
+        async {
+            // Paused first: should the update fail, no push can deploy over the person's intent.
+            set_paused(ctx, &service_arn, Some(&note)).await?;
+            ctx.ecs()
+                .update_service()
+                .cluster(&cluster)
+                .service(service_name)
+                .task_definition(&target)
+                .send()
+                .await
+                .map_err(|e| aws("ecs:UpdateService", e))?;
+            Ok::<(), CliError>(())
+        },
     )
     .await?;
-    let result = async {
-        ctx.ecs()
-            .update_service()
-            .cluster(app.cluster())
-            .service(service_name)
-            .task_definition(&target)
-            .send()
-            .await
-            .map_err(|e| aws("ecs:UpdateService", e))?;
-        set_paused(ctx, svc.service_arn().unwrap_or_default(), true).await
-    }
-    .await;
-    lease.release(&ssm).await;
-    result?;
     Ok(RolledBack {
-        cluster: app.cluster(),
+        cluster,
         service: service_name.to_string(),
         from: running,
         to: target,
         paused: true,
+        note,
     })
 }
 
-async fn set_paused(ctx: &Context, service_arn: &str, paused: bool) -> Result<(), CliError> {
+/// Tags the service paused with `note`, or (with `None`) removes the tag.
+///
+/// IAM: `ecs:TagResource`, `ecs:UntagResource` on the service.
+async fn set_paused(ctx: &Context, service_arn: &str, note: Option<&str>) -> Result<(), CliError> {
     let ecs = ctx.ecs();
-    if paused {
-        ecs.tag_resource()
-            .resource_arn(service_arn)
-            .tags(aws_sdk_ecs::types::Tag::builder().key(TAG_PAUSED).value("true").build())
-            .send()
-            .await
-            .map_err(|e| aws("ecs:TagResource", e))?;
-    } else {
-        ecs.untag_resource()
-            .resource_arn(service_arn)
-            .tag_keys(TAG_PAUSED)
-            .send()
-            .await
-            .map_err(|e| aws("ecs:UntagResource", e))?;
+    match note {
+        Some(note) => {
+            ecs.tag_resource()
+                .resource_arn(service_arn)
+                .tags(aws_sdk_ecs::types::Tag::builder().key(TAG_PAUSED).value(note).build())
+                .send()
+                .await
+                .map_err(|e| aws("ecs:TagResource", e))?;
+        }
+        None => {
+            ecs.untag_resource()
+                .resource_arn(service_arn)
+                .tag_keys(TAG_PAUSED)
+                .send()
+                .await
+                .map_err(|e| aws("ecs:UntagResource", e))?;
+        }
     }
     Ok(())
 }
 
 /// Runs `resume`.
-///
-/// IAM: `ecs:DescribeServices`, `ecs:UntagResource`.
-pub async fn resume(args: ServiceArgs, ctx: &Context) -> Result<ExitCode, CliError> {
+pub async fn resume(args: ServiceArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.app.file.as_deref(), args.app.app.as_deref())?;
-    resume_service(ctx, &app, &args.service).await?;
+    let ctx = Context::connect(global, app.file.region.as_deref()).await?;
+    resume_service(&ctx, &app, &args.service).await?;
     let mut out = std::io::stdout().lock();
+    let cluster = app.names.cluster();
     match ctx.output {
         OutputFormat::Json => writeln!(
             out,
             "{}",
-            serde_json::json!({"cluster": app.cluster(), "service": args.service, "paused": false})
+            serde_json::json!({"cluster": cluster, "service": args.service, "paused": false})
         )?,
-        OutputFormat::Text => writeln!(
-            out,
-            "resumed {}/{}: the next push redeploys it",
-            app.cluster(),
-            args.service
-        )?,
+        OutputFormat::Text => writeln!(out, "resumed {cluster}/{}: the next push redeploys it", args.service)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Lifts the pause.
+///
+/// IAM: `ecs:DescribeServices`, `ecs:UntagResource`.
 pub async fn resume_service(ctx: &Context, app: &App, service_name: &str) -> Result<(), CliError> {
-    let missing = || pushdeploy::Error::ServiceNotFound {
-        cluster: app.cluster(),
-        service: service_name.to_string(),
-    };
-    let svc = service::describe(ctx, app, service_name).await?.ok_or_else(missing)?;
-    set_paused(ctx, svc.service_arn().unwrap_or_default(), false).await
+    let cluster = app.names.cluster();
+    let svc =
+        describe_service(ctx, &cluster, service_name)
+            .await?
+            .ok_or_else(|| pushdeploy::Error::ServiceNotFound {
+                cluster: cluster.clone(),
+                service: service_name.to_string(),
+            })?;
+    let arn = svc
+        .service_arn()
+        .ok_or_else(|| missing("ecs:DescribeServices", "serviceArn"))?;
+    set_paused(ctx, arn, None).await
 }
 
 #[cfg(test)]
@@ -222,5 +283,21 @@ mod tests {
         assert!(pick_target(&revs()[0], &revs(), Some("x"))
             .unwrap_err()
             .contains("neither"));
+    }
+
+    #[test]
+    fn the_pause_note_names_who_when_and_what_in_tag_characters() {
+        let note = pause_note(
+            "arn:aws:sts::1:assumed-role/Admin/alice@example.com",
+            "2026-11-26T10:00:00Z",
+            &revs()[0],
+            &revs()[1],
+        );
+        assert_eq!(
+            note,
+            "pushdeploy rollback by arn:aws:sts::1:assumed-role/Admin/alice@example.com at 2026-11-26T10:00:00Z from demo-web:9 to demo-web:7"
+        );
+        assert_eq!(pause_note("a#b", "t", "f", "t").contains('#'), false);
+        assert!(pause_note(&"x".repeat(400), "t", "f", "t").chars().count() <= 256);
     }
 }

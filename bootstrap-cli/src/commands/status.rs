@@ -1,21 +1,23 @@
-//! `pushdeploy status`: every resource of the app with its state, and per service the running
-//! revision, image, digest and readable tag, the deployments with their rollout state, and, in
-//! plain words, when ECS rolled a deployment back.
+//! `pushdeploy status`: every resource of the app with its state (the same observation `up` and
+//! `plan` make), and per service the running revision, image, digest and readable tag, the
+//! deployments with their rollout state, and, from the facts, who rolled it back: ECS's
+//! circuit breaker (its service-deployment history says so) or a person (`pushdeploy
+//! rollback` records who in the pause tag).
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use aws_sdk_ecs::types::{Deployment, TaskDefinitionField};
+use aws_sdk_ecs::types::{ServiceDeployment, ServiceDeploymentStatus};
 use pushdeploy::image::ImageRef;
-use pushdeploy::task_definition::{image_tag_key, is_paused, pushed_at_key, tag_value};
+use pushdeploy::task_definition::{image_tag_key, is_paused, pushed_at_key, tag_value, TAG_PAUSED};
 use serde::Serialize;
 
-use crate::app_file::App;
-use crate::cli::{AppArgs, OutputFormat};
+use crate::app_file::{App, Service};
+use crate::cli::{AppArgs, GlobalArgs, OutputFormat};
 use crate::context::Context;
 use crate::error::{aws, CliError};
 use crate::progress::Progress;
-use crate::resources::{service, Change, Mode};
+use crate::resources::{self, Change, Known, Mode, Options};
 
 /// The whole status document (`--output json`).
 #[derive(Debug, Serialize)]
@@ -35,8 +37,18 @@ pub struct ResourceState {
     pub kind: &'static str,
     /// Name.
     pub name: String,
-    /// `present`, `missing`, `drifted: ...` or the kind's own state.
+    /// `missing`, `drifted: ...` or the kind's own state (`present` when it has none).
     pub state: String,
+}
+
+/// Who put a previous revision back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RolledBackBy {
+    /// ECS's deployment circuit breaker.
+    CircuitBreaker,
+    /// A person, with `pushdeploy rollback`.
+    Person,
 }
 
 /// One service.
@@ -60,13 +72,15 @@ pub struct ServiceStatus {
     pub pushed_at: Option<String>,
     /// Automatic redeploys paused (after `rollback`).
     pub paused: bool,
-    /// Running / desired tasks.
+    /// Running tasks.
     pub running: i32,
     /// Desired tasks.
     pub desired: i32,
     /// Deployments, newest first.
     pub deployments: Vec<DeploymentState>,
-    /// Plain words when ECS rolled a deployment back (never reported as a success).
+    /// Who rolled the service back, when it stands rolled back.
+    pub rolled_back_by: Option<RolledBackBy>,
+    /// The rollback in plain words (never reported as a success).
     pub rolled_back: Option<String>,
     /// Recent service events.
     pub events: Vec<String>,
@@ -85,7 +99,7 @@ pub struct DeploymentState {
     pub rollout_state: String,
     /// Why, when ECS says.
     pub rollout_state_reason: Option<String>,
-    /// Running / desired / failed tasks.
+    /// Running tasks.
     pub running: i32,
     /// Desired tasks.
     pub desired: i32,
@@ -93,49 +107,63 @@ pub struct DeploymentState {
     pub failed_tasks: i32,
 }
 
-/// What the rollout says about a rollback, in plain words, or `None` when nothing was rolled back.
-///
-/// A circuit-breaker rollback shows as a `FAILED` deployment while it runs, and afterwards only
-/// as the newest revision of the family not being the one that runs (and the service not paused).
-pub fn rolled_back(running: &str, newest: Option<&str>, paused: bool, deployments: &[Deployment]) -> Option<String> {
-    if let Some(failed) = deployments
-        .iter()
-        .find(|d| d.rollout_state().map(|s| s.as_str()) == Some("FAILED"))
-    {
-        return Some(format!(
-            "deployment of {} FAILED ({}); ECS is rolling back to {}",
-            revision(failed.task_definition().unwrap_or_default()),
-            failed.rollout_state_reason().unwrap_or("no reason given"),
-            revision(running)
-        ));
-    }
-    match newest {
-        Some(newest) if newest != running && !paused => Some(format!(
-            "the newest revision {} is not running: ECS rolled its deployment back to {} (see the service events)",
-            revision(newest),
-            revision(running)
-        )),
-        _ => None,
-    }
-}
-
 fn revision(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
+/// ECS's rollback of `deployment` in plain words, when the newest service deployment is one:
+/// what failed, why, and what runs instead.
+pub fn circuit_breaker_rollback(
+    deployment: &ServiceDeployment,
+    failed: Option<&str>,
+    back_to: Option<&str>,
+) -> Option<String> {
+    let status = deployment.status()?;
+    let state = match status {
+        ServiceDeploymentStatus::RollbackInProgress | ServiceDeploymentStatus::RollbackRequested => "rolling back",
+        ServiceDeploymentStatus::RollbackSuccessful => "rolled back",
+        ServiceDeploymentStatus::RollbackFailed => "failed to roll back",
+        _ => return None,
+    };
+    let rollback = deployment.rollback();
+    let reason = rollback
+        .and_then(|r| r.reason())
+        .or(deployment.status_reason())
+        .unwrap_or("no reason given");
+    let when = rollback
+        .and_then(|r| r.started_at())
+        .map(|t| format!(" at {t}"))
+        .unwrap_or_default();
+    Some(format!(
+        "ECS's circuit breaker {state} the deployment of {} ({reason}) to {}{when}",
+        failed.map_or("a new revision", revision),
+        back_to.map_or("the last revision that worked", revision)
+    ))
+}
+
+/// A person's rollback, from the pause tag `pushdeploy rollback` writes.
+pub fn person_rollback(paused_tag: &str) -> String {
+    if paused_tag.starts_with("pushdeploy rollback") {
+        format!("{paused_tag}; automatic redeploys paused until `pushdeploy resume`")
+    } else {
+        format!("paused ({TAG_PAUSED}={paused_tag}); automatic redeploys off until `pushdeploy resume`")
+    }
+}
+
 /// Runs `status`.
-pub async fn run(args: AppArgs, ctx: &Context) -> Result<ExitCode, CliError> {
+pub async fn run(args: AppArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.file.as_deref(), args.app.as_deref())?;
-    let status = status(&app, ctx).await?;
+    let ctx = Context::connect(global, app.file.region.as_deref()).await?;
+    let status = status(&app, &ctx).await?;
     print(ctx.output, &status)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Reads the status of every resource and service.
 pub async fn status(app: &App, ctx: &Context) -> Result<Status, CliError> {
-    let observed = crate::commands::up::up(app, ctx, Mode::Plan, &Progress::silent()).await?;
-    let resources = observed
-        .resources
+    let nodes = resources::inventory(app, Options::default());
+    let (reports, known) = resources::converge(&nodes, ctx, Mode::Plan, &Progress::silent()).await?;
+    let resources = reports
         .into_iter()
         .map(|r| ResourceState {
             kind: r.kind,
@@ -149,7 +177,7 @@ pub async fn status(app: &App, ctx: &Context) -> Result<Status, CliError> {
         .collect();
     let mut services = Vec::new();
     for s in app.services() {
-        services.push(service_status(ctx, app, &s).await?);
+        services.push(service_status(ctx, app, &s, &known).await?);
     }
     Ok(Status {
         app: app.name.clone(),
@@ -158,20 +186,102 @@ pub async fn status(app: &App, ctx: &Context) -> Result<Status, CliError> {
     })
 }
 
-async fn service_status(ctx: &Context, app: &App, s: &crate::app_file::Service) -> Result<ServiceStatus, CliError> {
+/// The newest service deployment, if it is a rollback, with the revisions it went from and to.
+///
+/// IAM: `ecs:ListServiceDeployments`, `ecs:DescribeServiceDeployments`, `ecs:DescribeServiceRevisions`.
+async fn latest_rollback(ctx: &Context, cluster: &str, service: &str) -> Result<Option<String>, CliError> {
+    let ecs = ctx.ecs();
+    let mut newest: Option<aws_sdk_ecs::types::ServiceDeploymentBrief> = None;
+    let mut token = None;
+    loop {
+        let page = ecs
+            .list_service_deployments()
+            .cluster(cluster)
+            .service(service)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws("ecs:ListServiceDeployments", e))?;
+        for brief in page.service_deployments() {
+            if newest.as_ref().is_none_or(|n| brief.created_at() > n.created_at()) {
+                newest = Some(brief.clone());
+            }
+        }
+        token = page.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    let Some(arn) = newest
+        .filter(|b| {
+            matches!(
+                b.status(),
+                Some(
+                    ServiceDeploymentStatus::RollbackInProgress
+                        | ServiceDeploymentStatus::RollbackRequested
+                        | ServiceDeploymentStatus::RollbackSuccessful
+                        | ServiceDeploymentStatus::RollbackFailed
+                )
+            )
+        })
+        .and_then(|b| b.service_deployment_arn)
+    else {
+        return Ok(None);
+    };
+    let described = ecs
+        .describe_service_deployments()
+        .service_deployment_arns(&arn)
+        .send()
+        .await
+        .map_err(|e| aws("ecs:DescribeServiceDeployments", e))?;
+    let Some(deployment) = described.service_deployments().first() else {
+        return Ok(None);
+    };
+    let failed_arn = deployment.target_service_revision().and_then(|r| r.arn());
+    let back_arn = deployment.rollback().and_then(|r| r.service_revision_arn());
+    let wanted: Vec<String> = [failed_arn, back_arn]
+        .into_iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    let revisions = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        ecs.describe_service_revisions()
+            .set_service_revision_arns(Some(wanted))
+            .send()
+            .await
+            .map_err(|e| aws("ecs:DescribeServiceRevisions", e))?
+            .service_revisions
+            .unwrap_or_default()
+    };
+    let task_definition = |arn: Option<&str>| {
+        revisions
+            .iter()
+            .find(|r| arn.is_some() && r.service_revision_arn() == arn)
+            .and_then(|r| r.task_definition())
+    };
+    Ok(circuit_breaker_rollback(
+        deployment,
+        task_definition(failed_arn),
+        task_definition(back_arn),
+    ))
+}
+
+async fn service_status(ctx: &Context, app: &App, s: &Service, known: &Known) -> Result<ServiceStatus, CliError> {
+    let cluster = app.names.cluster();
     let mut st = ServiceStatus {
         service: s.spec.name.clone(),
-        cluster: app.cluster(),
+        cluster: cluster.clone(),
         ..Default::default()
     };
-    let Some(svc) = service::describe(ctx, app, &s.spec.name).await? else {
+    let Some(Some(svc)) = known.services.get(&s.spec.name) else {
         return Ok(st);
     };
     st.exists = true;
     st.paused = is_paused(svc.tags());
     st.running = svc.running_count();
     st.desired = svc.desired_count();
-    let running = svc.task_definition().unwrap_or_default().to_string();
     st.deployments = svc
         .deployments()
         .iter()
@@ -192,35 +302,24 @@ async fn service_status(ctx: &Context, app: &App, s: &crate::app_file::Service) 
         .take(5)
         .filter_map(|e| e.message().map(str::to_string))
         .collect();
-    let newest = service::latest_revision(ctx, &service::family(app, &s.spec.name)).await?;
-    st.rolled_back = rolled_back(&running, newest.as_deref(), st.paused, svc.deployments());
-    if !running.is_empty() {
-        let td = ctx
-            .ecs()
-            .describe_task_definition()
-            .task_definition(&running)
-            .include(TaskDefinitionField::Tags)
-            .send()
-            .await
-            .map_err(|e| aws("ecs:DescribeTaskDefinition", e))?;
-        let tags = td.tags().to_vec();
-        let image = td
-            .task_definition()
-            .and_then(|t| {
-                t.container_definitions()
-                    .iter()
-                    .find(|c| c.name() == Some(s.container.as_str()))
-            })
-            .and_then(|c| c.image().map(str::to_string));
+    if st.paused {
+        st.rolled_back_by = Some(RolledBackBy::Person);
+        st.rolled_back = tag_value(svc.tags(), TAG_PAUSED).map(person_rollback);
+    } else if let Some(text) = latest_rollback(ctx, &cluster, &s.spec.name).await? {
+        st.rolled_back_by = Some(RolledBackBy::CircuitBreaker);
+        st.rolled_back = Some(text);
+    }
+    if let Some(revision) = known.revisions.get(&s.spec.name) {
+        let image = revision.image(&s.container).map(str::to_string);
         let parsed = image.as_deref().and_then(|i| ImageRef::parse(i).ok());
         st.digest = parsed.as_ref().and_then(|p| p.digest.clone());
-        st.tag = tag_value(&tags, &image_tag_key(&s.repository))
+        st.tag = tag_value(&revision.tags, &image_tag_key(&s.repository))
             .map(str::to_string)
             .or_else(|| parsed.and_then(|p| p.tag));
-        st.pushed_at = tag_value(&tags, &pushed_at_key(&s.repository)).map(str::to_string);
+        st.pushed_at = tag_value(&revision.tags, &pushed_at_key(&s.repository)).map(str::to_string);
         st.image = image;
+        st.task_definition = Some(revision.arn.clone());
     }
-    st.task_definition = Some(running);
     Ok(st)
 }
 
@@ -292,38 +391,44 @@ fn print(format: OutputFormat, status: &Status) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_ecs::types::DeploymentRolloutState;
+    use aws_sdk_ecs::types::Rollback;
 
     const V6: &str = "arn:aws:ecs:us-east-1:1:task-definition/demo-web:6";
     const V7: &str = "arn:aws:ecs:us-east-1:1:task-definition/demo-web:7";
 
     #[test]
-    fn a_failed_deployment_is_reported_as_a_rollback_not_a_success() {
-        let failed = Deployment::builder()
-            .task_definition(V7)
-            .rollout_state(DeploymentRolloutState::Failed)
-            .rollout_state_reason("ECS deployment circuit breaker: tasks failed to start.")
+    fn a_circuit_breaker_rollback_says_what_failed_why_and_what_runs() {
+        let d = ServiceDeployment::builder()
+            .status(ServiceDeploymentStatus::RollbackSuccessful)
+            .rollback(
+                Rollback::builder()
+                    .reason("ECS deployment circuit breaker: tasks failed to start.")
+                    .build(),
+            )
             .build();
-        let text = rolled_back(V6, Some(V7), false, &[failed]).unwrap();
-        assert!(
-            text.contains("demo-web:7 FAILED") && text.contains("circuit breaker") && text.contains("demo-web:6"),
-            "{text}"
+        let text = circuit_breaker_rollback(&d, Some(V7), Some(V6)).unwrap();
+        assert_eq!(
+            text,
+            "ECS's circuit breaker rolled back the deployment of demo-web:7 (ECS deployment circuit breaker: tasks failed to start.) to demo-web:6"
         );
     }
 
     #[test]
-    fn after_the_rollback_the_newest_revision_not_running_still_says_so() {
-        let primary = Deployment::builder()
-            .task_definition(V6)
-            .rollout_state(DeploymentRolloutState::Completed)
+    fn a_successful_deployment_is_no_rollback() {
+        let d = ServiceDeployment::builder()
+            .status(ServiceDeploymentStatus::Successful)
             .build();
-        let text = rolled_back(V6, Some(V7), false, &[primary]).unwrap();
-        assert!(text.contains("newest revision demo-web:7 is not running"), "{text}");
+        assert_eq!(circuit_breaker_rollback(&d, Some(V7), None), None);
     }
 
     #[test]
-    fn a_paused_service_or_the_newest_revision_running_is_no_rollback() {
-        assert_eq!(rolled_back(V6, Some(V7), true, &[]), None);
-        assert_eq!(rolled_back(V7, Some(V7), false, &[]), None);
+    fn a_persons_rollback_is_read_from_the_pause_tag() {
+        let text =
+            person_rollback("pushdeploy rollback by arn:aws:iam::1:user/alice at 2026-11-26T10:00:00Z to demo-web:6");
+        assert!(
+            text.contains("user/alice") && text.contains("pushdeploy resume"),
+            "{text}"
+        );
+        assert!(person_rollback("true").contains("pushdeploy:paused=true"));
     }
 }

@@ -1,35 +1,32 @@
-//! `pushdeploy up` (and `plan`, `up --dry-run`): provisions the app in dependency order,
-//! independent steps concurrently, every step find-first so a re-run makes no write and an
+//! `pushdeploy up` (and `plan`, `up --dry-run`): brings every resource of the app to what the
+//! app file wants, in dependency order, each one find-first, so a re-run makes no write and an
 //! interrupted run is finished by the next one.
 
-use std::future::Future;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use futures::future::try_join_all;
 use serde::Serialize;
 
 use crate::app_file::App;
-use crate::cli::{OutputFormat, PlanArgs, UpArgs};
+use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, UpArgs};
 use crate::context::Context;
 use crate::error::{aws, CliError};
-use crate::progress::{Progress, Step};
-use crate::resources::{
-    cluster, config, iam, launch_capacity, load_balancer, network, repository, service, Change, Mode, Report,
-};
+use crate::poll::{self, Poll, Wait};
+use crate::progress::Progress;
+use crate::resources::{self, load_balancer, service, Change, Known, Mode, Options, Report};
 
 /// What `up` did, and what to do next.
 #[derive(Debug, Serialize)]
 pub struct UpResult {
     /// App name.
     pub app: String,
-    /// Whether anything was written.
+    /// Whether nothing was written.
     pub dry_run: bool,
     /// One line per resource.
     pub resources: Vec<Report>,
-    /// The load balancer's URL.
-    pub url: String,
+    /// The load balancer's URL (`None` before it exists).
+    pub url: Option<String>,
     /// Parameter values for `sam deploy` of the function.
     pub sam_parameters: SamParameters,
 }
@@ -42,224 +39,189 @@ pub struct SamParameters {
     pub app_name: String,
     /// Cluster name.
     pub cluster_name: String,
-    /// Comma-separated repositories.
-    pub repositories: String,
-    /// Task execution role ARN.
-    pub execution_role_arn: String,
+    /// Task execution role ARN (`None` before it exists).
+    pub execution_role_arn: Option<String>,
+    /// Repositories outside `<app>/`, comma-separated (the rule matches `<app>/` by prefix).
+    pub extra_repositories: String,
 }
 
 impl SamParameters {
     /// `--parameter-overrides` for `sam deploy`.
     pub fn overrides(&self) -> String {
-        format!(
-            "AppName={} ClusterName={} Repositories={} ExecutionRoleArn={}",
-            self.app_name, self.cluster_name, self.repositories, self.execution_role_arn
-        )
+        let mut text = format!(
+            "AppName={} ClusterName={} ExecutionRoleArn={}",
+            self.app_name,
+            self.cluster_name,
+            self.execution_role_arn.as_deref().unwrap_or("<after up>")
+        );
+        if !self.extra_repositories.is_empty() {
+            text.push_str(&format!(" ExtraRepositories={}", self.extra_repositories));
+        }
+        text
     }
 }
 
 /// Runs `up`.
-pub async fn run(args: UpArgs, ctx: &Context) -> Result<ExitCode, CliError> {
-    let app = App::load(args.file.as_deref(), args.app.as_deref())?;
+pub async fn run(args: UpArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
+    let app = App::load(args.app.file.as_deref(), args.app.app.as_deref())?;
+    let ctx = Context::connect(global, app.file.region.as_deref()).await?;
     let mode = if args.dry_run { Mode::Plan } else { Mode::Apply };
-    let progress = Progress::new(ctx);
-    let result = up(&app, ctx, mode, &progress).await?;
+    let options = Options {
+        refresh_instances: args.refresh_instances,
+    };
+    let progress = Progress::new(&ctx);
+    let (result, known) = converge(&app, &ctx, mode, options, &progress).await?;
     if args.wait && mode == Mode::Apply {
-        wait_ready(ctx, &app, Duration::from_secs(args.timeout), &progress).await?;
+        wait_ready(&ctx, &app, &known, Duration::from_secs(args.timeout), &progress).await?;
     }
     print(ctx.output, &result)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `plan`.
-pub async fn plan(args: PlanArgs, ctx: &Context) -> Result<ExitCode, CliError> {
+pub async fn plan(args: PlanArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.file.as_deref(), args.app.as_deref())?;
-    let result = up(&app, ctx, Mode::Plan, &Progress::new(ctx)).await?;
+    let ctx = Context::connect(global, app.file.region.as_deref()).await?;
+    let progress = Progress::new(&ctx);
+    let (result, _) = converge(&app, &ctx, Mode::Plan, Options::default(), &progress).await?;
     print(ctx.output, &result)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn summary(reports: &[Report], mode: Mode) -> String {
-    let count = |f: fn(&Change) -> bool| reports.iter().filter(|r| f(&r.change)).count();
-    let (c, u, n) = (
-        count(|c| *c == Change::Create),
-        count(|c| matches!(c, Change::Update(_))),
-        count(|c| *c == Change::NoChange),
-    );
-    let mut parts = Vec::new();
-    let (created, updated) = if mode == Mode::Plan {
-        ("to create", "to update")
-    } else {
-        ("created", "updated")
-    };
-    if c > 0 {
-        parts.push(format!("{c} {created}"));
-    }
-    if u > 0 {
-        parts.push(format!("{u} {updated}"));
-    }
-    if n > 0 {
-        parts.push(format!("{n} unchanged"));
-    }
-    parts.join(", ")
+/// `up` with default options: provisions (or, in [`Mode::Plan`], only inspects) everything.
+pub async fn up(app: &App, ctx: &Context, mode: Mode, progress: &Progress) -> Result<UpResult, CliError> {
+    Ok(converge(app, ctx, mode, Options::default(), progress).await?.0)
 }
 
-/// Provisions (or, in [`Mode::Plan`], only inspects) everything, in dependency order.
-pub async fn up(app: &App, ctx: &Context, mode: Mode, progress: &Progress) -> Result<UpResult, CliError> {
-    let services = app.services();
-    let mut all = Vec::new();
-
-    // 1. Independent: network, IAM, cluster, repositories.
-    let step_net = progress.step("network");
-    let step_iam = progress.step("iam roles");
-    let step_cluster = progress.step("ecs cluster");
-    let step_repos = progress.step("ecr repositories");
-    let (net, roles, cluster_report, repos) = tokio::try_join!(
-        finish(&step_net, mode, network::ensure(ctx, app, mode)),
-        finish(&step_iam, mode, iam::ensure(ctx, app, mode)),
-        finish(&step_cluster, mode, async {
-            Ok((vec![cluster::ensure(ctx, app, mode).await?], ()))
-        }),
-        finish(&step_repos, mode, async {
-            let found = try_join_all(services.iter().map(|s| repository::ensure(ctx, app, s, mode))).await?;
-            let (reports, repos): (Vec<_>, Vec<_>) = found.into_iter().unzip();
-            Ok((reports, repos))
-        }),
-    )?;
-    for part in [net.0, roles.0, cluster_report.0, repos.0] {
-        all.extend(part);
-    }
-    let (net, roles, repos) = (net.1, roles.1, repos.1);
-
-    // 2. Load balancer and EC2 capacity, side by side.
-    let step_lb = progress.step("load balancer");
-    let step_capacity = progress.step("ec2 capacity");
-    let (lb, capacity) = tokio::try_join!(
-        finish(&step_lb, mode, load_balancer::ensure(ctx, app, &net, mode, &step_lb)),
-        finish(&step_capacity, mode, async {
-            Ok((launch_capacity::ensure(ctx, app, &net, &roles, mode).await?, ()))
-        }),
-    )?;
-    all.extend(lb.0);
-    all.extend(capacity.0);
-    let lb = lb.1;
-
-    // 3. Services, then 4. the routing config the function reads.
-    let step_services = progress.step("ecs services");
-    let capacity_provider = launch_capacity::capacity_name(app);
-    let service_reports = finish(&step_services, mode, async {
-        let reports = try_join_all(services.iter().zip(&repos).map(|(s, repo)| {
-            service::ensure(
-                ctx,
-                app,
-                s,
-                repo,
-                &lb.target_groups[&s.spec.name],
-                &roles.execution_role_arn,
-                &capacity_provider,
-                mode,
-            )
-        }))
-        .await?;
-        Ok((reports.into_iter().flatten().collect(), ()))
-    })
-    .await?;
-    all.extend(service_reports.0);
-    let step_config = progress.step("routing config");
-    let config_report = finish(&step_config, mode, async {
-        Ok((vec![config::ensure(ctx, app, mode).await?], ()))
-    })
-    .await?;
-    all.extend(config_report.0);
-
+/// Converges every resource of the app; returns the report and what it learnt.
+pub async fn converge(
+    app: &App,
+    ctx: &Context,
+    mode: Mode,
+    options: Options,
+    progress: &Progress,
+) -> Result<(UpResult, Known), CliError> {
+    let nodes = resources::inventory(app, options);
+    let (reports, known) = resources::converge(&nodes, ctx, mode, progress).await?;
     let scheme = if app.file.certificate_arn.is_some() {
         "https"
     } else {
         "http"
     };
-    Ok(UpResult {
+    let prefix = format!("{}/", app.name);
+    let mut extra: Vec<String> = app
+        .services()
+        .into_iter()
+        .map(|s| s.repository)
+        .filter(|r| !r.starts_with(&prefix))
+        .collect();
+    extra.sort();
+    extra.dedup();
+    let result = UpResult {
         app: app.name.clone(),
         dry_run: mode == Mode::Plan,
-        resources: all,
-        url: format!("{scheme}://{}", lb.dns_name),
+        resources: reports,
+        url: known
+            .load_balancer
+            .as_ref()
+            .map(|lb| format!("{scheme}://{}", lb.dns_name)),
         sam_parameters: SamParameters {
             app_name: app.name.clone(),
-            cluster_name: app.cluster(),
-            repositories: services
-                .iter()
-                .map(|s| s.repository.clone())
-                .collect::<Vec<_>>()
-                .join(","),
-            execution_role_arn: roles.execution_role_arn.clone(),
+            cluster_name: app.names.cluster(),
+            execution_role_arn: known.roles.get(&app.names.execution_role()).cloned(),
+            extra_repositories: extra.join(","),
         },
-    })
+    };
+    Ok((result, known))
 }
 
-async fn finish<T>(
-    step: &Step,
-    mode: Mode,
-    work: impl Future<Output = Result<(Vec<Report>, T), CliError>>,
-) -> Result<(Vec<Report>, T), CliError> {
-    match work.await {
-        Ok(done) => {
-            step.done(&summary(&done.0, mode));
-            Ok(done)
-        }
-        Err(e) => {
-            step.failed();
-            Err(e)
-        }
-    }
+/// Whether the service runs an image that exists: a pinned one (a deploy's), the placeholder, or
+/// the repository's `latest`. A service without one waits for its first push, so `up --wait`
+/// does not wait for it.
+pub fn has_image(app: &App, known: &Known, service: &str) -> bool {
+    let Some(s) = app.services().into_iter().find(|s| s.spec.name == service) else {
+        return false;
+    };
+    let Some(revision) = known.revisions.get(service) else {
+        return false;
+    };
+    let image = revision.image(&s.container).unwrap_or_default();
+    revision.is_placeholder(&s.repository)
+        || image.contains('@')
+        || known.repositories.get(&s.repository).is_some_and(|r| r.has_latest)
 }
 
-/// `up --wait`: instances joined to the cluster, and services with an image stable.
+/// `up --wait`: the load balancer active, the instances joined to the cluster, and the
+/// services that have an image stable.
 ///
-/// IAM: `ecs:ListContainerInstances`, `ecs:DescribeServices`.
-pub async fn wait_ready(ctx: &Context, app: &App, timeout: Duration, progress: &Progress) -> Result<(), CliError> {
+/// IAM: `elasticloadbalancing:DescribeLoadBalancers`, `ecs:ListContainerInstances`,
+/// `ecs:DescribeServices`.
+pub async fn wait_ready(
+    ctx: &Context,
+    app: &App,
+    known: &Known,
+    timeout: Duration,
+    progress: &Progress,
+) -> Result<(), CliError> {
     let started = Instant::now();
-    let step = progress.step("waiting for instances and services");
-    let want_instances = app.file.desired_instances as usize;
-    loop {
-        let out = ctx
+    let left = || timeout.saturating_sub(started.elapsed());
+    if let Some(lb) = &known.load_balancer {
+        let step = progress.step("waiting for the load balancer");
+        load_balancer::wait_available(ctx, lb, left(), &step).await?;
+        step.done("active");
+    }
+    let step = progress.step("waiting for instances to join the cluster");
+    // The minimum, not desired_instances: managed scaling owns the group's desired capacity and
+    // scales in toward the minimum while no task needs the instances (before the first push).
+    let want = app.file.min_instances as usize;
+    let wait = Wait::new(
+        format!("{want} instances to join cluster {}", app.names.cluster()),
+        left(),
+        "check the Auto Scaling group's activity and the instances' ECS agent log (`pushdeploy status`)",
+    );
+    let joined = poll::until(&wait, &step, || async {
+        let mut joined = 0;
+        let mut pages = ctx
             .ecs()
             .list_container_instances()
-            .cluster(app.cluster())
-            .send()
-            .await
-            .map_err(|e| aws("ecs:ListContainerInstances", e))?;
-        let joined = out.container_instance_arns().len();
-        let mut unstable = Vec::new();
-        for s in app.services() {
-            if let Some(svc) = service::describe(ctx, app, &s.spec.name).await? {
-                let stable = svc.deployments().len() == 1 && svc.running_count() == svc.desired_count();
-                if !stable {
-                    unstable.push(format!(
-                        "{} {}/{}",
-                        s.spec.name,
-                        svc.running_count(),
-                        svc.desired_count()
-                    ));
-                }
+            .cluster(app.names.cluster())
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            joined += page
+                .map_err(|e| aws("ecs:ListContainerInstances", e))?
+                .container_instance_arns()
+                .len();
+        }
+        Ok(if joined >= want {
+            Poll::Done(joined)
+        } else {
+            Poll::Pending(format!("{joined} of {want}"))
+        })
+    })
+    .await;
+    match joined {
+        Ok(n) => step.done(&format!("{n} joined")),
+        Err(e) => {
+            step.failed();
+            return Err(e);
+        }
+    }
+    for s in app.services() {
+        if !has_image(app, known, &s.spec.name) {
+            continue;
+        }
+        let step = progress.step(&format!("waiting for service {} to be stable", s.spec.name));
+        let result = service::wait_stable(ctx, &app.names.cluster(), &s.spec.name, left()).await;
+        match result {
+            Ok(()) => step.done("stable"),
+            Err(e) => {
+                step.failed();
+                return Err(e);
             }
         }
-        if joined >= want_instances && unstable.is_empty() {
-            step.done(&format!("{joined} instances joined, services stable"));
-            return Ok(());
-        }
-        if started.elapsed() > timeout {
-            step.failed();
-            return Err(CliError::Timeout {
-                what: format!("{want_instances} instances to join (have {joined}) and services to stabilise ({})", unstable.join(", ")),
-                waited_secs: started.elapsed().as_secs(),
-                hint: "check the Auto Scaling group's activity and the services' events (`pushdeploy status`); a service without an image waits for its first push".into(),
-            });
-        }
-        step.set(&format!(
-            "{joined}/{want_instances} instances, waiting on {}",
-            unstable.join(", ")
-        ));
-        tokio::time::sleep(Duration::from_secs(5)).await;
     }
+    Ok(())
 }
 
 /// Prints the summary table, the URL and the next step (text) or the whole result (JSON).
@@ -298,7 +260,12 @@ pub fn print(format: OutputFormat, result: &UpResult) -> Result<(), CliError> {
         )?;
         return Ok(());
     }
-    writeln!(out, "app {} is up: {}", result.app, result.url)?;
+    writeln!(
+        out,
+        "app {} is up: {}",
+        result.app,
+        result.url.as_deref().unwrap_or("-")
+    )?;
     writeln!(out, "next: deploy the function that redeploys on every push:")?;
     writeln!(
         out,

@@ -1,33 +1,99 @@
-//! ECR repositories, one per service, created when absent (scan on push, mutable tags by
-//! default). Whether each already holds an image decides the first task definition's image.
+//! ECR repositories, one per repository the services run (scan on push, mutable tags by
+//! default). What each already holds decides the first task definition's image. The app's data:
+//! `down` deletes them only with `--delete-repositories`.
 
-use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Tag};
+use std::fmt;
 
-use super::{change_for, Mode, Report, APP_TAG};
+use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Repository as EcrRepository, Tag};
+
+use super::{Known, Lifetime, Resource, APP_TAG};
 use crate::app_file::{App, Service};
 use crate::context::Context;
-use crate::error::{aws, CliError};
+use crate::error::{aws, missing, CliError};
+use crate::progress::Step;
 
-/// A repository as later steps need it.
-#[derive(Debug, Clone)]
-pub struct Repository {
-    /// Name.
-    pub name: String,
+/// What later resources need of a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryFacts {
     /// `<registry>/<name>`.
     pub uri: String,
-    /// Whether `latest` exists (else services wait for a first push).
+    /// Images it holds.
+    pub images: usize,
+    /// Whether one is tagged `latest`.
     pub has_latest: bool,
 }
 
-/// Ensures the service's repository.
+/// How a repository differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// Scan on push.
+    ScanOnPush {
+        /// Now.
+        have: bool,
+        /// Wanted.
+        want: bool,
+    },
+    /// Tag mutability.
+    TagMutability {
+        /// Now.
+        have: ImageTagMutability,
+        /// Wanted.
+        want: ImageTagMutability,
+    },
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Drift::ScanOnPush { have, want } => write!(f, "scan on push {have} -> {want}"),
+            Drift::TagMutability { have, want } => {
+                write!(f, "tag mutability {} -> {}", have.as_str(), want.as_str())
+            }
+        }
+    }
+}
+
+/// One repository.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    name: String,
+    scan: bool,
+    mutability: ImageTagMutability,
+    app: String,
+}
+
+impl Repository {
+    /// The repository of `service` (services sharing one share its settings: the app file checks).
+    pub fn new(app: &App, service: &Service) -> Repository {
+        Repository {
+            name: service.repository.clone(),
+            scan: service.spec.scan_on_push,
+            mutability: if service.spec.immutable_tags {
+                ImageTagMutability::Immutable
+            } else {
+                ImageTagMutability::Mutable
+            },
+            app: app.name.clone(),
+        }
+    }
+}
+
+/// A repository as it exists.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Its settings.
+    pub repository: EcrRepository,
+    /// What it holds.
+    pub facts: RepositoryFacts,
+}
+
+/// The repository `name` with its image count, or `None`.
 ///
-/// IAM: `ecr:DescribeRepositories`, `ecr:CreateRepository`, `ecr:TagResource`,
-/// `ecr:PutImageScanningConfiguration`, `ecr:PutImageTagMutability`, `ecr:DescribeImages`.
-pub async fn ensure(ctx: &Context, app: &App, service: &Service, mode: Mode) -> Result<(Report, Repository), CliError> {
+/// IAM: `ecr:DescribeRepositories`, `ecr:DescribeImages`.
+async fn find(ctx: &Context, name: &str) -> Result<Option<Observed>, CliError> {
     let ecr = ctx.ecr();
-    let name = &service.repository;
-    let found = match ecr.describe_repositories().repository_names(name).send().await {
-        Ok(out) => out.repositories().first().cloned(),
+    let repository = match ecr.describe_repositories().repository_names(name).send().await {
+        Ok(out) => out.repositories.unwrap_or_default().into_iter().next(),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_repository_not_found_exception()) =>
@@ -36,129 +102,179 @@ pub async fn ensure(ctx: &Context, app: &App, service: &Service, mode: Mode) -> 
         }
         Err(e) => return Err(aws("ecr:DescribeRepositories", e)),
     };
-    let scan = service.spec.scan_on_push;
-    let mutability = if service.spec.immutable_tags {
-        ImageTagMutability::Immutable
-    } else {
-        ImageTagMutability::Mutable
+    let Some(repository) = repository else {
+        return Ok(None);
     };
-    let mut diffs = Vec::new();
-    if let Some(repo) = &found {
+    let uri = repository
+        .repository_uri
+        .clone()
+        .ok_or_else(|| missing("ecr:DescribeRepositories", "repositoryUri"))?;
+    let (mut images, mut has_latest) = (0, false);
+    let mut pages = ecr.describe_images().repository_name(name).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws("ecr:DescribeImages", e))?;
+        images += page.image_details().len();
+        has_latest |= page
+            .image_details()
+            .iter()
+            .any(|d| d.image_tags().iter().any(|t| t == "latest"));
+    }
+    Ok(Some(Observed {
+        repository,
+        facts: RepositoryFacts {
+            uri,
+            images,
+            has_latest,
+        },
+    }))
+}
+
+impl Resource for Repository {
+    type Observed = Observed;
+    type Drift = Drift;
+
+    fn kind(&self) -> &'static str {
+        "ecr repository"
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn lifetime(&self) -> Lifetime {
+        Lifetime::Data
+    }
+
+    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<Observed>, CliError> {
+        find(ctx, &self.name).await
+    }
+
+    fn diff(&self, observed: &Observed, _known: &Known) -> Vec<Drift> {
+        let repo = &observed.repository;
+        let mut drift = Vec::new();
         let have_scan = repo.image_scanning_configuration().is_some_and(|c| c.scan_on_push());
-        if have_scan != scan {
-            diffs.push(format!("scan on push {have_scan} -> {scan}"));
+        if have_scan != self.scan {
+            drift.push(Drift::ScanOnPush {
+                have: have_scan,
+                want: self.scan,
+            });
         }
-        let have_mut = repo
+        let have_mutability = repo
             .image_tag_mutability()
             .cloned()
             .unwrap_or(ImageTagMutability::Mutable);
-        if have_mut != mutability {
-            diffs.push(format!(
-                "tag mutability {} -> {}",
-                have_mut.as_str(),
-                mutability.as_str()
-            ));
+        if have_mutability != self.mutability {
+            drift.push(Drift::TagMutability {
+                have: have_mutability,
+                want: self.mutability.clone(),
+            });
+        }
+        drift
+    }
+
+    /// IAM: `ecr:CreateRepository`, `ecr:TagResource`.
+    async fn create(&self, ctx: &Context, _known: &Known, _step: &Step) -> Result<Observed, CliError> {
+        let tag = Tag::builder()
+            .key(APP_TAG)
+            .value(&self.app)
+            .build()
+            .expect("key and value are set");
+        let created = ctx
+            .ecr()
+            .create_repository()
+            .repository_name(&self.name)
+            .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(self.scan).build())
+            .image_tag_mutability(self.mutability.clone())
+            .tags(tag)
+            .send()
+            .await;
+        match created {
+            Ok(out) => {
+                let repository = out
+                    .repository
+                    .ok_or_else(|| missing("ecr:CreateRepository", "repository"))?;
+                let uri = repository
+                    .repository_uri
+                    .clone()
+                    .ok_or_else(|| missing("ecr:CreateRepository", "repositoryUri"))?;
+                Ok(Observed {
+                    repository,
+                    facts: RepositoryFacts {
+                        uri,
+                        images: 0,
+                        has_latest: false,
+                    },
+                })
+            }
+            // Created by a run that was cut short after sending.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_already_exists_exception()) =>
+            {
+                find(ctx, &self.name)
+                    .await?
+                    .ok_or_else(|| aws("ecr:CreateRepository", e))
+            }
+            Err(e) => Err(aws("ecr:CreateRepository", e)),
         }
     }
-    let mut uri = found
-        .as_ref()
-        .and_then(|r| r.repository_uri.clone())
-        .unwrap_or_default();
-    if mode == Mode::Apply {
-        match &found {
-            None => {
-                let out = ecr
-                    .create_repository()
-                    .repository_name(name)
-                    .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(scan).build())
-                    .image_tag_mutability(mutability.clone())
-                    .tags(
-                        Tag::builder()
-                            .key(APP_TAG)
-                            .value(&app.name)
-                            .build()
-                            .map_err(|e| CliError::Setup(e.to_string()))?,
-                    )
-                    .send()
-                    .await;
-                uri = match out {
-                    Ok(out) => out.repository.and_then(|r| r.repository_uri).unwrap_or_default(),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_repository_already_exists_exception()) =>
-                    {
-                        let again = ecr
-                            .describe_repositories()
-                            .repository_names(name)
-                            .send()
-                            .await
-                            .map_err(|e| aws("ecr:DescribeRepositories", e))?;
-                        again
-                            .repositories()
-                            .first()
-                            .and_then(|r| r.repository_uri.clone())
-                            .unwrap_or_default()
-                    }
-                    Err(e) => return Err(aws("ecr:CreateRepository", e)),
-                };
-            }
-            Some(_) => {
-                if diffs.iter().any(|d| d.starts_with("scan")) {
+
+    /// IAM: `ecr:PutImageScanningConfiguration`, `ecr:PutImageTagMutability`.
+    async fn apply(&self, ctx: &Context, _: &Observed, drift: &[Drift], _: &Known, _: &Step) -> Result<(), CliError> {
+        let ecr = ctx.ecr();
+        for d in drift {
+            match d {
+                Drift::ScanOnPush { want, .. } => {
                     ecr.put_image_scanning_configuration()
-                        .repository_name(name)
-                        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(scan).build())
+                        .repository_name(&self.name)
+                        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(*want).build())
                         .send()
                         .await
                         .map_err(|e| aws("ecr:PutImageScanningConfiguration", e))?;
                 }
-                if diffs.iter().any(|d| d.starts_with("tag mutability")) {
+                Drift::TagMutability { want, .. } => {
                     ecr.put_image_tag_mutability()
-                        .repository_name(name)
-                        .image_tag_mutability(mutability)
+                        .repository_name(&self.name)
+                        .image_tag_mutability(want.clone())
                         .send()
                         .await
                         .map_err(|e| aws("ecr:PutImageTagMutability", e))?;
                 }
             }
         }
+        Ok(())
     }
-    let (images, has_latest) = if found.is_some() {
-        image_summary(ctx, name).await?
-    } else {
-        (0, false)
-    };
-    let state = match (images, has_latest) {
-        (0, _) => "empty: waiting for a first push".to_string(),
-        (n, true) => format!("{n} image(s), latest among them"),
-        (n, false) => format!("{n} image(s), no latest"),
-    };
-    let report = Report::new("ecr repository", name, change_for(found.is_some(), diffs)).with_state(state);
-    Ok((
-        report,
-        Repository {
-            name: name.clone(),
-            uri,
-            has_latest,
-        },
-    ))
-}
 
-/// How many images the repository holds, and whether one is tagged `latest`, in one listing.
-async fn image_summary(ctx: &Context, repository: &str) -> Result<(usize, bool), CliError> {
-    let (mut count, mut latest) = (0, false);
-    let mut pages = ctx
-        .ecr()
-        .describe_images()
-        .repository_name(repository)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws("ecr:DescribeImages", e))?;
-        count += page.image_details().len();
-        latest |= page
-            .image_details()
-            .iter()
-            .any(|d| d.image_tags().iter().any(|t| t == "latest"));
+    /// IAM: `ecr:DeleteRepository` (with its images).
+    async fn delete(&self, ctx: &Context, _: &Observed, _step: &Step) -> Result<(), CliError> {
+        match ctx
+            .ecr()
+            .delete_repository()
+            .repository_name(&self.name)
+            .force(true)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(aws("ecr:DeleteRepository", e)),
+        }
     }
-    Ok((count, latest))
+
+    fn record(&self, observed: &Observed, known: &mut Known) {
+        known.repositories.insert(self.name.clone(), observed.facts.clone());
+    }
+
+    fn state(&self, observed: &Observed, _known: &Known) -> Option<String> {
+        Some(match (observed.facts.images, observed.facts.has_latest) {
+            (0, _) => "empty: waiting for a first push".to_string(),
+            (n, true) => format!("{n} image(s), latest among them"),
+            (n, false) => format!("{n} image(s), no latest"),
+        })
+    }
 }

@@ -1,92 +1,137 @@
-//! Per service: the first task definition (only when the family has none: after that revisions
-//! belong to deploys, and `up` never reverts one nor changes an image) and the ECS service behind
-//! its target group, with the deployment circuit breaker (rollback on) and the capacity provider.
+//! The ECS service of each app service: behind its target group, on the capacity provider, with
+//! the deployment circuit breaker (rollback on). `up` owns its size and deployment settings,
+//! never its task definition. Deleting one drains it (DRAINING until its tasks stop, then
+//! INACTIVE); `down` waits for INACTIVE before it detaches the capacity provider.
 
+use std::fmt;
+use std::time::Duration;
+
+use aws_sdk_ecs::client::Waiters as _;
 use aws_sdk_ecs::types::{
-    CapacityProviderStrategyItem, Compatibility, ContainerDefinition, DeploymentCircuitBreaker,
-    DeploymentConfiguration, LoadBalancer as EcsLoadBalancer, NetworkMode, PortMapping, PropagateTags,
-    Service as EcsService, ServiceField, SortOrder, Tag, TaskDefinitionStatus, TransportProtocol,
+    CapacityProviderStrategyItem, DeploymentCircuitBreaker, DeploymentConfiguration, LoadBalancer as EcsLoadBalancer,
+    PropagateTags, Service as EcsService, ServiceField, Tag,
 };
+use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 
-use super::repository::Repository;
-use super::{change_for, planned, Change, Mode, Report, APP_TAG};
-use crate::app_file::{App, Service};
+use super::service_linked_role::{self, may_be_propagating};
+use super::task_definition::describe_service;
+use super::{need, Known, Resource, APP_TAG};
+use crate::app_file::{App, Service as AppService};
 use crate::context::Context;
-use crate::error::{aws, CliError};
+use crate::error::{aws, missing, CliError};
+use crate::poll::{self, Wait};
+use crate::progress::Step;
 
 /// Seconds ECS ignores failing load-balancer health checks after a task starts.
 pub const HEALTH_CHECK_GRACE: i32 = 60;
+/// How long `down` (or an `up` meeting a draining service) waits for a service to drain.
+pub const DRAINING: Duration = Duration::from_secs(900);
 
-/// Task-definition family of a service.
-pub fn family(app: &App, service: &str) -> String {
-    format!("{}-{service}", app.name)
+/// How the service differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// Desired task count.
+    DesiredCount {
+        /// Now.
+        have: i32,
+        /// Wanted.
+        want: i32,
+    },
+    /// The circuit breaker is off or does not roll back.
+    CircuitBreaker,
+    /// Its capacity provider strategy (changing it needs a new deployment).
+    CapacityProvider {
+        /// Providers now.
+        have: Vec<String>,
+        /// Wanted.
+        want: String,
+    },
+    /// Health check grace period, seconds.
+    HealthCheckGrace {
+        /// Now.
+        have: Option<i32>,
+    },
 }
 
-/// Every ACTIVE revision of exactly `family` (a prefix listing also returns longer families).
-///
-/// IAM: `ecs:ListTaskDefinitions`.
-pub async fn active_revisions(ctx: &Context, family: &str) -> Result<Vec<String>, CliError> {
-    let exact = format!(":task-definition/{family}:");
-    let mut arns = Vec::new();
-    let mut pages = ctx
-        .ecs()
-        .list_task_definitions()
-        .family_prefix(family)
-        .status(TaskDefinitionStatus::Active)
-        .sort(SortOrder::Desc)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws("ecs:ListTaskDefinitions", e))?;
-        arns.extend(
-            page.task_definition_arns()
-                .iter()
-                .filter(|a| a.contains(&exact))
-                .cloned(),
-        );
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Drift::DesiredCount { have, want } => write!(f, "desired count {have} -> {want}"),
+            Drift::CircuitBreaker => write!(f, "deployment circuit breaker -> enabled with rollback"),
+            Drift::CapacityProvider { have, want } => write!(
+                f,
+                "capacity provider {} -> {want} (a new deployment)",
+                if have.is_empty() {
+                    "none".to_string()
+                } else {
+                    have.join(",")
+                }
+            ),
+            Drift::HealthCheckGrace { have } => write!(
+                f,
+                "health check grace {} -> {HEALTH_CHECK_GRACE}s",
+                have.map_or("none".to_string(), |h| format!("{h}s"))
+            ),
+        }
     }
-    Ok(arns)
 }
 
-/// Revision number of a task-definition ARN (`...:task-definition/web:7` is 7).
-pub fn revision_number(arn: &str) -> Option<u64> {
-    arn.rsplit(':').next().and_then(|n| n.parse().ok())
+/// One ECS service of the app.
+#[derive(Debug, Clone)]
+pub struct Service {
+    name: String,
+    cluster: String,
+    container: String,
+    port: u16,
+    desired: i32,
+    capacity_provider: String,
+    app: String,
 }
 
-/// The newest ACTIVE revision of `family`, if any (by revision number, whatever the listing order).
-pub async fn latest_revision(ctx: &Context, family: &str) -> Result<Option<String>, CliError> {
-    Ok(active_revisions(ctx, family)
-        .await?
-        .into_iter()
-        .max_by_key(|a| revision_number(a)))
+impl Service {
+    /// The ECS service of `service`.
+    pub fn new(app: &App, service: &AppService) -> Service {
+        Service {
+            name: service.spec.name.clone(),
+            cluster: app.names.cluster(),
+            container: service.container.clone(),
+            port: service.spec.port,
+            desired: service.spec.desired_count as i32,
+            capacity_provider: app.names.capacity(),
+            app: app.name.clone(),
+        }
+    }
+
+    fn strategy(&self) -> CapacityProviderStrategyItem {
+        CapacityProviderStrategyItem::builder()
+            .capacity_provider(&self.capacity_provider)
+            .weight(1)
+            .build()
+            .expect("the provider is set")
+    }
+
+    /// Waits while a service of this name drains (a `down` cut short): ECS refuses to create one
+    /// ("Unable to Start a service that is still Draining").
+    ///
+    /// IAM: `ecs:DescribeServices`.
+    async fn wait_drained(&self, ctx: &Context) -> Result<(), CliError> {
+        let out = ctx
+            .ecs()
+            .describe_services()
+            .cluster(&self.cluster)
+            .services(&self.name)
+            .send()
+            .await
+            .map_err(|e| aws("ecs:DescribeServices", e))?;
+        if out.services().iter().any(|s| s.status() == Some("DRAINING")) {
+            wait_inactive(ctx, &self.cluster, &self.name).await?;
+        }
+        Ok(())
+    }
 }
 
-/// What the service's settings differ in from what `up` wants (never the task definition).
-pub fn service_diffs(service: &EcsService, desired_count: i32, capacity_provider: &str) -> Vec<String> {
-    let mut diffs = Vec::new();
-    if service.desired_count() != desired_count {
-        diffs.push(format!("desired count {} -> {desired_count}", service.desired_count()));
-    }
-    let breaker = service
-        .deployment_configuration()
-        .and_then(|d| d.deployment_circuit_breaker());
-    if !breaker.is_some_and(|b| b.enable() && b.rollback()) {
-        diffs.push("deployment circuit breaker -> enabled with rollback".into());
-    }
-    if !service
-        .capacity_provider_strategy()
-        .iter()
-        .any(|s| s.capacity_provider() == capacity_provider)
-    {
-        diffs.push(format!("capacity provider -> {capacity_provider}"));
-    }
-    if service.health_check_grace_period_seconds() != Some(HEALTH_CHECK_GRACE) {
-        diffs.push(format!("health check grace -> {HEALTH_CHECK_GRACE}s"));
-    }
-    diffs
-}
-
-fn deployment_configuration() -> DeploymentConfiguration {
+/// The circuit breaker `up` sets: roll back a deployment whose tasks fail to start.
+pub fn deployment_configuration() -> DeploymentConfiguration {
     DeploymentConfiguration::builder()
         .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
         .maximum_percent(200)
@@ -94,270 +139,295 @@ fn deployment_configuration() -> DeploymentConfiguration {
         .build()
 }
 
-fn strategy(capacity_provider: &str) -> Result<CapacityProviderStrategyItem, CliError> {
-    CapacityProviderStrategyItem::builder()
-        .capacity_provider(capacity_provider)
-        .weight(1)
-        .build()
-        .map_err(|e| CliError::Setup(e.to_string()))
-}
-
-/// Ensures the service's first task definition and the ECS service.
-///
-/// IAM: `ecs:ListTaskDefinitions`, `ecs:RegisterTaskDefinition`, `ecs:DescribeServices`,
-/// `ecs:CreateService`, `ecs:UpdateService`, `ecs:TagResource`, `iam:PassRole` (execution role).
-#[allow(clippy::too_many_arguments)]
-pub async fn ensure(
-    ctx: &Context,
-    app: &App,
-    service: &Service,
-    repo: &Repository,
-    target_group: &str,
-    execution_role_arn: &str,
-    capacity_provider: &str,
-    mode: Mode,
-) -> Result<Vec<Report>, CliError> {
-    let ecs = ctx.ecs();
-    let spec = &service.spec;
-    let family = family(app, &spec.name);
-    let existing_td = latest_revision(ctx, &family).await?;
-    let image = if repo.has_latest {
-        format!("{}:latest", repo.uri)
-    } else {
-        spec.image.clone().unwrap_or_else(|| format!("{}:latest", repo.uri))
-    };
-    let td_arn = match (&existing_td, mode) {
-        (Some(arn), _) => arn.clone(),
-        (None, Mode::Plan) => planned("task definition"),
-        (None, Mode::Apply) => {
-            let container = ContainerDefinition::builder()
-                .name(&service.container)
-                .image(&image)
-                .cpu(spec.cpu as i32)
-                .memory(spec.memory as i32)
-                .essential(true)
-                .port_mappings(
-                    PortMapping::builder()
-                        .container_port(i32::from(spec.port))
-                        .host_port(0)
-                        .protocol(TransportProtocol::Tcp)
-                        .build(),
-                )
-                .build();
-            let out = ecs
-                .register_task_definition()
-                .family(&family)
-                .network_mode(NetworkMode::Bridge)
-                .requires_compatibilities(Compatibility::Ec2)
-                .execution_role_arn(execution_role_arn)
-                .container_definitions(container)
-                .tags(Tag::builder().key(APP_TAG).value(&app.name).build())
-                .send()
-                .await
-                .map_err(|e| aws("ecs:RegisterTaskDefinition", e))?;
-            out.task_definition
-                .and_then(|t| t.task_definition_arn)
-                .unwrap_or_default()
-        }
-    };
-    let found = describe(ctx, app, &spec.name).await?;
-    // The file owns the container's cpu and memory; deploys own the image and everything else.
-    let td_report = match (&found, &existing_td) {
-        (Some(svc), Some(_)) => {
-            let running = svc.task_definition().unwrap_or_default().to_string();
-            let (_, _, diffs) = sized_revision(ctx, &running, service).await?;
-            if !diffs.is_empty() && mode == Mode::Apply {
-                resize(ctx, app, service).await?;
-            }
-            Report::new("task definition", running, change_for(true, diffs)).with_state("image managed by deploys")
-        }
-        (_, Some(arn)) => Report::new("task definition", arn, Change::NoChange).with_state("image managed by deploys"),
-        (_, None) => Report::new("task definition", &td_arn, Change::Create).with_state(image.clone()),
-    };
-    let mut reports = vec![td_report];
-
-    let desired = spec.desired_count as i32;
-    let mut change = match &found {
-        Some(s) => change_for(true, service_diffs(s, desired, capacity_provider)),
-        None => Change::Create,
-    };
-    if mode == Mode::Apply {
-        let mut current = found.clone();
-        if current.is_none() {
-            ecs.create_service()
-                .cluster(app.cluster())
-                .service_name(&spec.name)
-                .task_definition(&td_arn)
-                .desired_count(desired)
-                .load_balancers(
-                    EcsLoadBalancer::builder()
-                        .target_group_arn(target_group)
-                        .container_name(&service.container)
-                        .container_port(i32::from(spec.port))
-                        .build(),
-                )
-                .capacity_provider_strategy(strategy(capacity_provider)?)
-                .deployment_configuration(deployment_configuration())
-                .health_check_grace_period_seconds(HEALTH_CHECK_GRACE)
-                .propagate_tags(PropagateTags::Service)
-                .enable_ecs_managed_tags(true)
-                .tags(Tag::builder().key(APP_TAG).value(&app.name).build())
-                .send()
-                .await
-                .map_err(|e| aws("ecs:CreateService", e))?;
-            // Some implementations drop settings on create; converge them right away.
-            current = describe(ctx, app, &spec.name).await?;
-        }
-        let diffs = current
-            .as_ref()
-            .map(|s| service_diffs(s, desired, capacity_provider))
-            .unwrap_or_default();
-        if !diffs.is_empty() {
-            ecs.update_service()
-                .cluster(app.cluster())
-                .service(&spec.name)
-                .desired_count(desired)
-                .capacity_provider_strategy(strategy(capacity_provider)?)
-                .deployment_configuration(deployment_configuration())
-                .health_check_grace_period_seconds(HEALTH_CHECK_GRACE)
-                .send()
-                .await
-                .map_err(|e| aws("ecs:UpdateService", e))?;
-        }
-        if found.is_none() {
-            change = Change::Create;
-        }
-    }
-    let state = match &found {
-        Some(s) => format!("{}/{} running", s.running_count(), s.desired_count()),
-        None if repo.has_latest || spec.image.is_some() => "starting".into(),
-        None => "waiting for a first push".into(),
-    };
-    reports.push(Report::new("ecs service", format!("{}/{}", app.cluster(), spec.name), change).with_state(state));
-    Ok(reports)
-}
-
-/// The running revision (with tags) and how its container's cpu and memory differ from the file.
-///
-/// IAM: `ecs:DescribeTaskDefinition`.
-async fn sized_revision(
-    ctx: &Context,
-    running: &str,
-    service: &Service,
-) -> Result<(aws_sdk_ecs::types::TaskDefinition, Vec<Tag>, Vec<String>), CliError> {
-    let out = ctx
-        .ecs()
-        .describe_task_definition()
-        .task_definition(running)
-        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
-        .send()
-        .await
-        .map_err(|e| aws("ecs:DescribeTaskDefinition", e))?;
-    let tags = out.tags().to_vec();
-    let td = out
-        .task_definition
-        .unwrap_or_else(|| aws_sdk_ecs::types::TaskDefinition::builder().build());
-    let mut diffs = Vec::new();
-    if let Some(c) = td
-        .container_definitions()
-        .iter()
-        .find(|c| c.name() == Some(service.container.as_str()))
-    {
-        if c.cpu() != service.spec.cpu as i32 {
-            diffs.push(format!("cpu {} -> {}", c.cpu(), service.spec.cpu));
-        }
-        if c.memory() != Some(service.spec.memory as i32) {
-            diffs.push(format!(
-                "memory {} -> {}",
-                c.memory().unwrap_or_default(),
-                service.spec.memory
-            ));
-        }
-    }
-    Ok((td, tags, diffs))
-}
-
-/// Registers the running revision again with the file's cpu and memory (same image, every other
-/// field copied) and points the service at it, under the deploy lock so it cannot race a push.
-///
-/// IAM: `ecs:DescribeServices`, `ecs:DescribeTaskDefinition`, `ecs:RegisterTaskDefinition`,
-/// `ecs:UpdateService`, `iam:PassRole`, and the lock's `ssm:PutParameter`/`ssm:DeleteParameter`.
-async fn resize(ctx: &Context, app: &App, service: &Service) -> Result<(), CliError> {
-    let ssm = ctx.ssm();
-    let parameter = pushdeploy::config::parameter_for_app(&app.name).map_err(pushdeploy::Error::from)?;
-    let lock_name = pushdeploy::lock::lock_name(&parameter, &app.cluster(), &service.spec.name);
-    let owner = format!("pushdeploy up pid {}", std::process::id());
-    let lease = pushdeploy::lock::acquire(
-        &ssm,
-        &lock_name,
-        &owner,
-        pushdeploy::lock::LockSettings::default(),
-        (&app.cluster(), &service.spec.name),
-    )
-    .await?;
-    let result = async {
-        // Read again under the lock: a push may have landed since the first look.
-        let Some(svc) = describe(ctx, app, &service.spec.name).await? else {
-            return Ok(());
-        };
-        let (mut td, tags, diffs) = sized_revision(ctx, svc.task_definition().unwrap_or_default(), service).await?;
-        if diffs.is_empty() {
-            return Ok(());
-        }
-        if let Some(c) = td.container_definitions.as_mut().and_then(|cs| {
-            cs.iter_mut()
-                .find(|c| c.name.as_deref() == Some(service.container.as_str()))
-        }) {
-            c.cpu = service.spec.cpu as i32;
-            c.memory = Some(service.spec.memory as i32);
-        }
-        let tags = tags
-            .into_iter()
-            .filter(|t| !t.key().is_some_and(|k| k.starts_with("aws:")))
-            .collect();
-        let revision = pushdeploy::task_definition::NewRevision {
-            definition: td,
-            tags,
-            image: String::new(),
-        };
-        let registered = pushdeploy::task_definition::register_request(ctx.ecs().register_task_definition(), revision)
-            .send()
-            .await
-            .map_err(|e| aws("ecs:RegisterTaskDefinition", e))?;
-        let arn = registered
-            .task_definition
-            .and_then(|t| t.task_definition_arn)
-            .unwrap_or_default();
-        ctx.ecs()
-            .update_service()
-            .cluster(app.cluster())
-            .service(&service.spec.name)
-            .task_definition(arn)
-            .send()
-            .await
-            .map_err(|e| aws("ecs:UpdateService", e))?;
-        Ok::<(), CliError>(())
-    }
-    .await;
-    lease.release(&ssm).await;
-    result
-}
-
-/// The ACTIVE service, with tags.
+/// Waits until the service is INACTIVE (drained), with the SDK's waiter.
 ///
 /// IAM: `ecs:DescribeServices`.
-pub async fn describe(ctx: &Context, app: &App, service: &str) -> Result<Option<EcsService>, CliError> {
-    let out = ctx
+pub async fn wait_inactive(ctx: &Context, cluster: &str, service: &str) -> Result<(), CliError> {
+    let wait = Wait::new(
+        format!("service {service} to drain"),
+        DRAINING,
+        "its tasks are still stopping: run `pushdeploy down` again to continue",
+    );
+    let done = ctx
         .ecs()
-        .describe_services()
-        .cluster(app.cluster())
+        .wait_until_services_inactive()
+        .cluster(cluster)
         .services(service)
-        .include(ServiceField::Tags)
-        .send()
+        .wait(DRAINING)
         .await;
-    match out {
-        Ok(out) => Ok(out.services().iter().find(|s| s.status() == Some("ACTIVE")).cloned()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => Ok(None),
-        Err(e) => Err(aws("ecs:DescribeServices", e)),
+    match done {
+        // The waiter's only failure state is MISSING: ECS has purged it, which is gone too.
+        Err(WaiterError::FailureState(_)) => Ok(()),
+        other => poll::waited(other, "ecs:DescribeServices", &wait).map(|_| ()),
+    }
+}
+
+/// Waits until the service is stable (one deployment, all its tasks running), with the SDK's
+/// waiter.
+///
+/// IAM: `ecs:DescribeServices`.
+pub async fn wait_stable(ctx: &Context, cluster: &str, service: &str, limit: Duration) -> Result<(), CliError> {
+    let wait = Wait::new(
+        format!("service {service} to be stable"),
+        limit,
+        "see the service's events and deployments in `pushdeploy status`",
+    );
+    let done = ctx
+        .ecs()
+        .wait_until_services_stable()
+        .cluster(cluster)
+        .services(service)
+        .wait(limit)
+        .await;
+    poll::waited(done, "ecs:DescribeServices", &wait).map(|_| ())
+}
+
+/// What the service differs in from what `up` wants (never the task definition).
+pub fn service_drift(service: &EcsService, desired: i32, capacity_provider: &str) -> Vec<Drift> {
+    let mut drift = Vec::new();
+    if service.desired_count() != desired {
+        drift.push(Drift::DesiredCount {
+            have: service.desired_count(),
+            want: desired,
+        });
+    }
+    let breaker = service
+        .deployment_configuration()
+        .and_then(|d| d.deployment_circuit_breaker());
+    if !breaker.is_some_and(|b| b.enable() && b.rollback()) {
+        drift.push(Drift::CircuitBreaker);
+    }
+    let providers: Vec<String> = service
+        .capacity_provider_strategy()
+        .iter()
+        .map(|s| s.capacity_provider().to_string())
+        .collect();
+    if providers != [capacity_provider] {
+        drift.push(Drift::CapacityProvider {
+            have: providers,
+            want: capacity_provider.to_string(),
+        });
+    }
+    if service.health_check_grace_period_seconds() != Some(HEALTH_CHECK_GRACE) {
+        drift.push(Drift::HealthCheckGrace {
+            have: service.health_check_grace_period_seconds(),
+        });
+    }
+    drift
+}
+
+impl Resource for Service {
+    type Observed = EcsService;
+    type Drift = Drift;
+
+    fn kind(&self) -> &'static str {
+        "ecs service"
+    }
+
+    fn name(&self) -> String {
+        format!("{}/{}", self.cluster, self.name)
+    }
+
+    async fn observe(&self, ctx: &Context, known: &Known) -> Result<Option<EcsService>, CliError> {
+        // The task definition's look at the service (just before) is still fresh.
+        match known.services.get(&self.name) {
+            Some(seen) => Ok(seen.clone()),
+            None => describe_service(ctx, &self.cluster, &self.name).await,
+        }
+    }
+
+    fn diff(&self, service: &EcsService, _known: &Known) -> Vec<Drift> {
+        service_drift(service, self.desired, &self.capacity_provider)
+    }
+
+    /// IAM: `ecs:CreateService`, `ecs:TagResource`, `ecs:DescribeServices`.
+    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<EcsService, CliError> {
+        let revision = need(known.revisions.get(&self.name), "the service's task definition")?;
+        let target_group = need(known.target_groups.get(&self.name), "the service's target group")?;
+        self.wait_drained(ctx).await?;
+        let ecs = ctx.ecs();
+        let created = poll::retry(
+            service_linked_role::PROPAGATION,
+            |e| may_be_propagating(known, e),
+            || {
+                ecs.create_service()
+                    .cluster(&self.cluster)
+                    .service_name(&self.name)
+                    .task_definition(&revision.arn)
+                    .desired_count(self.desired)
+                    .load_balancers(
+                        EcsLoadBalancer::builder()
+                            .target_group_arn(target_group)
+                            .container_name(&self.container)
+                            .container_port(i32::from(self.port))
+                            .build(),
+                    )
+                    .capacity_provider_strategy(self.strategy())
+                    .deployment_configuration(deployment_configuration())
+                    .health_check_grace_period_seconds(HEALTH_CHECK_GRACE)
+                    .propagate_tags(PropagateTags::Service)
+                    .enable_ecs_managed_tags(true)
+                    .tags(Tag::builder().key(APP_TAG).value(&self.app).build())
+                    .send()
+            },
+        )
+        .await;
+        match created {
+            Ok(out) => out.service.ok_or_else(|| missing("ecs:CreateService", "service")),
+            // "Creation of service was not idempotent": a run cut short created it. ECS models no
+            // error of its own for that, so whether the service exists decides.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_invalid_parameter_exception()) => {
+                match describe_service(ctx, &self.cluster, &self.name).await? {
+                    Some(found) => Ok(found),
+                    None => Err(aws("ecs:CreateService", e)),
+                }
+            }
+            Err(e) => Err(aws("ecs:CreateService", e)),
+        }
+    }
+
+    /// IAM: `ecs:UpdateService`.
+    async fn apply(&self, ctx: &Context, _: &EcsService, drift: &[Drift], _: &Known, _: &Step) -> Result<(), CliError> {
+        let mut call = ctx
+            .ecs()
+            .update_service()
+            .cluster(&self.cluster)
+            .service(&self.name)
+            .desired_count(self.desired)
+            .deployment_configuration(deployment_configuration())
+            .health_check_grace_period_seconds(HEALTH_CHECK_GRACE);
+        if drift.iter().any(|d| matches!(d, Drift::CapacityProvider { .. })) {
+            // ECS refuses a strategy change without a new deployment (UpdateService reference);
+            // an unchanged strategy is never sent, so settings alone never redeploy.
+            call = call
+                .capacity_provider_strategy(self.strategy())
+                .force_new_deployment(true);
+        }
+        call.send().await.map_err(|e| aws("ecs:UpdateService", e))?;
+        Ok(())
+    }
+
+    /// IAM: `ecs:UpdateService`, `ecs:DeleteService`, `ecs:DescribeServices`.
+    async fn delete(&self, ctx: &Context, _: &EcsService, _step: &Step) -> Result<(), CliError> {
+        let ecs = ctx.ecs();
+        let scaled = ecs
+            .update_service()
+            .cluster(&self.cluster)
+            .service(&self.name)
+            .desired_count(0)
+            .send()
+            .await;
+        match scaled {
+            Ok(_) => {}
+            // Already draining (a `down` cut short): go on to the wait.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_service_not_active_exception()) => {}
+            Err(e) => return Err(aws("ecs:UpdateService", e)),
+        }
+        match ecs
+            .delete_service()
+            .cluster(&self.cluster)
+            .service(&self.name)
+            .force(true)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_service_not_found_exception()) => return Ok(()),
+            // Already draining: DeleteService's model lists no error for it, the code is the contract.
+            Err(e) if poll::code_is("ServiceNotActiveException")(&e) => {}
+            Err(e) => return Err(aws("ecs:DeleteService", e)),
+        }
+        wait_inactive(ctx, &self.cluster, &self.name).await
+    }
+
+    fn record(&self, service: &EcsService, known: &mut Known) {
+        known.services.insert(self.name.clone(), Some(service.clone()));
+    }
+
+    fn state(&self, service: &EcsService, _known: &Known) -> Option<String> {
+        Some(format!(
+            "{}/{} running",
+            service.running_count(),
+            service.desired_count()
+        ))
+    }
+}
+
+/// Every service of the app in its cluster, found by the app's tag: `down` deletes those the
+/// app file no longer lists too.
+///
+/// IAM: `ecs:ListServices`, `ecs:DescribeServices`.
+pub async fn tagged(ctx: &Context, cluster: &str, app: &str) -> Result<Vec<String>, CliError> {
+    let ecs = ctx.ecs();
+    let mut arns = Vec::new();
+    let mut pages = ecs.list_services().cluster(cluster).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => arns.extend(page.service_arns.unwrap_or_default()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => return Ok(Vec::new()),
+            Err(e) => return Err(aws("ecs:ListServices", e)),
+        }
+    }
+    let mut names = Vec::new();
+    // DescribeServices takes ten services at a time.
+    for chunk in arns.chunks(10) {
+        let out = ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(chunk.to_vec()))
+            .include(ServiceField::Tags)
+            .send()
+            .await
+            .map_err(|e| aws("ecs:DescribeServices", e))?;
+        names.extend(
+            out.services()
+                .iter()
+                .filter(|s| {
+                    s.tags()
+                        .iter()
+                        .any(|t| t.key() == Some(APP_TAG) && t.value() == Some(app))
+                })
+                .filter_map(|s| s.service_name().map(str::to_string)),
+        );
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::CapacityProviderStrategyItem as Item;
+
+    #[test]
+    fn an_unchanged_strategy_is_no_drift_and_a_changed_one_says_it_redeploys() {
+        let ours = EcsService::builder()
+            .desired_count(1)
+            .deployment_configuration(deployment_configuration())
+            .capacity_provider_strategy(
+                Item::builder()
+                    .capacity_provider("pushdeploy-demo")
+                    .weight(1)
+                    .build()
+                    .unwrap(),
+            )
+            .health_check_grace_period_seconds(HEALTH_CHECK_GRACE)
+            .build();
+        assert!(service_drift(&ours, 1, "pushdeploy-demo").is_empty());
+        let bare = EcsService::builder().desired_count(2).build();
+        let drift: Vec<String> = service_drift(&bare, 1, "pushdeploy-demo")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            drift,
+            [
+                "desired count 2 -> 1",
+                "deployment circuit breaker -> enabled with rollback",
+                "capacity provider none -> pushdeploy-demo (a new deployment)",
+                "health check grace none -> 60s"
+            ]
+        );
     }
 }

@@ -1,0 +1,194 @@
+//! The capacity provider's attachment to the cluster, as its default strategy. ECS refuses to
+//! detach a provider that tasks still use (ResourceInUseException): `down` detaches it once the
+//! services are INACTIVE, and waits while ECS still holds it.
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_sdk_ecs::types::CapacityProviderStrategyItem;
+
+use super::{need, Known, Resource};
+use crate::app_file::App;
+use crate::context::Context;
+use crate::error::{aws, CliError};
+use crate::poll::{self, Poll, Wait};
+use crate::progress::Step;
+
+/// How long `down` waits for ECS to let the provider go (tasks still stopping).
+pub const RELEASE: Duration = Duration::from_secs(600);
+
+/// The cluster's providers and default strategy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// Providers attached to the cluster.
+    pub providers: Vec<String>,
+    /// Providers of its default strategy.
+    pub default_strategy: Vec<String>,
+}
+
+/// How the attachment differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// The provider is attached but is not the cluster's default strategy.
+    NotDefault {
+        /// The default strategy now.
+        have: Vec<String>,
+    },
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Drift::NotDefault { have } => write!(
+                f,
+                "default strategy {} -> the app's provider",
+                if have.is_empty() {
+                    "none".to_string()
+                } else {
+                    have.join(",")
+                }
+            ),
+        }
+    }
+}
+
+/// The app's provider on the app's cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterCapacity {
+    cluster: String,
+    provider: String,
+}
+
+impl ClusterCapacity {
+    /// The app's attachment.
+    pub fn new(app: &App) -> ClusterCapacity {
+        ClusterCapacity {
+            cluster: app.names.cluster(),
+            provider: app.names.capacity(),
+        }
+    }
+
+    /// IAM: `ecs:PutClusterCapacityProviders`.
+    async fn attach(&self, ctx: &Context, others: &[String]) -> Result<(), CliError> {
+        let strategy = CapacityProviderStrategyItem::builder()
+            .capacity_provider(&self.provider)
+            .weight(1)
+            .base(0)
+            .build()
+            .expect("the provider is set");
+        let mut providers: Vec<String> = others.iter().filter(|p| **p != self.provider).cloned().collect();
+        providers.push(self.provider.clone());
+        ctx.ecs()
+            .put_cluster_capacity_providers()
+            .cluster(&self.cluster)
+            .set_capacity_providers(Some(providers))
+            .default_capacity_provider_strategy(strategy)
+            .send()
+            .await
+            .map_err(|e| aws("ecs:PutClusterCapacityProviders", e))?;
+        Ok(())
+    }
+}
+
+impl Resource for ClusterCapacity {
+    type Observed = Attachment;
+    type Drift = Drift;
+
+    fn kind(&self) -> &'static str {
+        "cluster capacity"
+    }
+
+    fn name(&self) -> String {
+        format!("{} -> {}", self.cluster, self.provider)
+    }
+
+    /// IAM: `ecs:DescribeClusters`.
+    async fn observe(&self, ctx: &Context, known: &Known) -> Result<Option<Attachment>, CliError> {
+        if known.cluster.is_none() {
+            return Ok(None);
+        }
+        let Some(cluster) = super::cluster::find(ctx, &self.cluster).await? else {
+            return Ok(None);
+        };
+        let attachment = Attachment {
+            providers: cluster.capacity_providers().to_vec(),
+            default_strategy: cluster
+                .default_capacity_provider_strategy()
+                .iter()
+                .map(|s| s.capacity_provider().to_string())
+                .collect(),
+        };
+        Ok(attachment.providers.contains(&self.provider).then_some(attachment))
+    }
+
+    fn diff(&self, attachment: &Attachment, _known: &Known) -> Vec<Drift> {
+        if attachment.default_strategy == [self.provider.clone()] {
+            Vec::new()
+        } else {
+            vec![Drift::NotDefault {
+                have: attachment.default_strategy.clone(),
+            }]
+        }
+    }
+
+    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<Attachment, CliError> {
+        need(known.capacity_provider.as_ref(), "the capacity provider")?;
+        let others = match super::cluster::find(ctx, &self.cluster).await? {
+            Some(c) => c.capacity_providers().to_vec(),
+            None => Vec::new(),
+        };
+        self.attach(ctx, &others).await?;
+        Ok(Attachment {
+            providers: [others, vec![self.provider.clone()]].concat(),
+            default_strategy: vec![self.provider.clone()],
+        })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &Context,
+        attachment: &Attachment,
+        _: &[Drift],
+        _: &Known,
+        _: &Step,
+    ) -> Result<(), CliError> {
+        self.attach(ctx, &attachment.providers).await
+    }
+
+    /// IAM: `ecs:PutClusterCapacityProviders`.
+    async fn delete(&self, ctx: &Context, attachment: &Attachment, step: &Step) -> Result<(), CliError> {
+        let ecs = ctx.ecs();
+        let others: Vec<String> = attachment
+            .providers
+            .iter()
+            .filter(|p| **p != self.provider)
+            .cloned()
+            .collect();
+        let wait = Wait::new(
+            format!("ECS to release capacity provider {}", self.provider),
+            RELEASE,
+            "tasks still run on it: check `pushdeploy status`, then run `pushdeploy down` again",
+        );
+        poll::until(&wait, step, || async {
+            let detached = ecs
+                .put_cluster_capacity_providers()
+                .cluster(&self.cluster)
+                .set_capacity_providers(Some(others.clone()))
+                .set_default_capacity_provider_strategy(Some(Vec::new()))
+                .send()
+                .await;
+            match detached {
+                Ok(_) => Ok(Poll::Done(())),
+                Err(e) => match e.as_service_error() {
+                    Some(s) if s.is_resource_in_use_exception() => Ok(Poll::Pending("in use".into())),
+                    Some(s) if s.is_update_in_progress_exception() => Ok(Poll::Pending("updating".into())),
+                    Some(s) if s.is_cluster_not_found_exception() => Ok(Poll::Done(())),
+                    _ => Err(aws("ecs:PutClusterCapacityProviders", e)),
+                },
+            }
+        })
+        .await
+    }
+
+    fn record(&self, _attachment: &Attachment, _known: &mut Known) {}
+}

@@ -1,0 +1,384 @@
+//! The load balancer's listeners: HTTP on :80 forwarding to the first service, or, when the app
+//! has a certificate, redirecting to HTTPS on :443, which forwards. The other services' rules
+//! live on the listener that forwards (see `listener_rule`).
+
+use std::fmt;
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action as ElbAction, ActionTypeEnum, Certificate, Listener as ElbListener, ProtocolEnum, RedirectActionConfig,
+    RedirectActionStatusCodeEnum, Tag,
+};
+
+use super::{need, Known, Resource, APP_TAG};
+use crate::app_file::App;
+use crate::context::Context;
+use crate::error::{aws, missing, CliError};
+use crate::progress::Step;
+
+/// TLS policy of the HTTPS listener.
+pub const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+
+/// What a listener (or rule) does with a request, comparable across the API's two shapes of a
+/// forward (`TargetGroupArn`, or one target group in `ForwardConfig`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Forward to this target group (`None`: one `up` has yet to create).
+    Forward(Option<String>),
+    /// Redirect to HTTPS on 443.
+    RedirectToHttps,
+    /// Anything else a user set.
+    Other(String),
+}
+
+impl Action {
+    /// What the first of `actions` does.
+    pub fn of(actions: &[ElbAction]) -> Action {
+        match actions.first() {
+            Some(a) if a.r#type() == Some(&ActionTypeEnum::Forward) => {
+                let single = a.forward_config().and_then(|f| match f.target_groups() {
+                    [one] => one.target_group_arn().map(str::to_string),
+                    _ => None,
+                });
+                Action::Forward(a.target_group_arn().map(str::to_string).or(single))
+            }
+            Some(a) if a.r#type() == Some(&ActionTypeEnum::Redirect) => {
+                let r = a.redirect_config();
+                if r.and_then(|r| r.protocol()) == Some("HTTPS") && r.and_then(|r| r.port()) == Some("443") {
+                    Action::RedirectToHttps
+                } else {
+                    Action::Other("redirect".into())
+                }
+            }
+            Some(a) => Action::Other(a.r#type().map_or("unknown".into(), |t| t.as_str().to_string())),
+            None => Action::Other("none".into()),
+        }
+    }
+
+    /// The action for the API. Only called with a known target group.
+    pub fn to_elb(&self) -> Result<ElbAction, CliError> {
+        match self {
+            Action::Forward(Some(tg)) => Ok(ElbAction::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(tg)
+                .build()),
+            Action::Forward(None) | Action::Other(_) => Err(CliError::NotCreated {
+                what: "the service's target group".into(),
+            }),
+            Action::RedirectToHttps => Ok(ElbAction::builder()
+                .r#type(ActionTypeEnum::Redirect)
+                .redirect_config(
+                    RedirectActionConfig::builder()
+                        .protocol("HTTPS")
+                        .port("443")
+                        .status_code(RedirectActionStatusCodeEnum::Http301)
+                        .build(),
+                )
+                .build()),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // `arn:...:targetgroup/<name>/<id>` reads best as its name.
+            Action::Forward(Some(tg)) => write!(f, "forward {}", tg.split('/').nth(1).unwrap_or(tg)),
+            Action::Forward(None) => write!(f, "forward (new target group)"),
+            Action::RedirectToHttps => write!(f, "redirect HTTPS:443"),
+            Action::Other(what) => write!(f, "{what}"),
+        }
+    }
+}
+
+/// How a listener differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// Its default action.
+    DefaultAction {
+        /// Now.
+        have: Action,
+        /// Wanted.
+        want: Action,
+    },
+    /// Its certificate (HTTPS).
+    Certificate {
+        /// Now.
+        have: Option<String>,
+        /// Wanted.
+        want: String,
+    },
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Drift::DefaultAction { have, want } => write!(f, "default action {have} -> {want}"),
+            Drift::Certificate { have, want } => {
+                write!(f, "certificate {} -> {want}", have.as_deref().unwrap_or("none"))
+            }
+        }
+    }
+}
+
+/// One of the app's listeners.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    port: i32,
+    certificate: Option<String>,
+    redirect: bool,
+    default_service: String,
+    app: String,
+}
+
+impl Listener {
+    /// HTTP on :80: forwards, or redirects to HTTPS when the app has a certificate.
+    pub fn http(app: &App) -> Listener {
+        Listener {
+            port: 80,
+            certificate: None,
+            redirect: app.file.certificate_arn.is_some(),
+            default_service: app.file.services[0].name.clone(),
+            app: app.name.clone(),
+        }
+    }
+
+    /// HTTPS on :443 with the app's certificate.
+    pub fn https(app: &App) -> Listener {
+        Listener {
+            port: 443,
+            certificate: app.file.certificate_arn.clone(),
+            redirect: false,
+            default_service: app.file.services[0].name.clone(),
+            app: app.name.clone(),
+        }
+    }
+
+    fn want(&self, known: &Known) -> Action {
+        if self.redirect {
+            Action::RedirectToHttps
+        } else {
+            Action::Forward(known.target_groups.get(&self.default_service).cloned())
+        }
+    }
+}
+
+/// The listeners of a load balancer.
+///
+/// IAM: `elasticloadbalancing:DescribeListeners`.
+pub async fn listeners(ctx: &Context, load_balancer_arn: &str) -> Result<Vec<ElbListener>, CliError> {
+    let mut all = Vec::new();
+    let mut pages = ctx
+        .elbv2()
+        .describe_listeners()
+        .load_balancer_arn(load_balancer_arn)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        all.extend(
+            page.map_err(|e| aws("elasticloadbalancing:DescribeListeners", e))?
+                .listeners
+                .unwrap_or_default(),
+        );
+    }
+    Ok(all)
+}
+
+async fn find(ctx: &Context, load_balancer_arn: &str, port: i32) -> Result<Option<ElbListener>, CliError> {
+    Ok(listeners(ctx, load_balancer_arn)
+        .await?
+        .into_iter()
+        .find(|l| l.port() == Some(port)))
+}
+
+fn arn(listener: &ElbListener) -> Result<&str, CliError> {
+    listener
+        .listener_arn()
+        .ok_or_else(|| missing("elasticloadbalancing:DescribeListeners", "ListenerArn"))
+}
+
+impl Resource for Listener {
+    type Observed = ElbListener;
+    type Drift = Drift;
+
+    fn kind(&self) -> &'static str {
+        "listener"
+    }
+
+    fn name(&self) -> String {
+        let protocol = if self.certificate.is_some() { "HTTPS" } else { "HTTP" };
+        format!("{protocol} :{}", self.port)
+    }
+
+    async fn observe(&self, ctx: &Context, known: &Known) -> Result<Option<ElbListener>, CliError> {
+        let Some(lb) = &known.load_balancer else {
+            return Ok(None);
+        };
+        find(ctx, &lb.arn, self.port).await
+    }
+
+    fn diff(&self, listener: &ElbListener, known: &Known) -> Vec<Drift> {
+        let mut drift = Vec::new();
+        let (have, want) = (Action::of(listener.default_actions()), self.want(known));
+        if have != want {
+            drift.push(Drift::DefaultAction { have, want });
+        }
+        if let Some(want) = &self.certificate {
+            let have = listener
+                .certificates()
+                .first()
+                .and_then(|c| c.certificate_arn())
+                .map(str::to_string);
+            if have.as_ref() != Some(want) {
+                drift.push(Drift::Certificate {
+                    have,
+                    want: want.clone(),
+                });
+            }
+        }
+        drift
+    }
+
+    /// IAM: `elasticloadbalancing:CreateListener`, `elasticloadbalancing:AddTags`.
+    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<ElbListener, CliError> {
+        let lb = need(known.load_balancer.as_ref(), "the load balancer")?;
+        let mut call = ctx
+            .elbv2()
+            .create_listener()
+            .load_balancer_arn(&lb.arn)
+            .port(self.port)
+            .default_actions(self.want(known).to_elb()?)
+            .tags(Tag::builder().key(APP_TAG).value(&self.app).build());
+        call = match &self.certificate {
+            Some(cert) => call
+                .protocol(ProtocolEnum::Https)
+                .certificates(Certificate::builder().certificate_arn(cert).build())
+                .ssl_policy(SSL_POLICY),
+            None => call.protocol(ProtocolEnum::Http),
+        };
+        match call.send().await {
+            Ok(out) => out
+                .listeners
+                .unwrap_or_default()
+                .into_iter()
+                .next()
+                .ok_or_else(|| missing("elasticloadbalancing:CreateListener", "Listeners")),
+            // Created by a run that was cut short after sending.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_duplicate_listener_exception()) =>
+            {
+                find(ctx, &lb.arn, self.port)
+                    .await?
+                    .ok_or_else(|| aws("elasticloadbalancing:CreateListener", e))
+            }
+            Err(e) => Err(aws("elasticloadbalancing:CreateListener", e)),
+        }
+    }
+
+    /// IAM: `elasticloadbalancing:ModifyListener`.
+    async fn apply(
+        &self,
+        ctx: &Context,
+        listener: &ElbListener,
+        drift: &[Drift],
+        _: &Known,
+        _: &Step,
+    ) -> Result<(), CliError> {
+        let mut call = ctx.elbv2().modify_listener().listener_arn(arn(listener)?);
+        for d in drift {
+            call = match d {
+                Drift::DefaultAction { want, .. } => call.default_actions(want.to_elb()?),
+                Drift::Certificate { want, .. } => call
+                    .protocol(ProtocolEnum::Https)
+                    .certificates(Certificate::builder().certificate_arn(want).build())
+                    .ssl_policy(SSL_POLICY),
+            };
+        }
+        call.send()
+            .await
+            .map_err(|e| aws("elasticloadbalancing:ModifyListener", e))?;
+        Ok(())
+    }
+
+    /// IAM: `elasticloadbalancing:DeleteListener` (its rules go with it).
+    async fn delete(&self, ctx: &Context, listener: &ElbListener, _step: &Step) -> Result<(), CliError> {
+        match ctx.elbv2().delete_listener().listener_arn(arn(listener)?).send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_listener_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(aws("elasticloadbalancing:DeleteListener", e)),
+        }
+    }
+
+    fn record(&self, listener: &ElbListener, known: &mut Known) {
+        if let Ok(arn) = arn(listener) {
+            known.listeners.insert(self.port, arn.to_string());
+        }
+    }
+
+    fn state(&self, listener: &ElbListener, _known: &Known) -> Option<String> {
+        Some(Action::of(listener.default_actions()).to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_elasticloadbalancingv2::types::{ForwardActionConfig, TargetGroupTuple};
+
+    const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/pd-demo-web/abc";
+
+    #[test]
+    fn both_shapes_of_a_forward_are_the_same_action() {
+        let plain = ElbAction::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .target_group_arn(TG)
+            .build();
+        let config = ElbAction::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .target_groups(TargetGroupTuple::builder().target_group_arn(TG).build())
+                    .build(),
+            )
+            .build();
+        assert_eq!(Action::of(&[plain]), Action::of(&[config]));
+        assert_eq!(Action::Forward(Some(TG.into())).to_string(), "forward pd-demo-web");
+        assert_eq!(
+            Action::of(&[Action::RedirectToHttps.to_elb().unwrap()]),
+            Action::RedirectToHttps
+        );
+    }
+
+    #[test]
+    fn adding_a_certificate_turns_the_http_listener_into_a_redirect() {
+        let mut file = crate::app_file::AppFile::default();
+        file.certificate_arn = Some("arn:aws:acm:us-east-1:1:certificate/c".into());
+        let app = App::resolve(file, Some("demo"), "defaults", None).unwrap();
+        let mut known = Known::default();
+        known.target_groups.insert("web".into(), TG.into());
+        let forwarding = ElbListener::builder()
+            .port(80)
+            .default_actions(Action::Forward(Some(TG.into())).to_elb().unwrap())
+            .build();
+        assert_eq!(
+            Listener::http(&app).diff(&forwarding, &known),
+            [Drift::DefaultAction {
+                have: Action::Forward(Some(TG.into())),
+                want: Action::RedirectToHttps
+            }]
+        );
+        let https = ElbListener::builder()
+            .port(443)
+            .default_actions(Action::Forward(Some(TG.into())).to_elb().unwrap())
+            .build();
+        assert_eq!(
+            Listener::https(&app).diff(&https, &known)[0].to_string(),
+            "certificate none -> arn:aws:acm:us-east-1:1:certificate/c"
+        );
+    }
+}

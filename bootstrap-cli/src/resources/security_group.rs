@@ -1,0 +1,441 @@
+//! The app's two security groups: the load balancer's (HTTP, and HTTPS with a certificate, from
+//! anywhere over IPv4 and IPv6) and the instances' (only the dynamic host-port range, only from
+//! the load balancer's group). Missing rules are added; rules a user added are left alone.
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification, UserIdGroupPair,
+};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::{need, GroupRole, Known, Resource, APP_TAG};
+use crate::app_file::App;
+use crate::context::Context;
+use crate::error::{aws, CliError};
+use crate::poll::{self, Poll, Wait};
+use crate::progress::Step;
+
+/// Ephemeral host ports ECS assigns with dynamic port mapping (`hostPort: 0`).
+pub const DYNAMIC_PORTS: (i32, i32) = (32768, 65535);
+/// How long a new group may stay invisible to the next EC2 call (EC2 API reference, "Eventual
+/// consistency").
+pub const VISIBILITY: Duration = Duration::from_secs(60);
+/// How long `down` waits for a group's network interfaces (a deleted load balancer's linger for
+/// minutes) to be released.
+pub const RELEASE: Duration = Duration::from_secs(900);
+
+/// One ingress rule: protocol tcp, a port range, a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// First port.
+    pub from: i32,
+    /// Last port.
+    pub to: i32,
+    /// Where traffic may come from.
+    pub source: Source,
+}
+
+/// The source of an ingress rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// IPv4 CIDR.
+    Cidr(String),
+    /// IPv6 CIDR.
+    Cidr6(String),
+    /// Another security group.
+    Group(String),
+    /// The load balancer's group, which `up` has yet to create (only in a plan).
+    NewGroup,
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ports = if self.from == self.to {
+            self.from.to_string()
+        } else {
+            format!("{}-{}", self.from, self.to)
+        };
+        match &self.source {
+            Source::Cidr(c) | Source::Cidr6(c) | Source::Group(c) => write!(f, "allow tcp {ports} from {c}"),
+            Source::NewGroup => write!(f, "allow tcp {ports} from the load balancer's new group"),
+        }
+    }
+}
+
+/// What a group lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// An ingress rule the app needs.
+    MissingRule(Rule),
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Drift::MissingRule(rule) => write!(f, "{rule}"),
+        }
+    }
+}
+
+/// The load balancer's rules: 80 (and 443 with a certificate) from anywhere.
+pub fn alb_rules(https: bool) -> Vec<Rule> {
+    let ports: &[i32] = if https { &[80, 443] } else { &[80] };
+    ports
+        .iter()
+        .flat_map(|&p| {
+            [
+                Rule {
+                    from: p,
+                    to: p,
+                    source: Source::Cidr("0.0.0.0/0".into()),
+                },
+                Rule {
+                    from: p,
+                    to: p,
+                    source: Source::Cidr6("::/0".into()),
+                },
+            ]
+        })
+        .collect()
+}
+
+/// The instances' only rule: the dynamic host ports, from the load balancer's group.
+pub fn instance_rules(alb_group: Option<&str>) -> Vec<Rule> {
+    vec![Rule {
+        from: DYNAMIC_PORTS.0,
+        to: DYNAMIC_PORTS.1,
+        source: alb_group.map_or(Source::NewGroup, |g| Source::Group(g.into())),
+    }]
+}
+
+/// Rules of `desired` that `existing` lacks.
+pub fn missing_rules(desired: &[Rule], existing: &[Rule]) -> Vec<Drift> {
+    desired
+        .iter()
+        .filter(|r| !existing.contains(r))
+        .cloned()
+        .map(Drift::MissingRule)
+        .collect()
+}
+
+/// The tcp rules of a group's permissions, one per source.
+pub fn flatten(perms: &[IpPermission]) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for p in perms {
+        if p.ip_protocol.as_deref() != Some("tcp") {
+            continue;
+        }
+        let (from, to) = (p.from_port.unwrap_or(-1), p.to_port.unwrap_or(-1));
+        let sources = p
+            .ip_ranges()
+            .iter()
+            .filter_map(|r| r.cidr_ip().map(|c| Source::Cidr(c.into())))
+            .chain(
+                p.ipv6_ranges()
+                    .iter()
+                    .filter_map(|r| r.cidr_ipv6().map(|c| Source::Cidr6(c.into()))),
+            )
+            .chain(
+                p.user_id_group_pairs()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(|c| Source::Group(c.into()))),
+            );
+        rules.extend(sources.map(|source| Rule { from, to, source }));
+    }
+    rules
+}
+
+fn permission(rule: &Rule) -> IpPermission {
+    let b = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(rule.from)
+        .to_port(rule.to);
+    match &rule.source {
+        Source::Cidr(c) => b.ip_ranges(IpRange::builder().cidr_ip(c).description("pushdeploy").build()),
+        Source::Cidr6(c) => b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).description("pushdeploy").build()),
+        Source::Group(g) => {
+            b.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).description("pushdeploy").build())
+        }
+        Source::NewGroup => b,
+    }
+    .build()
+}
+
+/// One of the app's security groups.
+#[derive(Debug, Clone)]
+pub struct SecurityGroup {
+    role: GroupRole,
+    name: String,
+    app: String,
+    https: bool,
+}
+
+impl SecurityGroup {
+    /// The app's group for `role`.
+    pub fn new(app: &App, role: GroupRole) -> SecurityGroup {
+        let name = match role {
+            GroupRole::LoadBalancer => app.names.alb_security_group(),
+            GroupRole::Instances => app.names.instance_security_group(),
+        };
+        SecurityGroup {
+            role,
+            name,
+            app: app.name.clone(),
+            https: app.file.certificate_arn.is_some(),
+        }
+    }
+
+    fn description(&self) -> &'static str {
+        match self.role {
+            GroupRole::LoadBalancer => "pushdeploy load balancer",
+            GroupRole::Instances => "pushdeploy ECS instances",
+        }
+    }
+
+    fn desired(&self, known: &Known) -> Vec<Rule> {
+        match self.role {
+            GroupRole::LoadBalancer => alb_rules(self.https),
+            GroupRole::Instances => {
+                instance_rules(known.security_groups.get(&GroupRole::LoadBalancer).map(String::as_str))
+            }
+        }
+    }
+
+    /// IAM: `ec2:AuthorizeSecurityGroupIngress`.
+    async fn authorize(&self, ctx: &Context, id: &str, rules: &[Rule]) -> Result<(), CliError> {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let ec2 = &ctx.ec2();
+        let permissions: Vec<IpPermission> = rules.iter().map(permission).collect();
+        // A group created a moment ago (this one, or the load balancer's it names) can be
+        // InvalidGroup.NotFound to the next call: the id came from EC2 itself, so wait for it.
+        let send = |permissions: Vec<IpPermission>| {
+            poll::retry(VISIBILITY, poll::code_is("InvalidGroup.NotFound"), move || {
+                ec2.authorize_security_group_ingress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(permissions.clone()))
+                    .send()
+            })
+        };
+        match send(permissions.clone()).await {
+            Ok(_) => Ok(()),
+            // Some rule is there already (a run cut short after sending, or a concurrent one),
+            // and EC2 then adds none of the batch: add them one by one, skipping those present.
+            Err(e) if e.code() == Some("InvalidPermission.Duplicate") => {
+                for permission in permissions {
+                    match send(vec![permission]).await {
+                        Ok(_) => {}
+                        Err(e) if e.code() == Some("InvalidPermission.Duplicate") => {}
+                        Err(e) => return Err(aws("ec2:AuthorizeSecurityGroupIngress", e)),
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => Err(aws("ec2:AuthorizeSecurityGroupIngress", e)),
+        }
+    }
+}
+
+/// A group as it exists.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Group id.
+    pub id: String,
+    /// Its tcp ingress rules.
+    pub rules: Vec<Rule>,
+}
+
+/// The group named `name` in the VPC, with its ingress rules.
+///
+/// IAM: `ec2:DescribeSecurityGroups`.
+pub async fn find(ctx: &Context, vpc_id: &str, name: &str) -> Result<Option<Observed>, CliError> {
+    let filter = |n: &str, v: &str| Filter::builder().name(n).values(v).build();
+    let mut pages = ctx
+        .ec2()
+        .describe_security_groups()
+        .filters(filter("group-name", name))
+        .filters(filter("vpc-id", vpc_id))
+        .into_paginator()
+        .send();
+    let mut found = None;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws("ec2:DescribeSecurityGroups", e))?;
+        if let Some(g) = page.security_groups().first() {
+            let id = g
+                .group_id
+                .clone()
+                .ok_or_else(|| crate::error::missing("ec2:DescribeSecurityGroups", "GroupId"))?;
+            found = Some(Observed {
+                id,
+                rules: flatten(g.ip_permissions()),
+            });
+        }
+    }
+    Ok(found)
+}
+
+impl Resource for SecurityGroup {
+    type Observed = Observed;
+    type Drift = Drift;
+
+    fn kind(&self) -> &'static str {
+        "security group"
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn observe(&self, ctx: &Context, known: &Known) -> Result<Option<Observed>, CliError> {
+        let vpc = need(known.vpc.as_ref(), "the VPC")?;
+        find(ctx, &vpc.id, &self.name).await
+    }
+
+    fn diff(&self, observed: &Observed, known: &Known) -> Vec<Drift> {
+        missing_rules(&self.desired(known), &observed.rules)
+    }
+
+    /// IAM: `ec2:CreateSecurityGroup`, `ec2:CreateTags`, `ec2:AuthorizeSecurityGroupIngress`.
+    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<Observed, CliError> {
+        let vpc = need(known.vpc.as_ref(), "the VPC")?;
+        let tags = TagSpecification::builder()
+            .resource_type(ResourceType::SecurityGroup)
+            .tags(Tag::builder().key(APP_TAG).value(&self.app).build())
+            .tags(Tag::builder().key("Name").value(&self.name).build())
+            .build();
+        let created = ctx
+            .ec2()
+            .create_security_group()
+            .group_name(&self.name)
+            .description(self.description())
+            .vpc_id(&vpc.id)
+            .tag_specifications(tags)
+            .send()
+            .await;
+        let found = match created {
+            Ok(out) => Observed {
+                id: out
+                    .group_id
+                    .ok_or_else(|| crate::error::missing("ec2:CreateSecurityGroup", "GroupId"))?,
+                rules: Vec::new(),
+            },
+            // Created by a run that was cut short after sending (EC2 models no error type: the
+            // code is the contract).
+            Err(e) if e.code() == Some("InvalidGroup.Duplicate") => find(ctx, &vpc.id, &self.name)
+                .await?
+                .ok_or_else(|| aws("ec2:CreateSecurityGroup", e))?,
+            Err(e) => return Err(aws("ec2:CreateSecurityGroup", e)),
+        };
+        let missing: Vec<Rule> = missing_rules(&self.desired(known), &found.rules)
+            .into_iter()
+            .map(|Drift::MissingRule(r)| r)
+            .collect();
+        self.authorize(ctx, &found.id, &missing).await?;
+        Ok(Observed {
+            rules: [found.rules, missing].concat(),
+            id: found.id,
+        })
+    }
+
+    async fn apply(
+        &self,
+        ctx: &Context,
+        observed: &Observed,
+        drift: &[Drift],
+        _: &Known,
+        _: &Step,
+    ) -> Result<(), CliError> {
+        let rules: Vec<Rule> = drift.iter().map(|Drift::MissingRule(r)| r.clone()).collect();
+        self.authorize(ctx, &observed.id, &rules).await
+    }
+
+    /// IAM: `ec2:DeleteSecurityGroup`.
+    async fn delete(&self, ctx: &Context, observed: &Observed, step: &Step) -> Result<(), CliError> {
+        let ec2 = ctx.ec2();
+        let wait = Wait::new(
+            format!("security group {} to be released", self.name),
+            RELEASE,
+            "a network interface still uses it (a deleted load balancer's linger for minutes): run `pushdeploy down` again later",
+        );
+        poll::until(&wait, step, || async {
+            match ec2.delete_security_group().group_id(&observed.id).send().await {
+                Ok(_) => Ok(Poll::Done(())),
+                Err(e) if e.code() == Some("DependencyViolation") => Ok(Poll::Pending("in use".into())),
+                Err(e) if e.code() == Some("InvalidGroup.NotFound") => Ok(Poll::Done(())),
+                Err(e) => Err(aws("ec2:DeleteSecurityGroup", e)),
+            }
+        })
+        .await
+    }
+
+    fn record(&self, observed: &Observed, known: &mut Known) {
+        known.security_groups.insert(self.role, observed.id.clone());
+    }
+
+    fn state(&self, observed: &Observed, _known: &Known) -> Option<String> {
+        Some(observed.id.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_load_balancer_is_open_on_http_and_with_a_certificate_https_over_both_ip_versions() {
+        let rules: Vec<String> = alb_rules(true).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            rules,
+            [
+                "allow tcp 80 from 0.0.0.0/0",
+                "allow tcp 80 from ::/0",
+                "allow tcp 443 from 0.0.0.0/0",
+                "allow tcp 443 from ::/0"
+            ]
+        );
+        assert_eq!(alb_rules(false).len(), 2);
+    }
+
+    #[test]
+    fn instances_accept_only_the_dynamic_ports_from_the_load_balancer() {
+        assert_eq!(
+            instance_rules(Some("sg-1")),
+            [Rule {
+                from: 32768,
+                to: 65535,
+                source: Source::Group("sg-1".into())
+            }]
+        );
+        assert_eq!(
+            instance_rules(None)[0].to_string(),
+            "allow tcp 32768-65535 from the load balancer's new group"
+        );
+    }
+
+    #[test]
+    fn only_missing_rules_are_drift_whatever_the_api_shape() {
+        let existing = flatten(&[permission(&alb_rules(false)[0])]);
+        assert_eq!(
+            missing_rules(&alb_rules(false), &existing),
+            vec![Drift::MissingRule(alb_rules(false)[1].clone())]
+        );
+        let both = flatten(&[permission(&alb_rules(false)[0]), permission(&alb_rules(false)[1])]);
+        assert!(missing_rules(&alb_rules(false), &both).is_empty());
+        let extra = [
+            both,
+            vec![Rule {
+                from: 22,
+                to: 22,
+                source: Source::Cidr("10.0.0.0/8".into()),
+            }],
+        ]
+        .concat();
+        assert!(
+            missing_rules(&alb_rules(false), &extra).is_empty(),
+            "a user's own rules are no drift"
+        );
+    }
+}
