@@ -81,6 +81,7 @@ fn start_function(runtime_port: u16, app: &str) -> Running {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL", &emulator().endpoint)
         .env("PUSHDEPLOY_APP", app)
         .stdout(Stdio::piped())
@@ -194,6 +195,7 @@ fn the_function_refuses_to_start_without_naming_its_config() {
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
         .env("AWS_REGION", REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .unwrap();
     assert!(!out.status.success());
