@@ -245,6 +245,31 @@ mod tests {
     }
 
     #[test]
+    fn only_ecr_image_actions_from_aws_ecr_are_read_as_pushes() {
+        // The classifier's guard needs both: another ECR detail type (scans, pull-through
+        // cache) and another source claiming the ECR detail type are ignored alike.
+        let push =
+            json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "web", "image-digest": DIGEST});
+        for (source, detail_type) in [
+            ("aws.ecr", "ECR Image Scan"),
+            ("aws.ecr", "ECR Pull Through Cache Action"),
+            ("my.app", "ECR Image Action"),
+        ] {
+            let mut e = event(push.clone());
+            e["source"] = json!(source);
+            e["detail-type"] = json!(detail_type);
+            assert_eq!(
+                classify(&e).unwrap(),
+                Classified::Ignored {
+                    reason: Reason::NotAnEcrImageAction,
+                    repository: None
+                },
+                "{source} {detail_type}"
+            );
+        }
+    }
+
+    #[test]
     fn a_successful_tagged_push_redeploys() {
         let e = event(
             json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "team/web",
