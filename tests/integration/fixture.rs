@@ -16,6 +16,20 @@ use crate::emulator::{sdk_config, CallLog, ACCOUNT, REGION};
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A name no other test (nor an earlier run against the same emulator) uses.
+/// Looks every `every` until `done`, failing the test with `what` after `limit`: for the
+/// emulator's timed state (draining, rollouts), which a test waits out rather than sleeps through.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, every: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < limit, "never: {what}");
+        tokio::time::sleep(every).await;
+    }
+}
+
 pub fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let salt = std::time::SystemTime::now()

@@ -35,16 +35,12 @@ fn engine(sdk: &aws_config::SdkConfig, app: &App) -> pushdeploy::Engine {
 }
 
 /// Looks every 250 ms until `done`, for at most 30 s.
-async fn eventually<F, Fut>(what: &str, mut done: F)
+async fn eventually<F, Fut>(what: &str, done: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let started = Instant::now();
-    while !done().await {
-        assert!(started.elapsed() < Duration::from_secs(30), "never: {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    crate::fixture::eventually(what, Duration::from_secs(30), Duration::from_millis(250), done).await
 }
 
 async fn running_task_definition(app: &App, service: &str) -> String {

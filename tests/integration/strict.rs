@@ -1,7 +1,7 @@
 //! The strict emulator enforces what AWS enforces and moto fakes (`tests/emulator/`): these tests
 //! pin each behaviour the other tests rely on, through the SDK.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_ecs::types::{CapacityProviderStrategyItem, DeploymentCircuitBreaker, DeploymentConfiguration};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -56,16 +56,12 @@ async fn service(ecs: &aws_sdk_ecs::Client, cluster: &str) -> aws_sdk_ecs::types
 }
 
 /// Looks every 200 ms until `done` or 20 s.
-async fn eventually<F, Fut>(what: &str, mut done: F)
+async fn eventually<F, Fut>(what: &str, done: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let started = Instant::now();
-    while !done().await {
-        assert!(started.elapsed() < Duration::from_secs(20), "never: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    crate::fixture::eventually(what, Duration::from_secs(20), Duration::from_millis(200), done).await
 }
 
 #[tokio::test]
