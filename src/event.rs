@@ -13,6 +13,58 @@ use crate::outcome::Reason;
 pub const SOURCE: &str = "aws.ecr";
 /// EventBridge `detail-type` of image pushes and deletes.
 pub const DETAIL_TYPE: &str = "ECR Image Action";
+/// EventBridge `source` of ECS events.
+pub const ECS_SOURCE: &str = "aws.ecs";
+/// EventBridge `detail-type` of ECS service deployment state changes.
+pub const DEPLOYMENT_DETAIL_TYPE: &str = "ECS Deployment State Change";
+/// EventBridge `source` of scheduled events.
+pub const SCHEDULE_SOURCE: &str = "aws.events";
+/// EventBridge `detail-type` of scheduled events.
+pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
+
+/// The `detail` of an `ECS Deployment State Change` event (ECS developer guide, "Amazon ECS
+/// service deployment state change events").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsDeploymentStateChange {
+    /// `INFO` or `ERROR`.
+    pub event_type: String,
+    /// `SERVICE_DEPLOYMENT_IN_PROGRESS`, `SERVICE_DEPLOYMENT_COMPLETED` or
+    /// `SERVICE_DEPLOYMENT_FAILED`.
+    pub event_name: String,
+    /// The deployment's id, `ecs-svc/<digits>`, as in DescribeServices' `deployments[].id`.
+    pub deployment_id: String,
+    /// When the deployment changed state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// ECS's words: `ECS deployment circuit breaker: ...`, `ECS deployment ecs-svc/.. completed.`
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// How an ECS deployment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeploymentEnd {
+    /// `SERVICE_DEPLOYMENT_COMPLETED`: the service reached a steady state.
+    Completed,
+    /// `SERVICE_DEPLOYMENT_FAILED`: the circuit breaker or an alarm failed it.
+    Failed,
+}
+
+/// A deployment of one ECS service that completed or failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentChange {
+    /// Cluster name, from the service ARN in `resources`.
+    pub cluster: String,
+    /// Service name, from the service ARN in `resources`.
+    pub service: String,
+    /// `ecs-svc/...`.
+    pub deployment_id: String,
+    /// Completed or failed.
+    pub end: DeploymentEnd,
+    /// ECS's words.
+    pub reason: String,
+}
 
 /// The `detail` of an `ECR Image Action` event. `aws_lambda_events` has the envelope only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +137,10 @@ impl Push {
 pub enum Classified {
     /// A successful push with a digest: route it and redeploy.
     Push(Push),
+    /// A deployment that completed or failed: report it, remember a failed image.
+    Deployment(DeploymentChange),
+    /// The periodic sync: deploy what a missed push would have.
+    Schedule,
     /// Anything else: nothing to do, for the reason given.
     Ignored {
         /// Why the event redeploys nothing.
@@ -113,11 +169,16 @@ pub fn classify(event: &Value) -> Result<Classified, EventError> {
         field: join_path("(event)", e.path()),
         problem: e.inner().to_string(),
     })?;
-    if envelope.source != SOURCE || envelope.detail_type != DETAIL_TYPE {
-        return Ok(Classified::Ignored {
-            reason: Reason::NotAnEcrImageAction,
-            repository: None,
-        });
+    match (envelope.source.as_str(), envelope.detail_type.as_str()) {
+        (SOURCE, DETAIL_TYPE) => {}
+        (ECS_SOURCE, DEPLOYMENT_DETAIL_TYPE) => return classify_deployment(&envelope),
+        (SCHEDULE_SOURCE, SCHEDULE_DETAIL_TYPE) => return classify_schedule(&envelope),
+        _ => {
+            return Ok(Classified::Ignored {
+                reason: Reason::NotAnEcrImageAction,
+                repository: None,
+            })
+        }
     }
     let detail: EcrImageAction = serde_path_to_error::deserialize(&envelope.detail).map_err(|e| EventError {
         what: "ECR Image Action event",
@@ -193,6 +254,88 @@ pub fn classify(event: &Value) -> Result<Classified, EventError> {
         tag,
         pushed_at,
     }))
+}
+
+/// An `ECS Deployment State Change`: the service from the ARN in `resources` (the long ARN
+/// format, `service/<cluster>/<service>`), the deployment and how it ended.
+fn classify_deployment(envelope: &EventBridgeEvent<Value>) -> Result<Classified, EventError> {
+    let error = |field: &str, problem: String| EventError {
+        what: "ECS Deployment State Change event",
+        field: field.to_string(),
+        problem,
+    };
+    let detail: EcsDeploymentStateChange =
+        serde_path_to_error::deserialize(&envelope.detail).map_err(|e| EventError {
+            what: "ECS Deployment State Change event",
+            field: join_path("detail", e.path()),
+            problem: e.inner().to_string(),
+        })?;
+    let end = match detail.event_name.as_str() {
+        "SERVICE_DEPLOYMENT_COMPLETED" => DeploymentEnd::Completed,
+        "SERVICE_DEPLOYMENT_FAILED" => DeploymentEnd::Failed,
+        _ => {
+            return Ok(Classified::Ignored {
+                reason: Reason::DeploymentInProgress,
+                repository: None,
+            })
+        }
+    };
+    if !detail.deployment_id.starts_with("ecs-svc/") || detail.deployment_id.len() > 64 {
+        return Err(error(
+            "detail.deploymentId",
+            "expected `ecs-svc/` followed by the deployment's id".into(),
+        ));
+    }
+    let service_arn = match envelope.resources.as_deref().unwrap_or_default() {
+        [arn] => arn.clone(),
+        other => {
+            return Err(error(
+                "resources",
+                format!("expected the one service ARN, found {} entries", other.len()),
+            ))
+        }
+    };
+    let (cluster, service) = service_of_arn(&service_arn).ok_or_else(|| {
+        error(
+            "resources[0]",
+            "expected a service ARN `arn:aws:ecs:<region>:<account>:service/<cluster>/<service>`".into(),
+        )
+    })?;
+    Ok(Classified::Deployment(DeploymentChange {
+        cluster,
+        service,
+        deployment_id: detail.deployment_id,
+        end,
+        reason: detail.reason,
+    }))
+}
+
+/// `arn:aws:ecs:<region>:<account>:service/<cluster>/<service>` → (cluster, service).
+pub fn service_of_arn(arn: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [arn_word, _partition, ecs, _region, _account, resource] = parts.as_slice() else {
+        return None;
+    };
+    if *arn_word != "arn" || *ecs != "ecs" {
+        return None;
+    }
+    let mut names = resource.strip_prefix("service/")?.split('/');
+    let (cluster, service) = (names.next()?, names.next()?);
+    let valid = |n: &str| !n.is_empty() && n.len() <= 255 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    (names.next().is_none() && valid(cluster) && valid(service)).then(|| (cluster.to_string(), service.to_string()))
+}
+
+/// A `Scheduled Event` from an EventBridge schedule: its `detail` is always `{}`; anything else
+/// is not what a schedule sends, and syncs nothing.
+fn classify_schedule(envelope: &EventBridgeEvent<Value>) -> Result<Classified, EventError> {
+    match &envelope.detail {
+        Value::Object(map) if map.is_empty() => Ok(Classified::Schedule),
+        _ => Err(EventError {
+            what: "Scheduled Event",
+            field: "detail".into(),
+            problem: "a schedule sends an empty object `{}`".into(),
+        }),
+    }
 }
 
 /// Builds a real-shaped `ECR Image Action` event for a push (used by `pushdeploy event` and tests).

@@ -4,6 +4,7 @@
 //! The Lambda (`src/main.rs`) and the CLI's `deploy` run this same code.
 
 pub mod config;
+pub mod deployment;
 pub mod error;
 pub mod event;
 pub mod image;
@@ -12,11 +13,13 @@ pub mod lock;
 pub mod outcome;
 pub mod redeploy;
 pub mod routing;
+pub mod sync;
 pub mod task_definition;
 
 pub use error::Error;
 pub use outcome::{Action, Outcome};
-pub use redeploy::Engine;
+pub use redeploy::{Engine, Force};
+pub use sync::SyncScope;
 
 #[cfg(test)]
 mod template_tests {
@@ -27,7 +30,9 @@ mod template_tests {
         let template = include_str!("../template.yaml");
         let sources = [
             include_str!("config.rs"),
+            include_str!("deployment.rs"),
             include_str!("lock.rs"),
+            include_str!("sync.rs"),
             include_str!("redeploy.rs"),
             include_str!("task_definition.rs"),
         ];

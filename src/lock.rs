@@ -35,6 +35,11 @@ impl Default for LockSettings {
 #[derive(Debug)]
 pub struct Lease {
     name: String,
+    /// Wall-clock end of the lease, in ms since the epoch (as written into the lock). The wall
+    /// clock, not a monotonic one: a laptop's monotonic clock stops while it sleeps.
+    expires_ms: u128,
+    /// How close to its end the lease is too close to release: a contender may take it over.
+    margin_ms: u128,
 }
 
 /// SSM parameter name of the lock for one service, next to the app's config parameter.
@@ -64,7 +69,8 @@ pub async fn acquire(
     let started = Instant::now();
     let mut delay = Duration::from_millis(50);
     loop {
-        let value = format!("{owner} {}", now_ms() + settings.lease.as_millis());
+        let expires_ms = now_ms() + settings.lease.as_millis();
+        let value = format!("{owner} {expires_ms}");
         let put = ssm
             .put_parameter()
             .name(name)
@@ -75,7 +81,13 @@ pub async fn acquire(
             .send()
             .await;
         match put {
-            Ok(_) => return Ok(Lease { name: name.to_string() }),
+            Ok(_) => {
+                return Ok(Lease {
+                    name: name.to_string(),
+                    expires_ms,
+                    margin_ms: (settings.lease.as_millis() / 4).min(5_000),
+                })
+            }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_already_exists()) => {}
             Err(e) => return Err(aws_error("ssm:PutParameter", e)),
         }
@@ -137,9 +149,22 @@ async fn delete(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<(), Error> {
 }
 
 impl Lease {
-    /// Gives the lock back. A failure is logged, not returned: the deploy itself is done, and
-    /// the lease expires on its own.
+    /// Whether the lease still holds with room to spare at `now_ms`: only then may the holder
+    /// delete the lock. A holder that outlived its lease (a laptop that slept, a stalled
+    /// process) may find the lock taken over by the next deploy, and SSM cannot delete a
+    /// parameter only if its value is still ours.
+    pub fn held_at(&self, now_ms: u128) -> bool {
+        now_ms + self.margin_ms < self.expires_ms
+    }
+
+    /// Gives the lock back, if it is still ours ([`Lease::held_at`]); an expired lease is left
+    /// to its next holder (or to expire). A failure is logged, not returned: the deploy itself
+    /// is done, and the lease expires on its own.
     pub async fn release(self, ssm: &aws_sdk_ssm::Client) {
+        if !self.held_at(now_ms()) {
+            tracing::warn!(lock = %self.name, "the deploy outlived its lease; leaving the lock to whoever took it over");
+            return;
+        }
         if let Err(e) = delete(ssm, &self.name).await {
             tracing::warn!(lock = %self.name, error = %e, "could not release deploy lock; it expires with its lease");
         }
@@ -157,5 +182,18 @@ mod tests {
             "/pushdeploy/demo/locks/demo/web"
         );
         assert_eq!(lock_name("/org/deploy-config", "c", "s"), "/org/locks/c/s");
+    }
+
+    #[test]
+    fn a_lease_is_released_only_while_it_holds_with_room_to_spare() {
+        let lease = Lease {
+            name: "l".into(),
+            expires_ms: 100_000,
+            margin_ms: 5_000,
+        };
+        assert!(lease.held_at(0));
+        assert!(lease.held_at(94_999));
+        assert!(!lease.held_at(95_000), "too close to its end: a contender may take it over");
+        assert!(!lease.held_at(200_000), "expired");
     }
 }

@@ -12,11 +12,16 @@ pub enum Action {
     Deployed,
     /// Nothing changed, for the outcome's reason.
     Skipped,
+    /// An ECS deployment reached its steady state (from an `ECS Deployment State Change` event).
+    Completed,
+    /// An ECS deployment failed: its images are remembered and never deployed again by a push,
+    /// a replay or a sync.
+    Failed,
 }
 
-/// Why an outcome is what it is: the stable kebab-case codes of README, "Outcomes".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// Why an outcome is what it is: the stable kebab-case codes of README, "Outcomes", or ECS's
+/// own words for a deployment that completed or failed for a reason without a code.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Reason {
     /// A new revision was registered and the service updated.
     NewImage,
@@ -41,13 +46,53 @@ pub enum Reason {
     PushFailed,
     /// A push without a digest.
     NoDigest,
-    /// Not an `ECR Image Action` event.
+    /// Not an event pushdeploy acts on (another source or detail type).
     NotAnEcrImageAction,
+    /// The image's digest failed a deployment of this service before (`pushdeploy deploy
+    /// --force` deploys it anyway).
+    FailedBefore,
+    /// A deployment event for a service the routing config does not route.
+    NotRouted,
+    /// A deployment event that is not an outcome yet (`SERVICE_DEPLOYMENT_IN_PROGRESS`).
+    DeploymentInProgress,
+    /// A sync found no image in the repository that the route accepts.
+    NoImage,
+    /// A dry-run sync would deploy this image.
+    DryRun,
+    /// ECS's deployment circuit breaker failed the deployment.
+    CircuitBreaker,
+    /// A CloudWatch alarm failed the deployment.
+    Alarm,
+    /// ECS's own words: a completed deployment, or a failure of another cause.
+    Ecs(String),
 }
+
+/// Every reason with a code, in README order.
+pub const CODED_REASONS: &[Reason] = &[
+    Reason::NewImage,
+    Reason::AlreadyRunning,
+    Reason::OlderThanRunning,
+    Reason::Paused,
+    Reason::FailedBefore,
+    Reason::TagFiltered,
+    Reason::Untagged,
+    Reason::NotAnImage,
+    Reason::NoMatchingService,
+    Reason::NotAPush,
+    Reason::PushFailed,
+    Reason::NoDigest,
+    Reason::NotAnEcrImageAction,
+    Reason::NotRouted,
+    Reason::DeploymentInProgress,
+    Reason::NoImage,
+    Reason::DryRun,
+    Reason::CircuitBreaker,
+    Reason::Alarm,
+];
 
 impl Reason {
     /// The code as it appears in outcomes.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Reason::NewImage => "new-image",
             Reason::AlreadyRunning => "already-running",
@@ -61,7 +106,56 @@ impl Reason {
             Reason::PushFailed => "push-failed",
             Reason::NoDigest => "no-digest",
             Reason::NotAnEcrImageAction => "not-an-ecr-image-action",
+            Reason::FailedBefore => "failed-before",
+            Reason::NotRouted => "not-routed",
+            Reason::DeploymentInProgress => "deployment-in-progress",
+            Reason::NoImage => "no-image",
+            Reason::DryRun => "dry-run",
+            Reason::CircuitBreaker => "circuit-breaker",
+            Reason::Alarm => "alarm",
+            Reason::Ecs(words) => words,
         }
+    }
+
+    /// The reason a code or ECS's words stand for.
+    pub fn parse(text: &str) -> Reason {
+        CODED_REASONS
+            .iter()
+            .find(|r| r.as_str() == text)
+            .cloned()
+            .unwrap_or_else(|| Reason::Ecs(text.to_string()))
+    }
+
+    /// Why ECS failed a deployment, from its reason text: its circuit breaker, an alarm, or
+    /// its own words.
+    pub fn of_failure(ecs_reason: &str) -> Reason {
+        let lower = ecs_reason.to_ascii_lowercase();
+        if lower.contains("circuit breaker") {
+            Reason::CircuitBreaker
+        } else if lower.contains("alarm") {
+            Reason::Alarm
+        } else {
+            Reason::Ecs(ecs_reason.to_string())
+        }
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Reason, D::Error> {
+        Ok(Reason::parse(&String::deserialize(deserializer)?))
+    }
+}
+
+impl Reason {
+    /// Whether the reason is one of the stable codes (not ECS's words).
+    pub fn is_code(&self) -> bool {
+        !matches!(self, Reason::Ecs(_))
     }
 }
 
@@ -84,14 +178,18 @@ pub struct Outcome {
     pub service: Option<String>,
     /// ECS cluster name, `null` when the event matched no service.
     pub cluster: Option<String>,
-    /// `deployed` or `skipped`.
+    /// `deployed`, `skipped`, `completed` or `failed`.
     pub action: Action,
     /// Why: see [`Reason`].
     pub reason: Reason,
     /// The task definition the service now runs (the new revision when deployed).
     pub task_definition: Option<String>,
-    /// The image deployed, or the one the event carried.
+    /// The image deployed, or the one the event carried; for `completed` and `failed`, the image
+    /// of the deployment's revision.
     pub image: Option<String>,
+    /// ECS's deployment id (`ecs-svc/...`), on `completed` and `failed` outcomes only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
 }
 
 impl Outcome {
@@ -104,6 +202,7 @@ impl Outcome {
             reason,
             task_definition: None,
             image,
+            deployment: None,
         }
     }
 
@@ -119,25 +218,31 @@ mod tests {
 
     #[test]
     fn reasons_serialize_as_their_stable_codes() {
-        let all = [
-            Reason::NewImage,
-            Reason::AlreadyRunning,
-            Reason::OlderThanRunning,
-            Reason::Paused,
-            Reason::TagFiltered,
-            Reason::Untagged,
-            Reason::NotAnImage,
-            Reason::NoMatchingService,
-            Reason::NotAPush,
-            Reason::PushFailed,
-            Reason::NoDigest,
-            Reason::NotAnEcrImageAction,
-        ];
-        for reason in all {
-            let json = serde_json::to_string(&reason).unwrap();
+        for reason in CODED_REASONS {
+            let json = serde_json::to_string(reason).unwrap();
             assert_eq!(json, format!("\"{}\"", reason.as_str()));
-            assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), reason);
+            assert_eq!(&serde_json::from_str::<Reason>(&json).unwrap(), reason);
+            assert!(reason.is_code());
         }
+        assert_eq!(CODED_REASONS.len(), 19);
+        let words = Reason::parse("ECS deployment ecs-svc/1 completed.");
+        assert_eq!(words, Reason::Ecs("ECS deployment ecs-svc/1 completed.".into()));
+        assert!(!words.is_code());
+        assert_eq!(serde_json::to_string(&words).unwrap(), r#""ECS deployment ecs-svc/1 completed.""#);
+    }
+
+    #[test]
+    fn a_failure_is_named_by_what_ecs_says_caused_it() {
+        assert_eq!(
+            Reason::of_failure("ECS deployment circuit breaker: tasks failed to start."),
+            Reason::CircuitBreaker
+        );
+        assert_eq!(
+            Reason::of_failure("Rolling back to deploymentId ecs-svc/1 due to CloudWatch ALARM p99-latency"),
+            Reason::Alarm
+        );
+        let other = "ECS deployment failed: something else.";
+        assert_eq!(Reason::of_failure(other), Reason::Ecs(other.into()));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_ecs::types::{ServiceField, TaskDefinitionField};
+use aws_sdk_ecs::types::{Service, ServiceField, Tag, TaskDefinition, TaskDefinitionField};
 use futures::future::join_all;
 use serde_json::Value;
 
@@ -14,14 +14,25 @@ use crate::event::{classify, Classified, Push};
 use crate::lock::{self, LockSettings};
 use crate::outcome::{Action, Outcome, Reason};
 use crate::routing::{route, Routed};
-use crate::task_definition::{is_paused, plan, register_request, Plan};
+use crate::sync::SyncScope;
+use crate::task_definition::{failed_digests, is_paused, plan, register_request, Plan};
 
 /// The engine: clients built once, the cached routing config, and the lock settings.
 pub struct Engine {
-    ecs: aws_sdk_ecs::Client,
-    ssm: aws_sdk_ssm::Client,
-    config: ConfigCache,
-    lock: LockSettings,
+    pub(crate) ecs: aws_sdk_ecs::Client,
+    pub(crate) ssm: aws_sdk_ssm::Client,
+    pub(crate) ecr: aws_sdk_ecr::Client,
+    pub(crate) config: ConfigCache,
+    pub(crate) lock: LockSettings,
+}
+
+/// Whether a deploy may put back an image that failed a deployment of the service before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Force {
+    /// No: a remembered failed digest is `failed-before` (pushes, replays, syncs).
+    No,
+    /// Yes: `pushdeploy deploy --force`, on purpose.
+    FailedBefore,
 }
 
 impl Engine {
@@ -30,6 +41,7 @@ impl Engine {
         Engine::from_clients(
             aws_sdk_ecs::Client::new(sdk),
             aws_sdk_ssm::Client::new(sdk),
+            aws_sdk_ecr::Client::new(sdk),
             parameter,
             ttl,
         )
@@ -39,11 +51,13 @@ impl Engine {
     pub fn from_clients(
         ecs: aws_sdk_ecs::Client,
         ssm: aws_sdk_ssm::Client,
+        ecr: aws_sdk_ecr::Client,
         parameter: String,
         ttl: Duration,
     ) -> Engine {
         Engine {
             ecs,
+            ecr,
             config: ConfigCache::new(ssm.clone(), parameter, ttl),
             ssm,
             lock: LockSettings::default(),
@@ -69,10 +83,14 @@ impl Engine {
         &self.config
     }
 
-    /// Handles one EventBridge event: classify, route, redeploy every accepted service.
+    /// Handles one EventBridge event: a push is routed and redeploys every accepted service; a
+    /// deployment state change is reported (and a failed image remembered); a scheduled event
+    /// syncs every route.
     pub async fn handle_event(&self, event: &Value, owner: &str) -> Result<Vec<Outcome>, Error> {
         let push = match classify(event)? {
             Classified::Push(push) => push,
+            Classified::Deployment(change) => return self.deployment_outcome(&change).await,
+            Classified::Schedule => return self.sync(&SyncScope::default(), owner).await,
             Classified::Ignored { reason, .. } => return Ok(vec![Outcome::ignored(reason, None)]),
         };
         let config = self.config.get().await?;
@@ -83,35 +101,54 @@ impl Engine {
                 Some(push.pinned_image()),
             )]);
         }
-        self.redeploy(&push, &routed, owner).await
+        self.redeploy(&push, &routed, owner, Force::No).await
     }
 
     /// Redeploys `push` to the routed services, concurrently; reports every service's outcome
     /// and fails (retryably if any failure is) when one of them failed.
-    pub async fn redeploy(&self, push: &Push, routed: &[Routed<'_>], owner: &str) -> Result<Vec<Outcome>, Error> {
+    pub async fn redeploy(
+        &self,
+        push: &Push,
+        routed: &[Routed<'_>],
+        owner: &str,
+        force: Force,
+    ) -> Result<Vec<Outcome>, Error> {
         let results = join_all(routed.iter().map(|r| async move {
             match r {
-                Routed::Accepted(route) => self.deploy_service(route, push, owner).await,
-                Routed::Skipped(route, reason) => Ok(skipped(route, *reason, None, push)),
+                Routed::Accepted(route) => self.deploy_service(route, push, owner, force).await,
+                Routed::Skipped(route, reason) => Ok(skipped(route, reason.clone(), None, push)),
             }
         }))
         .await;
-        let (mut outcomes, mut failures) = (Vec::new(), Vec::new());
-        for result in results {
-            match result {
-                Ok(o) => outcomes.push(o),
-                Err(e) => failures.push(e),
-            }
-        }
-        match failures.len() {
-            0 => Ok(outcomes),
-            1 if outcomes.is_empty() => Err(failures.remove(0)),
-            _ => Err(Error::Partial { failures, outcomes }),
+        collect(results)
+    }
+}
+
+/// Every service's outcome, or the failures (retryable if any is) with the others' outcomes.
+pub(crate) fn collect(results: Vec<Result<Outcome, Error>>) -> Result<Vec<Outcome>, Error> {
+    let (mut outcomes, mut failures) = (Vec::new(), Vec::new());
+    for result in results {
+        match result {
+            Ok(o) => outcomes.push(o),
+            Err(e) => failures.push(e),
         }
     }
+    match failures.len() {
+        0 => Ok(outcomes),
+        1 if outcomes.is_empty() => Err(failures.remove(0)),
+        _ => Err(Error::Partial { failures, outcomes }),
+    }
+}
 
+impl Engine {
     /// Redeploys one service under its lock: six calls (lock, four ECS calls, unlock).
-    pub async fn deploy_service(&self, route: &ServiceRoute, push: &Push, owner: &str) -> Result<Outcome, Error> {
+    pub async fn deploy_service(
+        &self,
+        route: &ServiceRoute,
+        push: &Push,
+        owner: &str,
+        force: Force,
+    ) -> Result<Outcome, Error> {
         let name = lock::lock_name(self.config.parameter(), &route.cluster, &route.service);
         let what = (route.cluster.as_str(), route.service.as_str());
         lock::with_lock(
@@ -120,48 +157,52 @@ impl Engine {
             owner,
             self.lock,
             what,
-            self.deploy_locked(route, push),
+            self.deploy_locked(route, push, force),
         )
         .await
     }
 
-    async fn deploy_locked(&self, route: &ServiceRoute, push: &Push) -> Result<Outcome, Error> {
-        let (cluster, service_name) = (&route.cluster, &route.service);
+    /// The ACTIVE service `service_name` of `cluster`, with its tags.
+    pub(crate) async fn describe_service(&self, cluster: &str, service_name: &str) -> Result<Service, Error> {
+        let mut found = self.describe_services(cluster, &[service_name]).await?;
+        found.pop().ok_or_else(|| Error::ServiceNotFound {
+            cluster: cluster.to_string(),
+            service: service_name.to_string(),
+        })
+    }
+
+    /// The ACTIVE ones of `names` (at most 10, DescribeServices' limit), with their tags.
+    pub(crate) async fn describe_services(&self, cluster: &str, names: &[&str]) -> Result<Vec<Service>, Error> {
         // IAM: ecs:DescribeServices on arn:aws:ecs:<region>:<account>:service/<cluster>/*
         let described = self
             .ecs
             .describe_services()
             .cluster(cluster)
-            .services(service_name)
+            .set_services(Some(names.iter().map(|n| n.to_string()).collect()))
             .include(ServiceField::Tags)
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
                 Some(s) if s.is_cluster_not_found_exception() => Error::ClusterNotFound {
-                    cluster: cluster.clone(),
+                    cluster: cluster.to_string(),
                 },
                 _ => aws_error("ecs:DescribeServices", e),
             })?;
-        let not_found = || Error::ServiceNotFound {
-            cluster: cluster.clone(),
-            service: service_name.clone(),
-        };
-        let service = described
+        Ok(described
             .services
             .unwrap_or_default()
             .into_iter()
-            .find(|s| s.status.as_deref() == Some("ACTIVE"))
-            .ok_or_else(not_found)?;
-        let running_arn = service.task_definition.clone().ok_or_else(not_found)?;
-        if is_paused(service.tags.as_deref().unwrap_or_default()) {
-            return Ok(skipped(route, Reason::Paused, Some(running_arn), push));
-        }
+            .filter(|s| s.status.as_deref() == Some("ACTIVE") && s.task_definition.is_some())
+            .collect())
+    }
 
+    /// The task definition `arn` with its tags.
+    pub(crate) async fn describe_task_definition(&self, arn: &str) -> Result<(TaskDefinition, Vec<Tag>), Error> {
         // IAM: ecs:DescribeTaskDefinition (resource "*": the action takes no resource ARN)
         let td = self
             .ecs
             .describe_task_definition()
-            .task_definition(&running_arn)
+            .task_definition(arn)
             .include(TaskDefinitionField::Tags)
             .send()
             .await
@@ -169,7 +210,23 @@ impl Engine {
         let running = td
             .task_definition
             .ok_or_else(|| missing_field("ecs:DescribeTaskDefinition", "taskDefinition"))?;
-        let revision = match plan(route, push, &running, td.tags.as_deref().unwrap_or_default())? {
+        Ok((running, td.tags.unwrap_or_default()))
+    }
+
+    async fn deploy_locked(&self, route: &ServiceRoute, push: &Push, force: Force) -> Result<Outcome, Error> {
+        let (cluster, service_name) = (&route.cluster, &route.service);
+        let not_found = || Error::ServiceNotFound {
+            cluster: cluster.clone(),
+            service: service_name.clone(),
+        };
+        let service = self.describe_service(cluster, service_name).await?;
+        let running_arn = service.task_definition.clone().ok_or_else(not_found)?;
+        let service_tags = service.tags.as_deref().unwrap_or_default();
+        if is_paused(service_tags) {
+            return Ok(skipped(route, Reason::Paused, Some(running_arn), push));
+        }
+        let (running, running_tags) = self.describe_task_definition(&running_arn).await?;
+        let revision = match decide(route, push, &running, &running_tags, service_tags, force)? {
             Plan::Skip(reason) => return Ok(skipped(route, reason, Some(running_arn), push)),
             Plan::Deploy(revision) => *revision,
         };
@@ -205,8 +262,29 @@ impl Engine {
             reason: Reason::NewImage,
             task_definition: Some(new_arn),
             image: Some(image),
+            deployment: None,
         })
     }
+}
+
+/// The plan for one service from what runs, then the failure memory: a digest that failed a
+/// deployment of the service before is `failed-before` unless forced.
+pub(crate) fn decide(
+    route: &ServiceRoute,
+    push: &Push,
+    running: &TaskDefinition,
+    running_tags: &[Tag],
+    service_tags: &[Tag],
+    force: Force,
+) -> Result<Plan, Error> {
+    let planned = plan(route, push, running, running_tags)?;
+    if matches!(planned, Plan::Deploy(_))
+        && force == Force::No
+        && failed_digests(service_tags, &push.repository).contains(&push.digest.as_str())
+    {
+        return Ok(Plan::Skip(Reason::FailedBefore));
+    }
+    Ok(planned)
 }
 
 fn skipped(route: &ServiceRoute, reason: Reason, task_definition: Option<String>, push: &Push) -> Outcome {
@@ -217,5 +295,6 @@ fn skipped(route: &ServiceRoute, reason: Reason, task_definition: Option<String>
         reason,
         task_definition,
         image: Some(push.pinned_image()),
+        deployment: None,
     }
 }

@@ -5,7 +5,7 @@ use crate::event::Push;
 use crate::outcome::Reason;
 
 /// A service the pushed repository feeds, with the route's verdict.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Routed<'a> {
     /// The push passes the route's rules: redeploy.
     Accepted(&'a ServiceRoute),

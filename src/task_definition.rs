@@ -22,6 +22,12 @@ pub const TAG_IMAGE_TAG_PREFIX: &str = "pushdeploy:tag:";
 /// image until the first push of a repository: `pushdeploy up` starts a service on `image` from
 /// the app file while the repository is still empty, and the first push swaps them.
 pub const TAG_PLACEHOLDER_PREFIX: &str = "pushdeploy:placeholder:";
+/// Service tag key prefix of the failure memory: `pushdeploy:failed:<repository>` holds the
+/// digests of that repository whose deployments of the service failed, newest first.
+pub const TAG_FAILED_PREFIX: &str = "pushdeploy:failed:";
+/// How many failed digests a service remembers per repository: three `sha256:` digests and
+/// their separators fit ECS's 256-character tag values.
+pub const FAILED_REMEMBERED: usize = 3;
 
 /// Every `RegisterTaskDefinition` input field [`register_request`] sets from the running revision.
 pub const COPIED_FIELDS: &[&str] = &[
@@ -83,6 +89,32 @@ pub fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter()
         .find(|t| t.key.as_deref() == Some(key))
         .and_then(|t| t.value.as_deref())
+}
+
+/// Service tag key of the failure memory for `repository` (at most 118 characters: repository
+/// names in routes are limited to 100).
+pub fn failed_key(repository: &str) -> String {
+    format!("{TAG_FAILED_PREFIX}{repository}")
+}
+
+/// The digests of `repository` that failed a deployment of the service, newest first.
+pub fn failed_digests<'a>(service_tags: &'a [Tag], repository: &str) -> Vec<&'a str> {
+    tag_value(service_tags, &failed_key(repository))
+        .map(|v| v.split(' ').filter(|d| !d.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+/// The failure memory's new value once `digest` failed, or `None` when it is remembered already
+/// (a replayed failure event writes nothing). The oldest digest beyond [`FAILED_REMEMBERED`]
+/// is forgotten.
+pub fn remember_failed(service_tags: &[Tag], repository: &str, digest: &str) -> Option<String> {
+    let known = failed_digests(service_tags, repository);
+    if known.contains(&digest) {
+        return None;
+    }
+    let mut digests = vec![digest];
+    digests.extend(known.into_iter().take(FAILED_REMEMBERED - 1));
+    Some(digests.join(" "))
 }
 
 /// What to do for one service.
@@ -371,6 +403,43 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, Error::NoMatchingContainer { .. }));
         assert!(err.to_string().contains("web=nginx:1.27"), "{err}");
+    }
+
+    #[test]
+    fn a_failed_digest_is_remembered_once_newest_first_three_at_most() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let none: Vec<Tag> = Vec::new();
+        let first = remember_failed(&none, "web", &d('a')).unwrap();
+        assert_eq!(first, d('a'));
+        let with = |v: &str| tags(&[("pushdeploy:failed:web", v), ("pushdeploy:failed:other", "x")]);
+        assert_eq!(remember_failed(&with(&first), "web", &d('a')), None, "a replay writes nothing");
+        let second = remember_failed(&with(&first), "web", &d('b')).unwrap();
+        assert_eq!(second, format!("{} {}", d('b'), d('a')));
+        let third = remember_failed(&with(&second), "web", &d('c')).unwrap();
+        let fourth = remember_failed(&with(&third), "web", &d('e')).unwrap();
+        assert_eq!(fourth, format!("{} {} {}", d('e'), d('c'), d('b')));
+        assert!(fourth.len() <= 256, "fits an ECS tag value");
+        assert_eq!(failed_digests(&with(&fourth), "web").len(), FAILED_REMEMBERED);
+        assert_eq!(failed_digests(&with(&fourth), "other"), vec!["x"]);
+        assert!(failed_digests(&with(&fourth), "we").is_empty());
+        assert_eq!(failed_key(&"r".repeat(100)).len(), 118, "within ECS's 128-character keys");
+    }
+
+    #[test]
+    fn a_remembered_failure_is_skipped_unless_forced_and_only_when_it_would_deploy() {
+        use crate::redeploy::{decide, Force};
+        let route = ServiceRoute::new("c", "s", "web");
+        let td = running(vec![container("web", &format!("{REGISTRY}/web:v1"))]);
+        let remembered = tags(&[("pushdeploy:failed:web", &format!("sha256:{} {NEW}", "0".repeat(64)))]);
+        let new = push(NEW, "2026-11-26T10:00:00Z", Some("v2"));
+        let skipped = decide(&route, &new, &td, &[], &remembered, Force::No).unwrap();
+        assert!(matches!(skipped, Plan::Skip(Reason::FailedBefore)));
+        let forced = decide(&route, &new, &td, &[], &remembered, Force::FailedBefore).unwrap();
+        assert!(matches!(forced, Plan::Deploy(_)));
+        assert!(matches!(decide(&route, &new, &td, &[], &[], Force::No).unwrap(), Plan::Deploy(_)));
+        let running_it = running(vec![container("web", &format!("{REGISTRY}/web@{NEW}"))]);
+        let already = decide(&route, &new, &running_it, &[], &remembered, Force::No).unwrap();
+        assert!(matches!(already, Plan::Skip(Reason::AlreadyRunning)), "what runs is reported as running");
     }
 
     #[test]

@@ -69,7 +69,8 @@ fn register_ok() -> HttpResponse {
 fn engine(ecs_rules: Vec<Rule>) -> Engine {
     let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs_rules.iter());
     let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm_ok().iter());
-    Engine::from_clients(ecs, ssm, PARAMETER.into(), Duration::from_secs(60))
+    let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, Vec::<Rule>::new().iter());
+    Engine::from_clients(ecs, ssm, ecr, PARAMETER.into(), Duration::from_secs(60))
 }
 
 fn ecs_ok_until_update(update: Rule) -> Vec<Rule> {

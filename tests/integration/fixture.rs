@@ -104,8 +104,13 @@ impl App {
                 .interceptor(calls.clone())
                 .build(),
         );
+        let engine_ecr = aws_sdk_ecr::Client::from_conf(
+            aws_sdk_ecr::config::Builder::from(&sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
         let parameter = format!("/pushdeploy/{name}/config");
-        let engine = Engine::from_clients(engine_ecs, engine_ssm, parameter.clone(), Duration::from_secs(60))
+        let engine = Engine::from_clients(engine_ecs, engine_ssm, engine_ecr, parameter.clone(), Duration::from_secs(60))
             .with_lock_settings(LockSettings {
                 lease: Duration::from_secs(30),
                 wait: Duration::from_secs(20),

@@ -1,0 +1,195 @@
+//! `ECS Deployment State Change` events: whether the image a push deployed ever ran. A completed
+//! or failed deployment of a routed service becomes one outcome naming the revision and image it
+//! deployed; a failed one is also remembered on the service (tag `pushdeploy:failed:<repo>`), so
+//! no replayed event, retry or sync deploys that digest again.
+
+use aws_sdk_ecs::types::{Service, Tag, TaskDefinition};
+
+use crate::config::ServiceRoute;
+use crate::error::{aws_error, Error};
+use crate::event::{DeploymentChange, DeploymentEnd};
+use crate::image::{ecr_registry, ImageRef};
+use crate::outcome::{Action, Outcome, Reason};
+use crate::redeploy::Engine;
+use crate::task_definition::{failed_key, remember_failed};
+
+/// An image of a routed repository in a revision: the repository, its digest, the pinned image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedImage {
+    /// Repository name.
+    pub repository: String,
+    /// `sha256:...`.
+    pub digest: String,
+    /// The image as the revision names it.
+    pub image: String,
+}
+
+/// The images of `routes`' repositories that `definition` runs, pinned by digest, in route order.
+/// The registry is the service's own account and region (`service_arn`).
+pub fn routed_images(routes: &[&ServiceRoute], definition: &TaskDefinition, service_arn: &str) -> Vec<RoutedImage> {
+    let Some(registry) = registry_of(service_arn) else {
+        return Vec::new();
+    };
+    let containers = definition.container_definitions.as_deref().unwrap_or_default();
+    let mut found = Vec::new();
+    for route in routes {
+        for container in containers.iter().filter(|c| route.covers_container(c.name.as_deref())) {
+            let Some(text) = container.image.as_deref() else { continue };
+            let Ok(image) = ImageRef::parse(text) else { continue };
+            let Some(digest) = image.digest.clone().filter(|_| image.is_from(&registry, &route.repository)) else {
+                continue;
+            };
+            let entry = RoutedImage {
+                repository: route.repository.clone(),
+                digest,
+                image: text.to_string(),
+            };
+            if !found.contains(&entry) {
+                found.push(entry);
+            }
+        }
+    }
+    found
+}
+
+/// `arn:aws:ecs:<region>:<account>:...` → the account's ECR registry host in that region.
+fn registry_of(arn: &str) -> Option<String> {
+    let mut parts = arn.split(':');
+    let (_, _, _, region, account) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (!region.is_empty() && !account.is_empty()).then(|| ecr_registry(account, region))
+}
+
+impl Engine {
+    /// Reports a deployment that completed or failed: one outcome for the service, `not-routed`
+    /// when the routing config does not route it (no AWS call beyond the config).
+    ///
+    /// Calls: `DescribeServices` (the deployment's revision is in its `deployments` while it
+    /// runs, fails or is rolled back), `DescribeTaskDefinition`, and on a first failure
+    /// `TagResource` on the service.
+    pub async fn deployment_outcome(&self, change: &DeploymentChange) -> Result<Vec<Outcome>, Error> {
+        let config = self.config.get().await?;
+        let routes: Vec<&ServiceRoute> = config
+            .services
+            .iter()
+            .filter(|r| r.cluster == change.cluster && r.service == change.service)
+            .collect();
+        let mut outcome = Outcome {
+            service: Some(change.service.clone()),
+            cluster: Some(change.cluster.clone()),
+            action: Action::Skipped,
+            reason: Reason::NotRouted,
+            task_definition: None,
+            image: None,
+            deployment: Some(change.deployment_id.clone()),
+        };
+        if routes.is_empty() {
+            return Ok(vec![outcome]);
+        }
+        (outcome.action, outcome.reason) = match change.end {
+            DeploymentEnd::Completed if change.reason.is_empty() => (
+                Action::Completed,
+                Reason::Ecs(format!("ECS deployment {} completed.", change.deployment_id)),
+            ),
+            DeploymentEnd::Completed => (Action::Completed, Reason::Ecs(change.reason.clone())),
+            DeploymentEnd::Failed => (Action::Failed, Reason::of_failure(&change.reason)),
+        };
+        let service = self.describe_service(&change.cluster, &change.service).await?;
+        let revision = service
+            .deployments()
+            .iter()
+            .find(|d| d.id() == Some(change.deployment_id.as_str()))
+            .and_then(|d| d.task_definition.clone());
+        let Some(revision) = revision else {
+            tracing::warn!(
+                cluster = %change.cluster, service = %change.service, deployment = %change.deployment_id,
+                "the deployment is no longer among the service's deployments: its revision is unknown"
+            );
+            return Ok(vec![outcome]);
+        };
+        let (definition, _) = self.describe_task_definition(&revision).await?;
+        let images = routed_images(&routes, &definition, service.service_arn().unwrap_or_default());
+        outcome.task_definition = Some(revision);
+        outcome.image = images.first().map(|i| i.image.clone());
+        if change.end == DeploymentEnd::Failed {
+            self.remember_failure(&service, &images).await?;
+        }
+        tracing::info!(cluster = %change.cluster, service = %change.service, deployment = %change.deployment_id,
+            action = ?outcome.action, reason = %outcome.reason, "deployment ended");
+        Ok(vec![outcome])
+    }
+
+    /// Remembers on the service that `images` failed a deployment of it. Writes only what is new
+    /// (one `TagResource`, or nothing for a digest remembered already); returns whether it wrote.
+    pub async fn remember_failure(&self, service: &Service, images: &[RoutedImage]) -> Result<bool, Error> {
+        let mut tags: Vec<Tag> = service.tags().to_vec();
+        let mut updates = Vec::new();
+        for image in images {
+            if let Some(value) = remember_failed(&tags, &image.repository, &image.digest) {
+                let tag = Tag::builder().key(failed_key(&image.repository)).value(value).build();
+                tags.retain(|t| t.key != tag.key);
+                tags.push(tag.clone());
+                updates.retain(|t: &Tag| t.key != tag.key);
+                updates.push(tag);
+            }
+        }
+        if updates.is_empty() {
+            return Ok(false);
+        }
+        let arn = service
+            .service_arn()
+            .ok_or_else(|| crate::error::missing_field("ecs:DescribeServices", "services[].serviceArn"))?;
+        // IAM: ecs:TagResource on arn:aws:ecs:<region>:<account>:service/<cluster>/*
+        self.ecs
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(updates))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs:TagResource", e))?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::ContainerDefinition;
+
+    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:service/shop/web";
+
+    fn definition(images: &[(&str, &str)]) -> TaskDefinition {
+        TaskDefinition::builder()
+            .set_container_definitions(Some(
+                images
+                    .iter()
+                    .map(|(name, image)| ContainerDefinition::builder().name(*name).image(*image).build())
+                    .collect(),
+            ))
+            .build()
+    }
+
+    #[test]
+    fn only_pinned_images_of_routed_repositories_in_the_services_registry_count() {
+        let web = ServiceRoute::new("shop", "web", "shop/web");
+        let td = definition(&[
+            ("web", &format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/web@{A}")),
+            ("proxy", &format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/proxy@{A}")),
+            ("copy", &format!("999999999999.dkr.ecr.eu-west-1.amazonaws.com/shop/web@{A}")),
+            ("tagged", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/web:v1"),
+        ]);
+        let images = routed_images(&[&web], &td, ARN);
+        assert_eq!(
+            images,
+            vec![RoutedImage {
+                repository: "shop/web".into(),
+                digest: A.into(),
+                image: format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/web@{A}"),
+            }]
+        );
+        assert!(routed_images(&[&web], &td, "not-an-arn").is_empty());
+        let mut only_proxy = ServiceRoute::new("shop", "web", "shop/web");
+        only_proxy.containers = vec!["proxy".into()];
+        assert!(routed_images(&[&only_proxy], &td, ARN).is_empty());
+    }
+}

@@ -1,0 +1,313 @@
+//! The catch-up: ECR sends its events on a best-effort basis, and a push while a service was
+//! paused or before the function existed sends none that matters. A sync finds, for every route,
+//! the newest image in ECR that the route accepts, and deploys it through the same locked path as
+//! a push when it is newer than what runs. A converged sync only reads.
+
+use std::collections::HashMap;
+
+use aws_sdk_ecr::types::{DescribeImagesFilter, ImageDetail, TagStatus};
+use aws_sdk_ecs::types::{Service, Tag, TaskDefinition};
+use chrono::{DateTime, Utc};
+
+use crate::config::ServiceRoute;
+use crate::error::{aws_error, Error};
+use crate::event::{Push, IMAGE_CONFIG_MEDIA_TYPES};
+use crate::outcome::{Action, Outcome, Reason};
+use crate::redeploy::{collect, decide, Engine, Force};
+use crate::task_definition::{is_paused, Plan};
+
+/// What a sync covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncScope {
+    /// Only this service (every routed one when `None`).
+    pub service: Option<String>,
+    /// Decide, write nothing: what would deploy is `skipped` with reason `dry-run`.
+    pub dry_run: bool,
+}
+
+/// One image of a repository as ECR lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedImage {
+    /// The registry's account.
+    pub account: String,
+    /// `sha256:...`.
+    pub digest: String,
+    /// Its tags, sorted.
+    pub tags: Vec<String>,
+    /// When ECR accepted the push (whole seconds).
+    pub pushed_at: DateTime<Utc>,
+}
+
+impl ListedImage {
+    /// From ECR's image detail; `None` for an untagged image, an artifact that is not a
+    /// container image (a Helm chart, a signature), or a detail missing what a push needs.
+    pub fn from_detail(detail: &ImageDetail) -> Option<ListedImage> {
+        let media = detail.artifact_media_type.as_deref();
+        if media.is_some_and(|m| !IMAGE_CONFIG_MEDIA_TYPES.contains(&m)) {
+            return None;
+        }
+        let mut tags = detail.image_tags().to_vec();
+        if tags.is_empty() {
+            return None;
+        }
+        tags.sort();
+        Some(ListedImage {
+            account: detail.registry_id.clone()?,
+            digest: detail.image_digest.clone()?,
+            tags,
+            pushed_at: DateTime::<Utc>::from_timestamp(detail.image_pushed_at?.secs(), 0)?,
+        })
+    }
+}
+
+/// The newest image (by push time, then digest) with a tag `route` accepts, as the push that
+/// would have deployed it: its first accepted tag is the readable one.
+pub fn newest_for(route: &ServiceRoute, images: &[ListedImage], region: &str, repository: &str) -> Option<Push> {
+    images
+        .iter()
+        .filter_map(|image| {
+            let tag = image.tags.iter().find(|t| route.accepts_tag(Some(t)))?;
+            Some((image, tag))
+        })
+        .max_by(|(a, _), (b, _)| (a.pushed_at, &a.digest).cmp(&(b.pushed_at, &b.digest)))
+        .map(|(image, tag)| Push {
+            account: image.account.clone(),
+            region: region.to_string(),
+            repository: repository.to_string(),
+            digest: image.digest.clone(),
+            tag: Some(tag.clone()),
+            pushed_at: image.pushed_at,
+        })
+}
+
+impl Engine {
+    /// Syncs every route in `scope`: one outcome per route, as a push of the newest accepted
+    /// image would have had. Failures of some routes do not stop the others.
+    ///
+    /// Calls when converged: `DescribeImages` per repository page, `DescribeServices` per cluster
+    /// (10 services a call), `DescribeTaskDefinition` per service; a deploy adds the push's own.
+    pub async fn sync(&self, scope: &SyncScope, owner: &str) -> Result<Vec<Outcome>, Error> {
+        let config = self.config.get().await?;
+        let routes: Vec<&ServiceRoute> = config
+            .services
+            .iter()
+            .filter(|r| scope.service.as_ref().is_none_or(|s| *s == r.service))
+            .collect();
+        let region = self
+            .ecr
+            .config()
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+
+        let mut listed: HashMap<&str, Result<Vec<ListedImage>, String>> = HashMap::new();
+        for route in &routes {
+            if !listed.contains_key(route.repository.as_str()) {
+                let images = self.list_images(&route.repository).await.map_err(|e| e.to_string());
+                listed.insert(&route.repository, images);
+            }
+        }
+        let services = self.services_of(&routes).await;
+        let mut definitions: HashMap<String, (TaskDefinition, Vec<Tag>)> = HashMap::new();
+
+        let mut results = Vec::new();
+        for route in routes {
+            let images = match &listed[route.repository.as_str()] {
+                Ok(images) => images,
+                Err(_) => {
+                    // Listed again to return the typed error (retryable or not) for this route.
+                    results.push(self.list_images(&route.repository).await.map(|_| unreachable_outcome(route)));
+                    continue;
+                }
+            };
+            let Some(push) = newest_for(route, images, &region, &route.repository) else {
+                results.push(Ok(outcome(route, Reason::NoImage, None, None)));
+                continue;
+            };
+            let service = match services.get(&(route.cluster.clone(), route.service.clone())) {
+                Some(Ok(Some(service))) => service,
+                Some(Ok(None)) | None => {
+                    results.push(Err(Error::ServiceNotFound {
+                        cluster: route.cluster.clone(),
+                        service: route.service.clone(),
+                    }));
+                    continue;
+                }
+                Some(Err(_)) => {
+                    results.push(self.describe_service(&route.cluster, &route.service).await.map(|_| unreachable_outcome(route)));
+                    continue;
+                }
+            };
+            let running_arn = service.task_definition.clone().unwrap_or_default();
+            let service_tags = service.tags();
+            if is_paused(service_tags) {
+                results.push(Ok(outcome(route, Reason::Paused, Some(running_arn), Some(&push))));
+                continue;
+            }
+            if !definitions.contains_key(&running_arn) {
+                match self.describe_task_definition(&running_arn).await {
+                    Ok(found) => {
+                        definitions.insert(running_arn.clone(), found);
+                    }
+                    Err(e) => {
+                        results.push(Err(e));
+                        continue;
+                    }
+                }
+            }
+            let (running, running_tags) = &definitions[&running_arn];
+            let planned = match decide(route, &push, running, running_tags, service_tags, Force::No) {
+                Ok(planned) => planned,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
+            results.push(match planned {
+                Plan::Skip(reason) => Ok(outcome(route, reason, Some(running_arn), Some(&push))),
+                Plan::Deploy(_) if scope.dry_run => Ok(outcome(route, Reason::DryRun, Some(running_arn), Some(&push))),
+                // Through the push's own path: the lock, a fresh read, the same rules.
+                Plan::Deploy(_) => self.deploy_service(route, &push, owner, Force::No).await,
+            });
+        }
+        collect(results)
+    }
+
+    /// Every tagged image of `repository`, all pages.
+    ///
+    /// IAM: `ecr:DescribeImages` on the repository.
+    pub async fn list_images(&self, repository: &str) -> Result<Vec<ListedImage>, Error> {
+        let mut pages = self
+            .ecr
+            .describe_images()
+            .repository_name(repository)
+            .filter(DescribeImagesFilter::builder().tag_status(TagStatus::Tagged).build())
+            .into_paginator()
+            .send();
+        let mut images = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ecr:DescribeImages", e))?;
+            images.extend(page.image_details().iter().filter_map(ListedImage::from_detail));
+        }
+        Ok(images)
+    }
+
+    /// The routes' services, described ten a call per cluster: `Ok(None)` for one that is not
+    /// ACTIVE, `Err` (the message) when its cluster's call failed.
+    async fn services_of(
+        &self,
+        routes: &[&ServiceRoute],
+    ) -> HashMap<(String, String), Result<Option<Service>, String>> {
+        let mut by_cluster: Vec<(&str, Vec<&str>)> = Vec::new();
+        for route in routes {
+            match by_cluster.iter_mut().find(|(c, _)| *c == route.cluster) {
+                Some((_, names)) if names.contains(&route.service.as_str()) => {}
+                Some((_, names)) => names.push(&route.service),
+                None => by_cluster.push((&route.cluster, vec![&route.service])),
+            }
+        }
+        let mut found = HashMap::new();
+        for (cluster, names) in by_cluster {
+            for chunk in names.chunks(10) {
+                let described = self.describe_services(cluster, chunk).await;
+                for name in chunk {
+                    let key = (cluster.to_string(), name.to_string());
+                    let value = match &described {
+                        Ok(services) => Ok(services.iter().find(|s| s.service_name() == Some(name)).cloned()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    found.insert(key, value);
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Only reached if a call that just failed succeeds when repeated: then nothing was decided.
+fn unreachable_outcome(route: &ServiceRoute) -> Outcome {
+    outcome(route, Reason::NoImage, None, None)
+}
+
+fn outcome(route: &ServiceRoute, reason: Reason, task_definition: Option<String>, push: Option<&Push>) -> Outcome {
+    Outcome {
+        service: Some(route.service.clone()),
+        cluster: Some(route.cluster.clone()),
+        action: Action::Skipped,
+        reason,
+        task_definition,
+        image: push.map(Push::pinned_image),
+        deployment: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(digest: char, tags: &[&str], at: &str) -> ListedImage {
+        ListedImage {
+            account: "123456789012".into(),
+            digest: format!("sha256:{}", digest.to_string().repeat(64)),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            pushed_at: at.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_newest_image_with_an_accepted_tag_wins() {
+        let images = [
+            image('a', &["v1"], "2026-11-01T00:00:00Z"),
+            image('b', &["dev-3"], "2026-11-03T00:00:00Z"),
+            image('c', &["latest", "v2"], "2026-11-02T00:00:00Z"),
+        ];
+        let any = ServiceRoute::new("c", "s", "r");
+        let push = newest_for(&any, &images, "eu-west-1", "r").unwrap();
+        assert_eq!((push.digest.as_bytes()[7], push.tag.as_deref()), (b'b', Some("dev-3")));
+        assert_eq!(push.pinned_image(), format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/r@{}", images[1].digest));
+
+        let mut releases = ServiceRoute::new("c", "s", "r");
+        releases.tags = vec!["v*".into()];
+        let push = newest_for(&releases, &images, "eu-west-1", "r").unwrap();
+        assert_eq!((push.digest.as_bytes()[7], push.tag.as_deref()), (b'c', Some("v2")));
+        assert_eq!(push.pushed_at_tag(), "2026-11-02T00:00:00Z");
+
+        releases.tags = vec!["prod-*".into()];
+        assert_eq!(newest_for(&releases, &images, "eu-west-1", "r"), None);
+        assert_eq!(newest_for(&any, &[], "eu-west-1", "r"), None);
+    }
+
+    #[test]
+    fn the_same_second_is_decided_by_digest() {
+        let images = [image('e', &["x"], "2026-11-01T00:00:00Z"), image('d', &["y"], "2026-11-01T00:00:00Z")];
+        let push = newest_for(&ServiceRoute::new("c", "s", "r"), &images, "us-east-1", "r").unwrap();
+        assert_eq!(push.tag.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn untagged_images_artifacts_and_incomplete_details_are_not_candidates() {
+        let at = aws_sdk_ecr::primitives::DateTime::from_secs(1_790_000_000);
+        let base = || {
+            ImageDetail::builder()
+                .registry_id("123456789012")
+                .image_digest(format!("sha256:{}", "f".repeat(64)))
+                .image_pushed_at(at)
+        };
+        let tagged = base().image_tags("v1").build();
+        assert_eq!(ListedImage::from_detail(&tagged).unwrap().tags, vec!["v1"]);
+        let image_config = base().image_tags("v1").artifact_media_type(IMAGE_CONFIG_MEDIA_TYPES[1]).build();
+        assert!(ListedImage::from_detail(&image_config).is_some());
+        assert_eq!(ListedImage::from_detail(&base().build()), None, "untagged");
+        let chart = base()
+            .image_tags("v1")
+            .artifact_media_type("application/vnd.cncf.helm.config.v1+json")
+            .build();
+        assert_eq!(ListedImage::from_detail(&chart), None, "a Helm chart");
+        let no_time = ImageDetail::builder()
+            .registry_id("123456789012")
+            .image_digest("sha256:x")
+            .image_tags("v1")
+            .build();
+        assert_eq!(ListedImage::from_detail(&no_time), None);
+    }
+}
