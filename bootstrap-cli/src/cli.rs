@@ -56,6 +56,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Let automatic redeploys reach a service again after `rollback`
     Resume(ServiceArgs),
+    /// Deploy what missed pushes would have: per route, the newest accepted image in ECR when
+    /// it is newer than what runs
+    Sync(SyncArgs),
     /// Delete everything the app created (asks first unless --yes)
     Down(DownArgs),
     /// Print a real-shaped ECR push event (for `cargo lambda invoke --data-file`)
@@ -126,6 +129,32 @@ pub struct RollbackArgs {
     /// (default: the revision before the running one)
     #[arg(long)]
     pub to: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// Following the deployment a command started.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Follow the deployment until ECS completes it (exit 0) or fails or rolls it back (exit 3)
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds `--wait` waits at most (then exit 1)
+    #[arg(long, default_value_t = 900, requires = "wait")]
+    pub timeout: u64,
+}
+
+/// `pushdeploy sync`
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Only this service (default: every routed service)
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Say what would deploy; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `pushdeploy down`
@@ -170,6 +199,11 @@ pub struct DeployArgs {
     /// ECS cluster, when the app runs services of the same name in several clusters
     #[arg(long)]
     pub cluster: Option<String>,
+    /// Deploy the image even if a deployment of it failed on this service before
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod names;
 pub mod poll;
 pub mod progress;
 pub mod resources;
+pub mod rollout;
 
 use std::process::ExitCode;
 

@@ -38,7 +38,7 @@ impl Wait {
 }
 
 /// One look at what is awaited.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Poll<T> {
     /// It happened.
     Done(T),

@@ -66,6 +66,20 @@ impl Step {
         }
     }
 
+    /// Says what the step is doing now: the spinner's message on a terminal, a line otherwise
+    /// (text mode). For states worth a line each, such as a rollout's.
+    pub fn report(&self, message: &str) {
+        match &self.bar {
+            Some(_) => self.set(message),
+            None if self.lines => eprintln!(
+                "{}: {message} ({:.1}s)",
+                self.label,
+                self.started.elapsed().as_secs_f64()
+            ),
+            None => {}
+        }
+    }
+
     /// Ends the step with a summary.
     pub fn done(&self, summary: &str) {
         let line = format!(

@@ -40,6 +40,8 @@ fn args(app: &App, service: &str, image: &str) -> DeployArgs {
         service: service.into(),
         image: image.into(),
         cluster: None,
+        force: false,
+        wait: pushdeploy_cli::cli::WaitArgs { wait: false, timeout: 900 },
     }
 }
 

@@ -6,23 +6,128 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use pushdeploy::event::Push;
+use pushdeploy::event::{DeploymentChange, DeploymentEnd, Push};
 use pushdeploy::image::ImageRef;
+use pushdeploy::outcome::Reason;
 use pushdeploy::routing::Routed;
-use pushdeploy::{Action, Engine, Outcome};
+use pushdeploy::{Action, Engine, Force, Outcome};
 
 use crate::app_file::App;
 use crate::cli::{DeployArgs, GlobalArgs, OutputFormat};
 use crate::context::Context;
 use crate::error::CliError;
+use crate::progress::Progress;
+use crate::rollout::{self, RolloutEnd, EXIT_FAILED};
 
-/// Runs the command and prints the outcome.
+/// Runs the command and prints the outcome; with `--wait`, follows the deployment it started.
 pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.app.file.as_deref(), args.app.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
     let outcomes = deploy_app(&app, &args, &ctx).await?;
-    print_outcomes(ctx.output, &outcomes)?;
-    Ok(ExitCode::SUCCESS)
+    let Some(outcome) = outcomes.first().filter(|_| args.wait.wait) else {
+        print_outcomes(ctx.output, &outcomes)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (Some(cluster), Some(service), Some(task_definition)) =
+        (&outcome.cluster, &outcome.service, &outcome.task_definition)
+    else {
+        print_outcomes(ctx.output, &outcomes)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    if outcome.action == Action::Skipped && outcome.reason != Reason::AlreadyRunning {
+        // Nothing started (paused, failed before, older): nothing to follow.
+        print_outcomes(ctx.output, &outcomes)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if ctx.output == OutputFormat::Text {
+        print_outcomes(ctx.output, &outcomes)?;
+    }
+    let wait = Duration::from_secs(args.wait.timeout);
+    let ended = wait_for(&ctx, &app, cluster, service, task_definition, wait).await?;
+    match ctx.output {
+        OutputFormat::Json => print_outcomes(ctx.output, &[outcomes, ended.outcome.clone()].concat())?,
+        OutputFormat::Text => print_outcomes(ctx.output, &ended.outcome)?,
+    }
+    Ok(ended.exit)
+}
+
+/// How a followed deployment ended: its outcomes (`completed` or `failed`) and the exit status.
+pub struct Ended {
+    /// The outcome lines, as the function prints them for the deployment's event.
+    pub outcome: Vec<Outcome>,
+    /// 0, or [`EXIT_FAILED`].
+    pub exit: ExitCode,
+}
+
+/// Follows the deployment of `task_definition` to its end. A failure is remembered on the
+/// service exactly as the function remembers it from ECS's event, so no push, replay or sync
+/// deploys that image again (`--force` does); the reason is ECS's.
+pub async fn wait_for(
+    ctx: &Context,
+    app: &App,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+    limit: Duration,
+) -> Result<Ended, CliError> {
+    let progress = Progress::new(ctx);
+    let step = progress.step(&format!("rollout of {} on {cluster}/{service}", rollout::short(task_definition)));
+    let end = match rollout::follow(ctx, cluster, service, task_definition, limit, &step).await {
+        Ok(end) => end,
+        Err(e) => {
+            step.failed();
+            return Err(e);
+        }
+    };
+    let engine = Engine::from_clients(ctx.ecs(), ctx.ssm(), ctx.ecr(), app.names.config_parameter(), Duration::ZERO);
+    let (deployment, ended, reason) = match &end {
+        RolloutEnd::Completed { deployment } => {
+            step.done("COMPLETED");
+            (deployment, DeploymentEnd::Completed, String::new())
+        }
+        RolloutEnd::Failed { deployment, reason } => {
+            step.done(&format!("FAILED: {reason}"));
+            (deployment, DeploymentEnd::Failed, reason.clone())
+        }
+        RolloutEnd::Replaced { deployment, running } => {
+            step.done(&format!("gone: the service runs {} now", rollout::short(running)));
+            let outcome = Outcome {
+                service: Some(service.to_string()),
+                cluster: Some(cluster.to_string()),
+                action: Action::Failed,
+                reason: Reason::Ecs(format!(
+                    "the deployment was rolled back or replaced: the service runs {running}"
+                )),
+                task_definition: Some(task_definition.to_string()),
+                image: None,
+                deployment: Some(deployment.clone()),
+            };
+            return Ok(Ended {
+                outcome: vec![outcome],
+                exit: ExitCode::from(EXIT_FAILED),
+            });
+        }
+    };
+    let change = DeploymentChange {
+        cluster: cluster.to_string(),
+        service: service.to_string(),
+        deployment_id: deployment.clone(),
+        end: ended,
+        reason,
+    };
+    let mut outcome = engine.deployment_outcome(&change).await?;
+    if let Some(o) = outcome.first_mut() {
+        // A service outside the routing config (rolled back by hand, say) still has an end.
+        if o.action == Action::Skipped {
+            o.action = if ended == DeploymentEnd::Completed { Action::Completed } else { Action::Failed };
+            o.task_definition = Some(task_definition.to_string());
+        }
+    }
+    let exit = match ended {
+        DeploymentEnd::Completed => ExitCode::SUCCESS,
+        DeploymentEnd::Failed => ExitCode::from(EXIT_FAILED),
+    };
+    Ok(Ended { outcome, exit })
 }
 
 /// Redeploys the service and returns its outcome (the app from `--app` / `-f`).
@@ -38,7 +143,7 @@ pub async fn deploy(args: &DeployArgs, ctx: &Context) -> Result<Vec<Outcome>, Cl
 pub async fn deploy_app(app: &App, args: &DeployArgs, ctx: &Context) -> Result<Vec<Outcome>, CliError> {
     let parameter = app.names.config_parameter();
     let image = ImageRef::parse(&args.image)?;
-    let engine = Engine::from_clients(ctx.ecs(), ctx.ssm(), parameter.clone(), Duration::ZERO);
+    let engine = Engine::from_clients(ctx.ecs(), ctx.ssm(), ctx.ecr(), parameter.clone(), Duration::ZERO);
     let config = engine.config().get().await?;
     let route = config
         .services
@@ -71,7 +176,8 @@ pub async fn deploy_app(app: &App, args: &DeployArgs, ctx: &Context) -> Result<V
     };
     // An explicit deploy names its service, so the route's tag rules do not apply.
     let owner = format!("pushdeploy-cli pid {}", std::process::id());
-    Ok(engine.redeploy(&push, &[Routed::Accepted(route)], &owner).await?)
+    let force = if args.force { Force::FailedBefore } else { Force::No };
+    Ok(engine.redeploy(&push, &[Routed::Accepted(route)], &owner, force).await?)
 }
 
 /// Prints outcomes as a table (text) or a JSON array.
@@ -84,6 +190,8 @@ pub fn print_outcomes(format: OutputFormat, outcomes: &[Outcome]) -> Result<(), 
                 let action = match o.action {
                     Action::Deployed => "deployed",
                     Action::Skipped => "skipped",
+                    Action::Completed => "completed",
+                    Action::Failed => "FAILED",
                 };
                 let service = match (&o.cluster, &o.service) {
                     (Some(c), Some(s)) => format!("{c}/{s}"),
@@ -95,6 +203,9 @@ pub fn print_outcomes(format: OutputFormat, outcomes: &[Outcome]) -> Result<(), 
                 }
                 if let Some(image) = &o.image {
                     writeln!(out, "          image            {image}")?;
+                }
+                if let Some(deployment) = &o.deployment {
+                    writeln!(out, "          deployment       {deployment}")?;
                 }
             }
         }

@@ -6,6 +6,7 @@ pub mod event;
 pub mod init;
 pub mod rollback;
 pub mod status;
+pub mod sync;
 pub mod up;
 
 use std::io::Write;
@@ -25,6 +26,7 @@ pub async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCode, CliE
         Command::Deploy(args) => deploy::run(args, global).await,
         Command::Rollback(args) => rollback::run(args, global).await,
         Command::Resume(args) => rollback::resume(args, global).await,
+        Command::Sync(args) => sync::run(args, global).await,
         Command::Down(args) => down::run(args, global).await,
         Command::Event(args) => event::run(args, global).await,
     }

@@ -1,0 +1,182 @@
+//! Following an ECS rollout to its end: `deploy --wait` and `rollback --wait` exit 0 only when
+//! the deployment they started COMPLETED, and [`EXIT_FAILED`] when ECS failed it or rolled it
+//! back, with ECS's reason.
+
+use std::time::Duration;
+
+use aws_sdk_ecs::types::Deployment;
+
+use crate::context::Context;
+use crate::error::{missing, CliError};
+use crate::poll::{until, Poll, Wait};
+use crate::progress::Step;
+use crate::resources::task_definition::describe_service;
+
+/// Exit status when the followed deployment failed or was rolled back (1 is any other error,
+/// a timeout included).
+pub const EXIT_FAILED: u8 = 3;
+
+/// How a followed rollout ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolloutEnd {
+    /// The deployment reached a steady state.
+    Completed {
+        /// ECS's deployment id.
+        deployment: String,
+    },
+    /// ECS failed it (circuit breaker, alarm): its `rolloutStateReason`.
+    Failed {
+        /// ECS's deployment id.
+        deployment: String,
+        /// ECS's words.
+        reason: String,
+    },
+    /// It is gone and the service runs another revision: rolled back, or replaced by a newer
+    /// deployment.
+    Replaced {
+        /// ECS's deployment id.
+        deployment: String,
+        /// The revision the service runs now.
+        running: String,
+    },
+}
+
+/// What one look at the service says about the deployment of `task_definition` (whose id is
+/// `known` once seen).
+pub fn judge(deployments: &[Deployment], task_definition: &str, known: Option<&str>) -> Poll<RolloutEnd> {
+    let ours = deployments.iter().find(|d| match known {
+        Some(id) => d.id() == Some(id),
+        None => d.task_definition() == Some(task_definition),
+    });
+    let Some(d) = ours else {
+        let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"));
+        return match (known, primary.and_then(|p| p.task_definition())) {
+            (Some(id), Some(running)) if running != task_definition => Poll::Done(RolloutEnd::Replaced {
+                deployment: id.to_string(),
+                running: running.to_string(),
+            }),
+            _ => Poll::Pending("not started".into()),
+        };
+    };
+    let id = d.id().unwrap_or_default().to_string();
+    let state = d.rollout_state().map(|s| s.as_str().to_string()).unwrap_or_default();
+    match state.as_str() {
+        "COMPLETED" => Poll::Done(RolloutEnd::Completed { deployment: id }),
+        "FAILED" => Poll::Done(RolloutEnd::Failed {
+            deployment: id,
+            reason: d.rollout_state_reason().unwrap_or("ECS gave no reason").to_string(),
+        }),
+        _ => Poll::Pending(format!(
+            "{id} {} ({} of {} running)",
+            if state.is_empty() { "IN_PROGRESS" } else { &state },
+            d.running_count(),
+            d.desired_count()
+        )),
+    }
+}
+
+/// Polls the service until the deployment of `task_definition` ends, or `limit` passes.
+///
+/// IAM: `ecs:DescribeServices`.
+pub async fn follow(
+    ctx: &Context,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+    limit: Duration,
+    step: &Step,
+) -> Result<RolloutEnd, CliError> {
+    let wait = Wait::new(
+        format!("the deployment of {} on {cluster}/{service}", short(task_definition)),
+        limit,
+        "`pushdeploy status` shows the rollout; ECS's service events say why it is slow",
+    );
+    let (known, last) = (&std::cell::RefCell::new(None::<String>), &std::cell::RefCell::new(String::new()));
+    until(&wait, step, || async move {
+        let svc = describe_service(ctx, cluster, service).await?.ok_or_else(|| {
+            CliError::Engine(pushdeploy::Error::ServiceNotFound {
+                cluster: cluster.to_string(),
+                service: service.to_string(),
+            })
+        })?;
+        if svc.deployments.is_none() {
+            return Err(missing("ecs:DescribeServices", "deployments"));
+        }
+        let look = judge(svc.deployments(), task_definition, known.borrow().as_deref());
+        if known.borrow().is_none() {
+            *known.borrow_mut() = svc
+                .deployments()
+                .iter()
+                .find(|d| d.task_definition() == Some(task_definition))
+                .and_then(|d| d.id().map(str::to_string));
+        }
+        if let Poll::Pending(state) = &look {
+            if *last.borrow() != *state {
+                step.report(state);
+                *last.borrow_mut() = state.clone();
+            }
+        }
+        Ok(look)
+    })
+    .await
+}
+
+/// `arn:...:task-definition/shop-web:7` → `shop-web:7`.
+pub fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::DeploymentRolloutState;
+
+    const NEW: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/shop-web:8";
+    const OLD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/shop-web:7";
+
+    fn deployment(id: &str, status: &str, td: &str, state: DeploymentRolloutState, reason: &str) -> Deployment {
+        Deployment::builder()
+            .id(id)
+            .status(status)
+            .task_definition(td)
+            .rollout_state(state)
+            .rollout_state_reason(reason)
+            .desired_count(2)
+            .running_count(1)
+            .build()
+    }
+
+    #[test]
+    fn a_rollout_is_done_when_ecs_says_completed_or_failed_and_pending_otherwise() {
+        let running = [deployment("ecs-svc/1", "PRIMARY", NEW, DeploymentRolloutState::InProgress, "")];
+        assert!(matches!(judge(&running, NEW, None), Poll::Pending(s) if s.contains("1 of 2 running")));
+        let done = [deployment("ecs-svc/1", "PRIMARY", NEW, DeploymentRolloutState::Completed, "")];
+        assert_eq!(
+            judge(&done, NEW, Some("ecs-svc/1")),
+            Poll::Done(RolloutEnd::Completed { deployment: "ecs-svc/1".into() })
+        );
+        let failed = [
+            deployment("ecs-svc/2", "PRIMARY", OLD, DeploymentRolloutState::InProgress, "rolling back"),
+            deployment("ecs-svc/1", "ACTIVE", NEW, DeploymentRolloutState::Failed, "ECS deployment circuit breaker: tasks failed to start."),
+        ];
+        assert_eq!(
+            judge(&failed, NEW, Some("ecs-svc/1")),
+            Poll::Done(RolloutEnd::Failed {
+                deployment: "ecs-svc/1".into(),
+                reason: "ECS deployment circuit breaker: tasks failed to start.".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_deployment_gone_while_another_revision_runs_was_replaced() {
+        let back = [deployment("ecs-svc/0", "PRIMARY", OLD, DeploymentRolloutState::Completed, "")];
+        assert_eq!(
+            judge(&back, NEW, Some("ecs-svc/1")),
+            Poll::Done(RolloutEnd::Replaced { deployment: "ecs-svc/1".into(), running: OLD.into() })
+        );
+        assert!(matches!(judge(&back, NEW, None), Poll::Pending(_)), "not seen yet is not replaced");
+        let same = [deployment("ecs-svc/9", "PRIMARY", NEW, DeploymentRolloutState::InProgress, "")];
+        assert!(matches!(judge(&same, NEW, Some("ecs-svc/1")), Poll::Pending(_)));
+    }
+}
