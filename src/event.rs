@@ -273,9 +273,15 @@ fn classify_deployment(envelope: &EventBridgeEvent<Value>) -> Result<Classified,
     let end = match detail.event_name.as_str() {
         "SERVICE_DEPLOYMENT_COMPLETED" => DeploymentEnd::Completed,
         "SERVICE_DEPLOYMENT_FAILED" => DeploymentEnd::Failed,
-        _ => {
+        "SERVICE_DEPLOYMENT_IN_PROGRESS" => {
             return Ok(Classified::Ignored {
                 reason: Reason::DeploymentInProgress,
+                repository: None,
+            })
+        }
+        _ => {
+            return Ok(Classified::Ignored {
+                reason: Reason::NotAnEcrImageAction,
                 repository: None,
             })
         }
@@ -325,9 +331,22 @@ pub fn service_of_arn(arn: &str) -> Option<(String, String)> {
     (names.next().is_none() && valid(cluster) && valid(service)).then(|| (cluster.to_string(), service.to_string()))
 }
 
-/// A `Scheduled Event` from an EventBridge schedule: its `detail` is always `{}`; anything else
-/// is not what a schedule sends, and syncs nothing.
+/// A `Scheduled Event` from an EventBridge schedule: its envelope is complete and its `detail`
+/// is always `{}`; anything else is not what a schedule sends, and syncs nothing.
 fn classify_schedule(envelope: &EventBridgeEvent<Value>) -> Result<Classified, EventError> {
+    let missing = [
+        ("id", envelope.id.is_none()),
+        ("account", envelope.account.is_none()),
+        ("region", envelope.region.is_none()),
+        ("time", envelope.time.is_none()),
+    ];
+    if let Some((field, _)) = missing.iter().find(|(_, gone)| *gone) {
+        return Err(EventError {
+            what: "Scheduled Event",
+            field: field.to_string(),
+            problem: "missing: a schedule's event always has it".into(),
+        });
+    }
     match &envelope.detail {
         Value::Object(map) if map.is_empty() => Ok(Classified::Schedule),
         _ => Err(EventError {

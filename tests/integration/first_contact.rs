@@ -11,7 +11,7 @@ use crate::emulator::{emulator, sdk_config, REGION};
 use crate::fixture::unique;
 
 /// The `pushdeploy` binary, built once (it belongs to another package of the workspace).
-fn cli() -> &'static PathBuf {
+pub(crate) fn cli() -> &'static PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         // target/<profile>/deps/integration-<hash> -> target/<profile>/pushdeploy
@@ -31,7 +31,7 @@ fn cli() -> &'static PathBuf {
 }
 
 /// The binary in an empty directory with only `env` (and PATH): no profile, no app file.
-fn run(args: &[&str], env: &[(&str, &str)], files: &[(&str, &str)]) -> Output {
+pub(crate) fn run(args: &[&str], env: &[(&str, &str)], files: &[(&str, &str)]) -> Output {
     let home = std::env::temp_dir().join(unique("home"));
     std::fs::create_dir_all(&home).unwrap();
     for (name, text) in files {

@@ -157,6 +157,54 @@ impl App {
         arn
     }
 
+    /// Like [`App::service`], with the deployment circuit breaker on and rolling back, as `up`
+    /// creates services: a bad image fails its deployment and ECS puts the last good one back.
+    pub async fn guarded_service(&self, service: &str, containers: Vec<ContainerDefinition>) -> String {
+        let family = format!("{}-{service}", self.name);
+        let td = self
+            .ecs
+            .register_task_definition()
+            .family(&family)
+            .set_container_definitions(Some(containers))
+            .send()
+            .await
+            .expect("register task definition");
+        let arn = td.task_definition.unwrap().task_definition_arn.unwrap();
+        let breaker = aws_sdk_ecs::types::DeploymentCircuitBreaker::builder()
+            .enable(true)
+            .rollback(true)
+            .build();
+        self.ecs
+            .create_service()
+            .cluster(&self.cluster)
+            .service_name(service)
+            .task_definition(&arn)
+            .desired_count(1)
+            .deployment_configuration(
+                aws_sdk_ecs::types::DeploymentConfiguration::builder()
+                    .deployment_circuit_breaker(breaker)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create service");
+        arn
+    }
+
+    /// The service's deployments as DescribeServices shows them, with its tags.
+    pub async fn described(&self, service: &str) -> aws_sdk_ecs::types::Service {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster(&self.cluster)
+            .services(service)
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
+            .send()
+            .await
+            .unwrap();
+        out.services.unwrap().remove(0)
+    }
+
     /// Writes the routing config: `services` is the JSON array of routes.
     pub async fn config(&self, services: Value) {
         let doc = serde_json::json!({"version": 1, "app": self.name, "services": services});

@@ -10,6 +10,7 @@ mod faults;
 mod first_contact;
 mod fixture;
 mod lambda_runtime_api;
+mod outcomes;
 mod readiness;
 mod redeploy;
 mod strict;
