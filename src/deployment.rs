@@ -34,9 +34,15 @@ pub fn routed_images(routes: &[&ServiceRoute], definition: &TaskDefinition, serv
     let mut found = Vec::new();
     for route in routes {
         for container in containers.iter().filter(|c| route.covers_container(c.name.as_deref())) {
-            let Some(text) = container.image.as_deref() else { continue };
+            let Some(text) = container.image.as_deref() else {
+                continue;
+            };
             let Ok(image) = ImageRef::parse(text) else { continue };
-            let Some(digest) = image.digest.clone().filter(|_| image.is_from(&registry, &route.repository)) else {
+            let Some(digest) = image
+                .digest
+                .clone()
+                .filter(|_| image.is_from(&registry, &route.repository))
+            else {
                 continue;
             };
             let entry = RoutedImage {
@@ -55,7 +61,13 @@ pub fn routed_images(routes: &[&ServiceRoute], definition: &TaskDefinition, serv
 /// `arn:aws:ecs:<region>:<account>:...` → the account's ECR registry host in that region.
 fn registry_of(arn: &str) -> Option<String> {
     let mut parts = arn.split(':');
-    let (_, _, _, region, account) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (_, _, _, region, account) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
     (!region.is_empty() && !account.is_empty()).then(|| ecr_registry(account, region))
 }
 
@@ -173,9 +185,18 @@ mod tests {
     fn only_pinned_images_of_routed_repositories_in_the_services_registry_count() {
         let web = ServiceRoute::new("shop", "web", "shop/web");
         let td = definition(&[
-            ("web", &format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/web@{A}")),
-            ("proxy", &format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/proxy@{A}")),
-            ("copy", &format!("999999999999.dkr.ecr.eu-west-1.amazonaws.com/shop/web@{A}")),
+            (
+                "web",
+                &format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/web@{A}"),
+            ),
+            (
+                "proxy",
+                &format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/proxy@{A}"),
+            ),
+            (
+                "copy",
+                &format!("999999999999.dkr.ecr.eu-west-1.amazonaws.com/shop/web@{A}"),
+            ),
             ("tagged", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/web:v1"),
         ]);
         let images = routed_images(&[&web], &td, ARN);

@@ -10,7 +10,7 @@ use crate::event::EventError;
 use crate::outcome::Outcome;
 
 /// Everything that can go wrong while redeploying.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The event cannot be read.
     #[error(transparent)]

@@ -327,7 +327,9 @@ pub fn service_of_arn(arn: &str) -> Option<(String, String)> {
     }
     let mut names = resource.strip_prefix("service/")?.split('/');
     let (cluster, service) = (names.next()?, names.next()?);
-    let valid = |n: &str| !n.is_empty() && n.len() <= 255 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let valid = |n: &str| {
+        !n.is_empty() && n.len() <= 255 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
     (names.next().is_none() && valid(cluster) && valid(service)).then(|| (cluster.to_string(), service.to_string()))
 }
 

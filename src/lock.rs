@@ -193,7 +193,10 @@ mod tests {
         };
         assert!(lease.held_at(0));
         assert!(lease.held_at(94_999));
-        assert!(!lease.held_at(95_000), "too close to its end: a contender may take it over");
+        assert!(
+            !lease.held_at(95_000),
+            "too close to its end: a contender may take it over"
+        );
         assert!(!lease.held_at(200_000), "expired");
     }
 }

@@ -228,7 +228,10 @@ mod tests {
         let words = Reason::parse("ECS deployment ecs-svc/1 completed.");
         assert_eq!(words, Reason::Ecs("ECS deployment ecs-svc/1 completed.".into()));
         assert!(!words.is_code());
-        assert_eq!(serde_json::to_string(&words).unwrap(), r#""ECS deployment ecs-svc/1 completed.""#);
+        assert_eq!(
+            serde_json::to_string(&words).unwrap(),
+            r#""ECS deployment ecs-svc/1 completed.""#
+        );
     }
 
     #[test]

@@ -93,36 +93,45 @@ impl Engine {
             .iter()
             .filter(|r| scope.service.as_ref().is_none_or(|s| *s == r.service))
             .collect();
-        let region = self
-            .ecr
-            .config()
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_default();
+        let region = self.ecr.config().region().map(|r| r.to_string()).unwrap_or_default();
 
-        let mut listed: HashMap<&str, Result<Vec<ListedImage>, String>> = HashMap::new();
+        let mut listed: HashMap<&str, Result<Vec<ListedImage>, Error>> = HashMap::new();
         for route in &routes {
             if !listed.contains_key(route.repository.as_str()) {
-                let images = self.list_images(&route.repository).await.map_err(|e| e.to_string());
-                listed.insert(&route.repository, images);
+                listed.insert(&route.repository, self.list_images(&route.repository).await);
             }
         }
-        let services = self.services_of(&routes).await;
+        // Per route: the push a missed event would have carried, when ECR has one.
+        let candidates: Vec<(&ServiceRoute, Result<Option<Push>, Error>)> = routes
+            .iter()
+            .map(|route| {
+                let candidate = match &listed[route.repository.as_str()] {
+                    Ok(images) => Ok(newest_for(route, images, &region, &route.repository)),
+                    Err(e) => Err(e.clone()),
+                };
+                (*route, candidate)
+            })
+            .collect();
+        let wanted: Vec<&ServiceRoute> = candidates
+            .iter()
+            .filter(|(_, c)| matches!(c, Ok(Some(_))))
+            .map(|(r, _)| *r)
+            .collect();
+        let services = self.services_of(&wanted).await;
         let mut definitions: HashMap<String, (TaskDefinition, Vec<Tag>)> = HashMap::new();
 
         let mut results = Vec::new();
-        for route in routes {
-            let images = match &listed[route.repository.as_str()] {
-                Ok(images) => images,
-                Err(_) => {
-                    // Listed again to return the typed error (retryable or not) for this route.
-                    results.push(self.list_images(&route.repository).await.map(|_| unreachable_outcome(route)));
+        for (route, candidate) in candidates {
+            let push = match candidate {
+                Ok(Some(push)) => push,
+                Ok(None) => {
+                    results.push(Ok(outcome(route, Reason::NoImage, None, None)));
                     continue;
                 }
-            };
-            let Some(push) = newest_for(route, images, &region, &route.repository) else {
-                results.push(Ok(outcome(route, Reason::NoImage, None, None)));
-                continue;
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
             };
             let service = match services.get(&(route.cluster.clone(), route.service.clone())) {
                 Some(Ok(Some(service))) => service,
@@ -133,8 +142,8 @@ impl Engine {
                     }));
                     continue;
                 }
-                Some(Err(_)) => {
-                    results.push(self.describe_service(&route.cluster, &route.service).await.map(|_| unreachable_outcome(route)));
+                Some(Err(e)) => {
+                    results.push(Err(e.clone()));
                     continue;
                 }
             };
@@ -193,11 +202,8 @@ impl Engine {
     }
 
     /// The routes' services, described ten a call per cluster: `Ok(None)` for one that is not
-    /// ACTIVE, `Err` (the message) when its cluster's call failed.
-    async fn services_of(
-        &self,
-        routes: &[&ServiceRoute],
-    ) -> HashMap<(String, String), Result<Option<Service>, String>> {
+    /// ACTIVE, `Err` when its cluster's call failed.
+    async fn services_of(&self, routes: &[&ServiceRoute]) -> HashMap<(String, String), Result<Option<Service>, Error>> {
         let mut by_cluster: Vec<(&str, Vec<&str>)> = Vec::new();
         for route in routes {
             match by_cluster.iter_mut().find(|(c, _)| *c == route.cluster) {
@@ -214,7 +220,7 @@ impl Engine {
                     let key = (cluster.to_string(), name.to_string());
                     let value = match &described {
                         Ok(services) => Ok(services.iter().find(|s| s.service_name() == Some(name)).cloned()),
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(e.clone()),
                     };
                     found.insert(key, value);
                 }
@@ -222,11 +228,6 @@ impl Engine {
         }
         found
     }
-}
-
-/// Only reached if a call that just failed succeeds when repeated: then nothing was decided.
-fn unreachable_outcome(route: &ServiceRoute) -> Outcome {
-    outcome(route, Reason::NoImage, None, None)
 }
 
 fn outcome(route: &ServiceRoute, reason: Reason, task_definition: Option<String>, push: Option<&Push>) -> Outcome {
@@ -264,7 +265,10 @@ mod tests {
         let any = ServiceRoute::new("c", "s", "r");
         let push = newest_for(&any, &images, "eu-west-1", "r").unwrap();
         assert_eq!((push.digest.as_bytes()[7], push.tag.as_deref()), (b'b', Some("dev-3")));
-        assert_eq!(push.pinned_image(), format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/r@{}", images[1].digest));
+        assert_eq!(
+            push.pinned_image(),
+            format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/r@{}", images[1].digest)
+        );
 
         let mut releases = ServiceRoute::new("c", "s", "r");
         releases.tags = vec!["v*".into()];
@@ -279,7 +283,10 @@ mod tests {
 
     #[test]
     fn the_same_second_is_decided_by_digest() {
-        let images = [image('e', &["x"], "2026-11-01T00:00:00Z"), image('d', &["y"], "2026-11-01T00:00:00Z")];
+        let images = [
+            image('e', &["x"], "2026-11-01T00:00:00Z"),
+            image('d', &["y"], "2026-11-01T00:00:00Z"),
+        ];
         let push = newest_for(&ServiceRoute::new("c", "s", "r"), &images, "us-east-1", "r").unwrap();
         assert_eq!(push.tag.as_deref(), Some("x"));
     }
@@ -295,7 +302,10 @@ mod tests {
         };
         let tagged = base().image_tags("v1").build();
         assert_eq!(ListedImage::from_detail(&tagged).unwrap().tags, vec!["v1"]);
-        let image_config = base().image_tags("v1").artifact_media_type(IMAGE_CONFIG_MEDIA_TYPES[1]).build();
+        let image_config = base()
+            .image_tags("v1")
+            .artifact_media_type(IMAGE_CONFIG_MEDIA_TYPES[1])
+            .build();
         assert!(ListedImage::from_detail(&image_config).is_some());
         assert_eq!(ListedImage::from_detail(&base().build()), None, "untagged");
         let chart = base()

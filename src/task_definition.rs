@@ -412,7 +412,11 @@ mod tests {
         let first = remember_failed(&none, "web", &d('a')).unwrap();
         assert_eq!(first, d('a'));
         let with = |v: &str| tags(&[("pushdeploy:failed:web", v), ("pushdeploy:failed:other", "x")]);
-        assert_eq!(remember_failed(&with(&first), "web", &d('a')), None, "a replay writes nothing");
+        assert_eq!(
+            remember_failed(&with(&first), "web", &d('a')),
+            None,
+            "a replay writes nothing"
+        );
         let second = remember_failed(&with(&first), "web", &d('b')).unwrap();
         assert_eq!(second, format!("{} {}", d('b'), d('a')));
         let third = remember_failed(&with(&second), "web", &d('c')).unwrap();
@@ -422,7 +426,11 @@ mod tests {
         assert_eq!(failed_digests(&with(&fourth), "web").len(), FAILED_REMEMBERED);
         assert_eq!(failed_digests(&with(&fourth), "other"), vec!["x"]);
         assert!(failed_digests(&with(&fourth), "we").is_empty());
-        assert_eq!(failed_key(&"r".repeat(100)).len(), 118, "within ECS's 128-character keys");
+        assert_eq!(
+            failed_key(&"r".repeat(100)).len(),
+            118,
+            "within ECS's 128-character keys"
+        );
     }
 
     #[test]
@@ -436,10 +444,16 @@ mod tests {
         assert!(matches!(skipped, Plan::Skip(Reason::FailedBefore)));
         let forced = decide(&route, &new, &td, &[], &remembered, Force::FailedBefore).unwrap();
         assert!(matches!(forced, Plan::Deploy(_)));
-        assert!(matches!(decide(&route, &new, &td, &[], &[], Force::No).unwrap(), Plan::Deploy(_)));
+        assert!(matches!(
+            decide(&route, &new, &td, &[], &[], Force::No).unwrap(),
+            Plan::Deploy(_)
+        ));
         let running_it = running(vec![container("web", &format!("{REGISTRY}/web@{NEW}"))]);
         let already = decide(&route, &new, &running_it, &[], &remembered, Force::No).unwrap();
-        assert!(matches!(already, Plan::Skip(Reason::AlreadyRunning)), "what runs is reported as running");
+        assert!(
+            matches!(already, Plan::Skip(Reason::AlreadyRunning)),
+            "what runs is reported as running"
+        );
     }
 
     #[test]

@@ -41,7 +41,10 @@ fn args(app: &App, service: &str, image: &str) -> DeployArgs {
         image: image.into(),
         cluster: None,
         force: false,
-        wait: pushdeploy_cli::cli::WaitArgs { wait: false, timeout: 900 },
+        wait: pushdeploy_cli::cli::WaitArgs {
+            wait: false,
+            timeout: 900,
+        },
     }
 }
 

@@ -297,3 +297,147 @@ async fn down_waits_out_a_capacity_provider_still_in_use_or_being_updated() {
         .is_err());
     assert_eq!(refused.num_calls(), 1, "other errors are not waited out");
 }
+
+// --- The calls of the closed loop: the failure memory's TagResource and the sync's DescribeImages.
+
+const SERVICE_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service/faults/web";
+
+fn engine_with(ecs_rules: Vec<Rule>, ecr_rules: Vec<Rule>) -> Engine {
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs_rules.iter());
+    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm_ok().iter());
+    let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, ecr_rules.iter());
+    Engine::from_clients(ecs, ssm, ecr, PARAMETER.into(), Duration::from_secs(60))
+}
+
+/// The service in the middle of ECS's rollback of deployment `ecs-svc/1`, which ran `digest(1)`.
+fn failed_deployment_rules(tag: Rule) -> Vec<Rule> {
+    let described = serde_json::json!({"services": [{"serviceName": "web", "serviceArn": SERVICE_ARN, "status": "ACTIVE",
+        "taskDefinition": TD, "tags": [],
+        "deployments": [
+            {"id": "ecs-svc/2", "status": "PRIMARY", "taskDefinition": TD, "rolloutState": "IN_PROGRESS"},
+            {"id": "ecs-svc/1", "status": "ACTIVE", "taskDefinition": "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2",
+             "rolloutState": "FAILED", "rolloutStateReason": "ECS deployment circuit breaker: tasks failed to start."}]}],
+        "failures": []})
+    .to_string();
+    let definition = serde_json::json!({"taskDefinition": {"taskDefinitionArn": "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2",
+        "family": "web", "revision": 2,
+        "containerDefinitions": [{"name": "web", "image": format!("{REGISTRY}/web@{}", digest(1))}]}, "tags": []})
+    .to_string();
+    vec![
+        mock!(Ecs::describe_services).then_http_response(move || response(200, &described)),
+        mock!(Ecs::describe_task_definition).then_http_response(move || response(200, &definition)),
+        tag,
+    ]
+}
+
+async fn failure_event(engine: &Engine) -> Result<Vec<pushdeploy::Outcome>, Error> {
+    let event = serde_json::json!({"version": "0", "id": "e", "detail-type": "ECS Deployment State Change",
+        "source": "aws.ecs", "account": "123456789012", "time": "2026-11-26T10:05:00Z", "region": "us-east-1",
+        "resources": [SERVICE_ARN],
+        "detail": {"eventType": "ERROR", "eventName": "SERVICE_DEPLOYMENT_FAILED", "deploymentId": "ecs-svc/1",
+                   "reason": "ECS deployment circuit breaker: tasks failed to start."}});
+    engine.handle_event(&event, "faults").await
+}
+
+#[tokio::test]
+async fn remembering_a_failure_fails_the_event_as_retryable_when_throttled_and_fatal_when_denied() {
+    let throttled = mock!(Ecs::tag_resource)
+        .then_http_response(|| response(400, &error_body("ThrottlingException", "Rate exceeded")));
+    let err = failure_event(&engine_with(failed_deployment_rules(throttled), vec![]))
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_retryable(),
+        "the event is retried, so the failure is not lost: {err}"
+    );
+    assert!(err.to_string().contains("ecs:TagResource"), "{err}");
+
+    let denied = mock!(Ecs::tag_resource).then_http_response(|| {
+        response(
+            400,
+            &error_body(
+                "AccessDeniedException",
+                "User is not authorized to perform: ecs:TagResource",
+            ),
+        )
+    });
+    let err = failure_event(&engine_with(failed_deployment_rules(denied), vec![]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Fatal.AwsError");
+    assert!(err.to_string().contains("grant ecs:TagResource"), "{err}");
+
+    let once = mock!(Ecs::tag_resource)
+        .sequence()
+        .http_status(500, Some(error_body("ServerException", "internal")))
+        .http_response(|| response(200, "{}"))
+        .build();
+    let outcomes = failure_event(&engine_with(failed_deployment_rules(once), vec![]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcomes[0].action, outcomes[0].reason.as_str()),
+        (Action::Failed, "circuit-breaker")
+    );
+    assert_eq!(outcomes[0].image, Some(format!("{REGISTRY}/web@{}", digest(1))));
+}
+
+fn images_page() -> HttpResponse {
+    response(
+        200,
+        &serde_json::json!({"imageDetails": [{"registryId": "123456789012", "repositoryName": "web",
+            "imageDigest": digest(1), "imageTags": ["v1"], "imagePushedAt": 1_790_000_000.0}]})
+        .to_string(),
+    )
+}
+
+async fn sync(engine: &Engine) -> Result<Vec<pushdeploy::Outcome>, Error> {
+    engine.sync(&pushdeploy::SyncScope::default(), "faults").await
+}
+
+#[tokio::test]
+async fn a_sync_that_cannot_list_images_says_whether_a_retry_helps() {
+    use aws_sdk_ecr::Client as Ecr;
+    let busy = mock!(Ecr::describe_images)
+        .then_http_response(|| response(400, &error_body("ThrottlingException", "Rate exceeded")));
+    let err = sync(&engine_with(vec![], vec![busy])).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Aws {
+                operation: "ecr:DescribeImages",
+                retryable: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let down =
+        mock!(Ecr::describe_images).then_http_response(|| response(503, &error_body("ServerException", "unavailable")));
+    assert!(sync(&engine_with(vec![], vec![down])).await.unwrap_err().is_retryable());
+    let denied = mock!(Ecr::describe_images).then_http_response(|| {
+        response(
+            400,
+            &error_body("AccessDeniedException", "not authorized to perform: ecr:DescribeImages"),
+        )
+    });
+    let err = sync(&engine_with(vec![], vec![denied])).await.unwrap_err();
+    assert_eq!(err.error_type(), "Fatal.AwsError");
+    assert!(err.to_string().contains("grant ecr:DescribeImages"), "{err}");
+
+    // A throttle the SDK's retry absorbs: the sync goes on and deploys the newer image.
+    let once = mock!(Ecr::describe_images)
+        .sequence()
+        .http_status(400, Some(error_body("ThrottlingException", "Rate exceeded")))
+        .http_response(images_page)
+        .build();
+    let update = mock!(Ecs::update_service)
+        .then_http_response(|| response(200, r#"{"service":{"serviceName":"web","status":"ACTIVE"}}"#));
+    let outcomes = sync(&engine_with(ecs_ok_until_update(update), vec![once]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcomes[0].action, outcomes[0].reason.as_str()),
+        (Action::Deployed, "new-image")
+    );
+}

@@ -110,11 +110,17 @@ impl App {
                 .build(),
         );
         let parameter = format!("/pushdeploy/{name}/config");
-        let engine = Engine::from_clients(engine_ecs, engine_ssm, engine_ecr, parameter.clone(), Duration::from_secs(60))
-            .with_lock_settings(LockSettings {
-                lease: Duration::from_secs(30),
-                wait: Duration::from_secs(20),
-            });
+        let engine = Engine::from_clients(
+            engine_ecs,
+            engine_ssm,
+            engine_ecr,
+            parameter.clone(),
+            Duration::from_secs(60),
+        )
+        .with_lock_settings(LockSettings {
+            lease: Duration::from_secs(30),
+            wait: Duration::from_secs(20),
+        });
         let ecs = aws_sdk_ecs::Client::new(&sdk);
         ecs.create_cluster()
             .cluster_name(&name)

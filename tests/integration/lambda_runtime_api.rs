@@ -177,6 +177,31 @@ async fn the_function_binary_redeploys_under_the_lambda_runtime_api_of_cargo_lam
         format!("{REGISTRY}/demo/web@sha256:a3c9e1f7b5d2048c6e8a0f1b3d5c7e9a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e");
     assert_eq!(app.running_images("web").await[0].1, index_image);
 
+    // Deployment events of another cluster's service (the samples name demo/web): not routed.
+    for file in ["ecs-deployment-completed.json", "ecs-deployment-failed.json"] {
+        let o = outcomes(&invoke(port, file));
+        assert_eq!(
+            (
+                o[0]["action"].as_str(),
+                o[0]["reason"].as_str(),
+                o[0]["service"].as_str()
+            ),
+            (Some("skipped"), Some("not-routed"), Some("web")),
+            "{file}: {o}"
+        );
+        assert!(o[0]["deployment"].as_str().unwrap().starts_with("ecs-svc/"), "{o}");
+    }
+    // A push whose event never came: the schedule deploys it.
+    let missed = crate::cli::put_image(&app, "demo/web", "v3", "5ced").await;
+    let synced = outcomes(&invoke(port, "scheduled.json"));
+    assert_eq!(
+        (synced[0]["action"].as_str(), synced[0]["image"].as_str()),
+        (Some("deployed"), Some(format!("{REGISTRY}/demo/web@{missed}").as_str())),
+        "{synced}"
+    );
+    let again = outcomes(&invoke(port, "scheduled.json"));
+    assert_eq!(again[0]["reason"], "already-running", "{again}");
+
     // The function logged one JSON outcome line per service on stdout.
     let _ = function.0.kill();
     let out = function.0.wait_with_output_ref();
@@ -184,7 +209,8 @@ async fn the_function_binary_redeploys_under_the_lambda_runtime_api_of_cargo_lam
     assert!(
         lines
             .iter()
-            .any(|l| l["action"] == "deployed" && l["image"] == index_image.as_str()),
+            .any(|l| l["action"] == "deployed" && l["image"] == index_image.as_str())
+            && lines.iter().any(|l| l["reason"] == "not-routed"),
         "no outcome line in the function's output:\n{out}"
     );
 }

@@ -53,19 +53,24 @@ fn push_now(repo: &str, tag: &str, digest: &str) -> Value {
 /// ECS shows it: its id, task definition and ECS's reason.
 async fn deployment_in(app: &App, service: &str, state: &str, task_definition: &str) -> (String, String) {
     let found = std::cell::RefCell::new(None);
-    eventually(&format!("a {state} deployment of {task_definition}"), ROLLOUT, EVERY, || async {
-        let svc = app.described(service).await;
-        let hit = svc.deployments().iter().find(|d| {
-            d.rollout_state().map(|s| s.as_str()) == Some(state) && d.task_definition() == Some(task_definition)
-        });
-        *found.borrow_mut() = hit.map(|d| {
-            (
-                d.id().unwrap().to_string(),
-                d.rollout_state_reason().unwrap_or_default().to_string(),
-            )
-        });
-        found.borrow().is_some()
-    })
+    eventually(
+        &format!("a {state} deployment of {task_definition}"),
+        ROLLOUT,
+        EVERY,
+        || async {
+            let svc = app.described(service).await;
+            let hit = svc.deployments().iter().find(|d| {
+                d.rollout_state().map(|s| s.as_str()) == Some(state) && d.task_definition() == Some(task_definition)
+            });
+            *found.borrow_mut() = hit.map(|d| {
+                (
+                    d.id().unwrap().to_string(),
+                    d.rollout_state_reason().unwrap_or_default().to_string(),
+                )
+            });
+            found.borrow().is_some()
+        },
+    )
     .await;
     found.into_inner().unwrap()
 }
@@ -94,20 +99,33 @@ async fn a_bad_image_is_reported_failed_and_no_replay_or_sync_deploys_it_again_u
     let app = App::new("breaker").await;
     let repo = format!("{}/web", app.name);
     let good = put_image(&app, &repo, "v1", "c1").await;
-    app.guarded_service("web", vec![container("web", &image(&repo, "v0"))]).await;
+    app.guarded_service("web", vec![container("web", &image(&repo, "v0"))])
+        .await;
     app.config(json!([app.route("web", &repo)])).await;
 
     let deployed = app.handle(&push_now(&repo, "v1", &good)).await.unwrap();
     let good_td = one(&deployed).task_definition.clone().unwrap();
     let (id, _) = deployment_in(&app, "web", "COMPLETED", &good_td).await;
     let completed = app
-        .handle(&deployment_event(&app, "web", &id, "SERVICE_DEPLOYMENT_COMPLETED", &format!("ECS deployment {id} completed.")))
+        .handle(&deployment_event(
+            &app,
+            "web",
+            &id,
+            "SERVICE_DEPLOYMENT_COMPLETED",
+            &format!("ECS deployment {id} completed."),
+        ))
         .await
         .unwrap();
     let completed = one(&completed);
     assert_eq!(completed.action, Action::Completed);
-    assert_eq!(completed.image.as_deref(), Some(format!("{REGISTRY}/{repo}@{good}").as_str()));
-    assert_eq!((completed.task_definition.as_deref(), completed.deployment.as_deref()), (Some(good_td.as_str()), Some(id.as_str())));
+    assert_eq!(
+        completed.image.as_deref(),
+        Some(format!("{REGISTRY}/{repo}@{good}").as_str())
+    );
+    assert_eq!(
+        (completed.task_definition.as_deref(), completed.deployment.as_deref()),
+        (Some(good_td.as_str()), Some(id.as_str()))
+    );
     assert_eq!(completed.reason, Reason::Ecs(format!("ECS deployment {id} completed.")));
 
     let bad = put_later(&app, &repo, "v2", "c2").await;
@@ -120,8 +138,15 @@ async fn a_bad_image_is_reported_failed_and_no_replay_or_sync_deploys_it_again_u
     let failure = deployment_event(&app, "web", &failed_id, "SERVICE_DEPLOYMENT_FAILED", &ecs_reason);
     let failed = app.handle(&failure).await.unwrap();
     let failed = one(&failed);
-    assert_eq!((failed.action, &failed.reason), (Action::Failed, &Reason::CircuitBreaker));
-    assert_eq!(failed.image.as_deref(), Some(format!("{REGISTRY}/{repo}@{bad}").as_str()), "the image that failed");
+    assert_eq!(
+        (failed.action, &failed.reason),
+        (Action::Failed, &Reason::CircuitBreaker)
+    );
+    assert_eq!(
+        failed.image.as_deref(),
+        Some(format!("{REGISTRY}/{repo}@{bad}").as_str()),
+        "the image that failed"
+    );
     assert_eq!(failed.task_definition.as_deref(), Some(bad_td.as_str()));
     assert_eq!(
         writes(&app.calls),
@@ -130,7 +155,10 @@ async fn a_bad_image_is_reported_failed_and_no_replay_or_sync_deploys_it_again_u
     );
     assert_eq!(failed_tag(&app.described("web").await, &repo), Some(bad.clone()));
     let line: Value = serde_json::from_str(&failed.to_json_line()).unwrap();
-    assert_eq!((line["action"].as_str(), line["reason"].as_str()), (Some("failed"), Some("circuit-breaker")));
+    assert_eq!(
+        (line["action"].as_str(), line["reason"].as_str()),
+        (Some("failed"), Some("circuit-breaker"))
+    );
     assert_eq!(line["deployment"].as_str(), Some(failed_id.as_str()));
 
     // A replayed failure event remembers nothing new.
@@ -144,7 +172,10 @@ async fn a_bad_image_is_reported_failed_and_no_replay_or_sync_deploys_it_again_u
     .await;
     // A replayed push, a Lambda retry: failed-before, nothing written.
     let replay = app.handle(&push).await.unwrap();
-    assert_eq!((one(&replay).action, one(&replay).reason.as_str()), (Action::Skipped, "failed-before"));
+    assert_eq!(
+        (one(&replay).action, one(&replay).reason.as_str()),
+        (Action::Skipped, "failed-before")
+    );
     assert_eq!(
         writes(&app.calls),
         vec!["SSM.PutParameter", "SSM.DeleteParameter"],
@@ -159,18 +190,31 @@ async fn a_bad_image_is_reported_failed_and_no_replay_or_sync_deploys_it_again_u
     // On purpose: `pushdeploy deploy --force`.
     let ctx = Context::new(app.sdk.clone(), OutputFormat::Json);
     let mut args = DeployArgs {
-        app: AppArgs { app: Some(app.name.clone()), file: None },
+        app: AppArgs {
+            app: Some(app.name.clone()),
+            file: None,
+        },
         service: "web".into(),
         image: format!("{repo}:v2"),
         cluster: None,
         force: false,
-        wait: WaitArgs { wait: false, timeout: 60 },
+        wait: WaitArgs {
+            wait: false,
+            timeout: 60,
+        },
     };
     let refused = pushdeploy_cli::commands::deploy::deploy(&args, &ctx).await.unwrap();
-    assert_eq!(one(&refused).reason, Reason::FailedBefore, "the CLI honours the memory too");
+    assert_eq!(
+        one(&refused).reason,
+        Reason::FailedBefore,
+        "the CLI honours the memory too"
+    );
     args.force = true;
     let forced = pushdeploy_cli::commands::deploy::deploy(&args, &ctx).await.unwrap();
-    assert_eq!((one(&forced).action, one(&forced).reason.as_str()), (Action::Deployed, "new-image"));
+    assert_eq!(
+        (one(&forced).action, one(&forced).reason.as_str()),
+        (Action::Deployed, "new-image")
+    );
 
     // A newer push deploys normally.
     let fixed = put_later(&app, &repo, "v3", "c3").await;
@@ -186,11 +230,23 @@ async fn deployment_events_of_services_not_routed_are_skipped_without_a_call() {
     app.config(json!([app.route("web", &repo)])).await;
     app.engine.config().get().await.unwrap();
     app.calls.take();
-    let event = deployment_event(&app, "other", "ecs-svc/1234567890123456789", "SERVICE_DEPLOYMENT_FAILED", "x");
+    let event = deployment_event(
+        &app,
+        "other",
+        "ecs-svc/1234567890123456789",
+        "SERVICE_DEPLOYMENT_FAILED",
+        "x",
+    );
     let out = app.handle(&event).await.unwrap();
-    assert_eq!((one(&out).action, one(&out).reason.as_str()), (Action::Skipped, "not-routed"));
+    assert_eq!(
+        (one(&out).action, one(&out).reason.as_str()),
+        (Action::Skipped, "not-routed")
+    );
     assert_eq!(one(&out).service.as_deref(), Some("other"));
-    assert!(app.calls.take().is_empty(), "no AWS call for a service the config does not route");
+    assert!(
+        app.calls.take().is_empty(),
+        "no AWS call for a service the config does not route"
+    );
     let mut progress = deployment_event(&app, "web", "ecs-svc/1", "SERVICE_DEPLOYMENT_IN_PROGRESS", "");
     progress["detail"]["eventType"] = json!("INFO");
     let out = app.handle(&progress).await.unwrap();
@@ -202,7 +258,8 @@ async fn a_missed_push_is_deployed_by_sync_and_by_the_schedule_and_a_converged_s
     let app = App::new("catchup").await;
     let repo = format!("{}/web", app.name);
     let v1 = put_image(&app, &repo, "v1", "d1").await;
-    app.service("web", vec![container("web", &format!("{REGISTRY}/{repo}@{v1}"))]).await;
+    app.service("web", vec![container("web", &format!("{REGISTRY}/{repo}@{v1}"))])
+        .await;
     app.config(json!([{"cluster": app.cluster, "service": "web", "repository": repo, "tags": ["v*"]}]))
         .await;
 
@@ -214,7 +271,12 @@ async fn a_missed_push_is_deployed_by_sync_and_by_the_schedule_and_a_converged_s
     assert!(calls.iter().all(|c| !is_write(c)), "{calls:?}");
     assert_eq!(
         calls,
-        vec!["SSM.GetParameter", "ECR.DescribeImages", "ECS.DescribeServices", "ECS.DescribeTaskDefinition"]
+        vec![
+            "SSM.GetParameter",
+            "ECR.DescribeImages",
+            "ECS.DescribeServices",
+            "ECS.DescribeTaskDefinition"
+        ]
     );
 
     // Pushes whose events never came: v2, and a newer tag the route's filter rejects.
@@ -222,18 +284,32 @@ async fn a_missed_push_is_deployed_by_sync_and_by_the_schedule_and_a_converged_s
     put_later(&app, &repo, "nightly", "d3").await;
     let dry = app
         .engine
-        .sync(&SyncScope { service: None, dry_run: true }, "test")
+        .sync(
+            &SyncScope {
+                service: None,
+                dry_run: true,
+            },
+            "test",
+        )
         .await
         .unwrap();
     assert_eq!(one(&dry).reason, Reason::DryRun);
-    assert_eq!(one(&dry).image.as_deref(), Some(format!("{REGISTRY}/{repo}@{v2}").as_str()));
+    assert_eq!(
+        one(&dry).image.as_deref(),
+        Some(format!("{REGISTRY}/{repo}@{v2}").as_str())
+    );
     assert!(writes(&app.calls).is_empty(), "a dry run writes nothing");
 
     let synced = app.engine.sync(&SyncScope::default(), "test").await.unwrap();
-    assert_eq!((one(&synced).action, one(&synced).reason.as_str()), (Action::Deployed, "new-image"));
+    assert_eq!(
+        (one(&synced).action, one(&synced).reason.as_str()),
+        (Action::Deployed, "new-image")
+    );
     assert_eq!(app.running_images("web").await[0].1, format!("{REGISTRY}/{repo}@{v2}"));
     let (_, tags) = app.task_definition(&app.running_arn("web").await).await;
-    assert!(tags.iter().any(|t| t.key() == Some(&format!("pushdeploy:tag:{repo}")) && t.value() == Some("v2")));
+    assert!(tags
+        .iter()
+        .any(|t| t.key() == Some(&format!("pushdeploy:tag:{repo}")) && t.value() == Some("v2")));
     app.calls.take();
     let again = app.engine.sync(&SyncScope::default(), "test").await.unwrap();
     assert_eq!(one(&again).reason, Reason::AlreadyRunning);
@@ -250,7 +326,12 @@ async fn a_missed_push_is_deployed_by_sync_and_by_the_schedule_and_a_converged_s
     app.ecs
         .tag_resource()
         .resource_arn(arn)
-        .tags(aws_sdk_ecs::types::Tag::builder().key("pushdeploy:paused").value("true").build())
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("pushdeploy:paused")
+                .value("true")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -273,15 +354,23 @@ async fn a_sync_says_per_route_what_it_did_when_a_repository_is_empty_or_missing
         .send()
         .await
         .unwrap();
-    app.config(json!([app.route("web", &web), app.route("api", &api)])).await;
+    app.config(json!([app.route("web", &web), app.route("api", &api)]))
+        .await;
     let Err(Error::Partial { failures, outcomes }) = app.engine.sync(&SyncScope::default(), "test").await else {
         panic!("one route's repository does not exist")
     };
-    assert_eq!(one(&outcomes).reason, Reason::NoImage, "an empty repository has nothing to deploy");
+    assert_eq!(
+        one(&outcomes).reason,
+        Reason::NoImage,
+        "an empty repository has nothing to deploy"
+    );
     assert_eq!(one(&outcomes).service.as_deref(), Some("web"));
     assert_eq!(failures.len(), 1);
     let text = failures[0].to_string();
-    assert!(text.contains("ecr:DescribeImages") && text.contains("RepositoryNotFoundException"), "{text}");
+    assert!(
+        text.contains("ecr:DescribeImages") && text.contains("RepositoryNotFoundException"),
+        "{text}"
+    );
     assert!(!failures[0].is_retryable(), "a missing repository stays missing");
 }
 
@@ -290,7 +379,8 @@ async fn deploy_wait_exits_zero_on_a_completed_rollout_and_three_on_a_rollback()
     let app = App::new("waiting").await;
     let repo = format!("{}/web", app.name);
     put_image(&app, &repo, "v1", "e1").await;
-    app.guarded_service("web", vec![container("web", &image(&repo, "v0"))]).await;
+    app.guarded_service("web", vec![container("web", &image(&repo, "v0"))])
+        .await;
     app.config(json!([app.route("web", &repo)])).await;
     let env = [
         ("AWS_ENDPOINT_URL", emulator().endpoint.as_str()),
@@ -301,7 +391,18 @@ async fn deploy_wait_exits_zero_on_a_completed_rollout_and_three_on_a_rollback()
     ];
     let deploy = |tag: &str| {
         let image = format!("{repo}:{tag}");
-        let args = ["deploy", "--app", &app.name, "--service", "web", "--image", &image, "--wait", "--timeout", "60"];
+        let args = [
+            "deploy",
+            "--app",
+            &app.name,
+            "--service",
+            "web",
+            "--image",
+            &image,
+            "--wait",
+            "--timeout",
+            "60",
+        ];
         crate::first_contact::run(&args, &env, &[])
     };
     let ok = deploy("v1");
@@ -313,11 +414,21 @@ async fn deploy_wait_exits_zero_on_a_completed_rollout_and_three_on_a_rollback()
     let bad = put_later(&app, &repo, "v2", "e2").await;
     control("bad-images", json!({"images": [bad]}));
     let failed = deploy("v2");
-    let (stdout, stderr) = (String::from_utf8_lossy(&failed.stdout), String::from_utf8_lossy(&failed.stderr));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&failed.stdout),
+        String::from_utf8_lossy(&failed.stderr),
+    );
     assert_eq!(failed.status.code(), Some(3), "{stdout}\n{stderr}");
-    assert!(stdout.contains("FAILED") && stdout.contains("circuit-breaker"), "{stdout}");
+    assert!(
+        stdout.contains("FAILED") && stdout.contains("circuit-breaker"),
+        "{stdout}"
+    );
     assert!(stderr.contains("circuit breaker"), "ECS's reason: {stderr}");
-    assert_eq!(failed_tag(&app.described("web").await, &repo), Some(bad), "remembered as the function would");
+    assert_eq!(
+        failed_tag(&app.described("web").await, &repo),
+        Some(bad),
+        "remembered as the function would"
+    );
 }
 
 #[tokio::test]
@@ -325,7 +436,8 @@ async fn odd_input_is_answered_and_never_writes() {
     let app = App::new("oddinput").await;
     let repo = format!("{}/web", app.name);
     let v1 = put_image(&app, &repo, "v1", "f1").await;
-    app.service("web", vec![container("web", &format!("{REGISTRY}/{repo}@{v1}"))]).await;
+    app.service("web", vec![container("web", &format!("{REGISTRY}/{repo}@{v1}"))])
+        .await;
     app.config(json!([app.route("web", &repo)])).await;
     // A newer image waits in ECR, so anything that wrongly syncs or deploys would write.
     put_later(&app, &repo, "v2", "f2").await;
@@ -357,20 +469,48 @@ async fn odd_input_is_answered_and_never_writes() {
         with(tick.clone(), &["detail-type"], json!(7)),
         with(failed.clone(), &["resources"], json!([])),
         with(failed.clone(), &["resources"], json!([arn("web"), arn("web")])),
-        with(failed.clone(), &["resources"], json!(["arn:aws:ecs:us-east-1:123456789012:service/web"])),
-        with(failed.clone(), &["resources"], json!([arn(&format!("{}/web/extra", app.cluster))])),
+        with(
+            failed.clone(),
+            &["resources"],
+            json!(["arn:aws:ecs:us-east-1:123456789012:service/web"]),
+        ),
+        with(
+            failed.clone(),
+            &["resources"],
+            json!([arn(&format!("{}/web/extra", app.cluster))]),
+        ),
         with(failed.clone(), &["resources"], json!([arn("unknown-cluster/web")])),
-        with(failed.clone(), &["resources"], json!([arn(&format!("{}/{}", app.cluster, "x".repeat(5000)))])),
+        with(
+            failed.clone(),
+            &["resources"],
+            json!([arn(&format!("{}/{}", app.cluster, "x".repeat(5000)))]),
+        ),
         with(failed.clone(), &["detail", "deploymentId"], json!("not-an-id")),
         with(failed.clone(), &["detail", "deploymentId"], json!(12)),
-        with(failed.clone(), &["detail", "eventName"], json!("SERVICE_DEPLOYMENT_EXPLODED")),
+        with(
+            failed.clone(),
+            &["detail", "eventName"],
+            json!("SERVICE_DEPLOYMENT_EXPLODED"),
+        ),
         with(failed.clone(), &["detail"], json!({})),
         with(failed.clone(), &["detail"], json!("x")),
         with(failed.clone(), &["detail-type"], json!("ECS Task State Change")),
         with(failed.clone(), &["source"], json!("aws.ec2")),
-        with(crate::fixture::push_event(&repo, Some("v2"), &v1, &now()), &["detail", "image-digest"], json!("sha256:nope")),
-        with(crate::fixture::push_event(&repo, Some("v2"), &v1, &now()), &["detail", "result"], json!("FAILURE")),
-        with(crate::fixture::push_event(&repo, Some("v2"), &v1, &now()), &["time"], json!("yesterday")),
+        with(
+            crate::fixture::push_event(&repo, Some("v2"), &v1, &now()),
+            &["detail", "image-digest"],
+            json!("sha256:nope"),
+        ),
+        with(
+            crate::fixture::push_event(&repo, Some("v2"), &v1, &now()),
+            &["detail", "result"],
+            json!("FAILURE"),
+        ),
+        with(
+            crate::fixture::push_event(&repo, Some("v2"), &v1, &now()),
+            &["time"],
+            json!("yesterday"),
+        ),
     ];
     app.calls.take();
     for event in &odd {
@@ -424,9 +564,12 @@ async fn the_deploy_lock_is_released_only_by_its_holder() {
             .ok()
             .and_then(|p| p.parameter?.value)
     };
-    eventually("the function takes over the expired lease", Duration::from_secs(10), EVERY, || async {
-        value().await.is_some_and(|v| v.starts_with("function "))
-    })
+    eventually(
+        "the function takes over the expired lease",
+        Duration::from_secs(10),
+        EVERY,
+        || async { value().await.is_some_and(|v| v.starts_with("function ")) },
+    )
     .await;
     laptop.await.unwrap().unwrap();
     let after_laptop = value().await;
