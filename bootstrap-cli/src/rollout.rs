@@ -91,7 +91,10 @@ pub async fn follow(
         limit,
         "`pushdeploy status` shows the rollout; ECS's service events say why it is slow",
     );
-    let (known, last) = (&std::cell::RefCell::new(None::<String>), &std::cell::RefCell::new(String::new()));
+    let (known, last) = (
+        &std::cell::RefCell::new(None::<String>),
+        &std::cell::RefCell::new(String::new()),
+    );
     until(&wait, step, || async move {
         let svc = describe_service(ctx, cluster, service).await?.ok_or_else(|| {
             CliError::Engine(pushdeploy::Error::ServiceNotFound {
@@ -148,16 +151,42 @@ mod tests {
 
     #[test]
     fn a_rollout_is_done_when_ecs_says_completed_or_failed_and_pending_otherwise() {
-        let running = [deployment("ecs-svc/1", "PRIMARY", NEW, DeploymentRolloutState::InProgress, "")];
+        let running = [deployment(
+            "ecs-svc/1",
+            "PRIMARY",
+            NEW,
+            DeploymentRolloutState::InProgress,
+            "",
+        )];
         assert!(matches!(judge(&running, NEW, None), Poll::Pending(s) if s.contains("1 of 2 running")));
-        let done = [deployment("ecs-svc/1", "PRIMARY", NEW, DeploymentRolloutState::Completed, "")];
+        let done = [deployment(
+            "ecs-svc/1",
+            "PRIMARY",
+            NEW,
+            DeploymentRolloutState::Completed,
+            "",
+        )];
         assert_eq!(
             judge(&done, NEW, Some("ecs-svc/1")),
-            Poll::Done(RolloutEnd::Completed { deployment: "ecs-svc/1".into() })
+            Poll::Done(RolloutEnd::Completed {
+                deployment: "ecs-svc/1".into()
+            })
         );
         let failed = [
-            deployment("ecs-svc/2", "PRIMARY", OLD, DeploymentRolloutState::InProgress, "rolling back"),
-            deployment("ecs-svc/1", "ACTIVE", NEW, DeploymentRolloutState::Failed, "ECS deployment circuit breaker: tasks failed to start."),
+            deployment(
+                "ecs-svc/2",
+                "PRIMARY",
+                OLD,
+                DeploymentRolloutState::InProgress,
+                "rolling back",
+            ),
+            deployment(
+                "ecs-svc/1",
+                "ACTIVE",
+                NEW,
+                DeploymentRolloutState::Failed,
+                "ECS deployment circuit breaker: tasks failed to start.",
+            ),
         ];
         assert_eq!(
             judge(&failed, NEW, Some("ecs-svc/1")),
@@ -170,13 +199,31 @@ mod tests {
 
     #[test]
     fn a_deployment_gone_while_another_revision_runs_was_replaced() {
-        let back = [deployment("ecs-svc/0", "PRIMARY", OLD, DeploymentRolloutState::Completed, "")];
+        let back = [deployment(
+            "ecs-svc/0",
+            "PRIMARY",
+            OLD,
+            DeploymentRolloutState::Completed,
+            "",
+        )];
         assert_eq!(
             judge(&back, NEW, Some("ecs-svc/1")),
-            Poll::Done(RolloutEnd::Replaced { deployment: "ecs-svc/1".into(), running: OLD.into() })
+            Poll::Done(RolloutEnd::Replaced {
+                deployment: "ecs-svc/1".into(),
+                running: OLD.into()
+            })
         );
-        assert!(matches!(judge(&back, NEW, None), Poll::Pending(_)), "not seen yet is not replaced");
-        let same = [deployment("ecs-svc/9", "PRIMARY", NEW, DeploymentRolloutState::InProgress, "")];
+        assert!(
+            matches!(judge(&back, NEW, None), Poll::Pending(_)),
+            "not seen yet is not replaced"
+        );
+        let same = [deployment(
+            "ecs-svc/9",
+            "PRIMARY",
+            NEW,
+            DeploymentRolloutState::InProgress,
+            "",
+        )];
         assert!(matches!(judge(&same, NEW, Some("ecs-svc/1")), Poll::Pending(_)));
     }
 }

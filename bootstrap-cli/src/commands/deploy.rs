@@ -71,7 +71,10 @@ pub async fn wait_for(
     limit: Duration,
 ) -> Result<Ended, CliError> {
     let progress = Progress::new(ctx);
-    let step = progress.step(&format!("rollout of {} on {cluster}/{service}", rollout::short(task_definition)));
+    let step = progress.step(&format!(
+        "rollout of {} on {cluster}/{service}",
+        rollout::short(task_definition)
+    ));
     let end = match rollout::follow(ctx, cluster, service, task_definition, limit, &step).await {
         Ok(end) => end,
         Err(e) => {
@@ -79,7 +82,13 @@ pub async fn wait_for(
             return Err(e);
         }
     };
-    let engine = Engine::from_clients(ctx.ecs(), ctx.ssm(), ctx.ecr(), app.names.config_parameter(), Duration::ZERO);
+    let engine = Engine::from_clients(
+        ctx.ecs(),
+        ctx.ssm(),
+        ctx.ecr(),
+        app.names.config_parameter(),
+        Duration::ZERO,
+    );
     let (deployment, ended, reason) = match &end {
         RolloutEnd::Completed { deployment } => {
             step.done("COMPLETED");
@@ -119,7 +128,11 @@ pub async fn wait_for(
     if let Some(o) = outcome.first_mut() {
         // A service outside the routing config (rolled back by hand, say) still has an end.
         if o.action == Action::Skipped {
-            o.action = if ended == DeploymentEnd::Completed { Action::Completed } else { Action::Failed };
+            o.action = if ended == DeploymentEnd::Completed {
+                Action::Completed
+            } else {
+                Action::Failed
+            };
             o.task_definition = Some(task_definition.to_string());
         }
     }
@@ -177,7 +190,9 @@ pub async fn deploy_app(app: &App, args: &DeployArgs, ctx: &Context) -> Result<V
     // An explicit deploy names its service, so the route's tag rules do not apply.
     let owner = format!("pushdeploy-cli pid {}", std::process::id());
     let force = if args.force { Force::FailedBefore } else { Force::No };
-    Ok(engine.redeploy(&push, &[Routed::Accepted(route)], &owner, force).await?)
+    Ok(engine
+        .redeploy(&push, &[Routed::Accepted(route)], &owner, force)
+        .await?)
 }
 
 /// Prints outcomes as a table (text) or a JSON array.

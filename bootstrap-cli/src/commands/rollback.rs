@@ -94,12 +94,22 @@ pub async fn run(args: RollbackArgs, global: &GlobalArgs) -> Result<ExitCode, Cl
     let done = rollback(&ctx, &app, &args.target.service, args.to.as_deref()).await?;
     if args.wait.wait {
         if ctx.output == OutputFormat::Text {
-            writeln!(std::io::stdout(), "rolled back {}/{}: {} -> {}", done.cluster, done.service, done.from, done.to)?;
+            writeln!(
+                std::io::stdout(),
+                "rolled back {}/{}: {} -> {}",
+                done.cluster,
+                done.service,
+                done.from,
+                done.to
+            )?;
         }
         let limit = std::time::Duration::from_secs(args.wait.timeout);
-        let ended = crate::commands::deploy::wait_for(&ctx, &app, &done.cluster, &done.service, &done.to, limit).await?;
+        let ended =
+            crate::commands::deploy::wait_for(&ctx, &app, &done.cluster, &done.service, &done.to, limit).await?;
         match ctx.output {
-            OutputFormat::Json => crate::commands::print_json(&serde_json::json!({"rollback": &done, "outcomes": &ended.outcome}))?,
+            OutputFormat::Json => {
+                crate::commands::print_json(&serde_json::json!({"rollback": &done, "outcomes": &ended.outcome}))?
+            }
             OutputFormat::Text => crate::commands::deploy::print_outcomes(ctx.output, &ended.outcome)?,
         }
         return Ok(ended.exit);
