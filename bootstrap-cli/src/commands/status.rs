@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use aws_sdk_ecs::types::{ServiceDeployment, ServiceDeploymentStatus};
 use pushdeploy::image::ImageRef;
-use pushdeploy::task_definition::{image_tag_key, is_paused, pushed_at_key, tag_value, TAG_PAUSED};
+use pushdeploy::task_definition::{failed_digests, image_tag_key, is_paused, pushed_at_key, tag_value, TAG_PAUSED};
 use serde::Serialize;
 
 use crate::app_file::{App, Service};
@@ -82,6 +82,12 @@ pub struct ServiceStatus {
     pub rolled_back_by: Option<RolledBackBy>,
     /// The rollback in plain words (never reported as a success).
     pub rolled_back: Option<String>,
+    /// How the last deployment ended: `completed`, `in progress`, or `failed` with ECS's
+    /// reason (a rollback by ECS counts as failed).
+    pub last_outcome: Option<String>,
+    /// Digests the function will not deploy again because a deployment of them failed
+    /// (`pushdeploy deploy --force` does), newest first.
+    pub failed_before: Vec<String>,
     /// Recent service events.
     pub events: Vec<String>,
 }
@@ -309,6 +315,11 @@ async fn service_status(ctx: &Context, app: &App, s: &Service, known: &Known) ->
         st.rolled_back_by = Some(RolledBackBy::CircuitBreaker);
         st.rolled_back = Some(text);
     }
+    st.last_outcome = last_outcome(&st.deployments, st.rolled_back_by.as_ref());
+    st.failed_before = failed_digests(svc.tags(), &s.repository)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     if let Some(revision) = known.revisions.get(&s.spec.name) {
         let image = revision.image(&s.container).map(str::to_string);
         let parsed = image.as_deref().and_then(|i| ImageRef::parse(i).ok());
@@ -321,6 +332,22 @@ async fn service_status(ctx: &Context, app: &App, s: &Service, known: &Known) ->
         st.task_definition = Some(revision.arn.clone());
     }
     Ok(st)
+}
+
+/// How the last deployment ended, from the deployments ECS shows (PRIMARY first): a failed one
+/// still draining, or one ECS's circuit breaker rolled back, is `failed`.
+pub fn last_outcome(deployments: &[DeploymentState], rolled_back_by: Option<&RolledBackBy>) -> Option<String> {
+    if let Some(failed) = deployments.iter().find(|d| d.rollout_state == "FAILED") {
+        let reason = failed.rollout_state_reason.as_deref().unwrap_or("ECS gave no reason");
+        return Some(format!("failed: {} ({reason})", revision(&failed.task_definition)));
+    }
+    let primary = deployments.first()?;
+    Some(match (primary.rollout_state.as_str(), rolled_back_by) {
+        (_, Some(RolledBackBy::CircuitBreaker)) => "failed: rolled back by ECS's circuit breaker".to_string(),
+        ("COMPLETED", _) => format!("completed: {}", revision(&primary.task_definition)),
+        ("IN_PROGRESS", _) => format!("in progress: {}", revision(&primary.task_definition)),
+        (other, _) => format!("{}: {}", other.to_lowercase(), revision(&primary.task_definition)),
+    })
 }
 
 fn print(format: OutputFormat, status: &Status) -> Result<(), CliError> {
@@ -363,6 +390,16 @@ fn print(format: OutputFormat, status: &Status) -> Result<(), CliError> {
         }
         if let Some(rb) = &s.rolled_back {
             writeln!(out, "  ROLLED BACK: {rb}")?;
+        }
+        if let Some(last) = &s.last_outcome {
+            writeln!(out, "  last deployment  {last}")?;
+        }
+        if !s.failed_before.is_empty() {
+            writeln!(
+                out,
+                "  failed before    {} (never redeployed automatically; `pushdeploy deploy --force` on purpose)",
+                s.failed_before.join(", ")
+            )?;
         }
         for d in &s.deployments {
             let reason = d
@@ -411,6 +448,47 @@ mod tests {
             text,
             "ECS's circuit breaker rolled back the deployment of demo-web:7 (ECS deployment circuit breaker: tasks failed to start.) to demo-web:6"
         );
+    }
+
+    #[test]
+    fn the_last_outcome_is_failed_while_a_failed_deployment_shows_or_after_ecs_rolled_back() {
+        let d = |status: &str, td: &str, state: &str, reason: Option<&str>| DeploymentState {
+            id: "ecs-svc/1".into(),
+            status: status.into(),
+            task_definition: format!("arn:aws:ecs:us-east-1:1:task-definition/{td}"),
+            rollout_state: state.into(),
+            rollout_state_reason: reason.map(str::to_string),
+            running: 1,
+            desired: 1,
+            failed_tasks: 0,
+        };
+        assert_eq!(last_outcome(&[], None), None);
+        let done = [d("PRIMARY", "web:7", "COMPLETED", None)];
+        assert_eq!(last_outcome(&done, None).as_deref(), Some("completed: web:7"));
+        let running = [
+            d("PRIMARY", "web:8", "IN_PROGRESS", None),
+            d("ACTIVE", "web:7", "COMPLETED", None),
+        ];
+        assert_eq!(last_outcome(&running, None).as_deref(), Some("in progress: web:8"));
+        let failing = [
+            d("PRIMARY", "web:7", "IN_PROGRESS", None),
+            d(
+                "ACTIVE",
+                "web:8",
+                "FAILED",
+                Some("ECS deployment circuit breaker: tasks failed to start."),
+            ),
+        ];
+        assert_eq!(
+            last_outcome(&failing, None).as_deref(),
+            Some("failed: web:8 (ECS deployment circuit breaker: tasks failed to start.)")
+        );
+        assert!(last_outcome(&done, Some(&RolledBackBy::CircuitBreaker))
+            .unwrap()
+            .starts_with("failed"));
+        assert!(last_outcome(&done, Some(&RolledBackBy::Person))
+            .unwrap()
+            .starts_with("completed"));
     }
 
     #[test]
