@@ -131,8 +131,8 @@ impl Engine {
     }
 
     /// Remembers on the service that `images` failed a deployment of it. Writes only what is new
-    /// (one `TagResource`, or nothing for a digest remembered already); returns whether it wrote.
-    pub async fn remember_failure(&self, service: &Service, images: &[RoutedImage]) -> Result<bool, Error> {
+    /// (one `TagResource`, or nothing for a digest remembered already).
+    pub async fn remember_failure(&self, service: &Service, images: &[RoutedImage]) -> Result<(), Error> {
         let mut tags: Vec<Tag> = service.tags().to_vec();
         let mut updates = Vec::new();
         for image in images {
@@ -145,7 +145,7 @@ impl Engine {
             }
         }
         if updates.is_empty() {
-            return Ok(false);
+            return Ok(());
         }
         let arn = service
             .service_arn()
@@ -158,19 +158,186 @@ impl Engine {
             .send()
             .await
             .map_err(|e| aws_error("ecs:TagResource", e))?;
-        Ok(true)
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::classify;
+    use crate::test_mocks::*;
     use aws_sdk_ecs::types::ContainerDefinition;
+    use aws_smithy_mocks::mock;
+    use serde_json::json;
+
+    fn event(cluster: &str, name: &str, id: &str, reason: &str) -> DeploymentChange {
+        let e = json!({"version": "0", "id": "e", "detail-type": "ECS Deployment State Change", "source": "aws.ecs",
+            "account": "123456789012", "time": "2026-11-27T10:00:00Z", "region": "us-east-1",
+            "resources": [format!("arn:aws:ecs:us-east-1:123456789012:service/{cluster}/web")],
+            "detail": {"eventType": "INFO", "eventName": name, "deploymentId": id, "reason": reason}});
+        match classify(&e).unwrap() {
+            crate::event::Classified::Deployment(change) => change,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn rolling_back() -> serde_json::Value {
+        json!([
+            {"id": "ecs-svc/2", "status": "PRIMARY", "taskDefinition": td(1), "rolloutState": "IN_PROGRESS"},
+            {"id": "ecs-svc/1", "status": "ACTIVE", "taskDefinition": td(2), "rolloutState": "FAILED"}
+        ])
+    }
+
+    fn routes() -> serde_json::Value {
+        json!([{"cluster": "shop", "service": "web", "repository": "shop/web"},
+               {"cluster": "other", "service": "api", "repository": "shop/web"}])
+    }
+
+    fn remembers(value: String) -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_ecs::Client::tag_resource)
+            .match_requests(move |r| {
+                r.resource_arn() == Some(SERVICE_ARN)
+                    && r.tags().len() == 1
+                    && r.tags()[0].key() == Some("pushdeploy:failed:shop/web")
+                    && r.tags()[0].value() == Some(value.as_str())
+            })
+            .then_http_response(|| ok(json!({})))
+    }
+
+    #[tokio::test]
+    async fn a_failed_deployment_is_reported_with_its_image_and_remembered_once() {
+        let bad = format!("{REGISTRY}/shop/web@{}", digest('b'));
+        let older = digest('a');
+        let describe = service(
+            &td(1),
+            json!([{"key": "pushdeploy:failed:shop/web", "value": older}]),
+            rolling_back(),
+        );
+        let revision = definition(&td(2), &bad, json!([]));
+        let tag = remembers(format!("{} {older}", digest('b')));
+        let engine = engine(&[&describe, &revision, &tag], &ssm_rules(routes()), &[]);
+        let change = event(
+            "shop",
+            "SERVICE_DEPLOYMENT_FAILED",
+            "ecs-svc/1",
+            "ECS deployment circuit breaker: tasks failed to start.",
+        );
+        let out = engine.deployment_outcome(&change).await.unwrap();
+        assert_eq!(
+            out,
+            vec![Outcome {
+                service: Some("web".into()),
+                cluster: Some("shop".into()),
+                action: Action::Failed,
+                reason: Reason::CircuitBreaker,
+                task_definition: Some(td(2)),
+                image: Some(bad.clone()),
+                deployment: Some("ecs-svc/1".into()),
+            }]
+        );
+        assert_eq!(tag.num_calls(), 1);
+
+        // Replayed: the service already remembers the digest; nothing is written.
+        let describe = service(
+            &td(1),
+            json!([{"key": "pushdeploy:failed:shop/web", "value": digest('b')}]),
+            rolling_back(),
+        );
+        let revision = definition(&td(2), &bad, json!([]));
+        let tag = mock!(aws_sdk_ecs::Client::tag_resource).then_http_response(|| ok(json!({})));
+        let engine = crate::test_mocks::engine(&[&describe, &revision, &tag], &ssm_rules(routes()), &[]);
+        let out = engine.deployment_outcome(&change).await.unwrap();
+        assert_eq!(
+            (out[0].action, out[0].image.as_deref()),
+            (Action::Failed, Some(bad.as_str()))
+        );
+        assert_eq!(tag.num_calls(), 0, "a replay writes nothing");
+    }
+
+    #[tokio::test]
+    async fn a_completed_deployment_is_reported_in_ecs_words_and_writes_nothing() {
+        let good = format!("{REGISTRY}/shop/web@{}", digest('c'));
+        let done =
+            json!([{"id": "ecs-svc/3", "status": "PRIMARY", "taskDefinition": td(3), "rolloutState": "COMPLETED"}]);
+        let describe = service(&td(3), json!([]), done);
+        let revision = definition(&td(3), &good, json!([]));
+        let tag = mock!(aws_sdk_ecs::Client::tag_resource).then_http_response(|| ok(json!({})));
+        let engine = engine(&[&describe, &revision, &tag], &ssm_rules(routes()), &[]);
+        let said = engine
+            .deployment_outcome(&event(
+                "shop",
+                "SERVICE_DEPLOYMENT_COMPLETED",
+                "ecs-svc/3",
+                "ECS deployment ecs-svc/3 completed.",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            (said[0].action, said[0].image.as_deref()),
+            (Action::Completed, Some(good.as_str()))
+        );
+        assert_eq!(
+            said[0].reason,
+            Reason::Ecs("ECS deployment ecs-svc/3 completed.".into())
+        );
+        let silent = engine
+            .deployment_outcome(&event("shop", "SERVICE_DEPLOYMENT_COMPLETED", "ecs-svc/3", ""))
+            .await
+            .unwrap();
+        assert_eq!(
+            silent[0].reason,
+            Reason::Ecs("ECS deployment ecs-svc/3 completed.".into())
+        );
+        assert_eq!(tag.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_deployment_no_longer_shown_or_not_routed_is_reported_without_a_revision() {
+        let describe = service(&td(1), json!([]), rolling_back());
+        let revision = definition(&td(2), "x", json!([]));
+        let tag = mock!(aws_sdk_ecs::Client::tag_resource).then_http_response(|| ok(json!({})));
+        let engine = engine(&[&describe, &revision, &tag], &ssm_rules(routes()), &[]);
+        let gone = engine
+            .deployment_outcome(&event(
+                "shop",
+                "SERVICE_DEPLOYMENT_FAILED",
+                "ecs-svc/9",
+                "ECS deployment failed: alarm x in ALARM",
+            ))
+            .await
+            .unwrap();
+        assert_eq!((gone[0].action, &gone[0].reason), (Action::Failed, &Reason::Alarm));
+        assert_eq!(
+            (gone[0].task_definition.as_deref(), gone[0].image.as_deref()),
+            (None, None)
+        );
+        assert_eq!((revision.num_calls(), tag.num_calls()), (0, 0));
+
+        // `web` is routed in cluster shop only, `api` in cluster other only.
+        for (cluster, name) in [("other", "web"), ("nowhere", "web")] {
+            let out = engine
+                .deployment_outcome(&event(cluster, "SERVICE_DEPLOYMENT_FAILED", "ecs-svc/1", "x"))
+                .await
+                .unwrap();
+            assert_eq!(
+                (out[0].action, &out[0].reason),
+                (Action::Skipped, &Reason::NotRouted),
+                "{cluster}/{name}"
+            );
+            assert_eq!(out[0].deployment.as_deref(), Some("ecs-svc/1"));
+        }
+        assert_eq!(
+            describe.num_calls(),
+            1,
+            "no call for a service the config does not route"
+        );
+    }
 
     const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:service/shop/web";
 
-    fn definition(images: &[(&str, &str)]) -> TaskDefinition {
+    fn containers_of(images: &[(&str, &str)]) -> TaskDefinition {
         TaskDefinition::builder()
             .set_container_definitions(Some(
                 images
@@ -184,7 +351,7 @@ mod tests {
     #[test]
     fn only_pinned_images_of_routed_repositories_in_the_services_registry_count() {
         let web = ServiceRoute::new("shop", "web", "shop/web");
-        let td = definition(&[
+        let td = containers_of(&[
             (
                 "web",
                 &format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/web@{A}"),
@@ -209,6 +376,14 @@ mod tests {
             }]
         );
         assert!(routed_images(&[&web], &td, "not-an-arn").is_empty());
+        assert!(
+            routed_images(&[&web], &td, "arn:aws:ecs::123456789012:service/shop/web").is_empty(),
+            "no region"
+        );
+        assert!(
+            routed_images(&[&web], &td, "arn:aws:ecs:eu-west-1::service/shop/web").is_empty(),
+            "no account"
+        );
         let mut only_proxy = ServiceRoute::new("shop", "web", "shop/web");
         only_proxy.containers = vec!["proxy".into()];
         assert!(routed_images(&[&only_proxy], &td, ARN).is_empty());

@@ -15,6 +15,8 @@ pub mod redeploy;
 pub mod routing;
 pub mod sync;
 pub mod task_definition;
+#[cfg(test)]
+mod test_mocks;
 
 pub use error::Error;
 pub use outcome::{Action, Outcome};

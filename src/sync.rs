@@ -245,6 +245,235 @@ fn outcome(route: &ServiceRoute, reason: Reason, task_definition: Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_mocks::*;
+    use aws_smithy_mocks::{mock, Rule};
+    use serde_json::json;
+
+    fn image_detail(d: char, tags: &[&str], at: i64) -> serde_json::Value {
+        json!({"registryId": "123456789012", "repositoryName": "shop/web", "imageDigest": digest(d),
+               "imageTags": tags, "imagePushedAt": at, "artifactMediaType": IMAGE_CONFIG_MEDIA_TYPES[0]})
+    }
+
+    /// Two pages of `shop/web`: v1 (a, oldest), nightly (n, newest), then v2 (b).
+    fn listing() -> Vec<Rule> {
+        let first = json!({"imageDetails": [image_detail('a', &["v1"], 1_790_000_000), image_detail('n', &["nightly"], 1_790_000_300)],
+                           "nextToken": "page-2"});
+        let second = json!({"imageDetails": [image_detail('b', &["v2", "latest"], 1_790_000_200)]});
+        vec![
+            mock!(aws_sdk_ecr::Client::describe_images)
+                .match_requests(|r| {
+                    r.next_token().is_none()
+                        && r.repository_name() == Some("shop/web")
+                        && r.filter().and_then(|f| f.tag_status()) == Some(&TagStatus::Tagged)
+                })
+                .then_http_response(move || ok(first.clone())),
+            mock!(aws_sdk_ecr::Client::describe_images)
+                .match_requests(|r| r.next_token() == Some("page-2"))
+                .then_http_response(move || ok(second.clone())),
+        ]
+    }
+
+    fn releases() -> serde_json::Value {
+        json!([{"cluster": "shop", "service": "web", "repository": "shop/web", "tags": ["v*"]}])
+    }
+
+    fn running(d: char, pushed_at: &str) -> (Rule, Rule) {
+        let image = format!("{REGISTRY}/shop/web@{}", digest(d));
+        (
+            service(&td(1), json!([]), json!([])),
+            definition(
+                &td(1),
+                &image,
+                json!([{"key": "pushdeploy:pushed-at:shop/web", "value": pushed_at}]),
+            ),
+        )
+    }
+
+    fn writes() -> (Rule, Rule) {
+        (
+            mock!(aws_sdk_ecs::Client::register_task_definition)
+                .match_requests(|r| {
+                    r.container_definitions()[0].image() == Some(&format!("{REGISTRY}/shop/web@{}", digest('b')))
+                })
+                .then_http_response(|| {
+                    ok(json!({"taskDefinition": {"taskDefinitionArn": td(2), "family": "shop-web", "revision": 2}}))
+                }),
+            mock!(aws_sdk_ecs::Client::update_service)
+                .match_requests(|r| r.task_definition() == Some(td(2).as_str()))
+                .then_http_response(|| ok(json!({"service": {"serviceName": "web", "status": "ACTIVE"}}))),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_sync_deploys_the_newest_accepted_image_across_pages_through_the_locked_path() {
+        let listing = listing();
+        let (describe, revision) = running('a', "2026-09-21T14:13:20Z");
+        let (register, update) = writes();
+        let ssm = ssm_rules(releases());
+        let engine = engine(
+            &[&describe, &revision, &register, &update],
+            &ssm,
+            &[&listing[0], &listing[1]],
+        );
+
+        let dry = engine
+            .sync(
+                &SyncScope {
+                    service: None,
+                    dry_run: true,
+                },
+                "t",
+            )
+            .await
+            .unwrap();
+        assert_eq!((dry[0].action, &dry[0].reason), (Action::Skipped, &Reason::DryRun));
+        assert_eq!(
+            dry[0].image,
+            Some(format!("{REGISTRY}/shop/web@{}", digest('b'))),
+            "v2, not the newer nightly"
+        );
+        assert_eq!(
+            (register.num_calls(), ssm[1].num_calls()),
+            (0, 0),
+            "a dry run writes nothing, takes no lock"
+        );
+
+        let done = engine.sync(&SyncScope::default(), "t").await.unwrap();
+        assert_eq!((done[0].action, &done[0].reason), (Action::Deployed, &Reason::NewImage));
+        assert_eq!(done[0].task_definition.as_deref(), Some(td(2).as_str()));
+        assert_eq!((register.num_calls(), update.num_calls()), (1, 1));
+        assert_eq!(
+            (ssm[1].num_calls(), ssm[2].num_calls()),
+            (1, 1),
+            "under the deploy lock"
+        );
+        assert_eq!(
+            (listing[0].num_calls(), listing[1].num_calls()),
+            (2, 2),
+            "every page, once a sync"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sync_reads_only_when_nothing_is_newer_and_says_why() {
+        let cases: [(char, &str, serde_json::Value, serde_json::Value, Reason); 5] = [
+            (
+                'b',
+                "2026-09-21T14:16:40Z",
+                json!([]),
+                releases(),
+                Reason::AlreadyRunning,
+            ),
+            (
+                'c',
+                "2026-09-21T14:20:00Z",
+                json!([]),
+                releases(),
+                Reason::OlderThanRunning,
+            ),
+            (
+                'a',
+                "2026-09-21T14:13:20Z",
+                json!([{"key": "pushdeploy:paused", "value": "true"}]),
+                releases(),
+                Reason::Paused,
+            ),
+            (
+                'a',
+                "2026-09-21T14:13:20Z",
+                json!([{"key": "pushdeploy:failed:shop/web", "value": digest('b')}]),
+                releases(),
+                Reason::FailedBefore,
+            ),
+            (
+                'a',
+                "2026-09-21T14:13:20Z",
+                json!([]),
+                json!([{"cluster": "shop", "service": "web", "repository": "shop/web", "tags": ["prod-*"]}]),
+                Reason::NoImage,
+            ),
+        ];
+        for (d, pushed_at, tags, routes, reason) in cases {
+            let listing = listing();
+            let image = format!("{REGISTRY}/shop/web@{}", digest(d));
+            let describe = service(&td(1), tags, json!([]));
+            let revision = definition(
+                &td(1),
+                &image,
+                json!([{"key": "pushdeploy:pushed-at:shop/web", "value": pushed_at}]),
+            );
+            let (register, update) = writes();
+            let ssm = ssm_rules(routes);
+            let engine = engine(
+                &[&describe, &revision, &register, &update],
+                &ssm,
+                &[&listing[0], &listing[1]],
+            );
+            let out = engine.sync(&SyncScope::default(), "t").await.unwrap();
+            assert_eq!((out[0].action, &out[0].reason), (Action::Skipped, &reason));
+            assert_eq!(out[0].service.as_deref(), Some("web"));
+            assert_eq!(
+                (register.num_calls(), ssm[1].num_calls()),
+                (0, 0),
+                "{reason}: no write, no lock"
+            );
+            let wanted_calls = if reason == Reason::NoImage { 0 } else { 1 };
+            assert_eq!(describe.num_calls(), wanted_calls, "{reason}");
+        }
+    }
+
+    #[tokio::test]
+    async fn each_route_gets_its_outcome_or_its_error() {
+        let listing = listing();
+        let throttled = mock!(aws_sdk_ecr::Client::describe_images)
+            .match_requests(|r| r.repository_name() == Some("shop/api"))
+            .then_http_response(|| failure(400, "ThrottlingException"));
+        let (describe, revision) = running('b', "2026-09-21T14:16:40Z");
+        let routes = json!([
+            {"cluster": "shop", "service": "web", "repository": "shop/web", "tags": ["v*"]},
+            {"cluster": "shop", "service": "gone", "repository": "shop/web", "tags": ["v*"]},
+            {"cluster": "shop", "service": "api", "repository": "shop/api"}
+        ]);
+        let ssm = ssm_rules(routes);
+        let engine = engine(&[&describe, &revision], &ssm, &[&throttled, &listing[0], &listing[1]]);
+        let Err(Error::Partial { failures, outcomes }) = engine.sync(&SyncScope::default(), "t").await else {
+            panic!("two routes fail")
+        };
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(
+            (outcomes[0].service.as_deref(), &outcomes[0].reason),
+            (Some("web"), &Reason::AlreadyRunning)
+        );
+        assert!(
+            matches!(&failures[0], Error::ServiceNotFound { service, .. } if service == "gone"),
+            "{failures:?}"
+        );
+        assert!(
+            matches!(
+                &failures[1],
+                Error::Aws {
+                    operation: "ecr:DescribeImages",
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{failures:?}"
+        );
+        assert_eq!(describe.num_calls(), 1, "web and gone in one DescribeServices");
+        assert_eq!(listing[0].num_calls(), 1, "shop/web listed once for two routes");
+
+        let only = engine
+            .sync(
+                &SyncScope {
+                    service: Some("web".into()),
+                    dry_run: false,
+                },
+                "t",
+            )
+            .await
+            .unwrap();
+        assert_eq!(only.len(), 1, "--service narrows the sync");
+    }
 
     fn image(digest: char, tags: &[&str], at: &str) -> ListedImage {
         ListedImage {

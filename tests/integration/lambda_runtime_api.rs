@@ -202,6 +202,37 @@ async fn the_function_binary_redeploys_under_the_lambda_runtime_api_of_cargo_lam
     let again = outcomes(&invoke(port, "scheduled.json"));
     assert_eq!(again[0]["reason"], "already-running", "{again}");
 
+    // Odd input: answered, nothing deployed, and the process lives on to answer the next one.
+    let odd_dir = std::env::temp_dir().join(crate::fixture::unique("odd-events"));
+    std::fs::create_dir_all(&odd_dir).unwrap();
+    let revisions = app.revisions("web").await.len();
+    for (n, payload) in [
+        "null",
+        "[]",
+        "\"just a string\"",
+        r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-11-26T10:20:00Z","region":"us-east-1","resources":[],"detail":{"run":"all"}}"#,
+        r#"{"version":"0","id":"x","detail-type":"ECS Deployment State Change","source":"aws.ecs","account":"123456789012","time":"2026-11-26T10:20:00Z","region":"us-east-1","resources":["not-an-arn"],"detail":{"eventType":"INFO","eventName":"SERVICE_DEPLOYMENT_COMPLETED","deploymentId":"ecs-svc/1"}}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let file = odd_dir.join(format!("odd-{n}.json"));
+        std::fs::write(&file, payload).unwrap();
+        let answer = invoke(port, file.to_str().unwrap());
+        let text = format!("{}{}", String::from_utf8_lossy(&answer.stdout), String::from_utf8_lossy(&answer.stderr));
+        assert!(text.contains("Fatal.InvalidEvent"), "{payload}: {text}");
+    }
+    assert_eq!(
+        app.revisions("web").await.len(),
+        revisions,
+        "odd input registers nothing"
+    );
+    let alive = outcomes(&invoke(port, "scheduled.json"));
+    assert_eq!(
+        alive[0]["reason"], "already-running",
+        "the function still answers: {alive}"
+    );
+
     // The function logged one JSON outcome line per service on stdout.
     let _ = function.0.kill();
     let out = function.0.wait_with_output_ref();

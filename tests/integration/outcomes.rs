@@ -580,3 +580,95 @@ async fn the_deploy_lock_is_released_only_by_its_holder() {
     function.await.unwrap().unwrap();
     assert_eq!(value().await, None, "the holder releases its own lock");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn engines_and_cli_processes_at_once_end_on_the_newest_image_without_duplicate_revisions() {
+    let app = App::new("procrace").await;
+    let repo = format!("{}/web", app.name);
+    let mut pushed = Vec::new();
+    for i in 1..=3 {
+        pushed.push(put_later(&app, &repo, &format!("v{i}"), &format!("9{i}")).await);
+    }
+    app.service("web", vec![container("web", &image(&repo, "v0"))]).await;
+    app.config(json!([app.route("web", &repo)])).await;
+    // The events ECR would have sent, with ECR's own push times.
+    let details = aws_sdk_ecr::Client::new(&app.sdk)
+        .describe_images()
+        .repository_name(&repo)
+        .send()
+        .await
+        .unwrap()
+        .image_details
+        .unwrap();
+    let event = |i: usize| {
+        let d = details
+            .iter()
+            .find(|d| d.image_digest() == Some(pushed[i].as_str()))
+            .unwrap();
+        let at = chrono::DateTime::from_timestamp(d.image_pushed_at().unwrap().secs(), 0).unwrap();
+        crate::fixture::push_event(&repo, Some(&format!("v{}", i + 1)), &pushed[i], &at.to_rfc3339())
+    };
+    let env = [
+        ("AWS_ENDPOINT_URL", emulator().endpoint.clone()),
+        ("AWS_REGION", REGION.to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+    ];
+    crate::first_contact::cli(); // built before the race starts
+                                 // Separate OS processes of `pushdeploy deploy`, newest first and duplicated...
+    let processes: Vec<_> = ["v3", "v1", "v3", "v2"]
+        .iter()
+        .map(|tag| {
+            std::process::Command::new(crate::first_contact::cli())
+                .args([
+                    "deploy",
+                    "--app",
+                    &app.name,
+                    "--service",
+                    "web",
+                    "--image",
+                    &format!("{repo}:{tag}"),
+                    "-o",
+                    "json",
+                ])
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start pushdeploy deploy")
+        })
+        .collect();
+    // ...while function instances (engines of their own) take shuffled, duplicated events.
+    let engines: Vec<_> = (0..3)
+        .map(|_| pushdeploy::Engine::new(&app.sdk, app.parameter.clone(), Duration::from_secs(60)))
+        .collect();
+    let order = [2usize, 0, 1, 2, 1, 0, 2, 0];
+    let events: Vec<Value> = order.iter().map(|&i| event(i)).collect();
+    let results = futures::future::join_all(
+        events
+            .iter()
+            .enumerate()
+            .map(|(n, e)| engines[n % engines.len()].handle_event(e, "race")),
+    )
+    .await;
+    for r in &results {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    for child in processes {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(
+        app.running_images("web").await[0].1,
+        format!("{REGISTRY}/{repo}@{}", pushed[2])
+    );
+    let mut seen = std::collections::HashSet::new();
+    for arn in app.revisions("web").await {
+        let (td, _) = app.task_definition(&arn).await;
+        let img = td.container_definitions.unwrap()[0].image.clone().unwrap();
+        assert!(seen.insert(img.clone()), "two revisions carry {img}");
+    }
+}
