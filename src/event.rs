@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::image::{ecr_registry, is_digest, is_tag};
+use crate::image::{ecr_registry, is_artifact_tag, is_digest, is_tag};
 use crate::outcome::Reason;
 
 /// EventBridge `source` of ECR events.
@@ -227,10 +227,13 @@ pub fn classify(event: &Value) -> Result<Classified, EventError> {
             ));
         }
     }
+    // Not an image a service runs: another artifact type, or a signature or attestation pushed
+    // under cosign's `sha256-<digest>.sig` tag (its config says it is an image).
     if detail
         .artifact_media_type
         .as_deref()
         .is_some_and(|t| !IMAGE_CONFIG_MEDIA_TYPES.contains(&t))
+        || tag.as_deref().is_some_and(is_artifact_tag)
     {
         return Ok(Classified::Ignored {
             reason: Reason::NotAnImage,
@@ -537,6 +540,19 @@ mod tests {
                 "{artifact}"
             );
         }
+        // cosign's signature tag, with an image config: still not an image to run.
+        let e = event(
+            json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "web", "image-digest": DIGEST,
+                   "image-tag": format!("sha256-{}.sig", "a".repeat(64)),
+                   "artifact-media-type": IMAGE_CONFIG_MEDIA_TYPES[1]}),
+        );
+        assert!(matches!(
+            classify(&e).unwrap(),
+            Classified::Ignored {
+                reason: Reason::NotAnImage,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -126,6 +126,18 @@ pub fn is_tag(s: &str) -> bool {
         && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(b))
 }
 
+/// Whether `tag` is one that signing and attestation tools push beside an image
+/// (`sha256-<digest>.sig`, `.att`, `.sbom`: cosign's tag scheme), not a release of it.
+pub fn is_artifact_tag(tag: &str) -> bool {
+    let Some(rest) = tag.strip_prefix("sha256-") else {
+        return false;
+    };
+    let Some((hex, kind)) = rest.split_once('.') else {
+        return false;
+    };
+    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(kind, "sig" | "att" | "sbom")
+}
+
 /// Shortest and longest ECR repository name (ECR API reference, CreateRepository).
 pub const REPOSITORY_NAME_LEN: (usize, usize) = (2, 256);
 
@@ -166,6 +178,20 @@ fn is_repository_component(part: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cosign_signature_and_attestation_tags_are_artifacts() {
+        let hex = "0123456789abcdef".repeat(4);
+        for kind in ["sig", "att", "sbom"] {
+            assert!(is_artifact_tag(&format!("sha256-{hex}.{kind}")), "{kind}");
+        }
+        assert!(!is_artifact_tag(&format!("sha256-{hex}.tar")));
+        assert!(!is_artifact_tag(&format!("sha256-{}.sig", &hex[1..])));
+        assert!(!is_artifact_tag(&format!("sha256-{}x.sig", &hex[1..])));
+        assert!(!is_artifact_tag(&format!("sha512-{hex}.sig")));
+        assert!(!is_artifact_tag("v1.2.3"));
+        assert!(!is_artifact_tag(&format!("sha256-{hex}")));
+    }
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

@@ -88,6 +88,14 @@ mod template_tests {
         assert!(
             properties.contains("OnFailure:\n            Type: SQS\n            Destination: !GetAtt FailureQueue.Arn")
         );
+        // SAM's DeadLetterConfig takes `Arn`; with `Type: SQS` it makes a queue of its own.
+        assert!(!template.contains("DeadLetterConfig:\n              Type: SQS"));
+        assert_eq!(
+            template
+                .matches("DeadLetterConfig:\n              Arn: !GetAtt FailureQueue.Arn")
+                .count(),
+            2
+        );
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub enum Reason {
     FailedBefore,
     /// A deployment event for a service the routing config does not route.
     NotRouted,
-    /// A deployment event that is not an outcome yet (`SERVICE_DEPLOYMENT_IN_PROGRESS`).
+    /// A deployment event that is not an outcome yet (`SERVICE_DEPLOYMENT_IN_PROGRESS`), or a
+    /// sync that found ECS rolling a failed deployment back, or another deploy holding the lock.
     DeploymentInProgress,
     /// A sync found no image in the repository that the route accepts.
     NoImage,

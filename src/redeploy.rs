@@ -149,13 +149,25 @@ impl Engine {
         owner: &str,
         force: Force,
     ) -> Result<Outcome, Error> {
+        self.deploy_service_with(route, push, owner, force, self.lock).await
+    }
+
+    /// [`Engine::deploy_service`] with its own lock settings (the sync waits little).
+    pub(crate) async fn deploy_service_with(
+        &self,
+        route: &ServiceRoute,
+        push: &Push,
+        owner: &str,
+        force: Force,
+        settings: LockSettings,
+    ) -> Result<Outcome, Error> {
         let name = lock::lock_name(self.config.parameter(), &route.cluster, &route.service);
         let what = (route.cluster.as_str(), route.service.as_str());
         lock::with_lock(
             &self.ssm,
             &name,
             owner,
-            self.lock,
+            settings,
             what,
             self.deploy_locked(route, push, force),
         )

@@ -4,17 +4,29 @@
 //! a push when it is newer than what runs. A converged sync only reads.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_ecr::types::{DescribeImagesFilter, ImageDetail, TagStatus};
-use aws_sdk_ecs::types::{Service, Tag, TaskDefinition};
+use aws_sdk_ecs::types::{DeploymentRolloutState, Service, Tag, TaskDefinition};
 use chrono::{DateTime, Utc};
 
 use crate::config::ServiceRoute;
 use crate::error::{aws_error, Error};
 use crate::event::{Push, IMAGE_CONFIG_MEDIA_TYPES};
+use crate::image::is_artifact_tag;
+use crate::lock::LockSettings;
 use crate::outcome::{Action, Outcome, Reason};
 use crate::redeploy::{collect, decide, Engine, Force};
 use crate::task_definition::{is_paused, Plan};
+
+/// The sync's lock settings: the engine's lease, a short wait (the sync deploys one route after
+/// another inside the function's timeout).
+fn sync_lock(engine: LockSettings) -> LockSettings {
+    LockSettings {
+        lease: engine.lease,
+        wait: engine.wait.min(Duration::from_secs(2)),
+    }
+}
 
 /// What a sync covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,7 +58,12 @@ impl ListedImage {
         if media.is_some_and(|m| !IMAGE_CONFIG_MEDIA_TYPES.contains(&m)) {
             return None;
         }
-        let mut tags = detail.image_tags().to_vec();
+        let mut tags: Vec<String> = detail
+            .image_tags()
+            .iter()
+            .filter(|t| !is_artifact_tag(t))
+            .cloned()
+            .collect();
         if tags.is_empty() {
             return None;
         }
@@ -172,11 +189,33 @@ impl Engine {
                     continue;
                 }
             };
+            // ECS rolling a failed deployment back: its image is about to be remembered; a deploy
+            // now would cancel the rollback. The next sync looks again.
+            let rolling_back = service
+                .deployments()
+                .iter()
+                .any(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed));
+            let in_progress = || {
+                Ok(outcome(
+                    route,
+                    Reason::DeploymentInProgress,
+                    Some(running_arn.clone()),
+                    Some(&push),
+                ))
+            };
             results.push(match planned {
                 Plan::Skip(reason) => Ok(outcome(route, reason, Some(running_arn), Some(&push))),
+                Plan::Deploy(_) if rolling_back => in_progress(),
                 Plan::Deploy(_) if scope.dry_run => Ok(outcome(route, Reason::DryRun, Some(running_arn), Some(&push))),
-                // Through the push's own path: the lock, a fresh read, the same rules.
-                Plan::Deploy(_) => self.deploy_service(route, &push, owner, Force::No).await,
+                // Through the push's own path: the lock, a fresh read, the same rules. A lock held
+                // by a deploy (a push) is not waited for long: that deploy decides.
+                Plan::Deploy(_) => match self
+                    .deploy_service_with(route, &push, owner, Force::No, sync_lock(self.lock))
+                    .await
+                {
+                    Err(Error::Busy { .. }) => in_progress(),
+                    other => other,
+                },
             });
         }
         collect(results)
@@ -423,6 +462,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_sync_leaves_a_service_alone_while_ecs_rolls_a_failed_deployment_back() {
+        let listing = listing();
+        let image = format!("{REGISTRY}/shop/web@{}", digest('a'));
+        let describe = service(
+            &td(1),
+            json!([]),
+            json!([{"id": "ecs-svc/2", "status": "PRIMARY", "taskDefinition": td(1), "rolloutState": "IN_PROGRESS"},
+                   {"id": "ecs-svc/1", "status": "ACTIVE", "taskDefinition": td(2), "rolloutState": "FAILED"}]),
+        );
+        let revision = definition(
+            &td(1),
+            &image,
+            json!([{"key": "pushdeploy:pushed-at:shop/web", "value": "2026-09-21T14:13:20Z"}]),
+        );
+        let (register, update) = writes();
+        let ssm = ssm_rules(releases());
+        let engine = engine(
+            &[&describe, &revision, &register, &update],
+            &ssm,
+            &[&listing[0], &listing[1]],
+        );
+        let out = engine.sync(&SyncScope::default(), "t").await.unwrap();
+        assert_eq!(
+            (out[0].action, &out[0].reason),
+            (Action::Skipped, &Reason::DeploymentInProgress)
+        );
+        assert_eq!((register.num_calls(), ssm[1].num_calls()), (0, 0));
+    }
+
+    #[tokio::test]
     async fn each_route_gets_its_outcome_or_its_error() {
         let listing = listing();
         let throttled = mock!(aws_sdk_ecr::Client::describe_images)
@@ -537,6 +606,8 @@ mod tests {
             .build();
         assert!(ListedImage::from_detail(&image_config).is_some());
         assert_eq!(ListedImage::from_detail(&base().build()), None, "untagged");
+        let signature = base().image_tags(format!("sha256-{}.sig", "e".repeat(64))).build();
+        assert_eq!(ListedImage::from_detail(&signature), None, "a cosign signature");
         let chart = base()
             .image_tags("v1")
             .artifact_media_type("application/vnd.cncf.helm.config.v1+json")
