@@ -3,7 +3,7 @@
 //! deployed; a failed one is also remembered on the service (tag `pushdeploy:failed:<repo>`), so
 //! no replayed event, retry or sync deploys that digest again.
 
-use aws_sdk_ecs::types::{Service, Tag, TaskDefinition};
+use aws_sdk_ecs::types::{Service, ServiceDeploymentStatus, Tag, TaskDefinition};
 
 use crate::config::ServiceRoute;
 use crate::error::{aws_error, Error};
@@ -106,11 +106,20 @@ impl Engine {
             DeploymentEnd::Failed => (Action::Failed, Reason::of_failure(&change.reason)),
         };
         let service = self.describe_service(&change.cluster, &change.service).await?;
-        let revision = service
+        let shown = service
             .deployments()
             .iter()
             .find(|d| d.id() == Some(change.deployment_id.as_str()))
             .and_then(|d| d.task_definition.clone());
+        let revision = match shown {
+            Some(revision) => Some(revision),
+            // Handled after ECS finished rolling it back (a retry, a replay from the queue): the
+            // failure is the newest rolled-back service deployment.
+            None if change.end == DeploymentEnd::Failed => {
+                self.last_rolled_back(&change.cluster, &change.service).await?
+            }
+            None => None,
+        };
         let Some(revision) = revision else {
             tracing::warn!(
                 cluster = %change.cluster, service = %change.service, deployment = %change.deployment_id,
@@ -128,6 +137,45 @@ impl Engine {
         tracing::info!(cluster = %change.cluster, service = %change.service, deployment = %change.deployment_id,
             action = ?outcome.action, reason = %outcome.reason, "deployment ended");
         Ok(vec![outcome])
+    }
+
+    /// The task definition of the service's newest deployment that ECS rolled back, from its
+    /// service-deployment history.
+    async fn last_rolled_back(&self, cluster: &str, service: &str) -> Result<Option<String>, Error> {
+        // IAM: ecs:ListServiceDeployments on arn:aws:ecs:<region>:<account>:service/<cluster>/*
+        let listed = self
+            .ecs
+            .list_service_deployments()
+            .cluster(cluster)
+            .service(service)
+            .set_status(Some(vec![
+                ServiceDeploymentStatus::RollbackInProgress,
+                ServiceDeploymentStatus::RollbackSuccessful,
+                ServiceDeploymentStatus::RollbackFailed,
+            ]))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs:ListServiceDeployments", e))?;
+        let Some(target) = listed
+            .service_deployments()
+            .first()
+            .and_then(|d| d.target_service_revision_arn())
+        else {
+            return Ok(None);
+        };
+        // IAM: ecs:DescribeServiceRevisions on arn:aws:ecs:<region>:<account>:service-revision/<cluster>/*
+        let revisions = self
+            .ecs
+            .describe_service_revisions()
+            .service_revision_arns(target)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs:DescribeServiceRevisions", e))?;
+        Ok(revisions
+            .service_revisions()
+            .first()
+            .and_then(|r| r.task_definition())
+            .map(str::to_string))
     }
 
     /// Remembers on the service that `images` failed a deployment of it. Writes only what is new
@@ -256,6 +304,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_failure_handled_after_the_rollback_finished_is_found_in_the_deployment_history() {
+        let bad = format!("{REGISTRY}/shop/web@{}", digest('b'));
+        let back =
+            json!([{"id": "ecs-svc/2", "status": "PRIMARY", "taskDefinition": td(1), "rolloutState": "COMPLETED"}]);
+        let describe = service(&td(1), json!([]), back);
+        let target = "arn:aws:ecs:us-east-1:123456789012:service-revision/shop/web/42";
+        let history = mock!(aws_sdk_ecs::Client::list_service_deployments)
+            .match_requests(|r| {
+                r.cluster() == Some("shop")
+                    && r.service() == Some("web")
+                    && r.status().contains(&ServiceDeploymentStatus::RollbackSuccessful)
+                    && !r.status().contains(&ServiceDeploymentStatus::Stopped)
+            })
+            .then_http_response(move || {
+                ok(json!({"serviceDeployments": [{"serviceDeploymentArn": "arn:aws:ecs:us-east-1:123456789012:service-deployment/shop/web/1",
+                    "status": "ROLLBACK_SUCCESSFUL", "targetServiceRevisionArn": target}]}))
+            });
+        let revisions = mock!(aws_sdk_ecs::Client::describe_service_revisions)
+            .match_requests(move |r| r.service_revision_arns() == [target.to_string()])
+            .then_http_response(|| {
+                ok(json!({"serviceRevisions": [{"serviceRevisionArn": "x", "taskDefinition": td(2)}], "failures": []}))
+            });
+        let revision = definition(&td(2), &bad, json!([]));
+        let tag = remembers(digest('b'));
+        let engine = engine(
+            &[&describe, &history, &revisions, &revision, &tag],
+            &ssm_rules(routes()),
+            &[],
+        );
+        let change = event(
+            "shop",
+            "SERVICE_DEPLOYMENT_FAILED",
+            "ecs-svc/1",
+            "ECS deployment circuit breaker: tasks failed to start.",
+        );
+        let out = engine.deployment_outcome(&change).await.unwrap();
+        assert_eq!(
+            (out[0].task_definition.as_deref(), out[0].image.as_deref()),
+            (Some(td(2).as_str()), Some(bad.as_str()))
+        );
+        assert_eq!(tag.num_calls(), 1, "remembered even so");
+    }
+
+    #[tokio::test]
     async fn a_completed_deployment_is_reported_in_ecs_words_and_writes_nothing() {
         let good = format!("{REGISTRY}/shop/web@{}", digest('c'));
         let done =
@@ -297,7 +389,9 @@ mod tests {
         let describe = service(&td(1), json!([]), rolling_back());
         let revision = definition(&td(2), "x", json!([]));
         let tag = mock!(aws_sdk_ecs::Client::tag_resource).then_http_response(|| ok(json!({})));
-        let engine = engine(&[&describe, &revision, &tag], &ssm_rules(routes()), &[]);
+        let history = mock!(aws_sdk_ecs::Client::list_service_deployments)
+            .then_http_response(|| ok(json!({"serviceDeployments": []})));
+        let engine = engine(&[&describe, &revision, &tag, &history], &ssm_rules(routes()), &[]);
         let gone = engine
             .deployment_outcome(&event(
                 "shop",
@@ -312,7 +406,7 @@ mod tests {
             (gone[0].task_definition.as_deref(), gone[0].image.as_deref()),
             (None, None)
         );
-        assert_eq!((revision.num_calls(), tag.num_calls()), (0, 0));
+        assert_eq!((revision.num_calls(), tag.num_calls(), history.num_calls()), (0, 0, 1));
 
         // `web` is routed in cluster shop only, `api` in cluster other only.
         for (cluster, name) in [("other", "web"), ("nowhere", "web")] {

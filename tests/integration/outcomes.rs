@@ -672,3 +672,51 @@ async fn engines_and_cli_processes_at_once_end_on_the_newest_image_without_dupli
         assert!(seen.insert(img.clone()), "two revisions carry {img}");
     }
 }
+
+#[tokio::test]
+async fn a_failure_event_handled_after_the_rollback_still_names_and_remembers_the_image() {
+    let app = App::new("lateevent").await;
+    let repo = format!("{}/web", app.name);
+    let good = put_image(&app, &repo, "v1", "a7").await;
+    app.guarded_service("web", vec![container("web", &image(&repo, "v0"))])
+        .await;
+    app.config(json!([app.route("web", &repo)])).await;
+    let good_td = one(&app.handle(&push_now(&repo, "v1", &good)).await.unwrap())
+        .task_definition
+        .clone()
+        .unwrap();
+    deployment_in(&app, "web", "COMPLETED", &good_td).await;
+    let bad = put_later(&app, &repo, "v2", "a8").await;
+    control("bad-images", json!({"images": [bad]}));
+    let bad_td = one(&app.handle(&push_now(&repo, "v2", &bad)).await.unwrap())
+        .task_definition
+        .clone()
+        .unwrap();
+    let (failed_id, reason) = deployment_in(&app, "web", "FAILED", &bad_td).await;
+    eventually("ECS finishes rolling back", ROLLOUT, EVERY, || async {
+        let svc = app.described("web").await;
+        svc.deployments().len() == 1 && svc.deployments()[0].rollout_state().map(|s| s.as_str()) == Some("COMPLETED")
+    })
+    .await;
+    // A Lambda retry or a replay from the failure queue, minutes later: the deployment is gone
+    // from the service's deployments, and its service-deployment history still names it.
+    let late = app
+        .handle(&deployment_event(
+            &app,
+            "web",
+            &failed_id,
+            "SERVICE_DEPLOYMENT_FAILED",
+            &reason,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (one(&late).action, one(&late).task_definition.as_deref()),
+        (Action::Failed, Some(bad_td.as_str()))
+    );
+    assert_eq!(
+        one(&late).image.as_deref(),
+        Some(format!("{REGISTRY}/{repo}@{bad}").as_str())
+    );
+    assert_eq!(failed_tag(&app.described("web").await, &repo), Some(bad));
+}
