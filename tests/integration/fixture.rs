@@ -141,31 +141,28 @@ impl App {
 
     /// Registers a task definition with these containers and runs a service on it.
     pub async fn service(&self, service: &str, containers: Vec<ContainerDefinition>) -> String {
-        let family = format!("{}-{service}", self.name);
-        let td = self
-            .ecs
-            .register_task_definition()
-            .family(&family)
-            .set_container_definitions(Some(containers))
-            .send()
-            .await
-            .expect("register task definition");
-        let arn = td.task_definition.unwrap().task_definition_arn.unwrap();
-        self.ecs
-            .create_service()
-            .cluster(&self.cluster)
-            .service_name(service)
-            .task_definition(&arn)
-            .desired_count(1)
-            .send()
-            .await
-            .expect("create service");
-        arn
+        self.create_service(service, containers, None).await
     }
 
     /// Like [`App::service`], with the deployment circuit breaker on and rolling back, as `up`
     /// creates services: a bad image fails its deployment and ECS puts the last good one back.
     pub async fn guarded_service(&self, service: &str, containers: Vec<ContainerDefinition>) -> String {
+        let breaker = aws_sdk_ecs::types::DeploymentCircuitBreaker::builder()
+            .enable(true)
+            .rollback(true)
+            .build();
+        let deployments = aws_sdk_ecs::types::DeploymentConfiguration::builder()
+            .deployment_circuit_breaker(breaker)
+            .build();
+        self.create_service(service, containers, Some(deployments)).await
+    }
+
+    async fn create_service(
+        &self,
+        service: &str,
+        containers: Vec<ContainerDefinition>,
+        deployments: Option<aws_sdk_ecs::types::DeploymentConfiguration>,
+    ) -> String {
         let family = format!("{}-{service}", self.name);
         let td = self
             .ecs
@@ -176,21 +173,13 @@ impl App {
             .await
             .expect("register task definition");
         let arn = td.task_definition.unwrap().task_definition_arn.unwrap();
-        let breaker = aws_sdk_ecs::types::DeploymentCircuitBreaker::builder()
-            .enable(true)
-            .rollback(true)
-            .build();
         self.ecs
             .create_service()
             .cluster(&self.cluster)
             .service_name(service)
             .task_definition(&arn)
             .desired_count(1)
-            .deployment_configuration(
-                aws_sdk_ecs::types::DeploymentConfiguration::builder()
-                    .deployment_circuit_breaker(breaker)
-                    .build(),
-            )
+            .set_deployment_configuration(deployments)
             .send()
             .await
             .expect("create service");

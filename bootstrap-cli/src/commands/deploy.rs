@@ -171,12 +171,7 @@ pub async fn deploy_app(app: &App, args: &DeployArgs, ctx: &Context) -> Result<V
             service: args.service.clone(),
             repository: image.repository.clone(),
             parameter: parameter.clone(),
-            routes: config
-                .services
-                .iter()
-                .map(|r| format!("{}/{}<-{}", r.cluster, r.service, r.repository))
-                .collect::<Vec<_>>()
-                .join(", "),
+            routes: route_list(&config),
         })?;
     let found = crate::ecr::resolve(ctx, &image).await?;
     let push = Push {
@@ -193,6 +188,16 @@ pub async fn deploy_app(app: &App, args: &DeployArgs, ctx: &Context) -> Result<V
     Ok(engine
         .redeploy(&push, &[Routed::Accepted(route)], &owner, force)
         .await?)
+}
+
+/// The config's routes as `cluster/service<-repository, ...`, for errors that list them.
+pub fn route_list(config: &pushdeploy::config::AppConfig) -> String {
+    config
+        .services
+        .iter()
+        .map(|r| format!("{}/{}<-{}", r.cluster, r.service, r.repository))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Prints outcomes as a table (text) or a JSON array.

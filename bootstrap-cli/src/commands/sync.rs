@@ -29,12 +29,7 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<ExitCode, CliErr
                 service: service.clone(),
                 repository: "(any)".into(),
                 parameter,
-                routes: config
-                    .services
-                    .iter()
-                    .map(|r| format!("{}/{}<-{}", r.cluster, r.service, r.repository))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                routes: crate::commands::deploy::route_list(&config),
             });
         }
     }
