@@ -361,7 +361,7 @@ mod tests {
                 "shop",
                 "SERVICE_DEPLOYMENT_COMPLETED",
                 "ecs-svc/3",
-                "ECS deployment ecs-svc/3 completed.",
+                "ECS deployment ecs-svc/3 reached steady state.",
             ))
             .await
             .unwrap();
@@ -371,7 +371,8 @@ mod tests {
         );
         assert_eq!(
             said[0].reason,
-            Reason::Ecs("ECS deployment ecs-svc/3 completed.".into())
+            Reason::Ecs("ECS deployment ecs-svc/3 reached steady state.".into()),
+            "ECS's own words, not made-up ones"
         );
         let silent = engine
             .deployment_outcome(&event("shop", "SERVICE_DEPLOYMENT_COMPLETED", "ecs-svc/3", ""))
@@ -407,6 +408,17 @@ mod tests {
             (None, None)
         );
         assert_eq!((revision.num_calls(), tag.num_calls(), history.num_calls()), (0, 0, 1));
+        // A completed deployment no longer shown was superseded, not rolled back: the rollback
+        // history is not its story.
+        let superseded = engine
+            .deployment_outcome(&event("shop", "SERVICE_DEPLOYMENT_COMPLETED", "ecs-svc/9", "done"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (superseded[0].action, superseded[0].task_definition.as_deref()),
+            (Action::Completed, None)
+        );
+        assert_eq!(history.num_calls(), 1, "no history read for a completed deployment");
 
         // `web` is routed in cluster shop only, `api` in cluster other only.
         for (cluster, name) in [("other", "web"), ("nowhere", "web")] {
@@ -423,9 +435,29 @@ mod tests {
         }
         assert_eq!(
             describe.num_calls(),
-            1,
+            2,
             "no call for a service the config does not route"
         );
+    }
+
+    #[tokio::test]
+    async fn two_containers_of_one_repository_are_remembered_in_one_tag() {
+        let image = |d: char| RoutedImage {
+            repository: "shop/web".into(),
+            digest: digest(d),
+            image: format!("{REGISTRY}/shop/web@{}", digest(d)),
+        };
+        let tags = json!([{"key": "pushdeploy:failed:shop/web", "value": digest('a')},
+                          {"key": "team", "value": "shop"}]);
+        let describe = service(&td(1), tags, json!([]));
+        let tag = remembers(format!("{} {} {}", digest('c'), digest('b'), digest('a')));
+        let engine = engine(&[&describe, &tag], &ssm_rules(routes()), &[]);
+        let web = engine.describe_service("shop", "web").await.unwrap();
+        engine
+            .remember_failure(&web, &[image('b'), image('c'), image('b')])
+            .await
+            .unwrap();
+        assert_eq!(tag.num_calls(), 1, "one TagResource with one tag, newest digest first");
     }
 
     const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
