@@ -288,6 +288,20 @@ mod tests {
     use aws_smithy_mocks::{mock, Rule};
     use serde_json::json;
 
+    #[test]
+    fn the_sync_keeps_the_lease_and_waits_two_seconds_at_most() {
+        let long = sync_lock(LockSettings {
+            lease: Duration::from_secs(900),
+            wait: Duration::from_secs(20),
+        });
+        assert_eq!((long.lease, long.wait), (Duration::from_secs(900), Duration::from_secs(2)));
+        let short = sync_lock(LockSettings {
+            lease: Duration::from_secs(30),
+            wait: Duration::from_millis(500),
+        });
+        assert_eq!((short.lease, short.wait), (Duration::from_secs(30), Duration::from_millis(500)));
+    }
+
     fn image_detail(d: char, tags: &[&str], at: i64) -> serde_json::Value {
         json!({"registryId": "123456789012", "repositoryName": "shop/web", "imageDigest": digest(d),
                "imageTags": tags, "imagePushedAt": at, "artifactMediaType": IMAGE_CONFIG_MEDIA_TYPES[0]})
