@@ -362,6 +362,86 @@ mod tests {
     }
 
     #[test]
+    fn names_with_hyphens_and_underscores_and_repositories_of_the_longest_length_are_routes() {
+        let route = |cluster: &str, service: &str, repository: &str| {
+            format!(
+                r#"{{"version":1,"app":"demo","services":[{{"cluster":"{cluster}","service":"{service}","repository":"{repository}"}}]}}"#
+            )
+        };
+        assert!(parse(&route("shop-prod", "web_api", "re")).is_ok());
+        assert!(parse(&route("shop_prod", "web-api", "re")).is_ok());
+        assert!(problem(&route("shop.prod", "web", "re")).contains("services[0].cluster"));
+        assert!(problem(&route("shop", "web api", "re")).contains("services[0].service"));
+        let longest = format!("a/{}", "b".repeat(MAX_REPOSITORY_LEN - 2));
+        assert!(parse(&route("c", "s", &longest)).is_ok(), "{MAX_REPOSITORY_LEN} characters fit");
+        let over = format!("{longest}b");
+        assert!(problem(&route("c", "s", &over)).contains("longer than 100"));
+    }
+
+    /// The only test that touches these variables; no other test of the engine reads them.
+    #[test]
+    fn the_parameter_and_the_ttl_come_from_the_environment() {
+        let clear = || {
+            for k in [ENV_PARAMETER, ENV_APP, ENV_TTL] {
+                std::env::remove_var(k);
+            }
+        };
+        clear();
+        assert_eq!(parameter_from_env(), Err(ConfigError::NotNamed));
+        assert_eq!(ttl_from_env(), DEFAULT_TTL);
+        std::env::set_var(ENV_APP, "shop");
+        assert_eq!(parameter_from_env().unwrap(), "/pushdeploy/shop/config");
+        std::env::set_var(ENV_PARAMETER, "");
+        assert_eq!(parameter_from_env().unwrap(), "/pushdeploy/shop/config", "empty is unset");
+        std::env::set_var(ENV_PARAMETER, "/teams/shop/routes");
+        assert_eq!(parameter_from_env().unwrap(), "/teams/shop/routes", "the full name wins");
+        std::env::set_var(ENV_TTL, "7");
+        assert_eq!(ttl_from_env(), Duration::from_secs(7));
+        std::env::set_var(ENV_TTL, "soon");
+        assert_eq!(ttl_from_env(), DEFAULT_TTL);
+        clear();
+    }
+
+    fn cache(ttl: Duration, answer: aws_smithy_mocks::Rule) -> (ConfigCache, aws_smithy_mocks::Rule) {
+        let ssm = aws_smithy_mocks::mock_client!(aws_sdk_ssm, aws_smithy_mocks::RuleMode::MatchAny, [&answer]);
+        (ConfigCache::new(ssm, P.into(), ttl), answer)
+    }
+
+    fn config_answer() -> aws_smithy_mocks::Rule {
+        let value = r#"{"version":1,"app":"demo","services":[]}"#;
+        let body = serde_json::json!({"Parameter": {"Name": P, "Value": value, "Type": "String", "Version": 1}});
+        aws_smithy_mocks::mock!(aws_sdk_ssm::Client::get_parameter)
+            .match_requests(|r| r.name() == Some(P))
+            .then_http_response(move || crate::test_mocks::ok(body.clone()))
+    }
+
+    #[tokio::test]
+    async fn the_cache_reads_ssm_once_per_ttl_and_says_when_the_parameter_is_missing() {
+        let (warm, answer) = cache(Duration::from_secs(60), config_answer());
+        assert_eq!(warm.parameter(), P);
+        warm.get().await.unwrap();
+        warm.get().await.unwrap();
+        assert_eq!(answer.num_calls(), 1, "a warm cache makes no call");
+        let (cold, answer) = cache(Duration::ZERO, config_answer());
+        cold.get().await.unwrap();
+        cold.get().await.unwrap();
+        assert_eq!(answer.num_calls(), 2, "an expired entry is read again");
+
+        let not_found = aws_smithy_mocks::mock!(aws_sdk_ssm::Client::get_parameter)
+            .then_http_response(|| crate::test_mocks::failure(400, "ParameterNotFound"));
+        let (missing, _) = cache(Duration::ZERO, not_found);
+        assert!(matches!(
+            missing.get().await,
+            Err(Error::Config(ConfigError::Missing { ref parameter })) if parameter == P
+        ));
+        let throttled = aws_smithy_mocks::mock!(aws_sdk_ssm::Client::get_parameter)
+            .then_http_response(|| crate::test_mocks::failure(400, "ThrottlingException"));
+        let (busy, _) = cache(Duration::ZERO, throttled);
+        let err = busy.get().await.unwrap_err();
+        assert!(!matches!(err, Error::Config(_)), "a throttled read is not a missing config: {err:?}");
+    }
+
+    #[test]
     fn app_names_become_parameter_names() {
         assert_eq!(parameter_for_app("demo-1").unwrap(), "/pushdeploy/demo-1/config");
         assert_eq!(
