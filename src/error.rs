@@ -192,3 +192,102 @@ where
         retryable,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_mocks::failure;
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesError;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    /// What `aws_error` makes of one DescribeServices answered with `status` and `code`.
+    async fn answered(status: u16, code: &'static str) -> Error {
+        let rule = mock!(aws_sdk_ecs::Client::describe_services).then_http_response(move || failure(status, code));
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&rule]);
+        let err = ecs.describe_services().cluster("c").services("s").send().await.unwrap_err();
+        aws_error("ecs:DescribeServices", err)
+    }
+
+    #[tokio::test]
+    async fn aws_errors_are_retryable_by_status_or_code_never_by_text() {
+        for (status, code, retryable) in [
+            (500, "InternalFailure", true),
+            (503, "Whatever", true),
+            (429, "Whatever", true),
+            (400, "ThrottlingException", true),
+            (400, "ConflictException", true),
+            (400, "InvalidParameterException", false),
+            (499, "ClientException", false),
+        ] {
+            let e = answered(status, code).await;
+            assert_eq!(e.is_retryable(), retryable, "{status} {code}: {e}");
+            let class = if retryable { "Retryable" } else { "Fatal" };
+            assert_eq!(e.error_type(), format!("{class}.AwsError"));
+        }
+    }
+
+    #[tokio::test]
+    async fn denied_and_bad_credentials_say_what_to_do() {
+        let denied = answered(400, "AccessDeniedException").await.to_string();
+        assert_eq!(
+            denied,
+            "ecs:DescribeServices failed (AccessDeniedException): AccessDeniedException: grant ecs:DescribeServices to the caller's role (README lists every permission)"
+        );
+        for code in ["UnauthorizedOperation", "AccessDenied"] {
+            assert!(answered(403, code).await.to_string().contains("grant ecs:DescribeServices"), "{code}");
+        }
+        for code in ["UnrecognizedClientException", "InvalidClientTokenId", "ExpiredTokenException", "ExpiredToken"] {
+            let said = answered(403, code).await.to_string();
+            assert!(said.ends_with(": check the AWS credentials (profile, SSO session or env vars)"), "{said}");
+        }
+        let plain = answered(400, "InvalidParameterException").await.to_string();
+        assert_eq!(
+            plain,
+            "ecs:DescribeServices failed (InvalidParameterException): InvalidParameterException"
+        );
+    }
+
+    #[test]
+    fn transport_failures_are_retryable() {
+        let timeout: SdkError<DescribeServicesError, HttpResponse> = SdkError::timeout_error("operation timed out");
+        let e = aws_error("ecs:DescribeServices", timeout);
+        assert!(e.is_retryable(), "{e}");
+        assert!(e.to_string().contains("operation timed out"), "the cause is kept: {e}");
+        let construction: SdkError<DescribeServicesError, HttpResponse> =
+            SdkError::construction_failure("missing cluster");
+        assert!(!aws_error("ecs:DescribeServices", construction).is_retryable());
+    }
+
+    #[test]
+    fn a_partial_failure_is_retryable_when_any_part_is_and_names_its_kind() {
+        let busy = Error::Busy {
+            cluster: "c".into(),
+            service: "s".into(),
+            holder: "h".into(),
+            waited_secs: 2,
+        };
+        let gone = Error::ServiceNotFound {
+            cluster: "c".into(),
+            service: "s".into(),
+        };
+        assert_eq!(busy.error_type(), "Retryable.ServiceBusy");
+        assert_eq!(gone.error_type(), "Fatal.ServiceNotFound");
+        let partial = |failures: Vec<Error>| Error::Partial {
+            failures,
+            outcomes: Vec::new(),
+        };
+        assert_eq!(partial(vec![gone.clone(), busy.clone()]).error_type(), "Retryable.PartialFailure");
+        assert_eq!(partial(vec![gone.clone()]).error_type(), "Fatal.PartialFailure");
+        let diagnostic = lambda_runtime::Diagnostic::from(busy.clone());
+        assert_eq!(
+            (diagnostic.error_type.as_str(), diagnostic.error_message),
+            ("Retryable.ServiceBusy", busy.to_string())
+        );
+        let missing = missing_field("ecs:DescribeServices", "services[].serviceArn");
+        assert!(missing.is_retryable());
+        assert_eq!(
+            missing.to_string(),
+            "ecs:DescribeServices failed: the response has no services[].serviceArn"
+        );
+    }
+}

@@ -620,6 +620,117 @@ mod tests {
     }
 
     #[test]
+    fn a_wrongly_typed_envelope_field_is_named_without_a_parent() {
+        let mut e = event(json!({}));
+        e["region"] = json!(5);
+        assert_eq!(classify(&e).unwrap_err().field, "region");
+    }
+
+    fn deployment(name: &str, id: &str, resources: Value) -> Value {
+        json!({"version": "0", "id": "e", "detail-type": "ECS Deployment State Change", "source": "aws.ecs",
+            "account": "123456789012", "time": "2026-11-27T10:00:00Z", "region": "us-east-1",
+            "resources": resources,
+            "detail": {"eventType": "INFO", "eventName": name, "deploymentId": id, "reason": "r"}})
+    }
+
+    const WEB: &str = "arn:aws:ecs:us-east-1:123456789012:service/shop-prod/web_api";
+
+    #[test]
+    fn deployment_events_end_completed_or_failed_and_the_rest_is_ignored_with_a_reason() {
+        let ended = |name: &str| classify(&deployment(name, "ecs-svc/1", json!([WEB]))).unwrap();
+        let change = |end| {
+            Classified::Deployment(DeploymentChange {
+                cluster: "shop-prod".into(),
+                service: "web_api".into(),
+                deployment_id: "ecs-svc/1".into(),
+                end,
+                reason: "r".into(),
+            })
+        };
+        assert_eq!(ended("SERVICE_DEPLOYMENT_COMPLETED"), change(DeploymentEnd::Completed));
+        assert_eq!(ended("SERVICE_DEPLOYMENT_FAILED"), change(DeploymentEnd::Failed));
+        assert_eq!(
+            ended("SERVICE_DEPLOYMENT_IN_PROGRESS"),
+            Classified::Ignored {
+                reason: Reason::DeploymentInProgress,
+                repository: None
+            }
+        );
+        assert_eq!(
+            ended("SERVICE_TASK_START_IMPAIRED"),
+            Classified::Ignored {
+                reason: Reason::NotAnEcrImageAction,
+                repository: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_deployment_event_needs_an_ecs_deployment_id_and_exactly_one_service_arn() {
+        let field = |id: &str, resources: Value| {
+            classify(&deployment("SERVICE_DEPLOYMENT_FAILED", id, resources))
+                .map(|_| String::new())
+                .unwrap_or_else(|e| e.field)
+        };
+        let longest = format!("ecs-svc/{}", "1".repeat(56));
+        assert_eq!(field(&longest, json!([WEB])), "", "64 characters are an id");
+        assert_eq!(field(&format!("{longest}1"), json!([WEB])), "detail.deploymentId");
+        assert_eq!(field("svc/1", json!([WEB])), "detail.deploymentId");
+        assert_eq!(field("ecs-svc/1", json!([])), "resources");
+        assert_eq!(field("ecs-svc/1", json!([WEB, WEB])), "resources");
+        assert_eq!(field("ecs-svc/1", json!(["arn:aws:ecs:us-east-1:1:cluster/shop"])), "resources[0]");
+    }
+
+    #[test]
+    fn only_an_ecs_service_arn_names_a_service() {
+        let named = |arn: &str| service_of_arn(arn);
+        assert_eq!(named(WEB), Some(("shop-prod".into(), "web_api".into())));
+        let long = "s".repeat(255);
+        assert_eq!(
+            named(&format!("arn:aws:ecs:r:1:service/c/{long}")),
+            Some(("c".into(), long.clone())),
+            "255 characters are a name"
+        );
+        for arn in [
+            format!("arn:aws:ecs:r:1:service/c/{long}s"),
+            format!("arn:aws:ecs:r:1:service/{long}s/web"),
+            "arn:aws:ecs:r:1:service/c/web/extra".into(),
+            "arn:aws:ecs:r:1:service/c".into(),
+            "arn:aws:ecs:r:1:service//web".into(),
+            "arn:aws:ecs:r:1:service/c/".into(),
+            "arn:aws:ecs:r:1:service/c.d/web".into(),
+            "arn:aws:ecs:r:1:service/c/we b".into(),
+            "arn:aws:ecs:r:1:task/c/web".into(),
+            "arn:aws:ec2:r:1:service/c/web".into(),
+            "urn:aws:ecs:r:1:service/c/web".into(),
+            "arn:aws:ecs:r:1".into(),
+        ] {
+            assert_eq!(named(&arn), None, "{arn}");
+        }
+    }
+
+    fn scheduled() -> Value {
+        json!({"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "time": "2026-11-27T10:00:00Z",
+            "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/sync"], "detail": {}})
+    }
+
+    #[test]
+    fn a_schedule_syncs_only_with_its_whole_envelope_and_an_empty_detail() {
+        assert_eq!(classify(&scheduled()).unwrap(), Classified::Schedule);
+        for detail in [json!({"cluster": "shop"}), json!([]), json!(null), json!("")] {
+            let mut e = scheduled();
+            e["detail"] = detail.clone();
+            assert_eq!(classify(&e).unwrap_err().field, "detail", "{detail}");
+        }
+        for field in ["id", "account", "region"] {
+            let mut e = scheduled();
+            e.as_object_mut().unwrap().remove(field);
+            assert_eq!(classify(&e).unwrap_err().field, field);
+        }
+    }
+
+    #[test]
     fn no_mutation_of_a_push_event_panics() {
         let base = event(
             json!({"action-type": "PUSH", "result": "SUCCESS", "repository-name": "web",
