@@ -1,6 +1,7 @@
 //! `pushdeploy.toml`: the app file. Every field has a default, so no file at all means one
 //! service `web` on port 80. Errors name the line and the field.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use pushdeploy::config::{AppConfig, ServiceRoute, CONFIG_VERSION};
@@ -34,6 +35,11 @@ max_instances = 2
 # CloudWatch Container Insights on the cluster.
 container_insights = false
 
+# Days CloudWatch Logs keeps what the containers print (log group /pushdeploy/<app>/<service>):
+# 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+# 3288 or 3653.
+log_retention_days = 30
+
 [[services]]
 name = "web"
 # ECR repository (created if absent); default "<app>/<service>".
@@ -60,6 +66,18 @@ untagged = false
 deregistration_delay = 30
 scan_on_push = true
 immutable_tags = false
+# Environment variables of the container.
+# environment = { LOG_LEVEL = "info", FEATURE_X = "on" }
+# The command the container runs, instead of the image's CMD.
+# command = ["bundle", "exec", "puma"]
+# A container health check (ECS restarts an unhealthy container); `command` runs in the
+# container's shell. The values below are ECS's defaults.
+# [services.health_check]
+# command = "curl -f http://localhost/ || exit 1"
+# interval = 30      # seconds, 5-300
+# timeout = 5        # seconds, 2-60
+# retries = 3        # 1-10
+# start_period = 0   # seconds, 0-300
 "#;
 
 /// The app file, with defaults filled in.
@@ -93,6 +111,9 @@ pub struct AppFile {
     pub certificate_arn: Option<String>,
     /// Container Insights.
     pub container_insights: bool,
+    /// Retention of the services' log groups, days.
+    #[serde(deserialize_with = "retention_days")]
+    pub log_retention_days: u32,
     /// The services.
     pub services: Vec<ServiceSpec>,
 }
@@ -144,6 +165,47 @@ pub struct ServiceSpec {
     pub scan_on_push: bool,
     /// ECR immutable tags.
     pub immutable_tags: bool,
+    /// Environment variables, by name.
+    #[serde(deserialize_with = "environment")]
+    pub environment: BTreeMap<String, String>,
+    /// The container's command (the image's CMD when empty).
+    #[serde(deserialize_with = "command")]
+    pub command: Vec<String>,
+    /// The container's health check.
+    pub health_check: Option<HealthCheckSpec>,
+}
+
+/// A container health check (ECS API reference, `HealthCheck`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckSpec {
+    /// A shell command (`CMD-SHELL`), or the exec form starting with `CMD` or `CMD-SHELL`.
+    #[serde(deserialize_with = "health_command")]
+    pub command: Vec<String>,
+    /// Seconds between checks, 5-300.
+    #[serde(default = "HealthCheckSpec::default_interval", deserialize_with = "interval")]
+    pub interval: u32,
+    /// Seconds a check may take, 2-60.
+    #[serde(default = "HealthCheckSpec::default_timeout", deserialize_with = "check_timeout")]
+    pub timeout: u32,
+    /// Failures in a row before the container is unhealthy, 1-10.
+    #[serde(default = "HealthCheckSpec::default_retries", deserialize_with = "retries")]
+    pub retries: u32,
+    /// Seconds after start during which failures do not count, 0-300.
+    #[serde(default, deserialize_with = "start_period")]
+    pub start_period: u32,
+}
+
+impl HealthCheckSpec {
+    fn default_interval() -> u32 {
+        30
+    }
+    fn default_timeout() -> u32 {
+        5
+    }
+    fn default_retries() -> u32 {
+        3
+    }
 }
 
 impl Default for AppFile {
@@ -159,6 +221,7 @@ impl Default for AppFile {
             subnets: Vec::new(),
             certificate_arn: None,
             container_insights: false,
+            log_retention_days: 30,
             services: vec![ServiceSpec::default()],
         }
     }
@@ -183,6 +246,9 @@ impl Default for ServiceSpec {
             deregistration_delay: 30,
             scan_on_push: true,
             immutable_tags: false,
+            environment: BTreeMap::new(),
+            command: Vec::new(),
+            health_check: None,
         }
     }
 }
@@ -644,6 +710,96 @@ fn globs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(patterns)
 }
 
+/// The retention values CloudWatch Logs accepts (API reference, `PutRetentionPolicy`).
+pub const RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+fn retention_days<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let days = i64::deserialize(d)?;
+    u32::try_from(days)
+        .ok()
+        .filter(|d| RETENTION_DAYS.contains(d))
+        .ok_or_else(|| {
+            custom(format!(
+                "log_retention_days {days} is not one CloudWatch Logs accepts: one of {RETENTION_DAYS:?}"
+            ))
+        })
+}
+
+/// A POSIX-style variable name: what every shell and runtime reads back.
+fn is_variable_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn environment<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let vars = BTreeMap::<String, String>::deserialize(d)?;
+    if let Some(bad) = vars.keys().find(|k| !is_variable_name(k)) {
+        return Err(custom(format!(
+            "{bad:?} is not an environment variable name: a letter or `_`, then letters, digits and `_`"
+        )));
+    }
+    Ok(vars)
+}
+
+fn command<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let command = Vec::<String>::deserialize(d)?;
+    if command.first().is_some_and(String::is_empty) {
+        return Err(custom("the command's first word (the program) is empty".into()));
+    }
+    Ok(command)
+}
+
+/// A string is a shell command (`CMD-SHELL`); a list is the exec form and starts with `CMD` or
+/// `CMD-SHELL`, as ECS requires.
+fn health_command<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Shell(String),
+        Exec(Vec<String>),
+    }
+    let command = match Form::deserialize(d)? {
+        Form::Shell(line) => vec!["CMD-SHELL".to_string(), line],
+        Form::Exec(words) => words,
+    };
+    let ok = matches!(command.first().map(String::as_str), Some("CMD" | "CMD-SHELL"))
+        && command.len() >= 2
+        && command[1..].iter().any(|w| !w.trim().is_empty());
+    if !ok {
+        return Err(custom(format!(
+            "health check command {command:?}: give a shell command as a string, or a list starting with \"CMD\" or \"CMD-SHELL\" and then the command"
+        )));
+    }
+    Ok(command)
+}
+
+fn in_range<'de, D: Deserializer<'de>>(d: D, what: &str, low: u32, high: u32) -> Result<u32, D::Error> {
+    let n = i64::deserialize(d)?;
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (low..=high).contains(n))
+        .ok_or_else(|| custom(format!("{what} {n} is not between {low} and {high}")))
+}
+
+fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "health check interval", 5, 300)
+}
+
+fn check_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "health check timeout", 2, 60)
+}
+
+fn retries<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "health check retries", 1, 10)
+}
+
+fn start_period<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "health check start_period", 0, 300)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -765,6 +921,54 @@ mod tests {
         for (text, line, field) in cases {
             let err = load(text).unwrap_err().to_string();
             assert!(err.contains(line) && err.contains(field), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn environment_command_health_check_and_retention_are_read_and_checked() {
+        let app = load(
+            "log_retention_days = 14\n[[services]]\nname = \"web\"\nenvironment = { LOG_LEVEL = \"info\", _X1 = \"\" }\ncommand = [\"serve\", \"--port=80\"]\n[services.health_check]\ncommand = \"curl -f localhost || exit 1\"\nretries = 5\n",
+        )
+        .unwrap();
+        let web = &app.services()[0].spec;
+        assert_eq!(app.file.log_retention_days, 14);
+        assert_eq!(web.environment.get("LOG_LEVEL").map(String::as_str), Some("info"));
+        assert_eq!(web.command, ["serve", "--port=80"]);
+        assert_eq!(
+            web.health_check,
+            Some(HealthCheckSpec {
+                command: vec!["CMD-SHELL".into(), "curl -f localhost || exit 1".into()],
+                interval: 30,
+                timeout: 5,
+                retries: 5,
+                start_period: 0,
+            })
+        );
+        let exec = load("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = [\"CMD\", \"/bin/check\"]\n").unwrap();
+        assert_eq!(
+            exec.services()[0].spec.health_check.as_ref().map(|h| h.command.clone()),
+            Some(vec!["CMD".to_string(), "/bin/check".to_string()])
+        );
+        let cases = [
+            ("log_retention_days = 10\n", "log_retention_days 10"),
+            ("log_retention_days = 0\n", "log_retention_days 0"),
+            ("[[services]]\nname = \"web\"\nenvironment = { \"1A\" = \"x\" }\n", "\"1A\" is not an environment variable name"),
+            ("[[services]]\nname = \"web\"\nenvironment = { \"A-B\" = \"x\" }\n", "not an environment variable name"),
+            ("[[services]]\nname = \"web\"\nenvironment = { A = 1 }\n", "line 3"),
+            ("[[services]]\nname = \"web\"\ncommand = [\"\", \"x\"]\n", "first word"),
+            ("[[services]]\nname = \"web\"\n[services.health_check]\ninterval = 30\n", "missing field `command`"),
+            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = [\"curl\", \"x\"]\n", "starting with \"CMD\""),
+            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = [\"CMD-SHELL\"]\n", "CMD-SHELL"),
+            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"  \"\n", "health check command"),
+            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\ninterval = 4\n", "interval 4 is not between 5 and 300"),
+            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\ntimeout = 61\n", "timeout 61 is not between 2 and 60"),
+            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\nretries = 0\n", "retries 0 is not between 1 and 10"),
+            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\nstart_period = 301\n", "start_period 301"),
+            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\nretry = 2\n", "unknown field `retry`"),
+        ];
+        for (text, words) in cases {
+            let err = load(text).unwrap_err().to_string();
+            assert!(err.contains(words), "{text:?}: {err}");
         }
     }
 

@@ -59,6 +59,8 @@ pub enum Command {
     /// Deploy what missed pushes would have: per route, the newest accepted image in ECR when
     /// it is newer than what runs
     Sync(SyncArgs),
+    /// Print what a service's containers logged, oldest first, across its tasks
+    Logs(LogsArgs),
     /// Delete everything the app created (asks first unless --yes)
     Down(DownArgs),
     /// Print a real-shaped ECR push event (for `cargo lambda invoke --data-file`)
@@ -157,6 +159,25 @@ pub struct SyncArgs {
     pub dry_run: bool,
 }
 
+/// `pushdeploy logs`
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// ECS service name
+    #[arg(long)]
+    pub service: String,
+    /// From how long ago (30s, 10m, 2h, 1d) or from when (2026-11-27T10:00:00Z)
+    #[arg(long, default_value = "10m")]
+    pub since: String,
+    /// Keep printing new lines as they arrive (until Ctrl-C)
+    #[arg(long)]
+    pub follow: bool,
+    /// Seconds between two looks for new lines with --follow
+    #[arg(long, default_value_t = 2, requires = "follow", value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub every: u64,
+}
+
 /// `pushdeploy down`
 #[derive(Debug, Clone, Args)]
 pub struct DownArgs {
@@ -165,8 +186,9 @@ pub struct DownArgs {
     /// Do not ask for confirmation
     #[arg(long, short)]
     pub yes: bool,
-    /// Also delete the ECR repositories and their images
-    #[arg(long)]
+    /// Also delete the app's data: the ECR repositories with their images, and the log groups
+    /// with their logs
+    #[arg(long, visible_alias = "delete-data")]
     pub delete_repositories: bool,
 }
 

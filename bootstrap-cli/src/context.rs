@@ -104,6 +104,8 @@ macro_rules! clients {
 }
 
 clients! {
+    /// Application Auto Scaling client (service scaling).
+    application_autoscaling => aws_sdk_applicationautoscaling,
     /// Auto Scaling client.
     autoscaling => aws_sdk_autoscaling,
     /// EC2 client.
@@ -116,6 +118,8 @@ clients! {
     elbv2 => aws_sdk_elasticloadbalancingv2,
     /// IAM client.
     iam => aws_sdk_iam,
+    /// CloudWatch Logs client.
+    logs => aws_sdk_cloudwatchlogs,
     /// SSM client.
     ssm => aws_sdk_ssm,
     /// STS client.

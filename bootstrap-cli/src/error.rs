@@ -145,6 +145,22 @@ pub enum CliError {
         /// The missing resource.
         what: String,
     },
+    /// The app file has no such service.
+    #[error("app {app} has no service {service} (services: {services}): check --service, or add it to pushdeploy.toml")]
+    UnknownService {
+        /// App name.
+        app: String,
+        /// Service asked for.
+        service: String,
+        /// The file's services.
+        services: String,
+    },
+    /// `--since` is neither a duration nor a time.
+    #[error("--since {given:?} is neither a duration (30s, 10m, 2h, 1d) nor a time (2026-11-27T10:00:00Z)")]
+    BadSince {
+        /// What was given.
+        given: String,
+    },
     /// A wait ran out.
     #[error("timed out after {waited_secs}s waiting for {what}: {hint}")]
     Timeout {

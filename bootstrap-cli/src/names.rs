@@ -86,6 +86,11 @@ impl Names {
         format!("{}/{service}", self.app)
     }
 
+    /// A service's CloudWatch Logs group; its containers' streams are `<service>/<container>/<task id>`.
+    pub fn log_group(&self, service: &str) -> String {
+        format!("/pushdeploy/{}/{service}", self.app)
+    }
+
     /// The routing config parameter the function reads.
     pub fn config_parameter(&self) -> String {
         parameter_for_app(&self.app).expect("app names are valid parameter names")

@@ -61,6 +61,9 @@ from moto.ecs import responses as ecs_responses
 from moto.elbv2 import models as elbv2_models
 from moto.elbv2.models import elbv2_backends
 from moto.iam import models as iam_models
+from moto.logs import models as logs_models
+from moto.logs.exceptions import InvalidParameterException as LogsInvalidParameter
+from moto.logs.models import logs_backends
 from moto.iam.exceptions import InvalidInput
 from moto.iam.models import iam_backends
 from moto.ssm import models as ssm_models
@@ -454,6 +457,27 @@ elbv2_models.ELBv2Backend.create_load_balancer = _create_load_balancer
 # ECS
 # ---------------------------------------------------------------------------------------------
 
+# CloudWatch Logs API reference, PutRetentionPolicy: "Possible values are: 1, 3, 5, 7, 14, 30, 60,
+# 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, and 3653." moto stores
+# any number.
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                  3288, 3653)
+_original_put_retention_policy = logs_models.LogsBackend.put_retention_policy
+
+
+def _put_retention_policy(self: Any, log_group_name: str, retention_in_days: Any) -> None:
+    if int(retention_in_days) not in RETENTION_DAYS:
+        raise LogsInvalidParameter(
+            constraint=f"Member must satisfy enum value set: {list(RETENTION_DAYS)}",
+            parameter="retentionInDays",
+            value=retention_in_days,
+        )
+    _original_put_retention_policy(self, log_group_name, retention_in_days)
+
+
+logs_models.LogsBackend.put_retention_policy = _put_retention_policy
+
+
 Service = ecs_models.Service
 
 
@@ -466,6 +490,27 @@ def _image_is_bad(image: str) -> bool:
         return True
     digest = image.split("@", 1)[1] if "@" in image else None
     return digest is not None and digest in BAD_IMAGES
+
+
+def _missing_log_groups(backend: Any, arn: str) -> list[str]:
+    """The awslogs groups of a revision that do not exist. ECS developer guide, "Send Amazon ECS logs
+    to CloudWatch": without `awslogs-create-group` the group must exist, else the container cannot
+    start ("failed to initialize logging driver ... The specified log group does not exist")."""
+    try:
+        td = backend.describe_task_definition(arn)
+    except Exception:  # noqa: BLE001 - a deregistered revision starts nothing
+        return []
+    groups = logs_backends[backend.account_id][backend.region_name].groups
+    missing = []
+    for c in td.container_definitions:
+        config = c.get("logConfiguration") or {}
+        options = config.get("options") or {}
+        if config.get("logDriver") != "awslogs" or options.get("awslogs-create-group") == "true":
+            continue
+        group = options.get("awslogs-group")
+        if group not in groups:
+            missing.append(group)
+    return missing
 
 
 def _task_definition_images(backend: Any, arn: str) -> list[dict[str, Any]]:
@@ -525,7 +570,7 @@ class Rollout:
         self.failed_tasks = 0
         self.source_revisions: list[str] = []
         images = _task_definition_images(backend, task_definition)
-        self.bad = any(_image_is_bad(i["image"]) for i in images)
+        self.bad = any(_image_is_bad(i["image"]) for i in images) or bool(_missing_log_groups(backend, task_definition))
         self.container_images = [
             {"containerName": i["name"], "image": i["image"], **({"imageDigest": d} if (d := _digest_of(backend, i["image"])) else {})}
             for i in images

@@ -747,6 +747,19 @@ pub(crate) async fn inventory(app: &App) -> Vec<String> {
     {
         left.push("repository".into());
     }
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/pushdeploy/{name}/"))
+        .send()
+        .await
+        .unwrap();
+    left.extend(
+        groups
+            .log_groups()
+            .iter()
+            .map(|g| format!("log group {}", g.log_group_name().unwrap())),
+    );
     left
 }
 

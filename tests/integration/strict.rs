@@ -460,3 +460,86 @@ async fn a_standard_parameter_holds_4_kb_and_an_advanced_one_8_kb() {
         "{downgrade:?}"
     );
 }
+
+/// A container of `web` logging with awslogs to `group`.
+fn logging_container(image: &str, group: &str) -> aws_sdk_ecs::types::ContainerDefinition {
+    let mut c = container("web", image);
+    c.log_configuration = Some(
+        aws_sdk_ecs::types::LogConfiguration::builder()
+            .log_driver(aws_sdk_ecs::types::LogDriver::Awslogs)
+            .options("awslogs-group", group)
+            .options("awslogs-region", "us-east-1")
+            .options("awslogs-stream-prefix", "web")
+            .build()
+            .unwrap(),
+    );
+    c
+}
+
+#[tokio::test]
+async fn a_revision_logging_to_a_missing_group_fails_to_start_and_is_rolled_back() {
+    let ecs = ecs().await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config().await);
+    let (cluster, good) = cluster_with_service(&ecs, &format!("{REGISTRY}/s/web@{}", digest(910))).await;
+    eventually("the first deployment completes", || async {
+        service(&ecs, &cluster).await.deployments()[0]
+            .rollout_state()
+            .map(|r| r.as_str())
+            == Some("COMPLETED")
+    })
+    .await;
+    let register = |group: String| {
+        let ecs = ecs.clone();
+        let family = cluster.clone();
+        async move {
+            ecs.register_task_definition()
+                .family(family)
+                .container_definitions(logging_container(&format!("{REGISTRY}/s/web@{}", digest(911)), &group))
+                .send()
+                .await
+                .unwrap()
+                .task_definition
+                .unwrap()
+                .task_definition_arn
+                .unwrap()
+        }
+    };
+    let group = format!("/pushdeploy/{cluster}/web");
+    let orphan = register(group.clone()).await;
+    ecs.update_service().cluster(&cluster).service("web").task_definition(&orphan).send().await.unwrap();
+    eventually("ECS rolls the revision without its log group back", || async {
+        let s = service(&ecs, &cluster).await;
+        s.task_definition() == Some(good.as_str())
+            && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+    })
+    .await;
+
+    logs.create_log_group().log_group_name(&group).send().await.unwrap();
+    let logged = register(group).await;
+    ecs.update_service().cluster(&cluster).service("web").task_definition(&logged).send().await.unwrap();
+    eventually("the revision whose group exists completes", || async {
+        let s = service(&ecs, &cluster).await;
+        s.task_definition() == Some(logged.as_str())
+            && s.deployments().len() == 1
+            && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_retention_cloudwatch_logs_does_not_offer_is_refused() {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config().await);
+    let group = format!("/pushdeploy/{}/web", unique("retention"));
+    logs.create_log_group().log_group_name(&group).send().await.unwrap();
+    let refused = logs
+        .put_retention_policy()
+        .log_group_name(&group)
+        .retention_in_days(10)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("InvalidParameterException"), "{refused:?}");
+    logs.put_retention_policy().log_group_name(&group).retention_in_days(14).send().await.unwrap();
+    let described = logs.describe_log_groups().log_group_name_prefix(&group).send().await.unwrap();
+    assert_eq!(described.log_groups()[0].retention_in_days(), Some(14));
+}

@@ -39,7 +39,7 @@ pub async fn run(args: DownArgs, global: &GlobalArgs) -> Result<ExitCode, CliErr
             if !args.delete_repositories {
                 writeln!(
                     out,
-                    "\nECR repositories and their images are kept (`--delete-repositories` deletes them)"
+                    "\nECR repositories with their images and log groups with their logs are kept (`--delete-data` deletes them)"
                 )?;
             }
         }

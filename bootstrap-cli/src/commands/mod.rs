@@ -4,6 +4,7 @@ pub mod deploy;
 pub mod down;
 pub mod event;
 pub mod init;
+pub mod logs;
 pub mod rollback;
 pub mod status;
 pub mod sync;
@@ -27,6 +28,7 @@ pub async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCode, CliE
         Command::Rollback(args) => rollback::run(args, global).await,
         Command::Resume(args) => rollback::resume(args, global).await,
         Command::Sync(args) => sync::run(args, global).await,
+        Command::Logs(args) => logs::run(args, global).await,
         Command::Down(args) => down::run(args, global).await,
         Command::Event(args) => event::run(args, global).await,
     }

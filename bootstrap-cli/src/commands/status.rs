@@ -90,6 +90,10 @@ pub struct ServiceStatus {
     pub failed_before: Vec<String>,
     /// Recent service events.
     pub events: Vec<String>,
+    /// Where its containers log (`pushdeploy logs --service <name>` prints it).
+    pub log_group: String,
+    /// Days the log group keeps events (`None`: missing, or never expires).
+    pub log_retention_days: Option<i32>,
 }
 
 /// One deployment of a service.
@@ -279,6 +283,8 @@ async fn service_status(ctx: &Context, app: &App, s: &Service, known: &Known) ->
     let mut st = ServiceStatus {
         service: s.spec.name.clone(),
         cluster: cluster.clone(),
+        log_group: app.names.log_group(&s.spec.name),
+        log_retention_days: known.log_groups.get(&s.spec.name).and_then(|g| g.retention),
         ..Default::default()
     };
     let Some(Some(svc)) = known.services.get(&s.spec.name) else {
@@ -388,6 +394,8 @@ fn print(format: OutputFormat, status: &Status) -> Result<(), CliError> {
         if let Some(at) = &s.pushed_at {
             writeln!(out, "  pushed at  {at}")?;
         }
+        let kept = s.log_retention_days.map(|d| format!(" (kept {d} days)")).unwrap_or_default();
+        writeln!(out, "  logs       {}{kept}: pushdeploy logs --service {}", s.log_group, s.service)?;
         if let Some(rb) = &s.rolled_back {
             writeln!(out, "  ROLLED BACK: {rb}")?;
         }

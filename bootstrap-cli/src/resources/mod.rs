@@ -23,6 +23,7 @@ pub mod launch_template;
 pub mod listener;
 pub mod listener_rule;
 pub mod load_balancer;
+pub mod log_group;
 pub mod network;
 pub mod repository;
 pub mod role;
@@ -124,6 +125,8 @@ pub enum GroupRole {
 /// What earlier resources resolved to, for the later ones (and for `status`).
 #[derive(Debug, Default)]
 pub struct Known {
+    /// The region in use.
+    pub region: String,
     /// When resources were created (by this run, or as AWS reports it), by kind and name: AWS
     /// may not show a new one to every API yet.
     pub created: BTreeMap<(&'static str, String), SystemTime>,
@@ -141,6 +144,8 @@ pub struct Known {
     pub cluster: Option<String>,
     /// Repositories by name.
     pub repositories: BTreeMap<String, repository::RepositoryFacts>,
+    /// Log groups by service.
+    pub log_groups: BTreeMap<String, log_group::Observed>,
     /// The load balancer.
     pub load_balancer: Option<load_balancer::LoadBalancerFacts>,
     /// Target group ARNs by service.
@@ -254,6 +259,8 @@ pub enum Node {
     Cluster(cluster::Cluster),
     /// An ECR repository.
     Repository(repository::Repository),
+    /// A service's log group.
+    LogGroup(log_group::LogGroup),
     /// The load balancer.
     LoadBalancer(load_balancer::LoadBalancer),
     /// A target group.
@@ -290,6 +297,7 @@ macro_rules! on_node {
             Node::InstanceProfile($r) => $body,
             Node::Cluster($r) => $body,
             Node::Repository($r) => $body,
+            Node::LogGroup($r) => $body,
             Node::LoadBalancer($r) => $body,
             Node::TargetGroup($r) => $body,
             Node::Listener($r) => $body,
@@ -337,6 +345,9 @@ pub fn inventory(app: &App, options: Options) -> Vec<Node> {
         if repositories.insert(s.repository.clone()) {
             nodes.push(Node::Repository(repository::Repository::new(app, s)));
         }
+    }
+    for s in &services {
+        nodes.push(Node::LogGroup(log_group::LogGroup::new(app, s)));
     }
     nodes.push(Node::LoadBalancer(load_balancer::LoadBalancer::new(app)));
     for s in &services {
@@ -436,7 +447,10 @@ pub async fn converge(
     mode: Mode,
     progress: &Progress,
 ) -> Result<(Vec<Report>, Known), CliError> {
-    let mut known = Known::default();
+    let mut known = Known {
+        region: ctx.region().to_string(),
+        ..Known::default()
+    };
     let mut reports = Vec::with_capacity(nodes.len());
     for node in nodes {
         let step = progress.step(&format!("{} {}", node.kind(), node.name()));
@@ -487,7 +501,10 @@ pub async fn teardown(
     delete_data: bool,
     progress: &Progress,
 ) -> Result<Vec<Deleted>, CliError> {
-    let mut known = Known::default();
+    let mut known = Known {
+        region: ctx.region().to_string(),
+        ..Known::default()
+    };
     let mut observed = Vec::with_capacity(nodes.len());
     let look = progress.step("reading what exists");
     for node in nodes {
@@ -560,6 +577,7 @@ mod tests {
         ("cluster capacity", "ecs cluster"),
         ("task definition", "iam role"),
         ("task definition", "ecr repository"),
+        ("task definition", "log group"),
         ("ecs service", "task definition"),
         ("ecs service", "cluster capacity"),
         ("ecs service", "listener"),

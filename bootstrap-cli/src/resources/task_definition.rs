@@ -1,20 +1,23 @@
 //! A service's task definition. `up` registers the first revision only (the repository's
 //! `latest`, or the app file's `image` as a placeholder the first push replaces). After that,
 //! revisions belong to deploys: `up` never reverts one and never changes an image. The file
-//! still owns the container's cpu and memory: when they change, `up` registers the *running*
-//! revision again with the new sizes (every other field and tag copied) under the deploy lock.
+//! still owns the container's [`ContainerSettings`] (sizes, environment, command, health check,
+//! logs): when they change, `up` registers the *running* revision again with the file's settings
+//! (the image and every other field and tag copied) under the deploy lock.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition, NetworkMode, PortMapping, Service as EcsService, ServiceField, SortOrder, Tag,
-    TaskDefinition as EcsTaskDefinition, TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
+    Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
+    PortMapping, Service as EcsService, ServiceField, SortOrder, Tag, TaskDefinition as EcsTaskDefinition,
+    TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
 };
 use pushdeploy::lock::{with_lock, LockSettings};
 use pushdeploy::task_definition::{placeholder_key, register_request, tag_value, NewRevision};
 
 use super::{need, Known, Resource, APP_TAG};
-use crate::app_file::{App, Service};
+use crate::app_file::{App, HealthCheckSpec, Service};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
 use crate::progress::Step;
@@ -46,6 +49,28 @@ impl Revision {
     }
 }
 
+/// What the app file owns of its container in every revision: sizes, environment, command,
+/// health check and logs. Everything else (the image above all) belongs to deploys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSettings {
+    /// CPU units.
+    pub cpu: i32,
+    /// Memory, MiB.
+    pub memory: i32,
+    /// Environment variables.
+    pub environment: BTreeMap<String, String>,
+    /// Command (the image's CMD when empty).
+    pub command: Vec<String>,
+    /// Health check.
+    pub health_check: Option<HealthCheckSpec>,
+    /// The `awslogs` group.
+    pub log_group: String,
+    /// The group's region.
+    pub log_region: String,
+    /// The streams' prefix (`<prefix>/<container>/<task id>`).
+    pub log_prefix: String,
+}
+
 /// What the file owns of the running revision, and how it differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
@@ -63,6 +88,32 @@ pub enum Drift {
         /// Wanted.
         want: i32,
     },
+    /// Environment variables, by name (values are not shown: they may be sensitive).
+    Environment {
+        /// Set by the file, absent now.
+        added: Vec<String>,
+        /// Set to another value.
+        changed: Vec<String>,
+        /// Present now, not in the file.
+        removed: Vec<String>,
+    },
+    /// The command.
+    Command {
+        /// Wanted (empty: the image's own).
+        want: Vec<String>,
+    },
+    /// The health check.
+    HealthCheck {
+        /// Whether one runs now.
+        had: bool,
+        /// Whether one is wanted.
+        wanted: bool,
+    },
+    /// Where the container logs.
+    Logs {
+        /// The wanted group.
+        group: String,
+    },
 }
 
 impl fmt::Display for Drift {
@@ -70,33 +121,138 @@ impl fmt::Display for Drift {
         match self {
             Drift::Cpu { have, want } => write!(f, "cpu {have} -> {want}"),
             Drift::Memory { have, want } => write!(f, "memory {} -> {want}", have.unwrap_or_default()),
+            Drift::Environment { added, changed, removed } => {
+                let words: Vec<String> = (added.iter().map(|n| format!("+{n}")))
+                    .chain(changed.iter().map(|n| format!("~{n}")))
+                    .chain(removed.iter().map(|n| format!("-{n}")))
+                    .collect();
+                write!(f, "environment {}", words.join(" "))
+            }
+            Drift::Command { want } if want.is_empty() => write!(f, "command -> the image's"),
+            Drift::Command { want } => write!(f, "command -> {want:?}"),
+            Drift::HealthCheck { had: false, .. } => write!(f, "health check added"),
+            Drift::HealthCheck { wanted: false, .. } => write!(f, "health check removed"),
+            Drift::HealthCheck { .. } => write!(f, "health check changed"),
+            Drift::Logs { group } => write!(f, "logs -> awslogs {group}"),
         }
     }
 }
 
-/// The sizes of the file's container in `definition`, as drift against the file.
-pub fn size_drift(definition: &EcsTaskDefinition, container: &str, cpu: i32, memory: i32) -> Vec<Drift> {
-    let Some(c) = definition
-        .container_definitions()
-        .iter()
-        .find(|c| c.name() == Some(container))
-    else {
-        return Vec::new();
-    };
-    let mut drift = Vec::new();
-    if c.cpu() != cpu {
-        drift.push(Drift::Cpu {
-            have: c.cpu(),
-            want: cpu,
+fn awslogs_options(settings: &ContainerSettings) -> HashMap<String, String> {
+    HashMap::from([
+        ("awslogs-group".to_string(), settings.log_group.clone()),
+        ("awslogs-region".to_string(), settings.log_region.clone()),
+        ("awslogs-stream-prefix".to_string(), settings.log_prefix.clone()),
+    ])
+}
+
+/// The health check as ECS takes it.
+fn health_check_of(spec: &HealthCheckSpec) -> HealthCheck {
+    HealthCheck::builder()
+        .set_command(Some(spec.command.clone()))
+        .interval(spec.interval as i32)
+        .timeout(spec.timeout as i32)
+        .retries(spec.retries as i32)
+        .start_period(spec.start_period as i32)
+        .build()
+        .expect("command is set")
+}
+
+/// Whether ECS's `have` is the file's `want`, with ECS's defaults for what it leaves out.
+fn same_health_check(have: &HealthCheck, want: &HealthCheckSpec) -> bool {
+    have.command() == want.command.as_slice()
+        && have.interval().unwrap_or(30) == want.interval as i32
+        && have.timeout().unwrap_or(5) == want.timeout as i32
+        && have.retries().unwrap_or(3) == want.retries as i32
+        && have.start_period().unwrap_or(0) == want.start_period as i32
+}
+
+impl ContainerSettings {
+    /// How container `name` of `definition` differs from these settings; nothing when the
+    /// definition has no such container.
+    pub fn drift(&self, definition: &EcsTaskDefinition, name: &str) -> Vec<Drift> {
+        let Some(c) = definition.container_definitions().iter().find(|c| c.name() == Some(name)) else {
+            return Vec::new();
+        };
+        let mut drift = Vec::new();
+        if c.cpu() != self.cpu {
+            drift.push(Drift::Cpu {
+                have: c.cpu(),
+                want: self.cpu,
+            });
+        }
+        if c.memory() != Some(self.memory) {
+            drift.push(Drift::Memory {
+                have: c.memory(),
+                want: self.memory,
+            });
+        }
+        let have: BTreeMap<&str, &str> = c
+            .environment()
+            .iter()
+            .filter_map(|kv| Some((kv.name()?, kv.value().unwrap_or_default())))
+            .collect();
+        let added: Vec<String> = (self.environment.keys())
+            .filter(|k| !have.contains_key(k.as_str()))
+            .cloned()
+            .collect();
+        let changed: Vec<String> = (self.environment.iter())
+            .filter(|(k, v)| have.get(k.as_str()).is_some_and(|h| h != v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let removed: Vec<String> = (have.keys())
+            .filter(|k| !self.environment.contains_key(**k))
+            .map(|k| k.to_string())
+            .collect();
+        if !(added.is_empty() && changed.is_empty() && removed.is_empty()) {
+            drift.push(Drift::Environment { added, changed, removed });
+        }
+        if c.command() != self.command.as_slice() {
+            drift.push(Drift::Command {
+                want: self.command.clone(),
+            });
+        }
+        let same_check = match (c.health_check(), &self.health_check) {
+            (None, None) => true,
+            (Some(have), Some(want)) => same_health_check(have, want),
+            _ => false,
+        };
+        if !same_check {
+            drift.push(Drift::HealthCheck {
+                had: c.health_check().is_some(),
+                wanted: self.health_check.is_some(),
+            });
+        }
+        let logs = c.log_configuration().is_some_and(|l| {
+            l.log_driver() == &LogDriver::Awslogs && l.options() == Some(&awslogs_options(self))
         });
+        if !logs {
+            drift.push(Drift::Logs {
+                group: self.log_group.clone(),
+            });
+        }
+        drift
     }
-    if c.memory() != Some(memory) {
-        drift.push(Drift::Memory {
-            have: c.memory(),
-            want: memory,
+
+    /// Sets these settings on `container`, leaving every other field as it is.
+    pub fn apply_to(&self, container: &mut ContainerDefinition) {
+        container.cpu = self.cpu;
+        container.memory = Some(self.memory);
+        container.environment = (!self.environment.is_empty()).then(|| {
+            (self.environment.iter())
+                .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+                .collect()
         });
+        container.command = (!self.command.is_empty()).then(|| self.command.clone());
+        container.health_check = self.health_check.as_ref().map(health_check_of);
+        container.log_configuration = Some(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .set_options(Some(awslogs_options(self)))
+                .build()
+                .expect("the driver is set"),
+        );
     }
-    drift
 }
 
 /// A service's task definition.
@@ -108,8 +264,7 @@ pub struct TaskDefinition {
     container: String,
     repository: String,
     placeholder: Option<String>,
-    cpu: i32,
-    memory: i32,
+    settings: ContainerSettings,
     port: u16,
     execution_role: String,
     lock: String,
@@ -126,12 +281,28 @@ impl TaskDefinition {
             container: service.container.clone(),
             repository: service.repository.clone(),
             placeholder: service.spec.image.clone(),
-            cpu: service.spec.cpu as i32,
-            memory: service.spec.memory as i32,
+            settings: ContainerSettings {
+                cpu: service.spec.cpu as i32,
+                memory: service.spec.memory as i32,
+                environment: service.spec.environment.clone(),
+                command: service.spec.command.clone(),
+                health_check: service.spec.health_check.clone(),
+                log_group: app.names.log_group(&service.spec.name),
+                log_region: String::new(), // the region in use: `settings` fills it in
+                log_prefix: service.spec.name.clone(),
+            },
             port: service.spec.port,
             execution_role: app.names.execution_role(),
             lock: app.names.lock(&service.spec.name),
             app: app.name.clone(),
+        }
+    }
+
+    /// What the file owns of the container, in `region`.
+    fn settings(&self, region: &str) -> ContainerSettings {
+        ContainerSettings {
+            log_region: region.to_string(),
+            ..self.settings.clone()
         }
     }
 
@@ -287,19 +458,18 @@ impl Resource for TaskDefinition {
         Ok(Some(Observed { service, revision }))
     }
 
-    fn diff(&self, observed: &Observed, _known: &Known) -> Vec<Drift> {
-        size_drift(&observed.revision.definition, &self.container, self.cpu, self.memory)
+    fn diff(&self, observed: &Observed, known: &Known) -> Vec<Drift> {
+        self.settings(&known.region)
+            .drift(&observed.revision.definition, &self.container)
     }
 
     /// IAM: `ecs:RegisterTaskDefinition`, `ecs:TagResource`, `iam:PassRole` (execution role).
     async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<Observed, CliError> {
         let execution_role = need(known.roles.get(&self.execution_role), "the task execution role")?;
         let (image, placeholder) = self.first_image(known)?;
-        let container = ContainerDefinition::builder()
+        let mut container = ContainerDefinition::builder()
             .name(&self.container)
             .image(&image)
-            .cpu(self.cpu)
-            .memory(self.memory)
             .essential(true)
             .port_mappings(
                 PortMapping::builder()
@@ -309,6 +479,7 @@ impl Resource for TaskDefinition {
                     .build(),
             )
             .build();
+        self.settings(ctx.region()).apply_to(&mut container);
         let mut tags = vec![Tag::builder().key(APP_TAG).value(&self.app).build()];
         if placeholder {
             tags.push(
@@ -343,7 +514,7 @@ impl Resource for TaskDefinition {
         })
     }
 
-    /// Registers the running revision again with the file's sizes, under the deploy lock, so it
+    /// Registers the running revision again with the file's settings, under the deploy lock, so it
     /// cannot race a push.
     ///
     /// IAM: what `roll` needs, `ecs:DescribeServices`, `ecs:DescribeTaskDefinition`, and the
@@ -361,7 +532,8 @@ impl Resource for TaskDefinition {
                 .task_definition()
                 .ok_or_else(|| missing("ecs:DescribeServices", "taskDefinition"))?;
             let revision = describe_revision(ctx, running).await?;
-            if size_drift(&revision.definition, &self.container, self.cpu, self.memory).is_empty() {
+            let settings = self.settings(ctx.region());
+            if settings.drift(&revision.definition, &self.container).is_empty() {
                 return Ok(());
             }
             let mut definition = revision.definition;
@@ -369,8 +541,7 @@ impl Resource for TaskDefinition {
                 cs.iter_mut()
                     .find(|c| c.name.as_deref() == Some(self.container.as_str()))
             }) {
-                c.cpu = self.cpu;
-                c.memory = Some(self.memory);
+                settings.apply_to(c);
             }
             let tags = revision
                 .tags
@@ -420,19 +591,123 @@ impl Resource for TaskDefinition {
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_the_files_container_sizes_are_drift() {
-        let td = EcsTaskDefinition::builder()
-            .container_definitions(ContainerDefinition::builder().name("web").cpu(256).memory(512).build())
+    fn settings() -> ContainerSettings {
+        ContainerSettings {
+            cpu: 256,
+            memory: 512,
+            environment: BTreeMap::from([("A".into(), "1".into()), ("B".into(), "2".into())]),
+            command: vec!["serve".into(), "--port=80".into()],
+            health_check: Some(HealthCheckSpec {
+                command: vec!["CMD-SHELL".into(), "curl -f localhost".into()],
+                interval: 30,
+                timeout: 5,
+                retries: 3,
+                start_period: 10,
+            }),
+            log_group: "/pushdeploy/shop/web".into(),
+            log_region: "eu-west-1".into(),
+            log_prefix: "web".into(),
+        }
+    }
+
+    fn with(container: ContainerDefinition) -> EcsTaskDefinition {
+        EcsTaskDefinition::builder()
+            .container_definitions(container)
             .container_definitions(ContainerDefinition::builder().name("sidecar").cpu(64).build())
+            .build()
+    }
+
+    fn drift_of(wanted: &ContainerSettings, container: ContainerDefinition) -> Vec<String> {
+        wanted.drift(&with(container), "web").iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn settings_applied_to_a_container_are_no_drift_and_keep_every_other_field() {
+        let wanted = settings();
+        let mut web = ContainerDefinition::builder()
+            .name("web")
+            .image("repo@sha256:1")
+            .essential(true)
+            .environment(KeyValuePair::builder().name("OLD").value("x").build())
             .build();
-        assert!(size_drift(&td, "web", 256, 512).is_empty());
-        let drift: Vec<String> = size_drift(&td, "web", 512, 1024)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(drift, ["cpu 256 -> 512", "memory 512 -> 1024"]);
-        assert!(size_drift(&td, "absent", 1, 1).is_empty());
+        wanted.apply_to(&mut web);
+        assert!(wanted.drift(&with(web.clone()), "web").is_empty());
+        assert_eq!((web.image(), web.essential()), (Some("repo@sha256:1"), Some(true)));
+        assert!(web.environment().iter().all(|kv| kv.name() != Some("OLD")), "the file owns the environment");
+        // ECS fills in the health check's defaults; they are not drift.
+        let mut filled = web.clone();
+        filled.health_check = Some(
+            HealthCheck::builder()
+                .command("CMD-SHELL")
+                .command("curl -f localhost")
+                .start_period(10)
+                .build()
+                .unwrap(),
+        );
+        assert!(wanted.drift(&with(filled), "web").is_empty());
+        // Nothing wanted: the container's own command, health check and environment go.
+        let bare = ContainerSettings {
+            environment: BTreeMap::new(),
+            command: Vec::new(),
+            health_check: None,
+            ..settings()
+        };
+        bare.apply_to(&mut web);
+        assert_eq!((web.command(), web.health_check(), web.environment()), (&[][..], None, &[][..]));
+        assert!(bare.drift(&with(web), "web").is_empty());
+    }
+
+    #[test]
+    fn each_owned_field_drifts_in_words_that_hide_values() {
+        let wanted = settings();
+        let mut web = ContainerDefinition::builder().name("web").build();
+        wanted.apply_to(&mut web);
+        let mut changed = web.clone();
+        changed.cpu = 512;
+        changed.memory = Some(1024);
+        changed.environment = Some(vec![
+            KeyValuePair::builder().name("A").value("secret-old").build(),
+            KeyValuePair::builder().name("C").value("3").build(),
+        ]);
+        changed.command = None;
+        changed.health_check.as_mut().unwrap().retries = Some(5);
+        changed.log_configuration = Some(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", "/pushdeploy/shop/web")
+                .options("awslogs-region", "us-east-1")
+                .options("awslogs-stream-prefix", "web")
+                .build()
+                .unwrap(),
+        );
+        assert_eq!(
+            drift_of(&wanted, changed),
+            [
+                "cpu 512 -> 256",
+                "memory 1024 -> 512",
+                "environment +B ~A -C",
+                "command -> [\"serve\", \"--port=80\"]",
+                "health check changed",
+                "logs -> awslogs /pushdeploy/shop/web",
+            ]
+        );
+        let mut unchecked = web.clone();
+        unchecked.health_check = None;
+        unchecked.log_configuration = None;
+        assert_eq!(
+            drift_of(&wanted, unchecked),
+            ["health check added", "logs -> awslogs /pushdeploy/shop/web"]
+        );
+        let unwanted = ContainerSettings {
+            health_check: None,
+            command: Vec::new(),
+            ..settings()
+        };
+        assert_eq!(
+            drift_of(&unwanted, web),
+            ["command -> the image's", "health check removed"]
+        );
+        assert!(wanted.drift(&with(ContainerDefinition::builder().name("x").build()), "absent").is_empty());
     }
 
     #[test]

@@ -1,0 +1,209 @@
+//! `pushdeploy logs`: what a service's containers printed, from its log group
+//! (`/pushdeploy/<app>/<service>`), oldest first and interleaved across its tasks. Each line
+//! gives the time, the container and the task (from the `awslogs` stream name
+//! `<service>/<container>/<task id>`), then the message. `--output json` prints one JSON object
+//! per line, so `--follow` can stream.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::app_file::App;
+use crate::cli::{GlobalArgs, LogsArgs, OutputFormat};
+use crate::context::Context;
+use crate::error::{aws, CliError};
+
+/// One line a container logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Line {
+    /// When it was logged.
+    pub time: DateTime<Utc>,
+    /// The container.
+    pub container: String,
+    /// The task's id.
+    pub task: String,
+    /// What it printed.
+    pub message: String,
+    #[serde(skip)]
+    id: String,
+}
+
+impl Line {
+    fn from_event(event: &FilteredLogEvent) -> Option<Line> {
+        let time = DateTime::from_timestamp_millis(event.timestamp()?)?;
+        let stream = event.log_stream_name().unwrap_or_default();
+        // awslogs names streams `<prefix>/<container>/<task id>`.
+        let mut parts = stream.rsplitn(3, '/');
+        let (task, container) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(task), Some(container), Some(_)) => (task.to_string(), container.to_string()),
+            _ => (stream.to_string(), String::new()),
+        };
+        Some(Line {
+            time,
+            container,
+            task,
+            message: event.message().unwrap_or_default().trim_end_matches(['\r', '\n']).to_string(),
+            id: event.event_id().unwrap_or_default().to_string(),
+        })
+    }
+
+    fn text(&self) -> String {
+        let task: String = self.task.chars().take(8).collect();
+        let source = if self.container.is_empty() {
+            task
+        } else {
+            format!("{}/{task}", self.container)
+        };
+        format!(
+            "{} {source} {}",
+            self.time.to_rfc3339_opts(SecondsFormat::Millis, true),
+            self.message
+        )
+    }
+}
+
+/// `--since`: a duration before `now` (`30s`, `10m`, `2h`, `1d`) or an RFC 3339 time.
+pub fn since(given: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, CliError> {
+    let bad = || CliError::BadSince { given: given.to_string() };
+    if let Ok(at) = DateTime::parse_from_rfc3339(given) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let split = given.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = given.split_at(split);
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60).ok_or_else(bad)?,
+        "h" => n.checked_mul(3600).ok_or_else(bad)?,
+        "d" => n.checked_mul(86_400).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    chrono::TimeDelta::try_seconds(seconds)
+        .and_then(|d| now.checked_sub_signed(d))
+        .ok_or_else(bad)
+}
+
+/// Every event of `group` from `start` (ms), oldest first.
+///
+/// IAM: `logs:FilterLogEvents` on the service's log group.
+async fn read(ctx: &Context, group: &str, start: i64) -> Result<Vec<Line>, CliError> {
+    let mut lines = Vec::new();
+    let mut pages = ctx
+        .logs()
+        .filter_log_events()
+        .log_group_name(group)
+        .start_time(start)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws("logs:FilterLogEvents", e))?;
+        lines.extend(page.events().iter().filter_map(Line::from_event));
+    }
+    // Stable: lines of one stream keep their order within a millisecond.
+    lines.sort_by_key(|l| l.time);
+    Ok(lines)
+}
+
+fn print(out: &mut impl Write, format: OutputFormat, lines: &[Line]) -> Result<(), CliError> {
+    for line in lines {
+        match format {
+            OutputFormat::Text => writeln!(out, "{}", line.text())?,
+            OutputFormat::Json => {
+                serde_json::to_writer(&mut *out, line).map_err(std::io::Error::from)?;
+                writeln!(out)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Runs the command.
+///
+/// IAM: `logs:DescribeLogGroups` (the group exists), `logs:FilterLogEvents` on
+/// `arn:aws:logs:<region>:<account>:log-group:/pushdeploy/<app>/*`.
+pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
+    let app = App::load(args.app.file.as_deref(), args.app.app.as_deref())?;
+    if !app.file.services.iter().any(|s| s.name == args.service) {
+        return Err(CliError::UnknownService {
+            app: app.name.clone(),
+            service: args.service.clone(),
+            services: app.file.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+        });
+    }
+    let mut start = since(&args.since, Utc::now())?.timestamp_millis().max(0);
+    let ctx = Context::connect(global, app.file.region.as_deref()).await?;
+    let group = app.names.log_group(&args.service);
+    if crate::resources::log_group::find(&ctx, &group).await?.is_none() {
+        return Err(CliError::NotCreated {
+            what: format!("log group {group}"),
+        });
+    }
+    let mut out = std::io::stdout().lock();
+    // Events at the newest millisecond seen, so a look from that millisecond prints each once.
+    let mut seen: HashSet<String> = HashSet::new();
+    loop {
+        let lines: Vec<Line> = read(&ctx, &group, start)
+            .await?
+            .into_iter()
+            .filter(|l| !seen.contains(&l.id))
+            .collect();
+        print(&mut out, ctx.output, &lines)?;
+        if !args.follow {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if let Some(newest) = lines.last().map(|l| l.time.timestamp_millis()) {
+            if newest > start {
+                seen.clear();
+                start = newest;
+            }
+            seen.extend(
+                lines
+                    .iter()
+                    .filter(|l| l.time.timestamp_millis() == newest)
+                    .map(|l| l.id.clone()),
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(args.every)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_durations_and_times_and_refuses_the_rest() {
+        let now = DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z").unwrap().with_timezone(&Utc);
+        let at = |s: &str| since(s, now).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+        assert_eq!(at("30s").unwrap(), "2026-11-27T09:59:30Z");
+        assert_eq!(at("10m").unwrap(), "2026-11-27T09:50:00Z");
+        assert_eq!(at("2h").unwrap(), "2026-11-27T08:00:00Z");
+        assert_eq!(at("1d").unwrap(), "2026-11-26T10:00:00Z");
+        assert_eq!(at("2026-11-27T09:00:00+01:00").unwrap(), "2026-11-27T08:00:00Z");
+        for bad in ["", "m", "10", "10 m", "10w", "-5m", "99999999999999999d", "yesterday"] {
+            assert!(matches!(since(bad, now), Err(CliError::BadSince { .. })), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_line_names_its_container_and_task_from_the_awslogs_stream() {
+        let event = FilteredLogEvent::builder()
+            .log_stream_name("web/web/0123456789abcdef0123456789abcdef")
+            .timestamp(1_795_000_000_123)
+            .message("listening on :80\n")
+            .event_id("e1")
+            .build();
+        let line = Line::from_event(&event).unwrap();
+        assert_eq!((line.container.as_str(), line.task.as_str()), ("web", "0123456789abcdef0123456789abcdef"));
+        assert_eq!(line.text(), "2026-11-18T11:06:40.123Z web/01234567 listening on :80");
+        let odd = FilteredLogEvent::builder().log_stream_name("by-hand").timestamp(0).message("x").build();
+        assert_eq!(Line::from_event(&odd).unwrap().text(), "1970-01-01T00:00:00.000Z by-hand x");
+        assert!(Line::from_event(&FilteredLogEvent::builder().message("no time").build()).is_none());
+    }
+}
