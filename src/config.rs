@@ -373,7 +373,10 @@ mod tests {
         assert!(problem(&route("shop.prod", "web", "re")).contains("services[0].cluster"));
         assert!(problem(&route("shop", "web api", "re")).contains("services[0].service"));
         let longest = format!("a/{}", "b".repeat(MAX_REPOSITORY_LEN - 2));
-        assert!(parse(&route("c", "s", &longest)).is_ok(), "{MAX_REPOSITORY_LEN} characters fit");
+        assert!(
+            parse(&route("c", "s", &longest)).is_ok(),
+            "{MAX_REPOSITORY_LEN} characters fit"
+        );
         let over = format!("{longest}b");
         assert!(problem(&route("c", "s", &over)).contains("longer than 100"));
     }
@@ -392,9 +395,17 @@ mod tests {
         std::env::set_var(ENV_APP, "shop");
         assert_eq!(parameter_from_env().unwrap(), "/pushdeploy/shop/config");
         std::env::set_var(ENV_PARAMETER, "");
-        assert_eq!(parameter_from_env().unwrap(), "/pushdeploy/shop/config", "empty is unset");
+        assert_eq!(
+            parameter_from_env().unwrap(),
+            "/pushdeploy/shop/config",
+            "empty is unset"
+        );
         std::env::set_var(ENV_PARAMETER, "/teams/shop/routes");
-        assert_eq!(parameter_from_env().unwrap(), "/teams/shop/routes", "the full name wins");
+        assert_eq!(
+            parameter_from_env().unwrap(),
+            "/teams/shop/routes",
+            "the full name wins"
+        );
         std::env::set_var(ENV_TTL, "7");
         assert_eq!(ttl_from_env(), Duration::from_secs(7));
         std::env::set_var(ENV_TTL, "soon");
@@ -438,7 +449,10 @@ mod tests {
             .then_http_response(|| crate::test_mocks::failure(400, "ThrottlingException"));
         let (busy, _) = cache(Duration::ZERO, throttled);
         let err = busy.get().await.unwrap_err();
-        assert!(!matches!(err, Error::Config(_)), "a throttled read is not a missing config: {err:?}");
+        assert!(
+            !matches!(err, Error::Config(_)),
+            "a throttled read is not a missing config: {err:?}"
+        );
     }
 
     #[test]

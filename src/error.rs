@@ -204,7 +204,13 @@ mod tests {
     async fn answered(status: u16, code: &'static str) -> Error {
         let rule = mock!(aws_sdk_ecs::Client::describe_services).then_http_response(move || failure(status, code));
         let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&rule]);
-        let err = ecs.describe_services().cluster("c").services("s").send().await.unwrap_err();
+        let err = ecs
+            .describe_services()
+            .cluster("c")
+            .services("s")
+            .send()
+            .await
+            .unwrap_err();
         aws_error("ecs:DescribeServices", err)
     }
 
@@ -234,11 +240,25 @@ mod tests {
             "ecs:DescribeServices failed (AccessDeniedException): AccessDeniedException: grant ecs:DescribeServices to the caller's role (README lists every permission)"
         );
         for code in ["UnauthorizedOperation", "AccessDenied"] {
-            assert!(answered(403, code).await.to_string().contains("grant ecs:DescribeServices"), "{code}");
+            assert!(
+                answered(403, code)
+                    .await
+                    .to_string()
+                    .contains("grant ecs:DescribeServices"),
+                "{code}"
+            );
         }
-        for code in ["UnrecognizedClientException", "InvalidClientTokenId", "ExpiredTokenException", "ExpiredToken"] {
+        for code in [
+            "UnrecognizedClientException",
+            "InvalidClientTokenId",
+            "ExpiredTokenException",
+            "ExpiredToken",
+        ] {
             let said = answered(403, code).await.to_string();
-            assert!(said.ends_with(": check the AWS credentials (profile, SSO session or env vars)"), "{said}");
+            assert!(
+                said.ends_with(": check the AWS credentials (profile, SSO session or env vars)"),
+                "{said}"
+            );
         }
         let plain = answered(400, "InvalidParameterException").await.to_string();
         assert_eq!(
@@ -276,7 +296,10 @@ mod tests {
             failures,
             outcomes: Vec::new(),
         };
-        assert_eq!(partial(vec![gone.clone(), busy.clone()]).error_type(), "Retryable.PartialFailure");
+        assert_eq!(
+            partial(vec![gone.clone(), busy.clone()]).error_type(),
+            "Retryable.PartialFailure"
+        );
         assert_eq!(partial(vec![gone.clone()]).error_type(), "Fatal.PartialFailure");
         let diagnostic = lambda_runtime::Diagnostic::from(busy.clone());
         assert_eq!(

@@ -678,7 +678,10 @@ mod tests {
         assert_eq!(field("svc/1", json!([WEB])), "detail.deploymentId");
         assert_eq!(field("ecs-svc/1", json!([])), "resources");
         assert_eq!(field("ecs-svc/1", json!([WEB, WEB])), "resources");
-        assert_eq!(field("ecs-svc/1", json!(["arn:aws:ecs:us-east-1:1:cluster/shop"])), "resources[0]");
+        assert_eq!(
+            field("ecs-svc/1", json!(["arn:aws:ecs:us-east-1:1:cluster/shop"])),
+            "resources[0]"
+        );
     }
 
     #[test]

@@ -294,12 +294,18 @@ mod tests {
             lease: Duration::from_secs(900),
             wait: Duration::from_secs(20),
         });
-        assert_eq!((long.lease, long.wait), (Duration::from_secs(900), Duration::from_secs(2)));
+        assert_eq!(
+            (long.lease, long.wait),
+            (Duration::from_secs(900), Duration::from_secs(2))
+        );
         let short = sync_lock(LockSettings {
             lease: Duration::from_secs(30),
             wait: Duration::from_millis(500),
         });
-        assert_eq!((short.lease, short.wait), (Duration::from_secs(30), Duration::from_millis(500)));
+        assert_eq!(
+            (short.lease, short.wait),
+            (Duration::from_secs(30), Duration::from_millis(500))
+        );
     }
 
     fn image_detail(d: char, tags: &[&str], at: i64) -> serde_json::Value {

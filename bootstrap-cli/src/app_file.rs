@@ -944,7 +944,8 @@ mod tests {
                 start_period: 0,
             })
         );
-        let exec = load("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = [\"CMD\", \"/bin/check\"]\n").unwrap();
+        let exec = load("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = [\"CMD\", \"/bin/check\"]\n")
+            .unwrap();
         assert_eq!(
             exec.services()[0].spec.health_check.as_ref().map(|h| h.command.clone()),
             Some(vec!["CMD".to_string(), "/bin/check".to_string()])
@@ -952,19 +953,52 @@ mod tests {
         let cases = [
             ("log_retention_days = 10\n", "log_retention_days 10"),
             ("log_retention_days = 0\n", "log_retention_days 0"),
-            ("[[services]]\nname = \"web\"\nenvironment = { \"1A\" = \"x\" }\n", "\"1A\" is not an environment variable name"),
-            ("[[services]]\nname = \"web\"\nenvironment = { \"A-B\" = \"x\" }\n", "not an environment variable name"),
+            (
+                "[[services]]\nname = \"web\"\nenvironment = { \"1A\" = \"x\" }\n",
+                "\"1A\" is not an environment variable name",
+            ),
+            (
+                "[[services]]\nname = \"web\"\nenvironment = { \"A-B\" = \"x\" }\n",
+                "not an environment variable name",
+            ),
             ("[[services]]\nname = \"web\"\nenvironment = { A = 1 }\n", "line 3"),
             ("[[services]]\nname = \"web\"\ncommand = [\"\", \"x\"]\n", "first word"),
-            ("[[services]]\nname = \"web\"\n[services.health_check]\ninterval = 30\n", "missing field `command`"),
-            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = [\"curl\", \"x\"]\n", "starting with \"CMD\""),
-            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = [\"CMD-SHELL\"]\n", "CMD-SHELL"),
-            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"  \"\n", "health check command"),
-            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\ninterval = 4\n", "interval 4 is not between 5 and 300"),
-            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\ntimeout = 61\n", "timeout 61 is not between 2 and 60"),
-            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\nretries = 0\n", "retries 0 is not between 1 and 10"),
-            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\nstart_period = 301\n", "start_period 301"),
-            ("[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\nretry = 2\n", "unknown field `retry`"),
+            (
+                "[[services]]\nname = \"web\"\n[services.health_check]\ninterval = 30\n",
+                "missing field `command`",
+            ),
+            (
+                "[[services]]\nname = \"web\"\n[services.health_check]\ncommand = [\"curl\", \"x\"]\n",
+                "starting with \"CMD\"",
+            ),
+            (
+                "[[services]]\nname = \"web\"\n[services.health_check]\ncommand = [\"CMD-SHELL\"]\n",
+                "CMD-SHELL",
+            ),
+            (
+                "[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"  \"\n",
+                "health check command",
+            ),
+            (
+                "[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\ninterval = 4\n",
+                "interval 4 is not between 5 and 300",
+            ),
+            (
+                "[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\ntimeout = 61\n",
+                "timeout 61 is not between 2 and 60",
+            ),
+            (
+                "[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\nretries = 0\n",
+                "retries 0 is not between 1 and 10",
+            ),
+            (
+                "[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\nstart_period = 301\n",
+                "start_period 301",
+            ),
+            (
+                "[[services]]\nname = \"web\"\n[services.health_check]\ncommand = \"x\"\nretry = 2\n",
+                "unknown field `retry`",
+            ),
         ];
         for (text, words) in cases {
             let err = load(text).unwrap_err().to_string();

@@ -146,7 +146,9 @@ pub enum CliError {
         what: String,
     },
     /// The app file has no such service.
-    #[error("app {app} has no service {service} (services: {services}): check --service, or add it to pushdeploy.toml")]
+    #[error(
+        "app {app} has no service {service} (services: {services}): check --service, or add it to pushdeploy.toml"
+    )]
     UnknownService {
         /// App name.
         app: String,

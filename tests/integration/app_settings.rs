@@ -14,7 +14,10 @@ fn with_settings(name: &str, environment: &[(&str, &str)]) -> App {
     let mut file = AppFile::default();
     file.log_retention_days = 14;
     let web = &mut file.services[0];
-    web.environment = environment.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    web.environment = environment
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     web.command = vec!["serve".into(), "--port=80".into()];
     web.health_check = Some(HealthCheckSpec {
         command: vec!["CMD-SHELL".into(), "curl -f http://localhost/ || exit 1".into()],
@@ -28,7 +31,15 @@ fn with_settings(name: &str, environment: &[(&str, &str)]) -> App {
 
 async fn running(name: &str) -> aws_sdk_ecs::types::ContainerDefinition {
     let ecs = aws_sdk_ecs::Client::new(&sdk_config().await);
-    let service = ecs.describe_services().cluster(name).services("web").send().await.unwrap().services()[0].clone();
+    let service = ecs
+        .describe_services()
+        .cluster(name)
+        .services("web")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .clone();
     ecs.describe_task_definition()
         .task_definition(service.task_definition().unwrap())
         .send()
@@ -49,7 +60,12 @@ async fn up_gives_the_container_logs_environment_command_and_health_check_and_a_
 
     let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config().await);
     let group = format!("/pushdeploy/{name}/web");
-    let groups = logs.describe_log_groups().log_group_name_prefix(&group).send().await.unwrap();
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix(&group)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(groups.log_groups().len(), 1);
     assert_eq!(groups.log_groups()[0].retention_in_days(), Some(14));
 
@@ -60,8 +76,11 @@ async fn up_gives_the_container_logs_environment_command_and_health_check_and_a_
     assert_eq!(options.get("awslogs-group"), Some(&group));
     assert_eq!(options.get("awslogs-region").map(String::as_str), Some("us-east-1"));
     assert_eq!(options.get("awslogs-stream-prefix").map(String::as_str), Some("web"));
-    let env: Vec<(&str, &str)> =
-        web.environment().iter().map(|kv| (kv.name().unwrap(), kv.value().unwrap())).collect();
+    let env: Vec<(&str, &str)> = web
+        .environment()
+        .iter()
+        .map(|kv| (kv.name().unwrap(), kv.value().unwrap()))
+        .collect();
     assert_eq!(env, [("LOG_LEVEL", "info"), ("REGION_NAME", "here")]);
     assert_eq!(web.command(), ["serve", "--port=80"]);
     let check = web.health_check().unwrap();
@@ -74,7 +93,11 @@ async fn up_gives_the_container_logs_environment_command_and_health_check_and_a_
     calls.take();
     let again = up_ok(&ctx, &app).await;
     assert_eq!(writes(&calls), Vec::<String>::new());
-    assert!(again.resources.iter().all(|r| r.change == Change::NoChange), "{:#?}", again.resources);
+    assert!(
+        again.resources.iter().all(|r| r.change == Change::NoChange),
+        "{:#?}",
+        again.resources
+    );
     let st = status::status(&app, &ctx).await.unwrap();
     assert_eq!(
         (st.services[0].log_group.as_str(), st.services[0].log_retention_days),
@@ -92,7 +115,10 @@ async fn a_changed_environment_reaches_a_new_revision_with_the_deployed_image_ke
     let engine = pushdeploy::Engine::new(&sdk, format!("/pushdeploy/{name}/config"), std::time::Duration::ZERO);
     let d = digest(77);
     engine
-        .handle_event(&push_event(&format!("{name}/web"), Some("v7"), &d, "2026-11-27T10:00:00Z"), "t")
+        .handle_event(
+            &push_event(&format!("{name}/web"), Some("v7"), &d, "2026-11-27T10:00:00Z"),
+            "t",
+        )
         .await
         .unwrap();
     let deployed = running(&name).await.image().unwrap().to_string();
@@ -101,22 +127,40 @@ async fn a_changed_environment_reaches_a_new_revision_with_the_deployed_image_ke
     let changed = with_settings(&name, &[("LOG_LEVEL", "debug"), ("NEW", "2")]);
     let plan = up::up(&changed, &ctx, Mode::Plan, &Progress::silent()).await.unwrap();
     let td = plan.resources.iter().find(|r| r.kind == "task definition").unwrap();
-    assert_eq!(td.change, Change::Update(vec!["environment +NEW ~LOG_LEVEL -OLD".into()]));
+    assert_eq!(
+        td.change,
+        Change::Update(vec!["environment +NEW ~LOG_LEVEL -OLD".into()])
+    );
     calls.take();
     up_ok(&ctx, &changed).await;
     assert_eq!(
         writes(&calls),
-        ["SSM.PutParameter", "ECS.RegisterTaskDefinition", "ECS.UpdateService", "SSM.DeleteParameter"],
+        [
+            "SSM.PutParameter",
+            "ECS.RegisterTaskDefinition",
+            "ECS.UpdateService",
+            "SSM.DeleteParameter"
+        ],
         "one new revision under the deploy lock"
     );
     let web = running(&name).await;
     assert_eq!(web.image(), Some(deployed.as_str()), "the deployed image is kept");
-    let env: Vec<(&str, &str)> =
-        web.environment().iter().map(|kv| (kv.name().unwrap(), kv.value().unwrap())).collect();
+    let env: Vec<(&str, &str)> = web
+        .environment()
+        .iter()
+        .map(|kv| (kv.name().unwrap(), kv.value().unwrap()))
+        .collect();
     assert_eq!(env, [("LOG_LEVEL", "debug"), ("NEW", "2")]);
-    assert!(web.health_check().is_some() && web.log_configuration().is_some(), "the rest is kept");
+    assert!(
+        web.health_check().is_some() && web.log_configuration().is_some(),
+        "the rest is kept"
+    );
     let st = status::status(&changed, &ctx).await.unwrap();
-    assert_eq!(st.services[0].tag.as_deref(), Some("v7"), "the revision's tags are kept");
+    assert_eq!(
+        st.services[0].tag.as_deref(),
+        Some("v7"),
+        "the revision's tags are kept"
+    );
     calls.take();
     up_ok(&ctx, &changed).await;
     assert_eq!(writes(&calls), Vec::<String>::new());
@@ -139,7 +183,12 @@ async fn pushdeploy_logs_prints_what_the_containers_logged_interleaved_across_ta
     ];
     for task in ["0a1b2c3d4e5f60718293a4b5c6d7e8f9", "ffeeddccbbaa99887766554433221100"] {
         let stream = format!("web/web/{task}");
-        logs.create_log_stream().log_group_name(&group).log_stream_name(&stream).send().await.unwrap();
+        logs.create_log_stream()
+            .log_group_name(&group)
+            .log_stream_name(&stream)
+            .send()
+            .await
+            .unwrap();
         let events: Vec<_> = lines
             .iter()
             .filter(|(t, _, _)| *t == task)
@@ -167,30 +216,66 @@ async fn pushdeploy_logs_prints_what_the_containers_logged_interleaved_across_ta
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_EC2_METADATA_DISABLED", "true"),
     ];
-    let out = crate::first_contact::run(&["logs", "--app", &name, "--service", "web", "--since", "1h"], &env, &[]);
+    let out = crate::first_contact::run(
+        &["logs", "--app", &name, "--service", "web", "--since", "1h"],
+        &env,
+        &[],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: Vec<&str> = stdout.lines().map(|l| l.split_once(' ').unwrap().1).collect();
     assert_eq!(
         printed,
-        ["web/0a1b2c3d task one starts", "web/ffeeddcc task two starts", "web/0a1b2c3d task one: GET / 200"]
+        [
+            "web/0a1b2c3d task one starts",
+            "web/ffeeddcc task two starts",
+            "web/0a1b2c3d task one: GET / 200"
+        ]
     );
     let json = crate::first_contact::run(
-        &["logs", "--app", &name, "--service", "web", "--since", "1h", "--output", "json"],
+        &[
+            "logs",
+            "--app",
+            &name,
+            "--service",
+            "web",
+            "--since",
+            "1h",
+            "--output",
+            "json",
+        ],
         &env,
         &[],
     );
     let first: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&json.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(first["task"], "0a1b2c3d4e5f60718293a4b5c6d7e8f9");
-    assert_eq!((first["container"].as_str(), first["message"].as_str()), (Some("web"), Some("task one starts")));
+    assert_eq!(
+        (first["container"].as_str(), first["message"].as_str()),
+        (Some("web"), Some("task one starts"))
+    );
 
-    let recent = crate::first_contact::run(&["logs", "--app", &name, "--service", "web", "--since", "1s"], &env, &[]);
+    let recent = crate::first_contact::run(
+        &["logs", "--app", &name, "--service", "web", "--since", "1s"],
+        &env,
+        &[],
+    );
     assert!(recent.status.success());
-    assert_eq!(String::from_utf8_lossy(&recent.stdout), "", "--since leaves older lines out");
+    assert_eq!(
+        String::from_utf8_lossy(&recent.stdout),
+        "",
+        "--since leaves older lines out"
+    );
     let unknown = crate::first_contact::run(&["logs", "--app", &name, "--service", "api"], &env, &[]);
     let said = String::from_utf8_lossy(&unknown.stderr);
-    assert!(!unknown.status.success() && said.contains("no service api") && said.contains("web"), "{said}");
+    assert!(
+        !unknown.status.success() && said.contains("no service api") && said.contains("web"),
+        "{said}"
+    );
     let missing = crate::first_contact::run(&["logs", "--app", &app_name("nologs"), "--service", "web"], &env, &[]);
     let said = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success() && said.contains("pushdeploy up"), "{said}");

@@ -506,7 +506,13 @@ async fn a_revision_logging_to_a_missing_group_fails_to_start_and_is_rolled_back
     };
     let group = format!("/pushdeploy/{cluster}/web");
     let orphan = register(group.clone()).await;
-    ecs.update_service().cluster(&cluster).service("web").task_definition(&orphan).send().await.unwrap();
+    ecs.update_service()
+        .cluster(&cluster)
+        .service("web")
+        .task_definition(&orphan)
+        .send()
+        .await
+        .unwrap();
     eventually("ECS rolls the revision without its log group back", || async {
         let s = service(&ecs, &cluster).await;
         s.task_definition() == Some(good.as_str())
@@ -516,7 +522,13 @@ async fn a_revision_logging_to_a_missing_group_fails_to_start_and_is_rolled_back
 
     logs.create_log_group().log_group_name(&group).send().await.unwrap();
     let logged = register(group).await;
-    ecs.update_service().cluster(&cluster).service("web").task_definition(&logged).send().await.unwrap();
+    ecs.update_service()
+        .cluster(&cluster)
+        .service("web")
+        .task_definition(&logged)
+        .send()
+        .await
+        .unwrap();
     eventually("the revision whose group exists completes", || async {
         let s = service(&ecs, &cluster).await;
         s.task_definition() == Some(logged.as_str())
@@ -539,7 +551,17 @@ async fn a_retention_cloudwatch_logs_does_not_offer_is_refused() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Some("InvalidParameterException"), "{refused:?}");
-    logs.put_retention_policy().log_group_name(&group).retention_in_days(14).send().await.unwrap();
-    let described = logs.describe_log_groups().log_group_name_prefix(&group).send().await.unwrap();
+    logs.put_retention_policy()
+        .log_group_name(&group)
+        .retention_in_days(14)
+        .send()
+        .await
+        .unwrap();
+    let described = logs
+        .describe_log_groups()
+        .log_group_name_prefix(&group)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(described.log_groups()[0].retention_in_days(), Some(14));
 }

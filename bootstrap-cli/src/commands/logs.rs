@@ -47,7 +47,11 @@ impl Line {
             time,
             container,
             task,
-            message: event.message().unwrap_or_default().trim_end_matches(['\r', '\n']).to_string(),
+            message: event
+                .message()
+                .unwrap_or_default()
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
             id: event.event_id().unwrap_or_default().to_string(),
         })
     }
@@ -69,7 +73,9 @@ impl Line {
 
 /// `--since`: a duration before `now` (`30s`, `10m`, `2h`, `1d`) or an RFC 3339 time.
 pub fn since(given: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, CliError> {
-    let bad = || CliError::BadSince { given: given.to_string() };
+    let bad = || CliError::BadSince {
+        given: given.to_string(),
+    };
     if let Ok(at) = DateTime::parse_from_rfc3339(given) {
         return Ok(at.with_timezone(&Utc));
     }
@@ -133,7 +139,13 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode, CliErr
         return Err(CliError::UnknownService {
             app: app.name.clone(),
             service: args.service.clone(),
-            services: app.file.services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+            services: app
+                .file
+                .services
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     }
     let mut start = since(&args.since, Utc::now())?.timestamp_millis().max(0);
@@ -179,7 +191,9 @@ mod tests {
 
     #[test]
     fn since_takes_durations_and_times_and_refuses_the_rest() {
-        let now = DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let at = |s: &str| since(s, now).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
         assert_eq!(at("30s").unwrap(), "2026-11-27T09:59:30Z");
         assert_eq!(at("10m").unwrap(), "2026-11-27T09:50:00Z");
@@ -200,10 +214,20 @@ mod tests {
             .event_id("e1")
             .build();
         let line = Line::from_event(&event).unwrap();
-        assert_eq!((line.container.as_str(), line.task.as_str()), ("web", "0123456789abcdef0123456789abcdef"));
+        assert_eq!(
+            (line.container.as_str(), line.task.as_str()),
+            ("web", "0123456789abcdef0123456789abcdef")
+        );
         assert_eq!(line.text(), "2026-11-18T11:06:40.123Z web/01234567 listening on :80");
-        let odd = FilteredLogEvent::builder().log_stream_name("by-hand").timestamp(0).message("x").build();
-        assert_eq!(Line::from_event(&odd).unwrap().text(), "1970-01-01T00:00:00.000Z by-hand x");
+        let odd = FilteredLogEvent::builder()
+            .log_stream_name("by-hand")
+            .timestamp(0)
+            .message("x")
+            .build();
+        assert_eq!(
+            Line::from_event(&odd).unwrap().text(),
+            "1970-01-01T00:00:00.000Z by-hand x"
+        );
         assert!(Line::from_event(&FilteredLogEvent::builder().message("no time").build()).is_none());
     }
 }

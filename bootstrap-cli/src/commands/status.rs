@@ -394,8 +394,15 @@ fn print(format: OutputFormat, status: &Status) -> Result<(), CliError> {
         if let Some(at) = &s.pushed_at {
             writeln!(out, "  pushed at  {at}")?;
         }
-        let kept = s.log_retention_days.map(|d| format!(" (kept {d} days)")).unwrap_or_default();
-        writeln!(out, "  logs       {}{kept}: pushdeploy logs --service {}", s.log_group, s.service)?;
+        let kept = s
+            .log_retention_days
+            .map(|d| format!(" (kept {d} days)"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  logs       {}{kept}: pushdeploy logs --service {}",
+            s.log_group, s.service
+        )?;
         if let Some(rb) = &s.rolled_back {
             writeln!(out, "  ROLLED BACK: {rb}")?;
         }

@@ -173,7 +173,12 @@ impl Resource for LogGroup {
     async fn delete(&self, ctx: &Context, _: &Observed, _step: &Step) -> Result<(), CliError> {
         match ctx.logs().delete_log_group().log_group_name(&self.name).send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(aws("logs:DeleteLogGroup", e)),
         }
     }

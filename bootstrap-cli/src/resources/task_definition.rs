@@ -121,7 +121,11 @@ impl fmt::Display for Drift {
         match self {
             Drift::Cpu { have, want } => write!(f, "cpu {have} -> {want}"),
             Drift::Memory { have, want } => write!(f, "memory {} -> {want}", have.unwrap_or_default()),
-            Drift::Environment { added, changed, removed } => {
+            Drift::Environment {
+                added,
+                changed,
+                removed,
+            } => {
                 let words: Vec<String> = (added.iter().map(|n| format!("+{n}")))
                     .chain(changed.iter().map(|n| format!("~{n}")))
                     .chain(removed.iter().map(|n| format!("-{n}")))
@@ -171,7 +175,11 @@ impl ContainerSettings {
     /// How container `name` of `definition` differs from these settings; nothing when the
     /// definition has no such container.
     pub fn drift(&self, definition: &EcsTaskDefinition, name: &str) -> Vec<Drift> {
-        let Some(c) = definition.container_definitions().iter().find(|c| c.name() == Some(name)) else {
+        let Some(c) = definition
+            .container_definitions()
+            .iter()
+            .find(|c| c.name() == Some(name))
+        else {
             return Vec::new();
         };
         let mut drift = Vec::new();
@@ -205,7 +213,11 @@ impl ContainerSettings {
             .map(|k| k.to_string())
             .collect();
         if !(added.is_empty() && changed.is_empty() && removed.is_empty()) {
-            drift.push(Drift::Environment { added, changed, removed });
+            drift.push(Drift::Environment {
+                added,
+                changed,
+                removed,
+            });
         }
         if c.command() != self.command.as_slice() {
             drift.push(Drift::Command {
@@ -223,9 +235,9 @@ impl ContainerSettings {
                 wanted: self.health_check.is_some(),
             });
         }
-        let logs = c.log_configuration().is_some_and(|l| {
-            l.log_driver() == &LogDriver::Awslogs && l.options() == Some(&awslogs_options(self))
-        });
+        let logs = c
+            .log_configuration()
+            .is_some_and(|l| l.log_driver() == &LogDriver::Awslogs && l.options() == Some(&awslogs_options(self)));
         if !logs {
             drift.push(Drift::Logs {
                 group: self.log_group.clone(),
@@ -618,7 +630,11 @@ mod tests {
     }
 
     fn drift_of(wanted: &ContainerSettings, container: ContainerDefinition) -> Vec<String> {
-        wanted.drift(&with(container), "web").iter().map(ToString::to_string).collect()
+        wanted
+            .drift(&with(container), "web")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -633,7 +649,10 @@ mod tests {
         wanted.apply_to(&mut web);
         assert!(wanted.drift(&with(web.clone()), "web").is_empty());
         assert_eq!((web.image(), web.essential()), (Some("repo@sha256:1"), Some(true)));
-        assert!(web.environment().iter().all(|kv| kv.name() != Some("OLD")), "the file owns the environment");
+        assert!(
+            web.environment().iter().all(|kv| kv.name() != Some("OLD")),
+            "the file owns the environment"
+        );
         // ECS fills in the health check's defaults; they are not drift.
         let mut filled = web.clone();
         filled.health_check = Some(
@@ -653,7 +672,10 @@ mod tests {
             ..settings()
         };
         bare.apply_to(&mut web);
-        assert_eq!((web.command(), web.health_check(), web.environment()), (&[][..], None, &[][..]));
+        assert_eq!(
+            (web.command(), web.health_check(), web.environment()),
+            (&[][..], None, &[][..])
+        );
         assert!(bare.drift(&with(web), "web").is_empty());
     }
 
@@ -707,7 +729,9 @@ mod tests {
             drift_of(&unwanted, web),
             ["command -> the image's", "health check removed"]
         );
-        assert!(wanted.drift(&with(ContainerDefinition::builder().name("x").build()), "absent").is_empty());
+        assert!(wanted
+            .drift(&with(ContainerDefinition::builder().name("x").build()), "absent")
+            .is_empty());
     }
 
     #[test]
