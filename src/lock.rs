@@ -199,4 +199,125 @@ mod tests {
         );
         assert!(!lease.held_at(200_000), "expired");
     }
+
+    use crate::test_mocks::{failure, ok};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    const SETTINGS: LockSettings = LockSettings {
+        lease: Duration::from_secs(30),
+        wait: Duration::from_millis(300),
+    };
+
+    /// A PutParameter whose value is `<owner> <now + lease>`, to the second.
+    fn puts_a_lease_of_now_plus_30_s() -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_ssm::Client::put_parameter)
+            .match_requests(|r| {
+                let expires: u128 = r
+                    .value()
+                    .and_then(|v| v.rsplit_once(' '))
+                    .map_or(0, |(_, e)| e.parse().unwrap_or(0));
+                r.value().is_some_and(|v| v.starts_with("me "))
+                    && r.overwrite() == Some(false)
+                    && expires.abs_diff(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() + 30_000)
+                        < 2_000
+            })
+            .sequence()
+            .http_response(|| failure(400, "ParameterAlreadyExists"))
+            .http_response(|| ok(serde_json::json!({"Version": 1})))
+            .build()
+    }
+
+    fn held_by(value: &'static str) -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_ssm::Client::get_parameter).then_http_response(move || {
+            ok(serde_json::json!({"Parameter": {"Name": "l", "Value": value, "Type": "String", "Version": 1}}))
+        })
+    }
+
+    #[tokio::test]
+    async fn an_expired_holder_is_taken_over_and_the_lease_runs_from_now() {
+        let put = puts_a_lease_of_now_plus_30_s();
+        let get = held_by("a-sleeping-laptop 1000");
+        let delete = mock!(aws_sdk_ssm::Client::delete_parameter).then_http_response(|| ok(serde_json::json!({})));
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&put, &get, &delete]);
+        let lease = acquire(&ssm, "l", "me", SETTINGS, ("c", "s")).await.unwrap();
+        assert_eq!((put.num_calls(), get.num_calls(), delete.num_calls()), (2, 1, 1));
+        assert!(lease.held_at(now_ms()), "a fresh lease holds");
+        assert_eq!(lease.margin_ms, 5_000);
+    }
+
+    #[tokio::test]
+    async fn a_live_holder_makes_the_deploy_wait_then_give_up_as_busy() {
+        let put =
+            mock!(aws_sdk_ssm::Client::put_parameter).then_http_response(|| failure(400, "ParameterAlreadyExists"));
+        let get = held_by("pushdeploy up pid 7 99999999999999");
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&put, &get]);
+        let err = acquire(&ssm, "l", "me", SETTINGS, ("c", "s")).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Busy { holder, .. } if holder == "pushdeploy up pid 7"),
+            "{err:?}"
+        );
+        assert!(put.num_calls() >= 2, "it tried again while waiting");
+    }
+
+    #[tokio::test]
+    async fn a_put_refused_for_another_reason_is_an_error_not_a_wait() {
+        let put =
+            mock!(aws_sdk_ssm::Client::put_parameter).then_http_response(|| failure(400, "AccessDeniedException"));
+        let get = held_by("x 1");
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&put, &get]);
+        let err = acquire(&ssm, "l", "me", SETTINGS, ("c", "s")).await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Aws {
+                    operation: "ssm:PutParameter",
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(get.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_lock_released_between_put_and_read_is_tried_again_and_a_failed_read_is_an_error() {
+        let put = puts_a_lease_of_now_plus_30_s();
+        let gone = mock!(aws_sdk_ssm::Client::get_parameter).then_http_response(|| failure(400, "ParameterNotFound"));
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&put, &gone]);
+        acquire(&ssm, "l", "me", SETTINGS, ("c", "s")).await.unwrap();
+        assert_eq!((put.num_calls(), gone.num_calls()), (2, 1));
+
+        let put =
+            mock!(aws_sdk_ssm::Client::put_parameter).then_http_response(|| failure(400, "ParameterAlreadyExists"));
+        let denied =
+            mock!(aws_sdk_ssm::Client::get_parameter).then_http_response(|| failure(400, "AccessDeniedException"));
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&put, &denied]);
+        let err = acquire(&ssm, "l", "me", SETTINGS, ("c", "s")).await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Aws {
+                    operation: "ssm:GetParameter",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_release_margin_is_a_quarter_of_the_lease_and_at_most_5_s() {
+        for (lease, margin) in [(8, 2_000), (60, 5_000)] {
+            let put =
+                mock!(aws_sdk_ssm::Client::put_parameter).then_http_response(|| ok(serde_json::json!({"Version": 1})));
+            let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&put]);
+            let settings = LockSettings {
+                lease: Duration::from_secs(lease),
+                wait: Duration::ZERO,
+            };
+            let lease = acquire(&ssm, "l", "me", settings, ("c", "s")).await.unwrap();
+            assert_eq!(lease.margin_ms, margin);
+        }
+    }
 }
