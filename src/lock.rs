@@ -246,6 +246,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_takeover_whose_holder_is_already_gone_goes_on_and_a_refused_delete_is_an_error() {
+        let put = puts_a_lease_of_now_plus_30_s();
+        let get = held_by("a-sleeping-laptop 1000");
+        let gone =
+            mock!(aws_sdk_ssm::Client::delete_parameter).then_http_response(|| failure(400, "ParameterNotFound"));
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&put, &get, &gone]);
+        acquire(&ssm, "l", "me", SETTINGS, ("c", "s")).await.unwrap();
+        assert_eq!((put.num_calls(), gone.num_calls()), (2, 1));
+
+        let put = puts_a_lease_of_now_plus_30_s();
+        let get = held_by("a-sleeping-laptop 1000");
+        let denied =
+            mock!(aws_sdk_ssm::Client::delete_parameter).then_http_response(|| failure(400, "AccessDeniedException"));
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&put, &get, &denied]);
+        let err = acquire(&ssm, "l", "me", SETTINGS, ("c", "s")).await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Aws {
+                    operation: "ssm:DeleteParameter",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(put.num_calls(), 1, "no second put after a refused delete");
+    }
+
+    #[tokio::test]
+    async fn a_holder_that_lets_go_while_the_deploy_waits_hands_it_the_lock() {
+        let put = puts_a_lease_of_now_plus_30_s();
+        let get = held_by("pushdeploy up pid 7 99999999999999");
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&put, &get]);
+        let settings = LockSettings {
+            lease: Duration::from_secs(30),
+            wait: Duration::from_secs(5),
+        };
+        // The first put finds the lock held (the live holder is read), the second takes it after
+        // one short wait: 50 ms and a jitter under 50 ms, well inside the test's time.
+        let took = tokio::time::timeout(Duration::from_secs(3), acquire(&ssm, "l", "me", settings, ("c", "s")))
+            .await
+            .expect("one short wait, not a long one");
+        took.unwrap();
+        assert_eq!((put.num_calls(), get.num_calls()), (2, 1));
+    }
+
+    #[tokio::test]
     async fn a_live_holder_makes_the_deploy_wait_then_give_up_as_busy() {
         let put =
             mock!(aws_sdk_ssm::Client::put_parameter).then_http_response(|| failure(400, "ParameterAlreadyExists"));

@@ -236,6 +236,12 @@ mod tests {
     }
 
     #[test]
+    fn a_reason_equals_its_code_and_no_other() {
+        assert!(Reason::NewImage == Reason::NewImage.as_str());
+        assert!(Reason::NewImage != Reason::Paused.as_str());
+    }
+
+    #[test]
     fn a_failure_is_named_by_what_ecs_says_caused_it() {
         assert_eq!(
             Reason::of_failure("ECS deployment circuit breaker: tasks failed to start."),

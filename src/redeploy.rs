@@ -310,3 +310,153 @@ fn skipped(route: &ServiceRoute, reason: Reason, task_definition: Option<String>
         deployment: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::push_event;
+    use crate::test_mocks::*;
+    use aws_smithy_mocks::{mock, Rule};
+    use serde_json::json;
+
+    fn push(d: char, repository: &str) -> Push {
+        Push {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            repository: repository.into(),
+            digest: digest(d),
+            tag: Some("v2".into()),
+            pushed_at: "2026-11-27T10:00:00Z".parse().unwrap(),
+        }
+    }
+
+    fn routes() -> serde_json::Value {
+        json!([{"cluster": "shop", "service": "web", "repository": "shop/web"}])
+    }
+
+    fn register() -> Rule {
+        mock!(aws_sdk_ecs::Client::register_task_definition).then_http_response(|| {
+            ok(json!({"taskDefinition": {"taskDefinitionArn": td(2), "family": "shop-web", "revision": 2}}))
+        })
+    }
+
+    fn update(answer: fn() -> aws_smithy_runtime_api::client::orchestrator::HttpResponse) -> Rule {
+        mock!(aws_sdk_ecs::Client::update_service).then_http_response(answer)
+    }
+
+    #[tokio::test]
+    async fn a_routed_push_is_deployed_and_an_unrouted_one_ignored() {
+        let describe = service(&td(1), json!([]), json!([]));
+        let revision = definition(&td(1), &format!("{REGISTRY}/shop/web@{}", digest('a')), json!([]));
+        let (register, update) = (
+            register(),
+            update(|| ok(json!({"service": {"serviceName": "web", "status": "ACTIVE"}}))),
+        );
+        let ssm = ssm_rules(routes());
+        let engine = engine(&[&describe, &revision, &register, &update], &ssm, &[]);
+        let out = engine
+            .handle_event(&push_event(&push('b', "shop/web")), "t")
+            .await
+            .unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].action, &out[0].reason), (Action::Deployed, &Reason::NewImage));
+        assert_eq!(out[0].task_definition.as_deref(), Some(td(2).as_str()));
+        assert_eq!((register.num_calls(), update.num_calls()), (1, 1));
+
+        let other = engine
+            .handle_event(&push_event(&push('c', "shop/other")), "t")
+            .await
+            .unwrap();
+        assert_eq!((other.len(), &other[0].reason), (1, &Reason::NoMatchingService));
+        assert_eq!(register.num_calls(), 1, "an unrouted push writes nothing");
+    }
+
+    #[tokio::test]
+    async fn a_service_gone_at_update_time_is_service_not_found_and_other_refusals_are_aws_errors() {
+        let cases: [(fn() -> aws_smithy_runtime_api::client::orchestrator::HttpResponse, bool); 3] = [
+            (|| failure(400, "ServiceNotActiveException"), true),
+            (|| failure(400, "ServiceNotFoundException"), true),
+            (|| failure(400, "AccessDeniedException"), false),
+        ];
+        for (answer, gone) in cases {
+            let describe = service(&td(1), json!([]), json!([]));
+            let revision = definition(&td(1), &format!("{REGISTRY}/shop/web@{}", digest('a')), json!([]));
+            let (register, update) = (register(), update(answer));
+            let ssm = ssm_rules(routes());
+            let engine = engine(&[&describe, &revision, &register, &update], &ssm, &[]);
+            let err = engine
+                .handle_event(&push_event(&push('b', "shop/web")), "t")
+                .await
+                .unwrap_err();
+            assert_eq!(matches!(err, Error::ServiceNotFound { .. }), gone, "{err:?}");
+            assert_eq!(
+                matches!(
+                    err,
+                    Error::Aws {
+                        operation: "ecs:UpdateService",
+                        ..
+                    }
+                ),
+                !gone,
+                "{err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn only_active_services_with_a_revision_are_found_and_a_missing_cluster_is_named() {
+        let listed = json!({"services": [
+            {"serviceName": "old", "status": "DRAINING", "taskDefinition": td(1)},
+            {"serviceName": "new", "status": "ACTIVE"},
+            {"serviceName": "web", "status": "ACTIVE", "taskDefinition": td(1)}], "failures": []});
+        let shop = mock!(aws_sdk_ecs::Client::describe_services)
+            .match_requests(|r| r.cluster() == Some("shop"))
+            .then_http_response(move || ok(listed.clone()));
+        let gone = mock!(aws_sdk_ecs::Client::describe_services)
+            .match_requests(|r| r.cluster() == Some("gone"))
+            .then_http_response(|| failure(400, "ClusterNotFoundException"));
+        let locked = mock!(aws_sdk_ecs::Client::describe_services)
+            .match_requests(|r| r.cluster() == Some("locked"))
+            .then_http_response(|| failure(400, "AccessDeniedException"));
+        let ssm = ssm_rules(json!([]));
+        let engine = engine(&[&shop, &gone, &locked], &ssm, &[]);
+        let found = engine.describe_services("shop", &["old", "new", "web"]).await.unwrap();
+        let names: Vec<_> = found.iter().map(|s| s.service_name()).collect();
+        assert_eq!(names, [Some("web")]);
+        let err = engine.describe_services("gone", &["web"]).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::ClusterNotFound { cluster } if cluster == "gone"),
+            "{err:?}"
+        );
+        let err = engine.describe_services("locked", &["web"]).await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Aws {
+                    operation: "ecs:DescribeServices",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn one_failure_alone_is_that_error_and_beside_outcomes_a_partial_one() {
+        let outcome = || Outcome::ignored(Reason::NoMatchingService, None);
+        let gone = || Error::ServiceNotFound {
+            cluster: "shop".into(),
+            service: "web".into(),
+        };
+        assert_eq!(collect(vec![Ok(outcome())]).unwrap().len(), 1);
+        assert!(matches!(collect(vec![Err(gone())]), Err(Error::ServiceNotFound { .. })));
+        assert!(matches!(
+            collect(vec![Ok(outcome()), Err(gone())]),
+            Err(Error::Partial { ref failures, ref outcomes }) if failures.len() == 1 && outcomes.len() == 1
+        ));
+        assert!(matches!(
+            collect(vec![Err(gone()), Err(gone())]),
+            Err(Error::Partial { ref failures, .. }) if failures.len() == 2
+        ));
+    }
+}

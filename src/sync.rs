@@ -339,7 +339,11 @@ mod tests {
     fn running(d: char, pushed_at: &str) -> (Rule, Rule) {
         let image = format!("{REGISTRY}/shop/web@{}", digest(d));
         (
-            service(&td(1), json!([]), json!([])),
+            service(
+                &td(1),
+                json!([]),
+                json!([{"id": "ecs-svc/1", "status": "PRIMARY", "rolloutState": "COMPLETED", "taskDefinition": td(1)}]),
+            ),
             definition(
                 &td(1),
                 &image,
@@ -411,6 +415,30 @@ mod tests {
             (2, 2),
             "every page, once a sync"
         );
+    }
+
+    #[tokio::test]
+    async fn the_routes_services_are_described_once_each_in_one_call_per_cluster() {
+        let both = json!({"services": [
+            {"serviceName": "web", "status": "ACTIVE", "taskDefinition": td(1)},
+            {"serviceName": "api", "status": "ACTIVE", "taskDefinition": td(1)}], "failures": []});
+        let describe = mock!(aws_sdk_ecs::Client::describe_services)
+            .match_requests(|r| r.cluster() == Some("shop") && r.services() == ["web", "api"])
+            .then_http_response(move || ok(both.clone()));
+        let ssm = ssm_rules(json!([]));
+        let engine = engine(&[&describe], &ssm, &[]);
+        // Two repositories feed `web` (an app and its sidecar); `api` shares the cluster.
+        let routes = [
+            ServiceRoute::new("shop", "web", "shop/web"),
+            ServiceRoute::new("shop", "web", "shop/sidecar"),
+            ServiceRoute::new("shop", "api", "shop/api"),
+        ];
+        let found = engine.services_of(&routes.iter().collect::<Vec<_>>()).await;
+        assert_eq!(describe.num_calls(), 1);
+        for service in ["web", "api"] {
+            let s = found.get(&("shop".to_string(), service.to_string())).unwrap();
+            assert!(matches!(s, Ok(Some(_))), "{service}: {s:?}");
+        }
     }
 
     #[tokio::test]

@@ -291,6 +291,26 @@ mod tests {
     }
 
     #[test]
+    fn a_revision_is_registered_with_its_tags_and_without_an_empty_list() {
+        let config = aws_sdk_ecs::Config::builder()
+            .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+            .region(aws_sdk_ecs::config::Region::new("eu-west-1"))
+            .build();
+        let client = aws_sdk_ecs::Client::from_conf(config);
+        let revision = |tags: Vec<Tag>| NewRevision {
+            definition: TaskDefinition::builder().family("web").build(),
+            tags,
+            image: String::new(),
+        };
+        let tag = Tag::builder().key("pushdeploy:app").value("shop").build();
+        let tagged = register_request(client.register_task_definition(), revision(vec![tag.clone()]));
+        assert_eq!(tagged.get_tags().as_deref(), Some(&[tag][..]));
+        let bare = register_request(client.register_task_definition(), revision(Vec::new()));
+        assert_eq!(bare.get_tags(), &None, "ECS takes no tags better than an empty list");
+        assert_eq!(bare.get_family().as_deref(), Some("web"));
+    }
+
+    #[test]
     fn every_task_definition_field_is_copied_or_known_read_only() {
         let td = TaskDefinition::builder().build();
         for field in debug_fields(&format!("{td:?}")) {
