@@ -32,6 +32,7 @@ can use a fresh account (no service-linked role, nothing created) in the shared 
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -42,12 +43,15 @@ import uuid
 from typing import Any
 
 import moto.backends  # noqa: F401  (loads every backend before patching)
+from moto.applicationautoscaling import models as aas_models
+from moto.applicationautoscaling.exceptions import AWSValidationException as AasValidation
 from moto.autoscaling import models as asg_models
 from moto.autoscaling import responses as asg_responses
 from moto.autoscaling.exceptions import AutoscalingClientError
 from moto.autoscaling.exceptions import ValidationError as AsgValidationError
 from moto.autoscaling.models import autoscaling_backends
 from moto.core import responses as core_responses
+from moto.core.exceptions import JsonRESTError
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
@@ -68,6 +72,7 @@ from moto.iam.exceptions import InvalidInput
 from moto.iam.models import iam_backends
 from moto.ssm import models as ssm_models
 from moto.ssm.exceptions import ValidationException as SsmValidationException
+from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
 
 # ---------------------------------------------------------------------------------------------
@@ -478,6 +483,60 @@ def _put_retention_policy(self: Any, log_group_name: str, retention_in_days: Any
 logs_models.LogsBackend.put_retention_policy = _put_retention_policy
 
 
+# ---------------------------------------------------------------------------------------------
+# Application Auto Scaling: what PutScalingPolicy refuses
+# ---------------------------------------------------------------------------------------------
+
+class AasObjectNotFound(JsonRESTError):
+    def __init__(self, message: str) -> None:
+        super().__init__("ObjectNotFoundException", message)
+
+
+_original_put_scaling_policy = aas_models.ApplicationAutoscalingBackend.put_scaling_policy
+_LABEL = re.compile(r"^app/([^/]+)/([0-9a-f]+)/targetgroup/([^/]+)/([0-9a-f]+)$")
+
+
+def _put_scaling_policy(self: Any, policy_name: str, service_namespace: str, resource_id: str,
+                        scalable_dimension: str, policy_body: dict[str, Any], policy_type: str | None) -> Any:
+    # API reference, PutScalingPolicy: ObjectNotFoundException, "The specified object could not be
+    # found. For any operation that depends on the existence of a scalable target, this exception
+    # is thrown if the scalable target with the specified service namespace, resource ID, and
+    # scalable dimension does not exist." moto stores the policy anyway.
+    if not self._scalable_target_exists(resource_id, scalable_dimension):
+        raise AasObjectNotFound(
+            f"No scalable target registered for service namespace: {service_namespace}, resource ID: "
+            f"{resource_id}, scalable dimension: {scalable_dimension}"
+        )
+    # moto's responses pass the policy's configuration itself as the body.
+    config = policy_body or {}
+    config = config.get("TargetTrackingScalingPolicyConfiguration", config)
+    metric = config.get("PredefinedMetricSpecification") or {}
+    if metric.get("PredefinedMetricType") == "ALBRequestCountPerTarget":
+        # PredefinedMetricSpecification reference: the label is the final portions of the load
+        # balancer's and the target group's ARNs, and the target group must be attached to the
+        # ECS service. AWS answers a wrong one with a ValidationException.
+        label = metric.get("ResourceLabel") or ""
+        match = _LABEL.match(label)
+        elb = elbv2_backends[self.account_id][self.region_name]
+        tg = next((t for t in elb.target_groups.values() if t.arn.endswith(":" + "/".join(label.split("/")[3:]))), None) if match else None
+        lb = next((b for b in elb.load_balancers.values() if b.arn.endswith(":loadbalancer/" + "/".join(label.split("/")[:3]))), None) if match else None
+        service = None
+        if tg is not None and lb is not None:
+            _, cluster, name = resource_id.split("/", 2)
+            found, _ = self.ecs_backend.describe_services(cluster, [name])
+            service = next((s for s in found if any(l.get("targetGroupArn") == tg.arn for l in s.load_balancers)), None)
+        if service is None or lb.arn not in tg.load_balancer_arns:
+            raise AasValidation(
+                f"Invalid resource label {label!r} for ALBRequestCountPerTarget: it must name the load balancer "
+                f"and a target group attached to {resource_id} (app/<lb-name>/<lb-id>/targetgroup/<tg-name>/<tg-id>)."
+            )
+    return _original_put_scaling_policy(self, policy_name, service_namespace, resource_id, scalable_dimension,
+                                        policy_body, policy_type)
+
+
+aas_models.ApplicationAutoscalingBackend.put_scaling_policy = _put_scaling_policy
+
+
 Service = ecs_models.Service
 
 
@@ -511,6 +570,80 @@ def _missing_log_groups(backend: Any, arn: str) -> list[str]:
         if group not in groups:
             missing.append(group)
     return missing
+
+
+def _allows(document: str, action: str, resource: str) -> bool:
+    """Whether a policy document has an Allow of `action` on `resource` (exact names or `*`
+    globs, as IAM matches them; Deny and conditions are not used by the app's policies)."""
+    try:
+        statements = json.loads(document).get("Statement", [])
+    except (ValueError, AttributeError):
+        return False
+    if isinstance(statements, dict):
+        statements = [statements]
+    for st in statements:
+        if st.get("Effect") != "Allow":
+            continue
+        actions = st.get("Action", [])
+        resources = st.get("Resource", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(fnmatch.fnmatchcase(action, a) for a in actions) and any(
+            fnmatch.fnmatchcase(resource, r) for r in resources
+        ):
+            return True
+    return False
+
+
+def _secret_exists(account: str, value_from: str) -> bool:
+    parts = value_from.split(":")  # arn:aws:ssm:<region>:<account>:parameter/<name>, or 7 parts
+    if len(parts) < 6:
+        return False
+    region = parts[3]
+    if parts[2] == "ssm":
+        name = value_from.split(":parameter", 1)[1]
+        return ssm_backends[account][region].get_parameter(name) is not None
+    if parts[2] == "secretsmanager":
+        try:
+            secretsmanager_backends[account][region].describe_secret(":".join(parts[:7]))
+            return True
+        except Exception:  # noqa: BLE001 - ResourceNotFoundException
+            return False
+    return False
+
+
+def _unreadable_secrets(backend: Any, arn: str) -> list[str]:
+    """The secrets of a revision its tasks cannot get. ECS developer guide, "Pass sensitive data to
+    an Amazon ECS container": the execution role needs ssm:GetParameters or
+    secretsmanager:GetSecretValue on each one (and kms:Decrypt with a customer key), else the task
+    stops with "ResourceInitializationError: unable to pull secrets or registry auth". moto starts
+    it anyway."""
+    try:
+        td = backend.describe_task_definition(arn)
+    except Exception:  # noqa: BLE001 - a deregistered revision starts nothing
+        return []
+    wanted = [s.get("valueFrom", "") for c in td.container_definitions for s in (c.get("secrets") or [])]
+    if not wanted:
+        return []
+    iam = iam_backends[backend.account_id]["aws"]
+    documents: list[str] = []
+    try:
+        role = iam.get_role_by_arn(td.execution_role_arn or "")
+        documents.extend(role.policies.values())
+        for managed in role.managed_policies.values():
+            documents.extend(v.document for v in managed.versions if v.is_default)
+    except Exception:  # noqa: BLE001 - no execution role: nothing can be read
+        pass
+    unreadable = []
+    for value_from in wanted:
+        service = value_from.split(":")[2] if value_from.count(":") >= 5 else ""
+        action = {"ssm": "ssm:GetParameters", "secretsmanager": "secretsmanager:GetSecretValue"}.get(service)
+        resource = ":".join(value_from.split(":")[:7]) if service == "secretsmanager" else value_from
+        if action is None or not _secret_exists(backend.account_id, value_from) or not any(
+            _allows(d, action, resource) for d in documents
+        ):
+            unreadable.append(value_from)
+    return unreadable
 
 
 def _task_definition_images(backend: Any, arn: str) -> list[dict[str, Any]]:
@@ -570,7 +703,11 @@ class Rollout:
         self.failed_tasks = 0
         self.source_revisions: list[str] = []
         images = _task_definition_images(backend, task_definition)
-        self.bad = any(_image_is_bad(i["image"]) for i in images) or bool(_missing_log_groups(backend, task_definition))
+        self.bad = (
+            any(_image_is_bad(i["image"]) for i in images)
+            or bool(_missing_log_groups(backend, task_definition))
+            or bool(_unreadable_secrets(backend, task_definition))
+        )
         self.container_images = [
             {"containerName": i["name"], "image": i["image"], **({"imageDigest": d} if (d := _digest_of(backend, i["image"])) else {})}
             for i in images

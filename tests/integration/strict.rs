@@ -213,13 +213,7 @@ async fn a_capacity_provider_in_use_cannot_be_detached() {
 async fn a_bad_image_fails_the_circuit_breaker_and_ecs_rolls_back_to_the_last_completed_deployment() {
     let ecs = ecs().await;
     let (cluster, good) = cluster_with_service(&ecs, &format!("{REGISTRY}/s/web@{}", digest(900))).await;
-    eventually("the first deployment completes", || async {
-        service(&ecs, &cluster).await.deployments()[0]
-            .rollout_state()
-            .map(|r| r.as_str())
-            == Some("COMPLETED")
-    })
-    .await;
+    completes(&ecs, &cluster, &good, "the first deployment completes").await;
     let bad_digest = digest(901);
     control("bad-images", json!({"images": [bad_digest]}));
     let bad = ecs
@@ -462,6 +456,16 @@ async fn a_standard_parameter_holds_4_kb_and_an_advanced_one_8_kb() {
 }
 
 /// A container of `web` logging with awslogs to `group`.
+/// Waits until the service runs `revision` and its newest deployment has COMPLETED.
+async fn completes(ecs: &aws_sdk_ecs::Client, cluster: &str, revision: &str, what: &str) {
+    eventually(what, || async {
+        let s = service(ecs, cluster).await;
+        s.task_definition() == Some(revision)
+            && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+    })
+    .await
+}
+
 fn logging_container(image: &str, group: &str) -> aws_sdk_ecs::types::ContainerDefinition {
     let mut c = container("web", image);
     c.log_configuration = Some(
@@ -481,13 +485,7 @@ async fn a_revision_logging_to_a_missing_group_fails_to_start_and_is_rolled_back
     let ecs = ecs().await;
     let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config().await);
     let (cluster, good) = cluster_with_service(&ecs, &format!("{REGISTRY}/s/web@{}", digest(910))).await;
-    eventually("the first deployment completes", || async {
-        service(&ecs, &cluster).await.deployments()[0]
-            .rollout_state()
-            .map(|r| r.as_str())
-            == Some("COMPLETED")
-    })
-    .await;
+    completes(&ecs, &cluster, &good, "the first deployment completes").await;
     let register = |group: String| {
         let ecs = ecs.clone();
         let family = cluster.clone();
@@ -513,11 +511,12 @@ async fn a_revision_logging_to_a_missing_group_fails_to_start_and_is_rolled_back
         .send()
         .await
         .unwrap();
-    eventually("ECS rolls the revision without its log group back", || async {
-        let s = service(&ecs, &cluster).await;
-        s.task_definition() == Some(good.as_str())
-            && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
-    })
+    completes(
+        &ecs,
+        &cluster,
+        &good,
+        "ECS rolls the revision without its log group back",
+    )
     .await;
 
     logs.create_log_group().log_group_name(&group).send().await.unwrap();
@@ -529,13 +528,7 @@ async fn a_revision_logging_to_a_missing_group_fails_to_start_and_is_rolled_back
         .send()
         .await
         .unwrap();
-    eventually("the revision whose group exists completes", || async {
-        let s = service(&ecs, &cluster).await;
-        s.task_definition() == Some(logged.as_str())
-            && s.deployments().len() == 1
-            && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
-    })
-    .await;
+    completes(&ecs, &cluster, &logged, "the revision whose group exists completes").await;
 }
 
 #[tokio::test]
@@ -564,4 +557,160 @@ async fn a_retention_cloudwatch_logs_does_not_offer_is_refused() {
         .await
         .unwrap();
     assert_eq!(described.log_groups()[0].retention_in_days(), Some(14));
+}
+
+#[tokio::test]
+async fn a_revision_whose_execution_role_cannot_read_its_secret_fails_to_start_and_is_rolled_back() {
+    let sdk = sdk_config().await;
+    let ecs = ecs().await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let (cluster, good) = cluster_with_service(&ecs, &format!("{REGISTRY}/s/web@{}", digest(920))).await;
+    let role = format!("{cluster}-execution");
+    let role_arn = iam
+        .create_role()
+        .role_name(&role)
+        .assume_role_policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn;
+    let parameter = format!("/{cluster}/db");
+    ssm.put_parameter()
+        .name(&parameter)
+        .value("secret")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let secret = format!("arn:aws:ssm:us-east-1:123456789012:parameter{parameter}");
+    let deploy_with_secret = || {
+        let (ecs, cluster, role_arn, secret) = (ecs.clone(), cluster.clone(), role_arn.clone(), secret.clone());
+        async move {
+            let mut c = container("web", &format!("{REGISTRY}/s/web@{}", digest(921)));
+            c.secrets = Some(vec![aws_sdk_ecs::types::Secret::builder()
+                .name("DB")
+                .value_from(secret)
+                .build()
+                .unwrap()]);
+            let td = ecs
+                .register_task_definition()
+                .family(&cluster)
+                .execution_role_arn(role_arn)
+                .container_definitions(c)
+                .send()
+                .await
+                .unwrap()
+                .task_definition
+                .unwrap()
+                .task_definition_arn
+                .unwrap();
+            ecs.update_service()
+                .cluster(&cluster)
+                .service("web")
+                .task_definition(&td)
+                .send()
+                .await
+                .unwrap();
+            td
+        }
+    };
+    completes(&ecs, &cluster, &good, "the first deployment completes").await;
+    deploy_with_secret().await;
+    completes(
+        &ecs,
+        &cluster,
+        &good,
+        "ECS rolls the revision whose secret it cannot read back",
+    )
+    .await;
+
+    // Granted, the same secret starts. IAM hands the document back URL-encoded (RFC 3986), as
+    // the code that reads it expects; moto does so too.
+    let grant = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": [secret]}]});
+    iam.put_role_policy()
+        .role_name(&role)
+        .policy_name("grant")
+        .policy_document(grant.to_string())
+        .send()
+        .await
+        .unwrap();
+    let read = iam
+        .get_role_policy()
+        .role_name(&role)
+        .policy_name("grant")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        read.policy_document().starts_with("%7B%22"),
+        "{}",
+        read.policy_document()
+    );
+    let granted = deploy_with_secret().await;
+    completes(
+        &ecs,
+        &cluster,
+        &granted,
+        "the revision whose secret is granted completes",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_scaling_policy_needs_a_registered_target_and_a_request_label_of_an_attached_target_group() {
+    use aws_sdk_applicationautoscaling::types::{
+        MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
+        TargetTrackingScalingPolicyConfiguration,
+    };
+    let ecs = ecs().await;
+    let aas = aws_sdk_applicationautoscaling::Client::new(&sdk_config().await);
+    let (cluster, _) = cluster_with_service(&ecs, &format!("{REGISTRY}/s/web@{}", digest(930))).await;
+    let id = format!("service/{cluster}/web");
+    let put = |metric: MetricType, label: Option<&str>| {
+        aas.put_scaling_policy()
+            .policy_name("p")
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(&id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .policy_type(PolicyType::TargetTrackingScaling)
+            .target_tracking_scaling_policy_configuration(
+                TargetTrackingScalingPolicyConfiguration::builder()
+                    .target_value(50.0)
+                    .predefined_metric_specification(
+                        PredefinedMetricSpecification::builder()
+                            .predefined_metric_type(metric)
+                            .set_resource_label(label.map(str::to_string))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+    };
+    let unregistered = put(MetricType::EcsServiceAverageCpuUtilization, None)
+        .await
+        .unwrap_err();
+    assert_eq!(unregistered.code(), Some("ObjectNotFoundException"), "{unregistered:?}");
+    aas.register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(&id)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .min_capacity(1)
+        .max_capacity(2)
+        .send()
+        .await
+        .unwrap();
+    put(MetricType::EcsServiceAverageCpuUtilization, None).await.unwrap();
+    // This service has no load balancer: no label can name its target group.
+    for label in [None, Some("app/x/1/targetgroup/y/2"), Some("targetgroup/y/2")] {
+        let refused = put(MetricType::AlbRequestCountPerTarget, label).await.unwrap_err();
+        assert_eq!(refused.code(), Some("ValidationException"), "{label:?}: {refused:?}");
+    }
 }
