@@ -78,6 +78,21 @@ immutable_tags = false
 # timeout = 5        # seconds, 2-60
 # retries = 3        # 1-10
 # start_period = 0   # seconds, 0-300
+# Secrets the container gets as environment variables, read at start from SSM Parameter Store
+# or Secrets Manager (full ARNs). The execution role may read exactly these; name the KMS key
+# when they are encrypted with your own.
+# secrets = { DATABASE_URL = "arn:aws:ssm:us-east-1:123456789012:parameter/shop/database-url" }
+# secrets_kms_key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+# Managed policies of the service's task role pushdeploy-<app>-<service>-task: what the
+# application itself may call in AWS. None by default.
+# task_role_policies = ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]
+# Service auto scaling (target tracking): `up` then leaves the desired count to the scaler, and
+# the capacity provider grows the instances to fit (up to max_instances).
+# [services.autoscaling]
+# min_count = 1
+# max_count = 4
+# cpu_target = 60              # average CPU of the tasks, percent
+# requests_per_target = 1000   # load balancer requests per task and minute
 "#;
 
 /// The app file, with defaults filled in.
@@ -173,6 +188,36 @@ pub struct ServiceSpec {
     pub command: Vec<String>,
     /// The container's health check.
     pub health_check: Option<HealthCheckSpec>,
+    /// Secrets passed as environment variables, by name: SSM parameter or Secrets Manager ARNs
+    /// (`valueFrom`). The execution role may read exactly these.
+    #[serde(deserialize_with = "secrets")]
+    pub secrets: BTreeMap<String, String>,
+    /// The KMS key the secrets are encrypted with, when not the AWS-managed one: the execution
+    /// role may decrypt with it.
+    #[serde(deserialize_with = "kms_key")]
+    pub secrets_kms_key: Option<String>,
+    /// Managed policies of the service's task role (what the application may call in AWS).
+    #[serde(deserialize_with = "policy_arns")]
+    pub task_role_policies: Vec<String>,
+    /// Service auto scaling.
+    pub autoscaling: Option<AutoscalingSpec>,
+}
+
+/// Service auto scaling (Application Auto Scaling target tracking).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoscalingSpec {
+    /// Fewest tasks.
+    pub min_count: u32,
+    /// Most tasks.
+    #[serde(deserialize_with = "max_count")]
+    pub max_count: u32,
+    /// Average CPU of the service's tasks to keep, percent (1-100).
+    #[serde(default, deserialize_with = "cpu_target")]
+    pub cpu_target: Option<u32>,
+    /// Load balancer requests per task and minute to keep.
+    #[serde(default, deserialize_with = "requests_per_target")]
+    pub requests_per_target: Option<u32>,
 }
 
 /// A container health check (ECS API reference, `HealthCheck`).
@@ -249,6 +294,10 @@ impl Default for ServiceSpec {
             environment: BTreeMap::new(),
             command: Vec::new(),
             health_check: None,
+            secrets: BTreeMap::new(),
+            secrets_kms_key: None,
+            task_role_policies: Vec::new(),
+            autoscaling: None,
         }
     }
 }
@@ -383,6 +432,16 @@ impl App {
             if s.cpu == 0 {
                 return Err(fail("cpu", Some(i), "must be at least 1".into()));
             }
+            if let Some(both) = s.secrets.keys().find(|k| s.environment.contains_key(*k)) {
+                return Err(fail(
+                    "secrets",
+                    Some(i),
+                    format!("{both:?} is both in `environment` and in `secrets`: keep one"),
+                ));
+            }
+            if let Some(scaling) = &s.autoscaling {
+                check_autoscaling(scaling).map_err(|m| fail("min_count", Some(i), m))?;
+            }
         }
         let names = Names::new(&name);
         let app = App { name, names, file };
@@ -409,6 +468,17 @@ impl App {
                 "services",
                 None,
                 format!("the routing config would be {size} characters, over the {MAX_CONFIG_LEN} an SSM parameter holds: split the app, or shorten names and tag filters"),
+            ));
+        }
+        let policy = crate::resources::role::secrets_policy(&app).map_or(0, |p| p.to_string().len());
+        if policy > crate::resources::role::MAX_INLINE_POLICY_LEN {
+            return Err(fail(
+                "secrets",
+                None,
+                format!(
+                    "reading the secrets takes a policy of {policy} characters, over the {} IAM allows on a role: keep several values in one Secrets Manager secret (a JSON key each)",
+                    crate::resources::role::MAX_INLINE_POLICY_LEN
+                ),
             ));
         }
         Ok(app)
@@ -464,6 +534,22 @@ impl App {
         }
         app
     }
+}
+
+/// ECS's most tasks per service (service quotas, "Tasks per service").
+pub const MAX_TASKS: u32 = 5000;
+
+fn check_autoscaling(scaling: &AutoscalingSpec) -> Result<(), String> {
+    if scaling.min_count > scaling.max_count {
+        return Err(format!(
+            "autoscaling needs min_count <= max_count, got {} > {}",
+            scaling.min_count, scaling.max_count
+        ));
+    }
+    if scaling.cpu_target.is_none() && scaling.requests_per_target.is_none() {
+        return Err("autoscaling needs what to track: `cpu_target` (percent), `requests_per_target`, or both".into());
+    }
+    Ok(())
 }
 
 /// Longest routing config SSM holds (the advanced parameter tier; the standard tier holds 4096).
@@ -744,6 +830,103 @@ fn environment<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Strin
     Ok(vars)
 }
 
+/// Whether `arn` is `arn:<partition>:<service>:<region>:<account>:<rest>` with a 12-digit
+/// account, `rest` starting with `prefix`; `region` may be empty only when `global`.
+fn is_arn(arn: &str, service: &str, prefix: &str, global: bool) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [scheme, partition, svc, region, account, rest] = parts[..] else {
+        return false;
+    };
+    scheme == "arn"
+        && matches!(partition, "aws" | "aws-cn" | "aws-us-gov")
+        && svc == service
+        && (global
+            || (!region.is_empty()
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')))
+        && (global == region.is_empty())
+        && ((account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())) || (global && account == "aws"))
+        && rest.len() > prefix.len()
+        && rest.starts_with(prefix)
+}
+
+/// An SSM parameter ARN, or a Secrets Manager secret ARN (with an optional
+/// `:json-key:version-stage:version-id`), as ECS takes in `valueFrom`.
+pub fn is_secret_arn(arn: &str) -> bool {
+    is_arn(arn, "ssm", "parameter/", false) || is_arn(arn, "secretsmanager", "secret:", false)
+}
+
+/// What IAM grants for a secret: the parameter, or the secret without ECS's JSON-key suffix.
+pub fn secret_resource(arn: &str) -> &str {
+    if is_arn(arn, "secretsmanager", "secret:", false) {
+        // arn:aws:secretsmanager:region:account:secret:name-AbCdEf[:json-key:stage:version]
+        let end = arn.match_indices(':').nth(6).map_or(arn.len(), |(i, _)| i);
+        &arn[..end]
+    } else {
+        arn
+    }
+}
+
+fn secrets<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let secrets = BTreeMap::<String, String>::deserialize(d)?;
+    if let Some(bad) = secrets.keys().find(|k| !is_variable_name(k)) {
+        return Err(custom(format!(
+            "{bad:?} is not an environment variable name: a letter or `_`, then letters, digits and `_`"
+        )));
+    }
+    if let Some((name, bad)) = secrets.iter().find(|(_, v)| !is_secret_arn(v)) {
+        return Err(custom(format!(
+            "secret {name} = {bad:?} is not the full ARN of an SSM parameter (arn:aws:ssm:<region>:<account>:parameter/<name>) or of a Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>): the execution role is granted exactly that ARN"
+        )));
+    }
+    Ok(secrets)
+}
+
+fn kms_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let key = String::deserialize(d)?;
+    if !is_arn(&key, "kms", "key/", false) {
+        return Err(custom(format!(
+            "{key:?} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>); an alias cannot be granted kms:Decrypt"
+        )));
+    }
+    Ok(Some(key))
+}
+
+/// IAM's most managed policies on one role (its quota; the default is 10).
+pub const MAX_ROLE_POLICIES: usize = 20;
+
+fn policy_arns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let arns = Vec::<String>::deserialize(d)?;
+    if let Some(bad) = arns.iter().find(|a| !is_arn(a, "iam", "policy/", true)) {
+        return Err(custom(format!(
+            "{bad:?} is not a managed policy ARN (arn:aws:iam::aws:policy/<name> or arn:aws:iam::<account>:policy/<name>)"
+        )));
+    }
+    if let Some(twice) = arns.iter().enumerate().find(|(i, a)| arns[..*i].contains(a)) {
+        return Err(custom(format!("policy {:?} is listed twice", twice.1)));
+    }
+    if arns.len() > MAX_ROLE_POLICIES {
+        return Err(custom(format!(
+            "{} policies: IAM attaches at most {MAX_ROLE_POLICIES} managed policies to a role (10 unless the quota was raised)",
+            arns.len()
+        )));
+    }
+    Ok(arns)
+}
+
+fn max_count<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "autoscaling max_count", 1, MAX_TASKS)
+}
+
+fn cpu_target<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    in_range(d, "autoscaling cpu_target", 1, 100).map(Some)
+}
+
+fn requests_per_target<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    in_range(d, "autoscaling requests_per_target", 1, 1_000_000).map(Some)
+}
+
 fn command<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let command = Vec::<String>::deserialize(d)?;
     if command.first().is_some_and(String::is_empty) {
@@ -922,6 +1105,85 @@ mod tests {
             let err = load(text).unwrap_err().to_string();
             assert!(err.contains(line) && err.contains(field), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn secrets_task_role_policies_and_autoscaling_are_read_and_checked() {
+        let app = load(concat!(
+            "[[services]]\nname = \"web\"\ndesired_count = 9\n",
+            "secrets = { DB = \"arn:aws:ssm:eu-west-1:123456789012:parameter/shop/db\", ",
+            "API = \"arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/api-AbCdEf:token::\" }\n",
+            "secrets_kms_key = \"arn:aws:kms:eu-west-1:123456789012:key/k-1\"\n",
+            "task_role_policies = [\"arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess\", \"arn:aws-cn:iam::123456789012:policy/team/q\"]\n",
+            "[services.autoscaling]\nmin_count = 2\nmax_count = 6\ncpu_target = 60\n",
+        ))
+        .unwrap();
+        let web = &app.services()[0].spec;
+        assert_eq!(web.secrets.len(), 2);
+        assert_eq!(web.task_role_policies.len(), 2);
+        assert_eq!(
+            web.autoscaling,
+            Some(AutoscalingSpec {
+                min_count: 2,
+                max_count: 6,
+                cpu_target: Some(60),
+                requests_per_target: None,
+            })
+        );
+        assert_eq!(
+            secret_resource("arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/api-AbCdEf:token::"),
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/api-AbCdEf"
+        );
+        assert_eq!(
+            secret_resource("arn:aws:ssm:eu-west-1:123456789012:parameter/a:b"),
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/a:b"
+        );
+        let web = "[[services]]\nname = \"web\"\n";
+        let cases = [
+            ("secrets = { DB = \"/shop/db\" }\n", "is not the full ARN"),
+            ("secrets = { DB = \"arn:aws:ssm:eu-west-1:123:parameter/db\" }\n", "is not the full ARN"),
+            ("secrets = { DB = \"arn:aws:ssm::123456789012:parameter/db\" }\n", "is not the full ARN"),
+            ("secrets = { DB = \"arn:aws:s3:eu-west-1:123456789012:parameter/db\" }\n", "is not the full ARN"),
+            ("secrets = { DB = \"arn:aws:ssm:eu-west-1:123456789012:parameter/\" }\n", "is not the full ARN"),
+            ("secrets = { \"A-B\" = \"arn:aws:ssm:eu-west-1:123456789012:parameter/db\" }\n", "not an environment variable name"),
+            (
+                "environment = { DB = \"x\" }\nsecrets = { DB = \"arn:aws:ssm:eu-west-1:123456789012:parameter/db\" }\n",
+                "\"DB\" is both in `environment` and in `secrets`",
+            ),
+            ("secrets_kms_key = \"alias/shop\"\n", "an alias cannot be granted"),
+            ("task_role_policies = [\"AmazonS3ReadOnlyAccess\"]\n", "is not a managed policy ARN"),
+            ("task_role_policies = [\"arn:aws:iam:us-east-1:aws:policy/X\"]\n", "is not a managed policy ARN"),
+            ("task_role_policies = [\"arn:aws:iam::aws:role/X\"]\n", "is not a managed policy ARN"),
+            (
+                "task_role_policies = [\"arn:aws:iam::aws:policy/X\", \"arn:aws:iam::aws:policy/X\"]\n",
+                "listed twice",
+            ),
+            ("[services.autoscaling]\nmin_count = 3\nmax_count = 2\ncpu_target = 50\n", "min_count <= max_count"),
+            ("[services.autoscaling]\nmin_count = 1\nmax_count = 2\n", "needs what to track"),
+            ("[services.autoscaling]\nmin_count = 0\nmax_count = 0\ncpu_target = 50\n", "max_count 0 is not between 1 and 5000"),
+            ("[services.autoscaling]\nmin_count = 1\nmax_count = 2\ncpu_target = 101\n", "cpu_target 101"),
+            ("[services.autoscaling]\nmin_count = 1\nmax_count = 2\nrequests_per_target = 0\n", "requests_per_target 0"),
+            ("[services.autoscaling]\nmin_count = 1\nmax = 2\n", "unknown field `max`"),
+        ];
+        for (tail, expected) in cases {
+            let text = format!("{web}{tail}");
+            let err = load(&text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
+        let many: Vec<String> = (0..=MAX_ROLE_POLICIES)
+            .map(|i| format!("\"arn:aws:iam::aws:policy/P{i}\""))
+            .collect();
+        let err = load(&format!("{web}task_role_policies = [{}]\n", many.join(", ")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 20 managed policies"), "{err}");
+        let huge: Vec<String> = (0..200)
+            .map(|i| format!("S{i} = \"arn:aws:ssm:eu-west-1:123456789012:parameter/shop/a-long-parameter-name-{i}\""))
+            .collect();
+        let err = load(&format!("{web}secrets = {{ {} }}\n", huge.join(", ")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("over the 10240 IAM allows"), "{err}");
     }
 
     #[test]

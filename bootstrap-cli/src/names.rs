@@ -56,6 +56,11 @@ impl Names {
         format!("{}-execution", self.prefix())
     }
 
+    /// A service's task role (at most 11 + 20 + 1 + 24 + 5 = 61 characters: IAM allows 64).
+    pub fn task_role(&self, service: &str) -> String {
+        format!("{}-{service}-task", self.prefix())
+    }
+
     /// Launch template, Auto Scaling group and capacity provider share this name.
     pub fn capacity(&self) -> String {
         self.prefix()

@@ -6,9 +6,9 @@ use pushdeploy_cli::commands::{status, up};
 use pushdeploy_cli::progress::Progress;
 use pushdeploy_cli::resources::{Change, Mode};
 
-use crate::bootstrap::{app_name, context, up_ok, writes};
+use crate::bootstrap::{app_name, context, push_web, running_revision, up_converged, up_ok, writes};
 use crate::emulator::{emulator, sdk_config};
-use crate::fixture::{digest, push_event};
+use crate::fixture::digest;
 
 fn with_settings(name: &str, environment: &[(&str, &str)]) -> App {
     let mut file = AppFile::default();
@@ -30,25 +30,7 @@ fn with_settings(name: &str, environment: &[(&str, &str)]) -> App {
 }
 
 async fn running(name: &str) -> aws_sdk_ecs::types::ContainerDefinition {
-    let ecs = aws_sdk_ecs::Client::new(&sdk_config().await);
-    let service = ecs
-        .describe_services()
-        .cluster(name)
-        .services("web")
-        .send()
-        .await
-        .unwrap()
-        .services()[0]
-        .clone();
-    ecs.describe_task_definition()
-        .task_definition(service.task_definition().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .container_definitions()[0]
-        .clone()
+    running_revision(name).await.container_definitions()[0].clone()
 }
 
 #[tokio::test]
@@ -90,14 +72,7 @@ async fn up_gives_the_container_logs_environment_command_and_health_check_and_a_
         (Some(15), Some(3), Some(4), Some(20))
     );
 
-    calls.take();
-    let again = up_ok(&ctx, &app).await;
-    assert_eq!(writes(&calls), Vec::<String>::new());
-    assert!(
-        again.resources.iter().all(|r| r.change == Change::NoChange),
-        "{:#?}",
-        again.resources
-    );
+    up_converged(&ctx, &app, &calls).await;
     let st = status::status(&app, &ctx).await.unwrap();
     assert_eq!(
         (st.services[0].log_group.as_str(), st.services[0].log_retention_days),
@@ -111,16 +86,8 @@ async fn a_changed_environment_reaches_a_new_revision_with_the_deployed_image_ke
     let app = with_settings(&name, &[("LOG_LEVEL", "info"), ("OLD", "1")]);
     let (ctx, calls) = context().await;
     up_ok(&ctx, &app).await;
-    let sdk = sdk_config().await;
-    let engine = pushdeploy::Engine::new(&sdk, format!("/pushdeploy/{name}/config"), std::time::Duration::ZERO);
     let d = digest(77);
-    engine
-        .handle_event(
-            &push_event(&format!("{name}/web"), Some("v7"), &d, "2026-11-27T10:00:00Z"),
-            "t",
-        )
-        .await
-        .unwrap();
+    push_web(&name, "v7", &d, "2026-11-27T10:00:00Z").await;
     let deployed = running(&name).await.image().unwrap().to_string();
     assert!(deployed.ends_with(&d), "{deployed}");
 
@@ -279,4 +246,214 @@ async fn pushdeploy_logs_prints_what_the_containers_logged_interleaved_across_ta
     let missing = crate::first_contact::run(&["logs", "--app", &app_name("nologs"), "--service", "web"], &env, &[]);
     let said = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success() && said.contains("pushdeploy up"), "{said}");
+}
+
+/// The app file of a team's service: a secret, a task role and auto scaling on CPU and requests.
+fn team_app(name: &str, secret: &str, scaling: bool) -> App {
+    let mut text = format!(
+        "[[services]]\nname = \"web\"\nsecrets = {{ DATABASE_URL = \"{secret}\" }}\ntask_role_policies = [\"arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess\"]\n"
+    );
+    if scaling {
+        text.push_str(
+            "[services.autoscaling]\nmin_count = 1\nmax_count = 4\ncpu_target = 60\nrequests_per_target = 500\n",
+        );
+    }
+    let file: AppFile = toml::from_str(&text).unwrap();
+    App::resolve(file, Some(name), "test", Some(&text)).unwrap()
+}
+
+async fn scalable(name: &str) -> (Vec<aws_sdk_applicationautoscaling::types::ScalableTarget>, Vec<String>) {
+    let aas = aws_sdk_applicationautoscaling::Client::new(&sdk_config().await);
+    let ns = aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs;
+    let id = format!("service/{name}/web");
+    let targets = aas
+        .describe_scalable_targets()
+        .service_namespace(ns.clone())
+        .resource_ids(&id)
+        .send()
+        .await
+        .unwrap()
+        .scalable_targets()
+        .to_vec();
+    let policies = aas
+        .describe_scaling_policies()
+        .service_namespace(ns)
+        .resource_id(&id)
+        .send()
+        .await
+        .unwrap()
+        .scaling_policies()
+        .iter()
+        .map(|p| {
+            let config = p.target_tracking_scaling_policy_configuration().unwrap();
+            let metric = config.predefined_metric_specification().unwrap();
+            format!(
+                "{} {} {} {}",
+                p.policy_name(),
+                metric.predefined_metric_type().as_str(),
+                config.target_value(),
+                metric.resource_label().unwrap_or("-")
+            )
+        })
+        .collect();
+    (targets, policies)
+}
+
+#[tokio::test]
+async fn up_gives_secrets_by_reference_a_task_role_and_scaling_that_keeps_its_desired_count() {
+    let name = app_name("team");
+    let sdk = sdk_config().await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let parameter = format!("/{name}/database-url");
+    ssm.put_parameter()
+        .name(&parameter)
+        .value("postgres://db")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let secret = format!("arn:aws:ssm:us-east-1:123456789012:parameter{parameter}");
+    let app = team_app(&name, &secret, true);
+    let (ctx, calls) = context().await;
+    up_ok(&ctx, &app).await;
+
+    // The revision: the secret by reference, the service's own task role.
+    let revision = running_revision(&name).await;
+    let task_role = format!("pushdeploy-{name}-web-task");
+    assert!(
+        revision
+            .task_role_arn()
+            .is_some_and(|a| a.ends_with(&format!(":role/{task_role}"))),
+        "{:?}",
+        revision.task_role_arn()
+    );
+    let web = &revision.container_definitions()[0];
+    let secrets: Vec<(&str, &str)> = web.secrets().iter().map(|s| (s.name(), s.value_from())).collect();
+    assert_eq!(secrets, [("DATABASE_URL", secret.as_str())]);
+    assert!(
+        web.environment().is_empty(),
+        "a secret's value is never in the revision"
+    );
+
+    // The roles: exactly the file's policy on the task role; the execution role reads exactly the
+    // named parameter, and decrypts nothing (no key named).
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let attached: Vec<String> = iam
+        .list_attached_role_policies()
+        .role_name(&task_role)
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn.clone())
+        .collect();
+    assert_eq!(attached, ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]);
+    let grant = iam
+        .get_role_policy()
+        .role_name(format!("pushdeploy-{name}-execution"))
+        .policy_name("pushdeploy-secrets")
+        .send()
+        .await
+        .unwrap();
+    let grant = pushdeploy_cli::resources::role::policy_document(grant.policy_document());
+    assert_eq!(
+        grant["Statement"],
+        serde_json::json!([{"Sid": "Parameters", "Effect": "Allow", "Action": "ssm:GetParameters", "Resource": [secret]}])
+    );
+
+    // Scaling: 1-4 tasks, tracking CPU and the load balancer's requests to this target group.
+    let (targets, policies) = scalable(&name).await;
+    assert_eq!(
+        targets
+            .iter()
+            .map(|t| (t.min_capacity(), t.max_capacity()))
+            .collect::<Vec<_>>(),
+        [(1, 4)]
+    );
+    assert_eq!(policies.len(), 2, "{policies:?}");
+    assert!(
+        policies[0].starts_with("pushdeploy-cpu ECSServiceAverageCPUUtilization 60 -"),
+        "{policies:?}"
+    );
+    assert!(
+        policies[1].starts_with(&format!(
+            "pushdeploy-requests ALBRequestCountPerTarget 500 app/pd-{name}/"
+        )) && policies[1].contains(&format!("/targetgroup/pd-{name}-web/")),
+        "{policies:?}"
+    );
+
+    // Converged: a second `up` writes nothing.
+    up_converged(&ctx, &app, &calls).await;
+
+    // A push deploys and completes on the strict emulator, which fails a task whose execution
+    // role cannot read its secrets.
+    let d = digest(91);
+    push_web(&name, "v1", &d, "2026-11-27T11:00:00Z").await;
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    crate::fixture::eventually(
+        "the deployment with the secret completes",
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(200),
+        || async {
+            let s = ecs
+                .describe_services()
+                .cluster(&name)
+                .services("web")
+                .send()
+                .await
+                .unwrap();
+            let s = &s.services()[0];
+            s.deployments().len() == 1
+                && s.deployments()[0].rollout_state().map(|r| r.as_str()) == Some("COMPLETED")
+                && running_revision(&name).await.container_definitions()[0]
+                    .image()
+                    .is_some_and(|i| i.ends_with(&d))
+        },
+    )
+    .await;
+
+    // The scaler chose 3 tasks: `up` keeps them, and `status` shows the range and the count.
+    ecs.update_service()
+        .cluster(&name)
+        .service("web")
+        .desired_count(3)
+        .send()
+        .await
+        .unwrap();
+    calls.take();
+    up_ok(&ctx, &app).await;
+    assert_eq!(
+        writes(&calls),
+        Vec::<String>::new(),
+        "the scaler's desired count is kept"
+    );
+    let st = Box::pin(status::status(&app, &ctx)).await.unwrap();
+    let scaling = st.services[0].scaling.as_ref().expect("scaling shows");
+    assert_eq!(
+        (scaling.min_count, scaling.max_count, st.services[0].desired),
+        (1, 4, 3)
+    );
+
+    // Scaling off again: the target (and its policies) go, and the file's count is back.
+    let fixed = team_app(&name, &secret, false);
+    let plan = Box::pin(up::up(&fixed, &ctx, Mode::Plan, &Progress::silent()))
+        .await
+        .unwrap();
+    let changes: Vec<String> = plan
+        .resources
+        .iter()
+        .filter(|r| r.change != Change::NoChange)
+        .map(|r| format!("{} {:?}", r.kind, r.change))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "ecs service Update([\"desired count 3 -> 1\"])",
+            "service scaling Update([\"scaling off: deregister\"])"
+        ]
+    );
+    up_ok(&ctx, &fixed).await;
+    assert!(scalable(&name).await.0.is_empty());
+    up_converged(&ctx, &fixed, &calls).await;
 }

@@ -94,6 +94,9 @@ pub struct ServiceStatus {
     pub log_group: String,
     /// Days the log group keeps events (`None`: missing, or never expires).
     pub log_retention_days: Option<i32>,
+    /// Its auto scaling: the task range and the policies (`None`: off, the desired count is
+    /// the app file's).
+    pub scaling: Option<resources::scaling::Observed>,
 }
 
 /// One deployment of a service.
@@ -285,6 +288,7 @@ async fn service_status(ctx: &Context, app: &App, s: &Service, known: &Known) ->
         cluster: cluster.clone(),
         log_group: app.names.log_group(&s.spec.name),
         log_retention_days: known.log_groups.get(&s.spec.name).and_then(|g| g.retention),
+        scaling: known.scaling.get(&s.spec.name).cloned(),
         ..Default::default()
     };
     let Some(Some(svc)) = known.services.get(&s.spec.name) else {
@@ -400,9 +404,29 @@ fn print(format: OutputFormat, status: &Status) -> Result<(), CliError> {
             .unwrap_or_default();
         writeln!(
             out,
-            "  logs       {}{kept}: pushdeploy logs --service {}",
-            s.log_group, s.service
+            "  logs       {}{kept}: pushdeploy logs --app {} --service {}",
+            s.log_group, status.app, s.service
         )?;
+        match &s.scaling {
+            Some(scaling) => {
+                let policies: Vec<String> = (scaling.policies.iter())
+                    .map(|p| match p.metric.as_str() {
+                        "ECSServiceAverageCPUUtilization" => format!("cpu {}%", p.target),
+                        "ALBRequestCountPerTarget" => format!("{} requests per task and minute", p.target),
+                        other => format!("{other} {}", p.target),
+                    })
+                    .collect();
+                writeln!(
+                    out,
+                    "  scaling    {}-{} tasks, now {} ({})",
+                    scaling.min_count,
+                    scaling.max_count,
+                    s.desired,
+                    policies.join(", ")
+                )?;
+            }
+            None => writeln!(out, "  scaling    off: {} tasks, as the app file says", s.desired)?,
+        }
         if let Some(rb) = &s.rolled_back {
             writeln!(out, "  ROLLED BACK: {rb}")?;
         }

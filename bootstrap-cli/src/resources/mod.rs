@@ -28,6 +28,7 @@ pub mod network;
 pub mod repository;
 pub mod role;
 pub mod routing_config;
+pub mod scaling;
 pub mod security_group;
 pub mod service;
 pub mod service_linked_role;
@@ -65,6 +66,11 @@ pub trait Resource {
     /// Whether `down` deletes it.
     fn lifetime(&self) -> Lifetime {
         Lifetime::App
+    }
+    /// Whether the app file wants it at all. One it does not want is as wanted when absent; when
+    /// present, its `diff` says how it goes.
+    fn wanted(&self) -> bool {
+        true
     }
 
     /// What exists, or `None`. Reads only.
@@ -162,6 +168,8 @@ pub struct Known {
     pub services: BTreeMap<String, Option<aws_sdk_ecs::types::Service>>,
     /// The revision each service runs (or the family's newest), by service name.
     pub revisions: BTreeMap<String, task_definition::Revision>,
+    /// Scalable targets by service name.
+    pub scaling: BTreeMap<String, scaling::Observed>,
 }
 
 impl Known {
@@ -281,6 +289,8 @@ pub enum Node {
     TaskDefinition(task_definition::TaskDefinition),
     /// An ECS service.
     Service(service::Service),
+    /// A service's auto scaling.
+    Scaling(scaling::Scaling),
     /// The routing config.
     RoutingConfig(routing_config::RoutingConfig),
 }
@@ -308,6 +318,7 @@ macro_rules! on_node {
             Node::ClusterCapacity($r) => $body,
             Node::TaskDefinition($r) => $body,
             Node::Service($r) => $body,
+            Node::Scaling($r) => $body,
             Node::RoutingConfig($r) => $body,
         }
     };
@@ -337,9 +348,14 @@ pub fn inventory(app: &App, options: Options) -> Vec<Node> {
         Node::SecurityGroup(security_group::SecurityGroup::new(app, GroupRole::Instances)),
         Node::Role(role::Role::instance(app)),
         Node::Role(role::Role::execution(app)),
+    ];
+    for s in &services {
+        nodes.push(Node::Role(role::Role::task(app, s)));
+    }
+    nodes.extend([
         Node::InstanceProfile(instance_profile::InstanceProfile::new(app)),
         Node::Cluster(cluster::Cluster::new(app)),
-    ];
+    ]);
     let mut repositories = BTreeSet::new();
     for s in &services {
         if repositories.insert(s.repository.clone()) {
@@ -379,6 +395,9 @@ pub fn inventory(app: &App, options: Options) -> Vec<Node> {
     for s in &services {
         nodes.push(Node::Service(service::Service::new(app, s)));
     }
+    for s in &services {
+        nodes.push(Node::Scaling(scaling::Scaling::new(app, s)));
+    }
     nodes.push(Node::RoutingConfig(routing_config::RoutingConfig::new(app)));
     nodes
 }
@@ -414,7 +433,7 @@ async fn converge_one<R: Resource>(
             };
             (change, Some(observed))
         }
-        None if mode == Mode::Apply => {
+        None if mode == Mode::Apply && r.wanted() => {
             let observed = r.create(ctx, known, step).await?;
             known.created.insert((r.kind(), r.name()), SystemTime::now());
             // A create that found the resource already there (a run cut short after sending,
@@ -425,9 +444,14 @@ async fn converge_one<R: Resource>(
             }
             (Change::Create, Some(observed))
         }
+        None if !r.wanted() => (Change::NoChange, None),
         None => (Change::Create, None),
     };
-    let state = observed.as_ref().and_then(|o| r.state(o, known));
+    let state = match &observed {
+        Some(o) => r.state(o, known),
+        None if !r.wanted() => Some("off".into()),
+        None => None,
+    };
     if let Some(observed) = &observed {
         r.record(observed, known);
     }
@@ -529,7 +553,8 @@ pub async fn teardown(
             Lifetime::Account => true,
             Lifetime::Data => !delete_data,
         };
-        if keep {
+        // Absent and not wanted (scaling that is off): nothing to say.
+        if keep || (observed.is_none() && !on_node!(node, r => r.wanted())) {
             continue;
         }
         let step = progress.step(&format!("delete {} {}", node.kind(), node.name()));
@@ -583,6 +608,7 @@ mod tests {
         ("ecs service", "listener"),
         ("ecs service", "listener rule"),
         ("ecs service", "ecs cluster"),
+        ("service scaling", "ecs service"),
         ("routing config", "ecs service"),
     ];
 

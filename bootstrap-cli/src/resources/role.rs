@@ -1,16 +1,26 @@
 //! The app's IAM roles: the instances' (AmazonEC2ContainerServiceforEC2Role, behind the instance
-//! profile) and the tasks' execution role (AmazonECSTaskExecutionRolePolicy). They carry the
-//! app's tag; `down` detaches what is attached and deletes them.
+//! profile), the tasks' execution role (AmazonECSTaskExecutionRolePolicy, and read access to
+//! exactly the secrets the services name) and one task role per service (the file's
+//! `task_role_policies`, nothing else). They carry the app's tag; `down` detaches what is
+//! attached and deletes them.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use aws_sdk_iam::types::Tag;
+use serde_json::{json, Value};
 
 use super::{Known, Resource, APP_TAG};
-use crate::app_file::App;
+use crate::app_file::{secret_resource, App, Service};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
 use crate::progress::Step;
+
+/// The inline policy pushdeploy writes on the execution role: read the services' secrets.
+pub const SECRETS_POLICY: &str = "pushdeploy-secrets";
+
+/// IAM's limit on a role's inline policies, all together, in characters (IAM quotas).
+pub const MAX_INLINE_POLICY_LEN: usize = 10_240;
 
 /// IAM partition of a region.
 pub fn partition(region: &str) -> &'static str {
@@ -28,17 +38,66 @@ pub fn managed_policy(region: &str, path_and_name: &str) -> String {
     format!("arn:{}:iam::aws:policy/{path_and_name}", partition(region))
 }
 
-/// What a role lacks.
+/// What the execution role needs to hand the services' secrets to their containers: each
+/// parameter or secret by ARN, and `kms:Decrypt` only with the keys the file names. `None` when
+/// no service has secrets.
+pub fn secrets_policy(app: &App) -> Option<Value> {
+    let services = app.services();
+    let mut parameters = BTreeSet::new();
+    let mut secrets = BTreeSet::new();
+    let mut keys = BTreeSet::new();
+    for s in &services {
+        for arn in s.spec.secrets.values() {
+            let resource = secret_resource(arn);
+            if resource.split(':').nth(2) == Some("ssm") {
+                parameters.insert(resource.to_string());
+            } else {
+                secrets.insert(resource.to_string());
+            }
+        }
+        if !s.spec.secrets.is_empty() {
+            keys.extend(s.spec.secrets_kms_key.clone());
+        }
+    }
+    let mut statements = Vec::new();
+    if !parameters.is_empty() {
+        statements.push(
+            json!({"Sid": "Parameters", "Effect": "Allow", "Action": "ssm:GetParameters", "Resource": parameters}),
+        );
+    }
+    if !secrets.is_empty() {
+        statements.push(json!({"Sid": "Secrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secrets}));
+    }
+    if !keys.is_empty() {
+        statements.push(json!({"Sid": "Keys", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": keys}));
+    }
+    (!statements.is_empty()).then(|| json!({"Version": "2012-10-17", "Statement": statements}))
+}
+
+/// What a role lacks, or has that the app does not want.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
     /// A managed policy the app attaches.
     MissingPolicy(String),
+    /// A managed policy attached to a role the file owns whole (a task role), not in the file.
+    ExtraPolicy(String),
+    /// The secrets policy is missing or differs.
+    SecretsPolicy,
+    /// A secrets policy is there, but no service has secrets any more.
+    StaleSecretsPolicy,
+}
+
+fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Drift::MissingPolicy(arn) => write!(f, "attach {}", arn.rsplit('/').next().unwrap_or(arn)),
+            Drift::MissingPolicy(arn) => write!(f, "attach {}", short(arn)),
+            Drift::ExtraPolicy(arn) => write!(f, "detach {}", short(arn)),
+            Drift::SecretsPolicy => write!(f, "grant reading the secrets"),
+            Drift::StaleSecretsPolicy => write!(f, "remove the secrets grant"),
         }
     }
 }
@@ -48,7 +107,14 @@ impl fmt::Display for Drift {
 pub struct Role {
     name: String,
     principal: &'static str,
-    policies: Vec<&'static str>,
+    /// AWS-managed policies by path and name (the partition is the region's).
+    managed: Vec<&'static str>,
+    /// Policies by ARN, from the file.
+    named: Vec<String>,
+    /// Whether a policy attached but not wanted is detached: the file owns the whole role.
+    exact: bool,
+    /// The inline secrets policy wanted.
+    inline: Option<Value>,
     app: String,
 }
 
@@ -58,34 +124,58 @@ impl Role {
         Role {
             name: app.names.instance_role(),
             principal: "ec2.amazonaws.com",
-            policies: vec!["service-role/AmazonEC2ContainerServiceforEC2Role"],
+            managed: vec!["service-role/AmazonEC2ContainerServiceforEC2Role"],
+            named: Vec::new(),
+            exact: false,
+            inline: None,
             app: app.name.clone(),
         }
     }
 
-    /// The tasks' execution role (pulls images, writes logs).
+    /// The tasks' execution role (pulls images, writes logs, reads the secrets).
     pub fn execution(app: &App) -> Role {
         Role {
             name: app.names.execution_role(),
             principal: "ecs-tasks.amazonaws.com",
-            policies: vec!["service-role/AmazonECSTaskExecutionRolePolicy"],
+            managed: vec!["service-role/AmazonECSTaskExecutionRolePolicy"],
+            named: Vec::new(),
+            exact: false,
+            inline: secrets_policy(app),
             app: app.name.clone(),
         }
     }
 
-    fn policy_arns(&self, region: &str) -> Vec<String> {
-        self.policies.iter().map(|p| managed_policy(region, p)).collect()
+    /// A service's task role: what its application may call, exactly the file's policies.
+    pub fn task(app: &App, service: &Service) -> Role {
+        Role {
+            name: app.names.task_role(&service.spec.name),
+            principal: "ecs-tasks.amazonaws.com",
+            managed: Vec::new(),
+            named: service.spec.task_role_policies.clone(),
+            exact: true,
+            inline: None,
+            app: app.name.clone(),
+        }
+    }
+
+    /// Every policy wanted, by ARN, in `partition`.
+    fn wanted(&self, partition: &str) -> Vec<String> {
+        (self.managed.iter())
+            .map(|p| format!("arn:{partition}:iam::aws:policy/{p}"))
+            .chain(self.named.iter().cloned())
+            .collect()
     }
 
     fn trust(&self) -> String {
-        serde_json::json!({
+        json!({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Principal": {"Service": self.principal}, "Action": "sts:AssumeRole"}]
         })
         .to_string()
     }
 
-    /// IAM: `iam:AttachRolePolicy` (only the managed policies above).
+    /// IAM: `iam:AttachRolePolicy` (the two AWS-managed policies above, and a task role's
+    /// `task_role_policies`).
     async fn attach(&self, ctx: &Context, policies: &[String]) -> Result<(), CliError> {
         for policy in policies {
             ctx.iam()
@@ -98,6 +188,50 @@ impl Role {
         }
         Ok(())
     }
+
+    /// IAM: `iam:DetachRolePolicy`.
+    async fn detach(&self, ctx: &Context, policy: &str) -> Result<(), CliError> {
+        match ctx
+            .iam()
+            .detach_role_policy()
+            .role_name(&self.name)
+            .policy_arn(policy)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
+            Err(e) => Err(aws("iam:DetachRolePolicy", e)),
+        }
+    }
+
+    /// IAM: `iam:PutRolePolicy`, `iam:DeleteRolePolicy`.
+    async fn put_inline(&self, ctx: &Context) -> Result<(), CliError> {
+        match &self.inline {
+            Some(document) => ctx
+                .iam()
+                .put_role_policy()
+                .role_name(&self.name)
+                .policy_name(SECRETS_POLICY)
+                .policy_document(document.to_string())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws("iam:PutRolePolicy", e)),
+            None => match ctx
+                .iam()
+                .delete_role_policy()
+                .role_name(&self.name)
+                .policy_name(SECRETS_POLICY)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => Ok(()),
+                Err(e) => Err(aws("iam:DeleteRolePolicy", e)),
+            },
+        }
+    }
 }
 
 /// A role as it exists.
@@ -107,11 +241,13 @@ pub struct Observed {
     pub arn: String,
     /// Managed policies attached.
     pub policies: Vec<String>,
+    /// Its inline secrets policy, parsed.
+    pub inline: Option<Value>,
 }
 
-/// The role `name` with its attached managed policies, or `None`.
+/// The role `name` with its attached managed policies and its secrets policy, or `None`.
 ///
-/// IAM: `iam:GetRole`, `iam:ListAttachedRolePolicies`.
+/// IAM: `iam:GetRole`, `iam:ListAttachedRolePolicies`, `iam:ListRolePolicies`, `iam:GetRolePolicy`.
 pub async fn find(ctx: &Context, name: &str) -> Result<Option<Observed>, CliError> {
     let iam = ctx.iam();
     let arn = match iam.get_role().role_name(name).send().await {
@@ -129,7 +265,37 @@ pub async fn find(ctx: &Context, name: &str) -> Result<Option<Observed>, CliErro
         let page = page.map_err(|e| aws("iam:ListAttachedRolePolicies", e))?;
         policies.extend(page.attached_policies().iter().filter_map(|p| p.policy_arn.clone()));
     }
-    Ok(Some(Observed { arn, policies }))
+    let mut inline = None;
+    if inline_names(ctx, name).await?.iter().any(|n| n == SECRETS_POLICY) {
+        let out = iam
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(SECRETS_POLICY)
+            .send()
+            .await
+            .map_err(|e| aws("iam:GetRolePolicy", e))?;
+        inline = Some(policy_document(out.policy_document()));
+    }
+    Ok(Some(Observed { arn, policies, inline }))
+}
+
+/// The names of a role's inline policies.
+///
+/// IAM: `iam:ListRolePolicies`.
+async fn inline_names(ctx: &Context, role: &str) -> Result<Vec<String>, CliError> {
+    let mut names = Vec::new();
+    let mut pages = ctx.iam().list_role_policies().role_name(role).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        names.extend(page.map_err(|e| aws("iam:ListRolePolicies", e))?.policy_names);
+    }
+    Ok(names)
+}
+
+/// A policy document as IAM returns it: URL-encoded JSON (RFC 3986), per the IAM API reference.
+/// Anything unreadable compares unequal to every wanted policy, so `up` rewrites it.
+pub fn policy_document(encoded: &str) -> Value {
+    let decoded = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy();
+    serde_json::from_str(&decoded).unwrap_or(Value::Null)
 }
 
 impl Resource for Role {
@@ -149,14 +315,28 @@ impl Resource for Role {
     }
 
     fn diff(&self, observed: &Observed, _known: &Known) -> Vec<Drift> {
-        // The region is in the ARN the role came back with.
-        let region_partition = observed.arn.split(':').nth(1).unwrap_or("aws");
-        self.policies
-            .iter()
-            .map(|p| format!("arn:{region_partition}:iam::aws:policy/{p}"))
+        // The partition is in the ARN the role came back with.
+        let partition = observed.arn.split(':').nth(1).unwrap_or("aws");
+        let wanted = self.wanted(partition);
+        let mut drift: Vec<Drift> = (wanted.iter())
             .filter(|arn| !observed.policies.contains(arn))
+            .cloned()
             .map(Drift::MissingPolicy)
-            .collect()
+            .collect();
+        if self.exact {
+            drift.extend(
+                (observed.policies.iter())
+                    .filter(|arn| !wanted.contains(arn))
+                    .cloned()
+                    .map(Drift::ExtraPolicy),
+            );
+        }
+        match (&self.inline, &observed.inline) {
+            (Some(want), have) if have.as_ref() != Some(want) => drift.push(Drift::SecretsPolicy),
+            (None, Some(_)) => drift.push(Drift::StaleSecretsPolicy),
+            _ => {}
+        }
+        drift
     }
 
     /// IAM: `iam:CreateRole`, `iam:TagRole`, `iam:GetRole`, `iam:AttachRolePolicy`.
@@ -182,6 +362,7 @@ impl Resource for Role {
                     .map(|r| r.arn)
                     .ok_or_else(|| missing("iam:CreateRole", "Role"))?,
                 policies: Vec::new(),
+                inline: None,
             },
             // Created by a run that was cut short after sending: idempotent creates take it as found.
             Err(e)
@@ -192,43 +373,36 @@ impl Resource for Role {
             }
             Err(e) => return Err(aws("iam:CreateRole", e)),
         };
-        let wanted = self.policy_arns(ctx.region());
-        let lacking: Vec<String> = wanted.iter().filter(|p| !found.policies.contains(p)).cloned().collect();
-        self.attach(ctx, &lacking).await?;
-        Ok(Observed {
-            arn: found.arn,
-            policies: wanted,
-        })
+        // What a run cut short left undone, `converge` finishes through `diff` and `apply`.
+        Ok(found)
     }
 
     async fn apply(&self, ctx: &Context, _: &Observed, drift: &[Drift], _: &Known, _: &Step) -> Result<(), CliError> {
-        let policies: Vec<String> = drift.iter().map(|Drift::MissingPolicy(p)| p.clone()).collect();
-        self.attach(ctx, &policies).await
+        let attach: Vec<String> = (drift.iter())
+            .filter_map(|d| match d {
+                Drift::MissingPolicy(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        self.attach(ctx, &attach).await?;
+        for d in drift {
+            match d {
+                Drift::ExtraPolicy(p) => self.detach(ctx, p).await?,
+                Drift::SecretsPolicy | Drift::StaleSecretsPolicy => self.put_inline(ctx).await?,
+                Drift::MissingPolicy(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// IAM: `iam:DetachRolePolicy`, `iam:ListRolePolicies`, `iam:DeleteRolePolicy`, `iam:DeleteRole`.
     async fn delete(&self, ctx: &Context, observed: &Observed, _step: &Step) -> Result<(), CliError> {
         let iam = ctx.iam();
         for policy in &observed.policies {
-            match iam
-                .detach_role_policy()
-                .role_name(&self.name)
-                .policy_arn(policy)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {}
-                Err(e) => return Err(aws("iam:DetachRolePolicy", e)),
-            }
+            self.detach(ctx, policy).await?;
         }
-        // A role with inline policies (a user's, say) cannot be deleted.
-        let mut inline = Vec::new();
-        let mut pages = iam.list_role_policies().role_name(&self.name).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            inline.extend(page.map_err(|e| aws("iam:ListRolePolicies", e))?.policy_names);
-        }
-        for name in inline {
+        // A role with inline policies (ours, or a user's) cannot be deleted.
+        for name in inline_names(ctx, &self.name).await? {
             iam.delete_role_policy()
                 .role_name(&self.name)
                 .policy_name(name)
@@ -260,6 +434,7 @@ mod tests {
         let observed = Observed {
             arn: "arn:aws-cn:iam::1:role/pushdeploy-demo-execution".into(),
             policies: vec![],
+            inline: None,
         };
         let drift = role.diff(&observed, &Known::default());
         assert_eq!(
@@ -274,5 +449,95 @@ mod tests {
             ..observed
         };
         assert!(role.diff(&attached, &Known::default()).is_empty());
+    }
+
+    fn app(text: &str) -> App {
+        let file: AppFile = toml::from_str(text).unwrap();
+        App::resolve(file, Some("shop"), "test", Some(text)).unwrap()
+    }
+
+    #[test]
+    fn a_task_role_holds_exactly_the_files_policies() {
+        let app = app("[[services]]\nname = \"web\"\ntask_role_policies = [\"arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess\", \"arn:aws:iam::123456789012:policy/shop/queue\"]\n");
+        let role = Role::task(&app, &app.services()[0]);
+        assert_eq!(role.name(), "pushdeploy-shop-web-task");
+        let observed = Observed {
+            arn: "arn:aws:iam::123456789012:role/pushdeploy-shop-web-task".into(),
+            policies: vec![
+                "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess".into(),
+                "arn:aws:iam::aws:policy/AdministratorAccess".into(),
+            ],
+            inline: None,
+        };
+        let drift: Vec<String> = role
+            .diff(&observed, &Known::default())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(drift, ["attach queue", "detach AdministratorAccess"]);
+        // The execution role is shared with what AWS or a user attached: nothing is detached.
+        let execution = Role::execution(&app);
+        let shared = Observed {
+            policies: vec![
+                "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy".into(),
+                "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy".into(),
+            ],
+            ..observed
+        };
+        assert!(execution.diff(&shared, &Known::default()).is_empty());
+    }
+
+    #[test]
+    fn the_execution_role_may_read_exactly_the_named_secrets_and_decrypt_only_with_a_named_key() {
+        let app = app(concat!(
+            "[[services]]\nname = \"web\"\n",
+            "secrets = { DB = \"arn:aws:ssm:eu-west-1:123456789012:parameter/shop/db\", ",
+            "API = \"arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/api-AbCdEf:token::\" }\n",
+            "[[services]]\nname = \"worker\"\npath = \"/w/*\"\n",
+            "secrets = { DB = \"arn:aws:ssm:eu-west-1:123456789012:parameter/shop/db\" }\n",
+            "secrets_kms_key = \"arn:aws:kms:eu-west-1:123456789012:key/k-1\"\n",
+        ));
+        let policy = secrets_policy(&app).unwrap();
+        assert_eq!(
+            policy["Statement"],
+            serde_json::json!([
+                {"Sid": "Parameters", "Effect": "Allow", "Action": "ssm:GetParameters",
+                 "Resource": ["arn:aws:ssm:eu-west-1:123456789012:parameter/shop/db"]},
+                {"Sid": "Secrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                 "Resource": ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/api-AbCdEf"]},
+                {"Sid": "Keys", "Effect": "Allow", "Action": "kms:Decrypt",
+                 "Resource": ["arn:aws:kms:eu-west-1:123456789012:key/k-1"]},
+            ])
+        );
+        let role = Role::execution(&app);
+        let bare = Observed {
+            arn: "arn:aws:iam::123456789012:role/pushdeploy-shop-execution".into(),
+            policies: vec!["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy".into()],
+            inline: None,
+        };
+        assert_eq!(role.diff(&bare, &Known::default()), [Drift::SecretsPolicy]);
+        // IAM hands the document back URL-encoded; read back, it is no drift.
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(&policy.to_string(), percent_encoding::NON_ALPHANUMERIC).collect();
+        let granted = Observed {
+            inline: Some(policy_document(&encoded)),
+            ..bare.clone()
+        };
+        assert!(role.diff(&granted, &Known::default()).is_empty());
+        // No secrets any more: the grant goes. No key named: no kms:Decrypt at all.
+        let plain = app_without_secrets();
+        assert_eq!(
+            Role::execution(&plain).diff(&granted, &Known::default()),
+            [Drift::StaleSecretsPolicy]
+        );
+        assert!(secrets_policy(&plain).is_none());
+        let keyless = self::app(
+            "[[services]]\nname = \"web\"\nsecrets = { DB = \"arn:aws:ssm:eu-west-1:123456789012:parameter/db\" }\n",
+        );
+        assert!(!secrets_policy(&keyless).unwrap().to_string().contains("kms"));
+    }
+
+    fn app_without_secrets() -> App {
+        app("[[services]]\nname = \"web\"\n")
     }
 }

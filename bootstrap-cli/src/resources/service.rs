@@ -83,7 +83,10 @@ pub struct Service {
     cluster: String,
     container: String,
     port: u16,
+    /// The desired count it starts with.
     desired: i32,
+    /// Whether the desired count is the file's (`None`: the scaler's, never reset by `up`).
+    owned_desired: Option<i32>,
     capacity_provider: String,
     app: String,
 }
@@ -96,7 +99,14 @@ impl Service {
             cluster: app.names.cluster(),
             container: service.container.clone(),
             port: service.spec.port,
-            desired: service.spec.desired_count as i32,
+            desired: match &service.spec.autoscaling {
+                Some(a) => service.spec.desired_count.clamp(a.min_count, a.max_count) as i32,
+                None => service.spec.desired_count as i32,
+            },
+            owned_desired: match service.spec.autoscaling {
+                Some(_) => None,
+                None => Some(service.spec.desired_count as i32),
+            },
             capacity_provider: app.names.capacity(),
             app: app.name.clone(),
         }
@@ -182,10 +192,11 @@ pub async fn wait_stable(ctx: &Context, cluster: &str, service: &str, limit: Dur
     poll::waited(done, "ecs:DescribeServices", &wait).map(|_| ())
 }
 
-/// What the service differs in from what `up` wants (never the task definition).
-pub fn service_drift(service: &EcsService, desired: i32, capacity_provider: &str) -> Vec<Drift> {
+/// What the service differs in from what `up` wants (never the task definition, nor the desired
+/// count when that is `None`: the scaler's).
+pub fn service_drift(service: &EcsService, desired: Option<i32>, capacity_provider: &str) -> Vec<Drift> {
     let mut drift = Vec::new();
-    if service.desired_count() != desired {
+    if let Some(desired) = desired.filter(|d| *d != service.desired_count()) {
         drift.push(Drift::DesiredCount {
             have: service.desired_count(),
             want: desired,
@@ -237,7 +248,7 @@ impl Resource for Service {
     }
 
     fn diff(&self, service: &EcsService, _known: &Known) -> Vec<Drift> {
-        service_drift(service, self.desired, &self.capacity_provider)
+        service_drift(service, self.owned_desired, &self.capacity_provider)
     }
 
     /// IAM: `ecs:CreateService`, `ecs:TagResource`, `ecs:DescribeServices`.
@@ -293,7 +304,7 @@ impl Resource for Service {
             .update_service()
             .cluster(&self.cluster)
             .service(&self.name)
-            .desired_count(self.desired)
+            .set_desired_count(self.owned_desired)
             .deployment_configuration(deployment_configuration())
             .health_check_grace_period_seconds(HEALTH_CHECK_GRACE);
         if drift.iter().any(|d| matches!(d, Drift::CapacityProvider { .. })) {
@@ -414,9 +425,13 @@ mod tests {
             )
             .health_check_grace_period_seconds(HEALTH_CHECK_GRACE)
             .build();
-        assert!(service_drift(&ours, 1, "pushdeploy-demo").is_empty());
+        assert!(service_drift(&ours, Some(1), "pushdeploy-demo").is_empty());
+        // Scaling on: whatever count the scaler chose is no drift.
+        let mut scaled = ours.clone();
+        scaled.desired_count = 7;
+        assert!(service_drift(&scaled, None, "pushdeploy-demo").is_empty());
         let bare = EcsService::builder().desired_count(2).build();
-        let drift: Vec<String> = service_drift(&bare, 1, "pushdeploy-demo")
+        let drift: Vec<String> = service_drift(&bare, Some(1), "pushdeploy-demo")
             .iter()
             .map(ToString::to_string)
             .collect();

@@ -10,7 +10,7 @@ use std::fmt;
 
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
-    PortMapping, Service as EcsService, ServiceField, SortOrder, Tag, TaskDefinition as EcsTaskDefinition,
+    PortMapping, Secret, Service as EcsService, ServiceField, SortOrder, Tag, TaskDefinition as EcsTaskDefinition,
     TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
 };
 use pushdeploy::lock::{with_lock, LockSettings};
@@ -69,6 +69,10 @@ pub struct ContainerSettings {
     pub log_region: String,
     /// The streams' prefix (`<prefix>/<container>/<task id>`).
     pub log_prefix: String,
+    /// Secrets by variable name: SSM parameter or Secrets Manager ARNs (`valueFrom`).
+    pub secrets: BTreeMap<String, String>,
+    /// The task role's ARN (a task-level field).
+    pub task_role: Option<String>,
 }
 
 /// What the file owns of the running revision, and how it differs.
@@ -114,6 +118,46 @@ pub enum Drift {
         /// The wanted group.
         group: String,
     },
+    /// Secrets, by variable name.
+    Secrets {
+        /// In the file, absent now.
+        added: Vec<String>,
+        /// From another ARN now.
+        changed: Vec<String>,
+        /// Present now, not in the file.
+        removed: Vec<String>,
+    },
+    /// The task role.
+    TaskRole {
+        /// Wanted (its name).
+        want: Option<String>,
+    },
+}
+
+/// `+ADDED ~CHANGED -REMOVED`: names only, never values.
+fn names_changed(added: &[String], changed: &[String], removed: &[String]) -> String {
+    let words: Vec<String> = (added.iter().map(|n| format!("+{n}")))
+        .chain(changed.iter().map(|n| format!("~{n}")))
+        .chain(removed.iter().map(|n| format!("-{n}")))
+        .collect();
+    words.join(" ")
+}
+
+/// How the `have` table differs from the `want` one, by name: added, changed, removed.
+fn table_drift(have: &BTreeMap<&str, &str>, want: &BTreeMap<String, String>) -> Option<[Vec<String>; 3]> {
+    let added: Vec<String> = (want.keys())
+        .filter(|k| !have.contains_key(k.as_str()))
+        .cloned()
+        .collect();
+    let changed: Vec<String> = (want.iter())
+        .filter(|(k, v)| have.get(k.as_str()).is_some_and(|h| h != v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let removed: Vec<String> = (have.keys())
+        .filter(|k| !want.contains_key(**k))
+        .map(|k| k.to_string())
+        .collect();
+    (!(added.is_empty() && changed.is_empty() && removed.is_empty())).then_some([added, changed, removed])
 }
 
 impl fmt::Display for Drift {
@@ -125,13 +169,16 @@ impl fmt::Display for Drift {
                 added,
                 changed,
                 removed,
-            } => {
-                let words: Vec<String> = (added.iter().map(|n| format!("+{n}")))
-                    .chain(changed.iter().map(|n| format!("~{n}")))
-                    .chain(removed.iter().map(|n| format!("-{n}")))
-                    .collect();
-                write!(f, "environment {}", words.join(" "))
+            } => write!(f, "environment {}", names_changed(added, changed, removed)),
+            Drift::Secrets {
+                added,
+                changed,
+                removed,
+            } => write!(f, "secrets {}", names_changed(added, changed, removed)),
+            Drift::TaskRole { want: Some(role) } => {
+                write!(f, "task role -> {}", role.rsplit('/').next().unwrap_or(role))
             }
+            Drift::TaskRole { want: None } => write!(f, "task role removed"),
             Drift::Command { want } if want.is_empty() => write!(f, "command -> the image's"),
             Drift::Command { want } => write!(f, "command -> {want:?}"),
             Drift::HealthCheck { had: false, .. } => write!(f, "health check added"),
@@ -195,25 +242,26 @@ impl ContainerSettings {
                 want: self.memory,
             });
         }
+        if definition.task_role_arn() != self.task_role.as_deref() {
+            drift.push(Drift::TaskRole {
+                want: self.task_role.clone(),
+            });
+        }
         let have: BTreeMap<&str, &str> = c
             .environment()
             .iter()
             .filter_map(|kv| Some((kv.name()?, kv.value().unwrap_or_default())))
             .collect();
-        let added: Vec<String> = (self.environment.keys())
-            .filter(|k| !have.contains_key(k.as_str()))
-            .cloned()
-            .collect();
-        let changed: Vec<String> = (self.environment.iter())
-            .filter(|(k, v)| have.get(k.as_str()).is_some_and(|h| h != v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        let removed: Vec<String> = (have.keys())
-            .filter(|k| !self.environment.contains_key(**k))
-            .map(|k| k.to_string())
-            .collect();
-        if !(added.is_empty() && changed.is_empty() && removed.is_empty()) {
+        if let Some([added, changed, removed]) = table_drift(&have, &self.environment) {
             drift.push(Drift::Environment {
+                added,
+                changed,
+                removed,
+            });
+        }
+        let have: BTreeMap<&str, &str> = c.secrets().iter().map(|s| (s.name(), s.value_from())).collect();
+        if let Some([added, changed, removed]) = table_drift(&have, &self.secrets) {
+            drift.push(Drift::Secrets {
                 added,
                 changed,
                 removed,
@@ -246,6 +294,17 @@ impl ContainerSettings {
         drift
     }
 
+    /// Sets these settings on container `name` of `definition` and on the definition (its task
+    /// role), leaving every other field as it is.
+    pub fn apply(&self, definition: &mut EcsTaskDefinition, name: &str) {
+        definition.task_role_arn = self.task_role.clone();
+        if let Some(c) = (definition.container_definitions.as_mut())
+            .and_then(|cs| cs.iter_mut().find(|c| c.name.as_deref() == Some(name)))
+        {
+            self.apply_to(c);
+        }
+    }
+
     /// Sets these settings on `container`, leaving every other field as it is.
     pub fn apply_to(&self, container: &mut ContainerDefinition) {
         container.cpu = self.cpu;
@@ -253,6 +312,17 @@ impl ContainerSettings {
         container.environment = (!self.environment.is_empty()).then(|| {
             (self.environment.iter())
                 .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+                .collect()
+        });
+        container.secrets = (!self.secrets.is_empty()).then(|| {
+            (self.secrets.iter())
+                .map(|(k, v)| {
+                    Secret::builder()
+                        .name(k)
+                        .value_from(v)
+                        .build()
+                        .expect("name and valueFrom are set")
+                })
                 .collect()
         });
         container.command = (!self.command.is_empty()).then(|| self.command.clone());
@@ -279,6 +349,7 @@ pub struct TaskDefinition {
     settings: ContainerSettings,
     port: u16,
     execution_role: String,
+    task_role: String,
     lock: String,
     app: String,
 }
@@ -302,18 +373,28 @@ impl TaskDefinition {
                 log_group: app.names.log_group(&service.spec.name),
                 log_region: String::new(), // the region in use: `settings` fills it in
                 log_prefix: service.spec.name.clone(),
+                secrets: service.spec.secrets.clone(),
+                task_role: None, // known once the role exists: `settings` fills it in
             },
             port: service.spec.port,
             execution_role: app.names.execution_role(),
+            task_role: app.names.task_role(&service.spec.name),
             lock: app.names.lock(&service.spec.name),
             app: app.name.clone(),
         }
     }
 
-    /// What the file owns of the container, in `region`.
-    fn settings(&self, region: &str) -> ContainerSettings {
+    /// What the file owns of the revision, with what earlier resources resolved: the region and
+    /// the task role's ARN (in `plan`, before the role exists, where it will be: beside the
+    /// execution role).
+    fn settings(&self, known: &Known) -> ContainerSettings {
+        let task_role = known.roles.get(&self.task_role).cloned().or_else(|| {
+            let execution = known.roles.get(&self.execution_role)?;
+            Some(format!("{}/{}", execution.rsplit_once('/')?.0, self.task_role))
+        });
         ContainerSettings {
-            log_region: region.to_string(),
+            log_region: known.region.clone(),
+            task_role,
             ..self.settings.clone()
         }
     }
@@ -471,7 +552,7 @@ impl Resource for TaskDefinition {
     }
 
     fn diff(&self, observed: &Observed, known: &Known) -> Vec<Drift> {
-        self.settings(&known.region)
+        self.settings(known)
             .drift(&observed.revision.definition, &self.container)
     }
 
@@ -491,7 +572,8 @@ impl Resource for TaskDefinition {
                     .build(),
             )
             .build();
-        self.settings(ctx.region()).apply_to(&mut container);
+        let settings = self.settings(known);
+        settings.apply_to(&mut container);
         let mut tags = vec![Tag::builder().key(APP_TAG).value(&self.app).build()];
         if placeholder {
             tags.push(
@@ -508,6 +590,7 @@ impl Resource for TaskDefinition {
             .network_mode(NetworkMode::Bridge)
             .requires_compatibilities(Compatibility::Ec2)
             .execution_role_arn(execution_role)
+            .set_task_role_arn(settings.task_role.clone())
             .container_definitions(container)
             .set_tags(Some(tags.clone()))
             .send()
@@ -531,7 +614,7 @@ impl Resource for TaskDefinition {
     ///
     /// IAM: what `roll` needs, `ecs:DescribeServices`, `ecs:DescribeTaskDefinition`, and the
     /// lock's `ssm:PutParameter`, `ssm:GetParameter`, `ssm:DeleteParameter`.
-    async fn apply(&self, ctx: &Context, _: &Observed, _: &[Drift], _: &Known, _: &Step) -> Result<(), CliError> {
+    async fn apply(&self, ctx: &Context, _: &Observed, _: &[Drift], known: &Known, _: &Step) -> Result<(), CliError> {
         let ssm = ctx.ssm();
         let owner = format!("pushdeploy up pid {}", std::process::id());
         let what = (self.cluster.as_str(), self.service.as_str());
@@ -544,17 +627,12 @@ impl Resource for TaskDefinition {
                 .task_definition()
                 .ok_or_else(|| missing("ecs:DescribeServices", "taskDefinition"))?;
             let revision = describe_revision(ctx, running).await?;
-            let settings = self.settings(ctx.region());
+            let settings = self.settings(known);
             if settings.drift(&revision.definition, &self.container).is_empty() {
                 return Ok(());
             }
             let mut definition = revision.definition;
-            if let Some(c) = definition.container_definitions.as_mut().and_then(|cs| {
-                cs.iter_mut()
-                    .find(|c| c.name.as_deref() == Some(self.container.as_str()))
-            }) {
-                settings.apply_to(c);
-            }
+            settings.apply(&mut definition, &self.container);
             let tags = revision
                 .tags
                 .into_iter()
@@ -619,6 +697,8 @@ mod tests {
             log_group: "/pushdeploy/shop/web".into(),
             log_region: "eu-west-1".into(),
             log_prefix: "web".into(),
+            secrets: BTreeMap::new(),
+            task_role: None,
         }
     }
 
@@ -732,6 +812,52 @@ mod tests {
         assert!(wanted
             .drift(&with(ContainerDefinition::builder().name("x").build()), "absent")
             .is_empty());
+    }
+
+    #[test]
+    fn secrets_and_the_task_role_drift_by_name_and_apply_to_the_revision() {
+        let mut web = ContainerDefinition::builder()
+            .name("web")
+            .image("repo@sha256:1")
+            .build();
+        settings().apply_to(&mut web);
+        let mut definition = with(web);
+        let db = "arn:aws:ssm:eu-west-1:123456789012:parameter/shop/db";
+        let wanted = ContainerSettings {
+            secrets: BTreeMap::from([("DB".into(), db.into())]),
+            task_role: Some("arn:aws:iam::123456789012:role/pushdeploy-shop-web-task".into()),
+            ..settings()
+        };
+        let words = |w: &ContainerSettings, d: &EcsTaskDefinition| -> Vec<String> {
+            w.drift(d, "web").iter().map(ToString::to_string).collect()
+        };
+        assert_eq!(
+            words(&wanted, &definition),
+            ["task role -> pushdeploy-shop-web-task", "secrets +DB"]
+        );
+        wanted.apply(&mut definition, "web");
+        assert!(wanted.drift(&definition, "web").is_empty());
+        let c = &definition.container_definitions()[0];
+        assert_eq!((c.image(), c.secrets()[0].value_from()), (Some("repo@sha256:1"), db));
+        assert_eq!(
+            definition.container_definitions()[1].cpu(),
+            64,
+            "other containers are kept"
+        );
+        let moved = ContainerSettings {
+            secrets: BTreeMap::from([("DB".into(), format!("{db}-v2"))]),
+            ..wanted.clone()
+        };
+        assert_eq!(words(&moved, &definition), ["secrets ~DB"]);
+        assert_eq!(words(&settings(), &definition), ["task role removed", "secrets -DB"]);
+        settings().apply(&mut definition, "web");
+        assert_eq!(
+            (
+                definition.task_role_arn(),
+                definition.container_definitions()[0].secrets()
+            ),
+            (None, &[][..])
+        );
     }
 
     #[test]
