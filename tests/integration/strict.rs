@@ -216,24 +216,13 @@ async fn a_bad_image_fails_the_circuit_breaker_and_ecs_rolls_back_to_the_last_co
     completes(&ecs, &cluster, &good, "the first deployment completes").await;
     let bad_digest = digest(901);
     control("bad-images", json!({"images": [bad_digest]}));
-    let bad = ecs
-        .register_task_definition()
-        .family(&cluster)
-        .container_definitions(container("web", &format!("{REGISTRY}/s/web@{bad_digest}")))
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap();
-    ecs.update_service()
-        .cluster(&cluster)
-        .service("web")
-        .task_definition(&bad)
-        .send()
-        .await
-        .unwrap();
+    let bad = roll_out(
+        &ecs,
+        &cluster,
+        container("web", &format!("{REGISTRY}/s/web@{bad_digest}")),
+        None,
+    )
+    .await;
     let svc = service(&ecs, &cluster).await;
     assert_eq!(svc.task_definition(), Some(bad.as_str()));
     assert_eq!(
@@ -466,6 +455,36 @@ async fn completes(ecs: &aws_sdk_ecs::Client, cluster: &str, revision: &str, wha
     .await
 }
 
+/// Registers `container` as a new revision of the cluster's family (with `execution_role`) and
+/// points the service `web` at it; returns the revision's ARN.
+async fn roll_out(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    container: aws_sdk_ecs::types::ContainerDefinition,
+    execution_role: Option<&str>,
+) -> String {
+    let td = ecs
+        .register_task_definition()
+        .family(cluster)
+        .set_execution_role_arn(execution_role.map(str::to_string))
+        .container_definitions(container)
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    ecs.update_service()
+        .cluster(cluster)
+        .service("web")
+        .task_definition(&td)
+        .send()
+        .await
+        .unwrap();
+    td
+}
+
 fn logging_container(image: &str, group: &str) -> aws_sdk_ecs::types::ContainerDefinition {
     let mut c = container("web", image);
     c.log_configuration = Some(
@@ -486,31 +505,9 @@ async fn a_revision_logging_to_a_missing_group_fails_to_start_and_is_rolled_back
     let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk_config().await);
     let (cluster, good) = cluster_with_service(&ecs, &format!("{REGISTRY}/s/web@{}", digest(910))).await;
     completes(&ecs, &cluster, &good, "the first deployment completes").await;
-    let register = |group: String| {
-        let ecs = ecs.clone();
-        let family = cluster.clone();
-        async move {
-            ecs.register_task_definition()
-                .family(family)
-                .container_definitions(logging_container(&format!("{REGISTRY}/s/web@{}", digest(911)), &group))
-                .send()
-                .await
-                .unwrap()
-                .task_definition
-                .unwrap()
-                .task_definition_arn
-                .unwrap()
-        }
-    };
+    let logging = |group: &str| logging_container(&format!("{REGISTRY}/s/web@{}", digest(911)), group);
     let group = format!("/pushdeploy/{cluster}/web");
-    let orphan = register(group.clone()).await;
-    ecs.update_service()
-        .cluster(&cluster)
-        .service("web")
-        .task_definition(&orphan)
-        .send()
-        .await
-        .unwrap();
+    roll_out(&ecs, &cluster, logging(&group), None).await;
     completes(
         &ecs,
         &cluster,
@@ -520,14 +517,7 @@ async fn a_revision_logging_to_a_missing_group_fails_to_start_and_is_rolled_back
     .await;
 
     logs.create_log_group().log_group_name(&group).send().await.unwrap();
-    let logged = register(group).await;
-    ecs.update_service()
-        .cluster(&cluster)
-        .service("web")
-        .task_definition(&logged)
-        .send()
-        .await
-        .unwrap();
+    let logged = roll_out(&ecs, &cluster, logging(&group), None).await;
     completes(&ecs, &cluster, &logged, "the revision whose group exists completes").await;
 }
 
@@ -598,26 +588,7 @@ async fn a_revision_whose_execution_role_cannot_read_its_secret_fails_to_start_a
                 .value_from(secret)
                 .build()
                 .unwrap()]);
-            let td = ecs
-                .register_task_definition()
-                .family(&cluster)
-                .execution_role_arn(role_arn)
-                .container_definitions(c)
-                .send()
-                .await
-                .unwrap()
-                .task_definition
-                .unwrap()
-                .task_definition_arn
-                .unwrap();
-            ecs.update_service()
-                .cluster(&cluster)
-                .service("web")
-                .task_definition(&td)
-                .send()
-                .await
-                .unwrap();
-            td
+            roll_out(&ecs, &cluster, c, Some(&role_arn)).await
         }
     };
     completes(&ecs, &cluster, &good, "the first deployment completes").await;
