@@ -6,11 +6,11 @@
 use aws_sdk_ecs::types::{Service, ServiceDeploymentStatus, Tag, TaskDefinition};
 
 use crate::config::ServiceRoute;
+use crate::engine::Engine;
 use crate::error::{aws_error, Error};
 use crate::event::{DeploymentChange, DeploymentEnd};
 use crate::image::{ecr_registry, ImageRef};
 use crate::outcome::{Action, Outcome, Reason};
-use crate::redeploy::Engine;
 use crate::task_definition::{failed_key, remember_failed};
 
 /// An image of a routed repository in a revision: the repository, its digest, the pinned image.

@@ -31,7 +31,7 @@ pub struct EcsDeploymentStateChange {
     pub event_type: String,
     /// `SERVICE_DEPLOYMENT_IN_PROGRESS`, `SERVICE_DEPLOYMENT_COMPLETED` or
     /// `SERVICE_DEPLOYMENT_FAILED`.
-    pub event_name: String,
+    pub event_name: DeploymentEventName,
     /// The deployment's id, `ecs-svc/<digits>`, as in DescribeServices' `deployments[].id`.
     pub deployment_id: String,
     /// When the deployment changed state.
@@ -40,6 +40,21 @@ pub struct EcsDeploymentStateChange {
     /// ECS's words: `ECS deployment circuit breaker: ...`, `ECS deployment ecs-svc/.. completed.`
     #[serde(default)]
     pub reason: String,
+}
+
+/// The `eventName` of an ECS deployment state change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentEventName {
+    /// The deployment started.
+    ServiceDeploymentInProgress,
+    /// The service reached a steady state.
+    ServiceDeploymentCompleted,
+    /// The circuit breaker or an alarm failed it.
+    ServiceDeploymentFailed,
+    /// A name this build does not know (ECS may add some).
+    #[serde(other)]
+    Other,
 }
 
 /// How an ECS deployment ended.
@@ -66,14 +81,65 @@ pub struct DeploymentChange {
     pub reason: String,
 }
 
+/// What an `ECR Image Action` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ActionType {
+    /// An image was pushed.
+    Push,
+    /// An image was deleted.
+    Delete,
+    /// An action this build does not know.
+    #[serde(other)]
+    Other,
+}
+
+/// Whether an `ECR Image Action` succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ActionResult {
+    /// It did.
+    Success,
+    /// It did not.
+    Failure,
+    /// A result this build does not know.
+    #[serde(other)]
+    Other,
+}
+
+/// Which of the events pushdeploy handles an envelope carries, from its `source` and
+/// `detail-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventKind {
+    /// `aws.ecr` / `ECR Image Action`.
+    ImageAction,
+    /// `aws.ecs` / `ECS Deployment State Change`.
+    Deployment,
+    /// `aws.events` / `Scheduled Event`.
+    Schedule,
+    /// Anything else.
+    Other,
+}
+
+impl EventKind {
+    fn of(envelope: &EventBridgeEvent<Value>) -> EventKind {
+        match (envelope.source.as_str(), envelope.detail_type.as_str()) {
+            (SOURCE, DETAIL_TYPE) => EventKind::ImageAction,
+            (ECS_SOURCE, DEPLOYMENT_DETAIL_TYPE) => EventKind::Deployment,
+            (SCHEDULE_SOURCE, SCHEDULE_DETAIL_TYPE) => EventKind::Schedule,
+            _ => EventKind::Other,
+        }
+    }
+}
+
 /// The `detail` of an `ECR Image Action` event. `aws_lambda_events` has the envelope only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct EcrImageAction {
     /// `PUSH` or `DELETE`.
-    pub action_type: String,
+    pub action_type: ActionType,
     /// `SUCCESS` or `FAILURE`.
-    pub result: String,
+    pub result: ActionResult,
     /// Repository name inside the registry.
     pub repository_name: String,
     /// Manifest digest; absent on some failures.
@@ -166,67 +232,40 @@ pub struct EventError {
 pub fn classify(event: &Value) -> Result<Classified, EventError> {
     let envelope: EventBridgeEvent<Value> = serde_path_to_error::deserialize(event).map_err(|e| EventError {
         what: "EventBridge event",
-        field: join_path("(event)", e.path()),
+        field: join_path(None, e.path()),
         problem: e.inner().to_string(),
     })?;
-    match (envelope.source.as_str(), envelope.detail_type.as_str()) {
-        (SOURCE, DETAIL_TYPE) => {}
-        (ECS_SOURCE, DEPLOYMENT_DETAIL_TYPE) => return classify_deployment(&envelope),
-        (SCHEDULE_SOURCE, SCHEDULE_DETAIL_TYPE) => return classify_schedule(&envelope),
-        _ => {
-            return Ok(Classified::Ignored {
-                reason: Reason::NotAnEcrImageAction,
-                repository: None,
-            })
-        }
+    match EventKind::of(&envelope) {
+        EventKind::ImageAction => classify_push(envelope),
+        EventKind::Deployment => classify_deployment(&envelope),
+        EventKind::Schedule => classify_schedule(&envelope),
+        EventKind::Other => Ok(Classified::Ignored {
+            reason: Reason::NotAnEcrImageAction,
+            repository: None,
+        }),
     }
+}
+
+/// An `ECR Image Action`: a push that redeploys, or the reason it does not.
+fn classify_push(envelope: EventBridgeEvent<Value>) -> Result<Classified, EventError> {
     let detail: EcrImageAction = serde_path_to_error::deserialize(&envelope.detail).map_err(|e| EventError {
         what: "ECR Image Action event",
-        field: join_path("detail", e.path()),
+        field: join_path(Some("detail"), e.path()),
         problem: e.inner().to_string(),
     })?;
-    let repository = Some(detail.repository_name.clone());
-    if detail.action_type != "PUSH" {
-        return Ok(Classified::Ignored {
-            reason: Reason::NotAPush,
-            repository,
-        });
-    }
-    if detail.result != "SUCCESS" {
-        return Ok(Classified::Ignored {
-            reason: Reason::PushFailed,
-            repository,
-        });
-    }
-    let Some(digest) = detail.image_digest else {
-        return Ok(Classified::Ignored {
-            reason: Reason::NoDigest,
-            repository,
-        });
+    let ignored = |reason| {
+        Ok(Classified::Ignored {
+            reason,
+            repository: Some(detail.repository_name.clone()),
+        })
     };
-    let field_error = |field: &str, problem: &str| EventError {
-        what: "ECR Image Action event",
-        field: field.to_string(),
-        problem: problem.to_string(),
+    let digest = match (detail.action_type, detail.result, &detail.image_digest) {
+        (ActionType::Push, ActionResult::Success, Some(digest)) => digest.clone(),
+        (ActionType::Push, ActionResult::Success, None) => return ignored(Reason::NoDigest),
+        (ActionType::Push, _, _) => return ignored(Reason::PushFailed),
+        _ => return ignored(Reason::NotAPush),
     };
-    if !is_digest(&digest) {
-        return Err(field_error(
-            "detail.image-digest",
-            "expected `sha256:` followed by 64 hex digits",
-        ));
-    }
-    if detail.repository_name.is_empty() {
-        return Err(field_error("detail.repository-name", "is empty"));
-    }
-    let tag = detail.image_tag.filter(|t| !t.is_empty());
-    if let Some(tag) = &tag {
-        if !is_tag(tag) {
-            return Err(field_error(
-                "detail.image-tag",
-                "not a registry tag: 1 to 128 of letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
-            ));
-        }
-    }
+    let tag = checked_tag(&detail, &digest)?;
     // Not an image a service runs: another artifact type, or a signature or attestation pushed
     // under cosign's `sha256-<digest>.sig` tag (its config says it is an image).
     if detail
@@ -235,20 +274,17 @@ pub fn classify(event: &Value) -> Result<Classified, EventError> {
         .is_some_and(|t| !IMAGE_CONFIG_MEDIA_TYPES.contains(&t))
         || tag.as_deref().is_some_and(is_artifact_tag)
     {
-        return Ok(Classified::Ignored {
-            reason: Reason::NotAnImage,
-            repository: Some(detail.repository_name),
-        });
+        return ignored(Reason::NotAnImage);
     }
     let account = envelope
         .account
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| field_error("account", "missing"))?;
+        .ok_or_else(|| push_error("account", "missing"))?;
     let region = envelope
         .region
         .filter(|r| !r.is_empty())
-        .ok_or_else(|| field_error("region", "missing"))?;
-    let pushed_at = envelope.time.ok_or_else(|| field_error("time", "missing"))?;
+        .ok_or_else(|| push_error("region", "missing"))?;
+    let pushed_at = envelope.time.ok_or_else(|| push_error("time", "missing"))?;
     Ok(Classified::Push(Push {
         account,
         region,
@@ -257,6 +293,35 @@ pub fn classify(event: &Value) -> Result<Classified, EventError> {
         tag,
         pushed_at,
     }))
+}
+
+fn push_error(field: &str, problem: &str) -> EventError {
+    EventError {
+        what: "ECR Image Action event",
+        field: field.to_string(),
+        problem: problem.to_string(),
+    }
+}
+
+/// The push's digest and repository checked, and its tag (`None` when empty or absent).
+fn checked_tag(detail: &EcrImageAction, digest: &str) -> Result<Option<String>, EventError> {
+    if !is_digest(digest) {
+        return Err(push_error(
+            "detail.image-digest",
+            "expected `sha256:` followed by 64 hex digits",
+        ));
+    }
+    if detail.repository_name.is_empty() {
+        return Err(push_error("detail.repository-name", "is empty"));
+    }
+    let tag = detail.image_tag.clone().filter(|t| !t.is_empty());
+    if tag.as_deref().is_some_and(|t| !is_tag(t)) {
+        return Err(push_error(
+            "detail.image-tag",
+            "not a registry tag: 1 to 128 of letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
+        ));
+    }
+    Ok(tag)
 }
 
 /// An `ECS Deployment State Change`: the service from the ARN in `resources` (the long ARN
@@ -270,19 +335,19 @@ fn classify_deployment(envelope: &EventBridgeEvent<Value>) -> Result<Classified,
     let detail: EcsDeploymentStateChange =
         serde_path_to_error::deserialize(&envelope.detail).map_err(|e| EventError {
             what: "ECS Deployment State Change event",
-            field: join_path("detail", e.path()),
+            field: join_path(Some("detail"), e.path()),
             problem: e.inner().to_string(),
         })?;
-    let end = match detail.event_name.as_str() {
-        "SERVICE_DEPLOYMENT_COMPLETED" => DeploymentEnd::Completed,
-        "SERVICE_DEPLOYMENT_FAILED" => DeploymentEnd::Failed,
-        "SERVICE_DEPLOYMENT_IN_PROGRESS" => {
+    let end = match detail.event_name {
+        DeploymentEventName::ServiceDeploymentCompleted => DeploymentEnd::Completed,
+        DeploymentEventName::ServiceDeploymentFailed => DeploymentEnd::Failed,
+        DeploymentEventName::ServiceDeploymentInProgress => {
             return Ok(Classified::Ignored {
                 reason: Reason::DeploymentInProgress,
                 repository: None,
             })
         }
-        _ => {
+        DeploymentEventName::Other => {
             return Ok(Classified::Ignored {
                 reason: Reason::NotAnEcrImageAction,
                 repository: None,
@@ -365,8 +430,8 @@ fn classify_schedule(envelope: &EventBridgeEvent<Value>) -> Result<Classified, E
 /// Builds a real-shaped `ECR Image Action` event for a push (used by `pushdeploy event` and tests).
 pub fn push_event(push: &Push) -> Value {
     let detail = EcrImageAction {
-        action_type: "PUSH".into(),
-        result: "SUCCESS".into(),
+        action_type: ActionType::Push,
+        result: ActionResult::Success,
         repository_name: push.repository.clone(),
         image_digest: Some(push.digest.clone()),
         image_tag: push.tag.clone(),
@@ -386,12 +451,14 @@ pub fn push_event(push: &Push) -> Value {
     })
 }
 
-/// `detail` + `image-tag` → `detail.image-tag`; a missing field is reported at its parent.
-fn join_path(parent: &str, path: &serde_path_to_error::Path) -> String {
-    match path.to_string().as_str() {
-        "." => parent.to_string(),
-        p if parent.starts_with('(') => p.to_string(),
-        p => format!("{parent}.{p}"),
+/// `detail` + `image-tag` → `detail.image-tag`; a missing field is reported at its parent (the
+/// event itself, `(event)`, when there is none).
+fn join_path(parent: Option<&str>, path: &serde_path_to_error::Path) -> String {
+    match (parent, path.to_string().as_str()) {
+        (Some(parent), ".") => parent.to_string(),
+        (None, ".") => "(event)".to_string(),
+        (Some(parent), p) => format!("{parent}.{p}"),
+        (None, p) => p.to_string(),
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::region::Partition;
+
 /// A parsed container image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRef {
@@ -102,11 +104,7 @@ impl fmt::Display for ImageRef {
 
 /// The private ECR registry host of an account in a region.
 pub fn ecr_registry(account: &str, region: &str) -> String {
-    let suffix = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
+    let suffix = Partition::of(region).dns_suffix();
     format!("{account}.dkr.ecr.{region}.{suffix}")
 }
 

@@ -3,9 +3,9 @@
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::outcome::Outcome;
-use crate::redeploy::Engine;
 
 /// Handles one invocation. Failures worth retrying return `Err`, so Lambda retries the event
 /// and finally sends it to the dead-letter destination; nothing is swallowed.

@@ -4,7 +4,10 @@
 //! The Lambda (`src/main.rs`) and the CLI's `deploy` run this same code.
 
 pub mod config;
+pub mod config_cache;
 pub mod deployment;
+pub mod ecs_status;
+pub mod engine;
 pub mod error;
 pub mod event;
 pub mod image;
@@ -12,16 +15,18 @@ pub mod lambda;
 pub mod lock;
 pub mod outcome;
 pub mod redeploy;
+pub mod region;
 pub mod routing;
 pub mod sync;
 pub mod task_definition;
 #[cfg(test)]
 mod test_mocks;
 
+pub use engine::Engine;
+pub use engine::SyncScope;
 pub use error::Error;
 pub use outcome::{Action, Outcome};
-pub use redeploy::{Engine, Force};
-pub use sync::SyncScope;
+pub use task_definition::Force;
 
 #[cfg(test)]
 mod template_tests {
@@ -36,6 +41,8 @@ mod template_tests {
             include_str!("lock.rs"),
             include_str!("sync.rs"),
             include_str!("redeploy.rs"),
+            include_str!("engine.rs"),
+            include_str!("config_cache.rs"),
             include_str!("task_definition.rs"),
         ];
         let mut actions = std::collections::BTreeSet::new();

@@ -207,6 +207,26 @@ impl Outcome {
         }
     }
 
+    /// A service's `skipped` outcome: `task_definition` is what it runs, `image` the one the
+    /// event or the sync carried.
+    pub fn skipped(
+        cluster: &str,
+        service: &str,
+        reason: Reason,
+        task_definition: Option<String>,
+        image: Option<String>,
+    ) -> Outcome {
+        Outcome {
+            service: Some(service.to_string()),
+            cluster: Some(cluster.to_string()),
+            action: Action::Skipped,
+            reason,
+            task_definition,
+            image,
+            deployment: None,
+        }
+    }
+
     /// The outcome as one JSON line.
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("outcome serializes")

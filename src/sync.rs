@@ -11,13 +11,13 @@ use aws_sdk_ecs::types::{DeploymentRolloutState, Service, Tag, TaskDefinition};
 use chrono::{DateTime, Utc};
 
 use crate::config::ServiceRoute;
+use crate::engine::{collect, skipped, Engine, SyncScope};
 use crate::error::{aws_error, Error};
 use crate::event::{Push, IMAGE_CONFIG_MEDIA_TYPES};
 use crate::image::is_artifact_tag;
 use crate::lock::LockSettings;
-use crate::outcome::{Action, Outcome, Reason};
-use crate::redeploy::{collect, decide, Engine, Force};
-use crate::task_definition::{is_paused, Plan};
+use crate::outcome::{Outcome, Reason};
+use crate::task_definition::{decide, is_paused, Decision, Force};
 
 /// The sync's lock settings: the engine's lease, a short wait (the sync deploys one route after
 /// another inside the function's timeout).
@@ -26,15 +26,6 @@ fn sync_lock(engine: LockSettings) -> LockSettings {
         lease: engine.lease,
         wait: engine.wait.min(Duration::from_secs(2)),
     }
-}
-
-/// What a sync covers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SyncScope {
-    /// Only this service (every routed one when `None`).
-    pub service: Option<String>,
-    /// Decide, write nothing: what would deploy is `skipped` with reason `dry-run`.
-    pub dry_run: bool,
 }
 
 /// One image of a repository as ECR lists it.
@@ -97,6 +88,13 @@ pub fn newest_for(route: &ServiceRoute, images: &[ListedImage], region: &str, re
         })
 }
 
+/// The images of each repository the routes name, listed once per repository.
+type Listings<'a> = HashMap<&'a str, Result<Vec<ListedImage>, Error>>;
+/// The routes' services by (cluster, service): `Ok(None)` for one that is not ACTIVE.
+type Services = HashMap<(String, String), Result<Option<Service>, Error>>;
+/// Running revisions already described in this sync, by ARN.
+type Definitions = HashMap<String, (TaskDefinition, Vec<Tag>)>;
+
 impl Engine {
     /// Syncs every route in `scope`: one outcome per route, as a push of the newest accepted
     /// image would have had. Failures of some routes do not stop the others.
@@ -111,8 +109,7 @@ impl Engine {
             .filter(|r| scope.service.as_ref().is_none_or(|s| *s == r.service))
             .collect();
         let region = self.ecr.config().region().map(|r| r.to_string()).unwrap_or_default();
-
-        let mut listed: HashMap<&str, Result<Vec<ListedImage>, Error>> = HashMap::new();
+        let mut listed: Listings = HashMap::new();
         for route in &routes {
             if !listed.contains_key(route.repository.as_str()) {
                 listed.insert(&route.repository, self.list_images(&route.repository).await);
@@ -129,96 +126,83 @@ impl Engine {
                 (*route, candidate)
             })
             .collect();
-        let wanted: Vec<&ServiceRoute> = candidates
-            .iter()
+        let wanted: Vec<&ServiceRoute> = (candidates.iter())
             .filter(|(_, c)| matches!(c, Ok(Some(_))))
             .map(|(r, _)| *r)
             .collect();
         let services = self.services_of(&wanted).await;
-        let mut definitions: HashMap<String, (TaskDefinition, Vec<Tag>)> = HashMap::new();
-
-        let mut results = Vec::new();
+        let mut definitions = Definitions::new();
+        let mut results = Vec::with_capacity(candidates.len());
         for (route, candidate) in candidates {
-            let push = match candidate {
-                Ok(Some(push)) => push,
-                Ok(None) => {
-                    results.push(Ok(outcome(route, Reason::NoImage, None, None)));
-                    continue;
+            let synced = match candidate {
+                Ok(Some(push)) => {
+                    self.sync_route(route, &push, &services, &mut definitions, scope, owner)
+                        .await
                 }
-                Err(e) => {
-                    results.push(Err(e));
-                    continue;
-                }
+                Ok(None) => Ok(Outcome::skipped(
+                    &route.cluster,
+                    &route.service,
+                    Reason::NoImage,
+                    None,
+                    None,
+                )),
+                Err(e) => Err(e),
             };
-            let service = match services.get(&(route.cluster.clone(), route.service.clone())) {
-                Some(Ok(Some(service))) => service,
-                Some(Ok(None)) | None => {
-                    results.push(Err(Error::ServiceNotFound {
-                        cluster: route.cluster.clone(),
-                        service: route.service.clone(),
-                    }));
-                    continue;
-                }
-                Some(Err(e)) => {
-                    results.push(Err(e.clone()));
-                    continue;
-                }
-            };
-            let running_arn = service.task_definition.clone().unwrap_or_default();
-            let service_tags = service.tags();
-            if is_paused(service_tags) {
-                results.push(Ok(outcome(route, Reason::Paused, Some(running_arn), Some(&push))));
-                continue;
-            }
-            if !definitions.contains_key(&running_arn) {
-                match self.describe_task_definition(&running_arn).await {
-                    Ok(found) => {
-                        definitions.insert(running_arn.clone(), found);
-                    }
-                    Err(e) => {
-                        results.push(Err(e));
-                        continue;
-                    }
-                }
-            }
-            let (running, running_tags) = &definitions[&running_arn];
-            let planned = match decide(route, &push, running, running_tags, service_tags, Force::No) {
-                Ok(planned) => planned,
-                Err(e) => {
-                    results.push(Err(e));
-                    continue;
-                }
-            };
-            // ECS rolling a failed deployment back: its image is about to be remembered; a deploy
-            // now would cancel the rollback. The next sync looks again.
-            let rolling_back = service
-                .deployments()
-                .iter()
-                .any(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed));
-            let in_progress = || {
-                Ok(outcome(
-                    route,
-                    Reason::DeploymentInProgress,
-                    Some(running_arn.clone()),
-                    Some(&push),
-                ))
-            };
-            results.push(match planned {
-                Plan::Skip(reason) => Ok(outcome(route, reason, Some(running_arn), Some(&push))),
-                Plan::Deploy(_) if rolling_back => in_progress(),
-                Plan::Deploy(_) if scope.dry_run => Ok(outcome(route, Reason::DryRun, Some(running_arn), Some(&push))),
-                // Through the push's own path: the lock, a fresh read, the same rules. A lock held
-                // by a deploy (a push) is not waited for long: that deploy decides.
-                Plan::Deploy(_) => match self
-                    .deploy_service_with(route, &push, owner, Force::No, sync_lock(self.lock))
-                    .await
-                {
-                    Err(Error::Busy { .. }) => in_progress(),
-                    other => other,
-                },
-            });
+            results.push(synced);
         }
         collect(results)
+    }
+
+    /// One route's sync, once ECR has an image for it: skipped with the reason a push of `push`
+    /// would have had, or deployed through the push's own locked path.
+    async fn sync_route(
+        &self,
+        route: &ServiceRoute,
+        push: &Push,
+        services: &Services,
+        definitions: &mut Definitions,
+        scope: &SyncScope,
+        owner: &str,
+    ) -> Result<Outcome, Error> {
+        let service = match services.get(&(route.cluster.clone(), route.service.clone())) {
+            Some(Ok(Some(service))) => service,
+            Some(Ok(None)) | None => {
+                return Err(Error::ServiceNotFound {
+                    cluster: route.cluster.clone(),
+                    service: route.service.clone(),
+                })
+            }
+            Some(Err(e)) => return Err(e.clone()),
+        };
+        let running_arn = service.task_definition.clone().unwrap_or_default();
+        let skip = |reason| Ok(skipped(route, reason, Some(running_arn.clone()), push));
+        let service_tags = service.tags();
+        if is_paused(service_tags) {
+            return skip(Reason::Paused);
+        }
+        if !definitions.contains_key(&running_arn) {
+            let found = self.describe_task_definition(&running_arn).await?;
+            definitions.insert(running_arn.clone(), found);
+        }
+        let (running, running_tags) = &definitions[&running_arn];
+        // ECS rolling a failed deployment back: its image is about to be remembered; a deploy
+        // now would cancel the rollback. The next sync looks again.
+        let rolling_back =
+            (service.deployments().iter()).any(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed));
+        match decide(route, push, running, running_tags, service_tags, Force::No)? {
+            Decision::Skip(reason) => skip(reason),
+            Decision::Deploy(_) if rolling_back => skip(Reason::DeploymentInProgress),
+            Decision::Deploy(_) if scope.dry_run => skip(Reason::DryRun),
+            // Through the push's own path: the lock, a fresh read, the same rules. A lock held by
+            // a deploy (a push) is not waited for long: that deploy decides.
+            Decision::Deploy(_) => match self
+                .deploy_service_with(route, push, owner, Force::No, sync_lock(self.lock))
+                .await
+            {
+                Err(Error::Busy { .. }) => skip(Reason::DeploymentInProgress),
+                other => other,
+            },
+        }
     }
 
     /// Every tagged image of `repository`, all pages.
@@ -242,7 +226,7 @@ impl Engine {
 
     /// The routes' services, described ten a call per cluster: `Ok(None)` for one that is not
     /// ACTIVE, `Err` when its cluster's call failed.
-    async fn services_of(&self, routes: &[&ServiceRoute]) -> HashMap<(String, String), Result<Option<Service>, Error>> {
+    async fn services_of(&self, routes: &[&ServiceRoute]) -> Services {
         let mut by_cluster: Vec<(&str, Vec<&str>)> = Vec::new();
         for route in routes {
             match by_cluster.iter_mut().find(|(c, _)| *c == route.cluster) {
@@ -269,21 +253,10 @@ impl Engine {
     }
 }
 
-fn outcome(route: &ServiceRoute, reason: Reason, task_definition: Option<String>, push: Option<&Push>) -> Outcome {
-    Outcome {
-        service: Some(route.service.clone()),
-        cluster: Some(route.cluster.clone()),
-        action: Action::Skipped,
-        reason,
-        task_definition,
-        image: push.map(Push::pinned_image),
-        deployment: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::Action;
     use crate::test_mocks::*;
     use aws_smithy_mocks::{mock, Rule};
     use serde_json::json;

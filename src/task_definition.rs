@@ -84,6 +84,67 @@ pub fn is_paused(service_tags: &[Tag]) -> bool {
     tag_value(service_tags, TAG_PAUSED).is_some_and(|v| !v.eq_ignore_ascii_case("false"))
 }
 
+/// Who paused a service and why, as `pushdeploy rollback` records it in the pause tag's value:
+/// `by=<principal> at=<time> from=<revision> to=<revision>`, data a reader splits on spaces and
+/// `=`, in the characters ECS tag values allow, at most 256 of them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PauseNote {
+    /// The caller's ARN.
+    pub by: String,
+    /// When, RFC 3339.
+    pub at: String,
+    /// The revision rolled away from (`family:N`).
+    pub from: String,
+    /// The revision put back (`family:N`).
+    pub to: String,
+}
+
+/// ECS tag values take letters, digits, spaces and `_ . : / = + - @`; a space separates the
+/// note's fields, so a value's own spaces and other characters become `_`.
+fn tag_safe(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "_.:/+-@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl PauseNote {
+    /// The note as the tag's value; a principal too long for ECS's 256 characters is cut.
+    pub fn to_tag_value(&self) -> String {
+        let rest = format!(
+            " at={} from={} to={}",
+            tag_safe(&self.at),
+            tag_safe(&self.from),
+            tag_safe(&self.to)
+        );
+        let room = 256usize.saturating_sub(rest.chars().count() + 3);
+        let by: String = tag_safe(&self.by).chars().take(room).collect();
+        format!("by={by}{rest}")
+    }
+
+    /// The note in a pause tag's value, or `None` when the tag was set another way (by hand, or
+    /// by an older release).
+    pub fn parse(value: &str) -> Option<PauseNote> {
+        let mut fields = std::collections::BTreeMap::new();
+        for part in value.split(' ') {
+            let (key, value) = part.split_once('=')?;
+            fields.insert(key, value.to_string());
+        }
+        Some(PauseNote {
+            by: fields.remove("by")?,
+            at: fields.remove("at")?,
+            from: fields.remove("from")?,
+            to: fields.remove("to")?,
+        })
+    }
+}
+
 /// The value of tag `key`, if present.
 pub fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter()
@@ -117,9 +178,38 @@ pub fn remember_failed(service_tags: &[Tag], repository: &str, digest: &str) -> 
     Some(digests.join(" "))
 }
 
+/// Whether a deploy may put back an image that failed a deployment of the service before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Force {
+    /// No: a remembered failed digest is `failed-before` (pushes, replays, syncs).
+    No,
+    /// Yes: `pushdeploy deploy --force`, on purpose.
+    FailedBefore,
+}
+
+/// The decision for one service from what runs ([`next_revision`]), then the failure memory: a
+/// digest that failed a deployment of the service before is `failed-before` unless forced.
+pub fn decide(
+    route: &ServiceRoute,
+    push: &Push,
+    running: &TaskDefinition,
+    running_tags: &[Tag],
+    service_tags: &[Tag],
+    force: Force,
+) -> Result<Decision, Error> {
+    let decided = next_revision(route, push, running, running_tags)?;
+    if matches!(decided, Decision::Deploy(_))
+        && force == Force::No
+        && failed_digests(service_tags, &push.repository).contains(&push.digest.as_str())
+    {
+        return Ok(Decision::Skip(Reason::FailedBefore));
+    }
+    Ok(decided)
+}
+
 /// What to do for one service.
 #[derive(Debug, Clone)]
-pub enum Plan {
+pub enum Decision {
     /// Nothing: the reason says why.
     Skip(Reason),
     /// Register this revision and point the service at it.
@@ -144,16 +234,57 @@ pub struct NewRevision {
 /// repository ([`placeholder_key`]). A push already running is `already-running`; a push older
 /// than the running image of the repository (push time, then digest as tie-break) is
 /// `older-than-running`, so late or shuffled events never downgrade.
-pub fn plan(route: &ServiceRoute, push: &Push, running: &TaskDefinition, running_tags: &[Tag]) -> Result<Plan, Error> {
+pub fn next_revision(
+    route: &ServiceRoute,
+    push: &Push,
+    running: &TaskDefinition,
+    running_tags: &[Tag],
+) -> Result<Decision, Error> {
+    let matching = matching_containers(route, push, running, running_tags)?;
+    let running_digest = |m: &(usize, Option<ImageRef>)| m.1.as_ref().and_then(|i| i.digest.clone());
+    if matching
+        .iter()
+        .all(|m| running_digest(m).as_deref() == Some(push.digest.as_str()))
+    {
+        return Ok(Decision::Skip(Reason::AlreadyRunning));
+    }
+    let recorded_at = tag_value(running_tags, &pushed_at_key(&push.repository))
+        .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+        .map(|t| t.with_timezone(&Utc).timestamp());
+    if let Some(recorded_at) = recorded_at {
+        let running = running_digest(&matching[0]).unwrap_or_default();
+        if (push.pushed_at.timestamp(), push.digest.as_str()) < (recorded_at, running.as_str()) {
+            return Ok(Decision::Skip(Reason::OlderThanRunning));
+        }
+    }
+    let image = push.pinned_image();
+    let mut definition = running.clone();
+    if let Some(defs) = definition.container_definitions.as_mut() {
+        for (i, _) in &matching {
+            defs[*i].image = Some(image.clone());
+        }
+    }
+    Ok(Decision::Deploy(Box::new(NewRevision {
+        definition,
+        tags: revision_tags(push, running_tags),
+        image,
+    })))
+}
+
+/// The containers of `running` that `push` updates, by index, with the image they run (`None`
+/// for a placeholder); an error naming every container when there is none.
+fn matching_containers(
+    route: &ServiceRoute,
+    push: &Push,
+    running: &TaskDefinition,
+    running_tags: &[Tag],
+) -> Result<Vec<(usize, Option<ImageRef>)>, Error> {
     let registry = push.registry();
     let containers = running.container_definitions.as_deref().unwrap_or_default();
-    let placeholder_key = placeholder_key(&push.repository);
-    let placeholders: Vec<&str> = tag_value(running_tags, &placeholder_key)
+    let placeholders: Vec<&str> = tag_value(running_tags, &placeholder_key(&push.repository))
         .map(|v| v.split(' ').collect())
         .unwrap_or_default();
-    let matching: Vec<(usize, Option<ImageRef>)> = containers
-        .iter()
-        .enumerate()
+    let matching: Vec<(usize, Option<ImageRef>)> = (containers.iter().enumerate())
         .filter(|(_, c)| route.covers_container(c.name.as_deref()))
         .filter_map(|(i, c)| {
             let image = c.image.as_deref().and_then(|i| ImageRef::parse(i).ok());
@@ -164,51 +295,31 @@ pub fn plan(route: &ServiceRoute, push: &Push, running: &TaskDefinition, running
             placeholder.then_some((i, None))
         })
         .collect();
-    if matching.is_empty() {
-        return Err(Error::NoMatchingContainer {
-            service: route.service.clone(),
-            task_definition: running.task_definition_arn.clone().unwrap_or_default(),
-            repository: push.repository.clone(),
-            containers: containers
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{}={}",
-                        c.name.as_deref().unwrap_or("?"),
-                        c.image.as_deref().unwrap_or("?")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
+    if !matching.is_empty() {
+        return Ok(matching);
     }
-    let running_digest = |m: &(usize, Option<ImageRef>)| m.1.as_ref().and_then(|i| i.digest.clone());
-    if matching
-        .iter()
-        .all(|m| running_digest(m).as_deref() == Some(push.digest.as_str()))
-    {
-        return Ok(Plan::Skip(Reason::AlreadyRunning));
-    }
-    let recorded_at = tag_value(running_tags, &pushed_at_key(&push.repository))
-        .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
-        .map(|t| t.with_timezone(&Utc).timestamp());
-    if let Some(recorded_at) = recorded_at {
-        let running = running_digest(&matching[0]).unwrap_or_default();
-        if (push.pushed_at.timestamp(), push.digest.as_str()) < (recorded_at, running.as_str()) {
-            return Ok(Plan::Skip(Reason::OlderThanRunning));
-        }
-    }
+    let listed: Vec<String> = (containers.iter())
+        .map(|c| {
+            format!(
+                "{}={}",
+                c.name.as_deref().unwrap_or("?"),
+                c.image.as_deref().unwrap_or("?")
+            )
+        })
+        .collect();
+    Err(Error::NoMatchingContainer {
+        service: route.service.clone(),
+        task_definition: running.task_definition_arn.clone().unwrap_or_default(),
+        repository: push.repository.clone(),
+        containers: listed.join(", "),
+    })
+}
 
-    let image = push.pinned_image();
-    let mut definition = running.clone();
-    if let Some(defs) = definition.container_definitions.as_mut() {
-        for (i, _) in &matching {
-            defs[*i].image = Some(image.clone());
-        }
-    }
+/// The running revision's tags carried over, with the push's time and readable tag recorded.
+fn revision_tags(push: &Push, running_tags: &[Tag]) -> Vec<Tag> {
     let (pushed_at_key, image_tag_key) = (pushed_at_key(&push.repository), image_tag_key(&push.repository));
-    let mut tags: Vec<Tag> = running_tags
-        .iter()
+    let placeholder_key = placeholder_key(&push.repository);
+    let mut tags: Vec<Tag> = (running_tags.iter())
         .filter(|t| {
             let key = t.key.as_deref().unwrap_or_default();
             // `aws:` keys are reserved to AWS and rejected on register; the placeholder mark
@@ -221,11 +332,7 @@ pub fn plan(route: &ServiceRoute, push: &Push, running: &TaskDefinition, running
     if let Some(tag) = &push.tag {
         tags.push(Tag::builder().key(image_tag_key).value(tag).build());
     }
-    Ok(Plan::Deploy(Box::new(NewRevision {
-        definition,
-        tags,
-        image,
-    })))
+    tags
 }
 
 /// Fills a `RegisterTaskDefinition` call with every field of the new revision ([`COPIED_FIELDS`]).
@@ -262,6 +369,31 @@ pub fn register_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pause_note_is_data_that_reads_back_and_fits_a_tag() {
+        let note = PauseNote {
+            by: "arn:aws:sts::1:assumed-role/Admin/alice@example.com".into(),
+            at: "2026-11-26T10:00:00Z".into(),
+            from: "demo-web:9".into(),
+            to: "demo-web:7".into(),
+        };
+        let value = note.to_tag_value();
+        assert_eq!(
+            value,
+            "by=arn:aws:sts::1:assumed-role/Admin/alice@example.com at=2026-11-26T10:00:00Z from=demo-web:9 to=demo-web:7"
+        );
+        assert_eq!(PauseNote::parse(&value), Some(note.clone()));
+        let odd = PauseNote {
+            by: "a b#c".repeat(100),
+            ..note
+        };
+        let value = odd.to_tag_value();
+        assert!(value.chars().count() <= 256 && !value.contains('#'), "{value}");
+        assert_eq!(PauseNote::parse(&value).unwrap().to, "demo-web:7");
+        assert_eq!(PauseNote::parse("true"), None);
+        assert_eq!(PauseNote::parse("pushdeploy rollback by x at y"), None);
+    }
     use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
     use aws_sdk_ecs::types::ContainerDefinition;
 
@@ -351,10 +483,10 @@ mod tests {
             .collect()
     }
 
-    fn deployed(plan: Plan) -> NewRevision {
-        match plan {
-            Plan::Deploy(rev) => *rev,
-            Plan::Skip(reason) => panic!("expected a deploy, skipped: {reason}"),
+    fn deployed(decision: Decision) -> NewRevision {
+        match decision {
+            Decision::Deploy(rev) => *rev,
+            Decision::Skip(reason) => panic!("expected a deploy, skipped: {reason}"),
         }
     }
 
@@ -366,7 +498,7 @@ mod tests {
             container("log", "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"),
         ]);
         let rev = deployed(
-            plan(
+            next_revision(
                 &ServiceRoute::new("c", "s", "web"),
                 &push(NEW, "2026-11-26T10:00:00Z", Some("v2")),
                 &td,
@@ -400,7 +532,7 @@ mod tests {
         ]);
         let mut route = ServiceRoute::new("c", "s", "web");
         route.containers = vec!["b".into()];
-        let rev = deployed(plan(&route, &push(NEW, "2026-11-26T10:00:00Z", None), &td, &[]).unwrap());
+        let rev = deployed(next_revision(&route, &push(NEW, "2026-11-26T10:00:00Z", None), &td, &[]).unwrap());
         let defs = rev.definition.container_definitions.unwrap();
         assert_eq!(defs[0].image.as_deref(), Some(format!("{REGISTRY}/web:1").as_str()));
         assert_eq!(defs[1].image.as_deref(), Some(format!("{REGISTRY}/web@{NEW}").as_str()));
@@ -414,7 +546,7 @@ mod tests {
     #[test]
     fn a_task_definition_without_the_repository_is_an_error() {
         let td = running(vec![container("web", "nginx:1.27")]);
-        let err = plan(
+        let err = next_revision(
             &ServiceRoute::new("c", "s", "web"),
             &push(NEW, "2026-11-26T10:00:00Z", None),
             &td,
@@ -455,23 +587,22 @@ mod tests {
 
     #[test]
     fn a_remembered_failure_is_skipped_unless_forced_and_only_when_it_would_deploy() {
-        use crate::redeploy::{decide, Force};
         let route = ServiceRoute::new("c", "s", "web");
         let td = running(vec![container("web", &format!("{REGISTRY}/web:v1"))]);
         let remembered = tags(&[("pushdeploy:failed:web", &format!("sha256:{} {NEW}", "0".repeat(64)))]);
         let new = push(NEW, "2026-11-26T10:00:00Z", Some("v2"));
         let skipped = decide(&route, &new, &td, &[], &remembered, Force::No).unwrap();
-        assert!(matches!(skipped, Plan::Skip(Reason::FailedBefore)));
+        assert!(matches!(skipped, Decision::Skip(Reason::FailedBefore)));
         let forced = decide(&route, &new, &td, &[], &remembered, Force::FailedBefore).unwrap();
-        assert!(matches!(forced, Plan::Deploy(_)));
+        assert!(matches!(forced, Decision::Deploy(_)));
         assert!(matches!(
             decide(&route, &new, &td, &[], &[], Force::No).unwrap(),
-            Plan::Deploy(_)
+            Decision::Deploy(_)
         ));
         let running_it = running(vec![container("web", &format!("{REGISTRY}/web@{NEW}"))]);
         let already = decide(&route, &new, &running_it, &[], &remembered, Force::No).unwrap();
         assert!(
-            matches!(already, Plan::Skip(Reason::AlreadyRunning)),
+            matches!(already, Decision::Skip(Reason::AlreadyRunning)),
             "what runs is reported as running"
         );
     }
@@ -479,14 +610,14 @@ mod tests {
     #[test]
     fn the_running_digest_is_already_running() {
         let td = running(vec![container("web", &format!("{REGISTRY}/web@{NEW}"))]);
-        let p = plan(
+        let p = next_revision(
             &ServiceRoute::new("c", "s", "web"),
             &push(NEW, "2026-11-26T10:00:00Z", None),
             &td,
             &[],
         )
         .unwrap();
-        assert!(matches!(p, Plan::Skip(Reason::AlreadyRunning)));
+        assert!(matches!(p, Decision::Skip(Reason::AlreadyRunning)));
     }
 
     #[test]
@@ -494,16 +625,20 @@ mod tests {
         let td = running(vec![container("web", &format!("{REGISTRY}/web@{NEW}"))]);
         let recorded = tags(&[("pushdeploy:pushed-at:web", "2026-11-26T10:00:00Z")]);
         let route = ServiceRoute::new("c", "s", "web");
-        let older = plan(&route, &push(OLD, "2026-11-26T09:59:59Z", None), &td, &recorded).unwrap();
-        assert!(matches!(older, Plan::Skip(Reason::OlderThanRunning)));
-        let same_second_lower_digest = plan(&route, &push(OLD, "2026-11-26T10:00:00Z", None), &td, &recorded).unwrap();
-        assert!(matches!(same_second_lower_digest, Plan::Skip(Reason::OlderThanRunning)));
+        let older = next_revision(&route, &push(OLD, "2026-11-26T09:59:59Z", None), &td, &recorded).unwrap();
+        assert!(matches!(older, Decision::Skip(Reason::OlderThanRunning)));
+        let same_second_lower_digest =
+            next_revision(&route, &push(OLD, "2026-11-26T10:00:00Z", None), &td, &recorded).unwrap();
+        assert!(matches!(
+            same_second_lower_digest,
+            Decision::Skip(Reason::OlderThanRunning)
+        ));
         let td_old = running(vec![container("web", &format!("{REGISTRY}/web@{OLD}"))]);
         let same_second_higher_digest =
-            plan(&route, &push(NEW, "2026-11-26T10:00:00Z", None), &td_old, &recorded).unwrap();
-        assert!(matches!(same_second_higher_digest, Plan::Deploy(_)));
-        let newer = plan(&route, &push(OLD, "2026-11-26T10:00:01Z", None), &td, &recorded).unwrap();
-        assert!(matches!(newer, Plan::Deploy(_)));
+            next_revision(&route, &push(NEW, "2026-11-26T10:00:00Z", None), &td_old, &recorded).unwrap();
+        assert!(matches!(same_second_higher_digest, Decision::Deploy(_)));
+        let newer = next_revision(&route, &push(OLD, "2026-11-26T10:00:01Z", None), &td, &recorded).unwrap();
+        assert!(matches!(newer, Decision::Deploy(_)));
     }
 
     #[test]
@@ -516,7 +651,7 @@ mod tests {
             ("pushdeploy:pushed-at:proxy", "2026-01-01T00:00:00Z"),
         ]);
         let rev = deployed(
-            plan(
+            next_revision(
                 &ServiceRoute::new("c", "s", "web"),
                 &push(NEW, "2026-11-26T10:00:00Z", Some("v2")),
                 &td,
@@ -549,7 +684,8 @@ mod tests {
         ]);
         let marked = tags(&[("pushdeploy:placeholder:web", "web"), ("team", "a")]);
         let route = ServiceRoute::new("c", "s", "web");
-        let rev = deployed(plan(&route, &push(NEW, "2026-11-26T10:00:00Z", Some("v1")), &td, &marked).unwrap());
+        let rev =
+            deployed(next_revision(&route, &push(NEW, "2026-11-26T10:00:00Z", Some("v1")), &td, &marked).unwrap());
         let images: Vec<_> = rev
             .definition
             .container_definitions
@@ -567,7 +703,7 @@ mod tests {
             ..push(NEW, "2026-11-26T10:00:00Z", Some("v1"))
         };
         assert!(matches!(
-            plan(&ServiceRoute::new("c", "s", "api"), &other, &td, &marked),
+            next_revision(&ServiceRoute::new("c", "s", "api"), &other, &td, &marked),
             Err(Error::NoMatchingContainer { .. })
         ));
     }

@@ -9,8 +9,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
+use crate::engine::Engine;
 use crate::lock::LockSettings;
-use crate::redeploy::Engine;
 
 pub const PARAMETER: &str = "/pushdeploy/shop/config";
 pub const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
