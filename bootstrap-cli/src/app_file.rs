@@ -8,6 +8,8 @@ use pushdeploy::config::{AppConfig, ServiceRoute, CONFIG_VERSION};
 use pushdeploy::image::{is_repository_name, ImageRef};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::error::AppFileError;
+use crate::iam_policy::{is_arn, is_secret_arn, secrets_policy, SecretSource, MAX_INLINE_POLICY_LEN};
 pub use crate::names::Names;
 
 /// The file `pushdeploy init` writes.
@@ -86,7 +88,7 @@ immutable_tags = false
 # Managed policies of the service's task role pushdeploy-<app>-<service>-task: what the
 # application itself may call in AWS. None by default.
 # task_role_policies = ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]
-# Service auto scaling (target tracking): `up` then leaves the desired count to the scaler, and
+# AppService auto scaling (target tracking): `up` then leaves the desired count to the scaler, and
 # the capacity provider grows the instances to fit (up to max_instances).
 # [services.autoscaling]
 # min_count = 1
@@ -199,11 +201,11 @@ pub struct ServiceSpec {
     /// Managed policies of the service's task role (what the application may call in AWS).
     #[serde(deserialize_with = "policy_arns")]
     pub task_role_policies: Vec<String>,
-    /// Service auto scaling.
+    /// AppService auto scaling.
     pub autoscaling: Option<AutoscalingSpec>,
 }
 
-/// Service auto scaling (Application Auto Scaling target tracking).
+/// AppService auto scaling (Application Auto Scaling target tracking).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AutoscalingSpec {
@@ -302,16 +304,6 @@ impl Default for ServiceSpec {
     }
 }
 
-/// A bad app file: where and what.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {message}")]
-pub struct AppFileError {
-    /// The file (or "defaults").
-    pub file: String,
-    /// Line, field and problem.
-    pub message: String,
-}
-
 /// The app with every default resolved: what `up` provisions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {
@@ -325,7 +317,7 @@ pub struct App {
 
 /// A service with its defaults resolved.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Service {
+pub struct AppService {
     /// The spec.
     pub spec: ServiceSpec,
     /// ECR repository.
@@ -373,115 +365,64 @@ impl App {
         shown: &str,
         text: Option<&str>,
     ) -> Result<App, AppFileError> {
-        let fail = |key: &str, nth_service: Option<usize>, message: String| AppFileError {
+        let fail = |p: Problem| AppFileError {
             file: shown.to_string(),
-            message: match text.and_then(|t| line_of(t, key, nth_service)) {
-                Some(line) => format!("line {line}, field `{key}`: {message}"),
-                None => format!("field `{key}`: {message}"),
+            message: match text.and_then(|t| line_of(t, p.key, p.service)) {
+                Some(line) => format!("line {line}, field `{}`: {}", p.key, p.message),
+                None => format!("field `{}`: {}", p.key, p.message),
             },
         };
-        let name = match (app_flag, &file.name) {
-            (Some(flag), Some(name)) if flag != name => {
-                return Err(fail(
-                    "name",
-                    None,
-                    format!("the file is for app {name:?}, but --app is {flag:?}"),
-                ))
-            }
-            (Some(flag), _) => flag.to_string(),
-            (None, Some(name)) => name.clone(),
-            (None, None) => "demo".to_string(),
-        };
-        check_app_name(&name).map_err(|m| fail("name", None, m))?;
-        if !(file.min_instances <= file.desired_instances && file.desired_instances <= file.max_instances) {
-            return Err(fail(
-                "desired_instances",
-                None,
-                format!(
-                    "need min_instances <= desired_instances <= max_instances, got {} <= {} <= {}",
-                    file.min_instances, file.desired_instances, file.max_instances
-                ),
-            ));
-        }
-        if file.services.is_empty() {
-            return Err(fail("services", None, "an app needs at least one [[services]]".into()));
-        }
-        let mut seen = std::collections::HashSet::new();
-        for (i, s) in file.services.iter().enumerate() {
-            if !seen.insert(&s.name) {
-                return Err(fail("name", Some(i), format!("service {:?} appears twice", s.name)));
-            }
-            let tg = Names::new(&name).target_group(&s.name);
-            if tg.len() > 32 {
-                return Err(fail(
-                    "name",
-                    Some(i),
-                    format!("target group name {tg:?} is longer than 32 characters: shorten the app or service name"),
-                ));
-            }
-            if i > 0 && s.path.is_none() && s.host.is_none() {
-                return Err(fail(
-                    "path",
-                    Some(i),
+        let name = resolved_name(&file, app_flag).map_err(fail)?;
+        check_instances(&file).map_err(fail)?;
+        check_services(&file, &name).map_err(fail)?;
+        let names = Names::new(&name);
+        let app = App { name, names, file };
+        app.check_whole().map_err(fail)?;
+        Ok(app)
+    }
+
+    /// What only the whole app shows: services sharing a repository share its settings, and
+    /// the routing config and the secrets policy fit where they are stored.
+    fn check_whole(&self) -> Result<(), Problem> {
+        let services = self.services();
+        for (i, s) in services.iter().enumerate() {
+            let Some(first) = services[..i].iter().find(|o| o.repository == s.repository) else {
+                continue;
+            };
+            if (first.spec.scan_on_push, first.spec.immutable_tags) != (s.spec.scan_on_push, s.spec.immutable_tags) {
+                return Err(Problem::service(
+                    "scan_on_push",
+                    i,
                     format!(
-                        "service {:?} needs `path` or `host`: the first service takes the listener's default route",
-                        s.name
+                        "services {:?} and {:?} share repository {} but not its scan_on_push and immutable_tags",
+                        first.spec.name, s.spec.name, s.repository
                     ),
                 ));
             }
-            if s.cpu == 0 {
-                return Err(fail("cpu", Some(i), "must be at least 1".into()));
-            }
-            if let Some(both) = s.secrets.keys().find(|k| s.environment.contains_key(*k)) {
-                return Err(fail(
-                    "secrets",
-                    Some(i),
-                    format!("{both:?} is both in `environment` and in `secrets`: keep one"),
-                ));
-            }
-            if let Some(scaling) = &s.autoscaling {
-                check_autoscaling(scaling).map_err(|m| fail("min_count", Some(i), m))?;
-            }
         }
-        let names = Names::new(&name);
-        let app = App { name, names, file };
-        // Services sharing a repository share its settings.
-        let services = app.services();
-        for (i, s) in services.iter().enumerate() {
-            if let Some(first) = services[..i].iter().find(|o| o.repository == s.repository) {
-                if (first.spec.scan_on_push, first.spec.immutable_tags) != (s.spec.scan_on_push, s.spec.immutable_tags)
-                {
-                    return Err(fail(
-                        "scan_on_push",
-                        Some(i),
-                        format!(
-                            "services {:?} and {:?} share repository {} but not its scan_on_push and immutable_tags",
-                            first.spec.name, s.spec.name, s.repository
-                        ),
-                    ));
-                }
-            }
-        }
-        let size = app.routing_config().to_json().len();
+        let size = self.routing_config().to_json().len();
         if size > MAX_CONFIG_LEN {
-            return Err(fail(
-                "services",
-                None,
-                format!("the routing config would be {size} characters, over the {MAX_CONFIG_LEN} an SSM parameter holds: split the app, or shorten names and tag filters"),
-            ));
+            return Err(Problem::app("services", format!(
+                "the routing config would be {size} characters, over the {MAX_CONFIG_LEN} an SSM parameter holds: split the app, or shorten names and tag filters"
+            )));
         }
-        let policy = crate::resources::role::secrets_policy(&app).map_or(0, |p| p.to_string().len());
-        if policy > crate::resources::role::MAX_INLINE_POLICY_LEN {
-            return Err(fail(
-                "secrets",
-                None,
-                format!(
-                    "reading the secrets takes a policy of {policy} characters, over the {} IAM allows on a role: keep several values in one Secrets Manager secret (a JSON key each)",
-                    crate::resources::role::MAX_INLINE_POLICY_LEN
-                ),
-            ));
+        let policy = secrets_policy(&self.secret_sources()).map_or(0, |p| p.to_string().len());
+        if policy > MAX_INLINE_POLICY_LEN {
+            return Err(Problem::app("secrets", format!(
+                "reading the secrets takes a policy of {policy} characters, over the {MAX_INLINE_POLICY_LEN} IAM allows on a role: keep several values in one Secrets Manager secret (a JSON key each)"
+            )));
         }
-        Ok(app)
+        Ok(())
+    }
+
+    /// Each service's secrets and the key that decrypts them, for the execution role's policy.
+    pub fn secret_sources(&self) -> Vec<SecretSource> {
+        (self.services().into_iter())
+            .map(|s| SecretSource {
+                secrets: s.spec.secrets.values().cloned().collect(),
+                kms_key: s.spec.secrets_kms_key,
+            })
+            .collect()
     }
 
     /// The routing config `up` writes to SSM for the function, in the engine's own type.
@@ -505,11 +446,11 @@ impl App {
     }
 
     /// The services with defaults resolved.
-    pub fn services(&self) -> Vec<Service> {
+    pub fn services(&self) -> Vec<AppService> {
         self.file
             .services
             .iter()
-            .map(|s| Service {
+            .map(|s| AppService {
                 repository: s
                     .repository
                     .clone()
@@ -538,6 +479,112 @@ impl App {
 
 /// ECS's most tasks per service (service quotas, "Tasks per service").
 pub const MAX_TASKS: u32 = 5000;
+
+/// A problem with one field of the file (of its `service`-th service, when it is a service's).
+struct Problem {
+    key: &'static str,
+    service: Option<usize>,
+    message: String,
+}
+
+impl Problem {
+    fn app(key: &'static str, message: String) -> Problem {
+        Problem {
+            key,
+            service: None,
+            message,
+        }
+    }
+
+    fn service(key: &'static str, service: usize, message: String) -> Problem {
+        Problem {
+            key,
+            service: Some(service),
+            message,
+        }
+    }
+}
+
+/// The app's name: `--app`, else the file's `name`, else `demo`; the two must agree.
+fn resolved_name(file: &AppFile, app_flag: Option<&str>) -> Result<String, Problem> {
+    let name = match (app_flag, &file.name) {
+        (Some(flag), Some(name)) if flag != name => {
+            return Err(Problem::app(
+                "name",
+                format!("the file is for app {name:?}, but --app is {flag:?}"),
+            ))
+        }
+        (Some(flag), _) => flag.to_string(),
+        (None, Some(name)) => name.clone(),
+        (None, None) => "demo".to_string(),
+    };
+    check_app_name(&name).map_err(|m| Problem::app("name", m))?;
+    Ok(name)
+}
+
+fn check_instances(file: &AppFile) -> Result<(), Problem> {
+    if file.min_instances <= file.desired_instances && file.desired_instances <= file.max_instances {
+        return Ok(());
+    }
+    Err(Problem::app(
+        "desired_instances",
+        format!(
+            "need min_instances <= desired_instances <= max_instances, got {} <= {} <= {}",
+            file.min_instances, file.desired_instances, file.max_instances
+        ),
+    ))
+}
+
+fn check_services(file: &AppFile, app: &str) -> Result<(), Problem> {
+    if file.services.is_empty() {
+        return Err(Problem::app(
+            "services",
+            "an app needs at least one [[services]]".into(),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, s) in file.services.iter().enumerate() {
+        if !seen.insert(&s.name) {
+            return Err(Problem::service(
+                "name",
+                i,
+                format!("service {:?} appears twice", s.name),
+            ));
+        }
+        let tg = Names::new(app).target_group(&s.name);
+        if tg.len() > 32 {
+            return Err(Problem::service(
+                "name",
+                i,
+                format!("target group name {tg:?} is longer than 32 characters: shorten the app or service name"),
+            ));
+        }
+        if i > 0 && s.path.is_none() && s.host.is_none() {
+            return Err(Problem::service(
+                "path",
+                i,
+                format!(
+                    "service {:?} needs `path` or `host`: the first service takes the listener's default route",
+                    s.name
+                ),
+            ));
+        }
+        if s.cpu == 0 {
+            return Err(Problem::service("cpu", i, "must be at least 1".into()));
+        }
+        if let Some(both) = s.secrets.keys().find(|k| s.environment.contains_key(*k)) {
+            return Err(Problem::service(
+                "secrets",
+                i,
+                format!("{both:?} is both in `environment` and in `secrets`: keep one"),
+            ));
+        }
+        if let Some(scaling) = &s.autoscaling {
+            check_autoscaling(scaling).map_err(|m| Problem::service("min_count", i, m))?;
+        }
+    }
+    Ok(())
+}
 
 fn check_autoscaling(scaling: &AutoscalingSpec) -> Result<(), String> {
     if scaling.min_count > scaling.max_count {
@@ -830,44 +877,6 @@ fn environment<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Strin
     Ok(vars)
 }
 
-/// Whether `arn` is `arn:<partition>:<service>:<region>:<account>:<rest>` with a 12-digit
-/// account, `rest` starting with `prefix`; `region` may be empty only when `global`.
-fn is_arn(arn: &str, service: &str, prefix: &str, global: bool) -> bool {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [scheme, partition, svc, region, account, rest] = parts[..] else {
-        return false;
-    };
-    scheme == "arn"
-        && matches!(partition, "aws" | "aws-cn" | "aws-us-gov")
-        && svc == service
-        && (global
-            || (!region.is_empty()
-                && region
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')))
-        && (global == region.is_empty())
-        && ((account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())) || (global && account == "aws"))
-        && rest.len() > prefix.len()
-        && rest.starts_with(prefix)
-}
-
-/// An SSM parameter ARN, or a Secrets Manager secret ARN (with an optional
-/// `:json-key:version-stage:version-id`), as ECS takes in `valueFrom`.
-pub fn is_secret_arn(arn: &str) -> bool {
-    is_arn(arn, "ssm", "parameter/", false) || is_arn(arn, "secretsmanager", "secret:", false)
-}
-
-/// What IAM grants for a secret: the parameter, or the secret without ECS's JSON-key suffix.
-pub fn secret_resource(arn: &str) -> &str {
-    if is_arn(arn, "secretsmanager", "secret:", false) {
-        // arn:aws:secretsmanager:region:account:secret:name-AbCdEf[:json-key:stage:version]
-        let end = arn.match_indices(':').nth(6).map_or(arn.len(), |(i, _)| i);
-        &arn[..end]
-    } else {
-        arn
-    }
-}
-
 fn secrets<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
     let secrets = BTreeMap::<String, String>::deserialize(d)?;
     if let Some(bad) = secrets.keys().find(|k| !is_variable_name(k)) {
@@ -986,6 +995,7 @@ fn start_period<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::iam_policy::secret_resource;
 
     fn load(text: &str) -> Result<App, AppFileError> {
         let file = parse(text, "pushdeploy.toml")?;

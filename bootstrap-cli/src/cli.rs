@@ -188,8 +188,8 @@ pub struct DownArgs {
     pub yes: bool,
     /// Also delete the app's data: the ECR repositories with their images, and the log groups
     /// with their logs
-    #[arg(long, visible_alias = "delete-data")]
-    pub delete_repositories: bool,
+    #[arg(long, alias = "delete-repositories")]
+    pub delete_data: bool,
 }
 
 /// `pushdeploy event`

@@ -45,7 +45,7 @@ impl Context {
         match provider.provide_credentials().await {
             Ok(_) => {}
             Err(CredentialsError::CredentialsNotLoaded(_)) => return Err(no_credentials(None)),
-            Err(e) => return Err(no_credentials(Some(crate::error_chain(&e)))),
+            Err(e) => return Err(no_credentials(Some(crate::error::error_chain(&e)))),
         }
         Ok(Context::new(sdk, global.output))
     }

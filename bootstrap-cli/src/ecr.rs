@@ -21,23 +21,17 @@ pub struct FoundImage {
     pub pushed_at: DateTime<Utc>,
 }
 
-/// Looks `image` up in its repository: by tag when it has one (`latest` when it has neither tag
-/// nor digest), else by digest. A tag and a digest that name different images are an error.
+/// ECR's detail of `image` (by `tag` when there is one, else by digest), from the registry the
+/// image names.
 ///
 /// IAM: `ecr:DescribeImages` on the repository.
-pub async fn resolve(ctx: &Context, image: &ImageRef) -> Result<FoundImage, CliError> {
-    let tag = match (&image.tag, &image.digest) {
-        (None, None) => Some("latest".to_string()),
-        (tag, _) => tag.clone(),
-    };
-    let id = match (&tag, &image.digest) {
+async fn describe_one(ctx: &Context, image: &ImageRef, tag: Option<&str>) -> Result<ImageDetail, CliError> {
+    let id = match (tag, &image.digest) {
         (Some(tag), _) => ImageIdentifier::builder().image_tag(tag).build(),
         (None, digest) => ImageIdentifier::builder().set_image_digest(digest.clone()).build(),
     };
     // `<account>.dkr.ecr.<region>.amazonaws.com`: ask that account's registry.
-    let registry_account = image
-        .registry
-        .as_deref()
+    let registry_account = (image.registry.as_deref())
         .and_then(|r| r.split('.').next())
         .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
         .map(str::to_string);
@@ -57,12 +51,20 @@ pub async fn resolve(ctx: &Context, image: &ImageRef) -> Result<FoundImage, CliE
             Some(s) if s.is_image_not_found_exception() => CliError::ImageNotFound { image: shown.clone() },
             _ => aws("ecr:DescribeImages", e),
         })?;
-    let detail: ImageDetail = out
-        .image_details
-        .unwrap_or_default()
-        .into_iter()
-        .next()
-        .ok_or_else(|| CliError::ImageNotFound { image: shown.clone() })?;
+    (out.image_details.unwrap_or_default().into_iter().next()).ok_or(CliError::ImageNotFound { image: shown })
+}
+
+/// Looks `image` up in its repository: by tag when it has one (`latest` when it has neither tag
+/// nor digest), else by digest. A tag and a digest that name different images are an error.
+///
+/// IAM: `ecr:DescribeImages` on the repository.
+pub async fn resolve(ctx: &Context, image: &ImageRef) -> Result<FoundImage, CliError> {
+    let tag = match (&image.tag, &image.digest) {
+        (None, None) => Some("latest".to_string()),
+        (tag, _) => tag.clone(),
+    };
+    let shown = image.to_string();
+    let detail = describe_one(ctx, image, tag.as_deref()).await?;
     let digest = detail
         .image_digest
         .clone()

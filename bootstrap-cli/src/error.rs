@@ -5,7 +5,15 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use pushdeploy::image::ImageRefError;
 
-use crate::app_file::AppFileError;
+/// A bad app file: where and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct AppFileError {
+    /// The file (or "defaults").
+    pub file: String,
+    /// Line, field and problem.
+    pub message: String,
+}
 
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +203,21 @@ pub enum CliError {
     /// Writing the output failed (closed pipe ...).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+}
+
+/// An error and its causes on one line: `a: b: c`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// An AWS SDK error as [`CliError::Engine`], classified like the engine's.

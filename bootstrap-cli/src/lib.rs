@@ -6,8 +6,11 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod ecr;
+pub mod ecs;
 pub mod error;
+pub mod iam_policy;
 pub mod names;
+pub mod output;
 pub mod poll;
 pub mod progress;
 pub mod resources;
@@ -17,7 +20,7 @@ use std::process::ExitCode;
 
 pub use cli::Cli;
 pub use context::Context;
-pub use error::CliError;
+pub use error::{error_chain, CliError};
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
@@ -41,20 +44,8 @@ pub fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-/// An error and its causes on one line: `a: b: c`.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
-}
+#[cfg(test)]
+mod architecture_tests;
 
 #[cfg(test)]
 mod policy_tests {

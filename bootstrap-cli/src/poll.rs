@@ -118,13 +118,13 @@ where
             what: wait.what.clone(),
             detail: match state.final_poll().as_result() {
                 Ok(_) => "its last answer is one AWS never leaves".to_string(),
-                Err(e) => crate::error_chain(e),
+                Err(e) => crate::error::error_chain(e),
             },
             hint: wait.hint.to_string(),
         }),
         Err(other) => Err(CliError::WaitFailed {
             what: wait.what.clone(),
-            detail: crate::error_chain(&other),
+            detail: crate::error::error_chain(&other),
             hint: wait.hint.to_string(),
         }),
     }

@@ -4,13 +4,20 @@
 
 use std::time::Duration;
 
-use aws_sdk_ecs::types::Deployment;
+use std::process::ExitCode;
 
+use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState};
+use pushdeploy::ecs_status::DeploymentStatus;
+use pushdeploy::event::{DeploymentChange, DeploymentEnd};
+use pushdeploy::outcome::Reason;
+use pushdeploy::{Action, Engine, Outcome};
+
+use crate::app_file::App;
 use crate::context::Context;
+use crate::ecs::describe_service;
 use crate::error::{missing, CliError};
 use crate::poll::{until, Poll, Wait};
-use crate::progress::Step;
-use crate::resources::task_definition::describe_service;
+use crate::progress::{Progress, Step};
 
 /// Exit status when the followed deployment failed or was rolled back (1 is any other error,
 /// a timeout included).
@@ -49,7 +56,7 @@ pub fn judge(deployments: &[Deployment], task_definition: &str, known: Option<&s
         None => d.task_definition() == Some(task_definition),
     });
     let Some(d) = ours else {
-        let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"));
+        let primary = (deployments.iter()).find(|d| DeploymentStatus::of(d) == DeploymentStatus::Primary);
         return match (known, primary.and_then(|p| p.task_definition())) {
             (Some(id), Some(running)) if running != task_definition => Poll::Done(RolloutEnd::Replaced {
                 deployment: id.to_string(),
@@ -59,16 +66,15 @@ pub fn judge(deployments: &[Deployment], task_definition: &str, known: Option<&s
         };
     };
     let id = d.id().unwrap_or_default().to_string();
-    let state = d.rollout_state().map(|s| s.as_str().to_string()).unwrap_or_default();
-    match state.as_str() {
-        "COMPLETED" => Poll::Done(RolloutEnd::Completed { deployment: id }),
-        "FAILED" => Poll::Done(RolloutEnd::Failed {
+    match d.rollout_state() {
+        Some(DeploymentRolloutState::Completed) => Poll::Done(RolloutEnd::Completed { deployment: id }),
+        Some(DeploymentRolloutState::Failed) => Poll::Done(RolloutEnd::Failed {
             deployment: id,
             reason: d.rollout_state_reason().unwrap_or("ECS gave no reason").to_string(),
         }),
-        _ => Poll::Pending(format!(
+        state => Poll::Pending(format!(
             "{id} {} ({} of {} running)",
-            if state.is_empty() { "IN_PROGRESS" } else { &state },
+            state.map_or("IN_PROGRESS", DeploymentRolloutState::as_str),
             d.running_count(),
             d.desired_count()
         )),
@@ -122,6 +128,95 @@ pub async fn follow(
         Ok(look)
     })
     .await
+}
+
+/// How a followed deployment ended: its outcomes (`completed` or `failed`) and the exit status.
+pub struct Ended {
+    /// The outcome lines, as the function prints them for the deployment's event.
+    pub outcome: Vec<Outcome>,
+    /// 0, or [`EXIT_FAILED`].
+    pub exit: ExitCode,
+}
+
+/// Follows the deployment of `task_definition` to its end. A failure is remembered on the
+/// service exactly as the function remembers it from ECS's event, so no push, replay or sync
+/// deploys that image again (`--force` does); the reason is ECS's.
+pub async fn wait_for(
+    ctx: &Context,
+    app: &App,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+    limit: Duration,
+) -> Result<Ended, CliError> {
+    let progress = Progress::new(ctx);
+    let step = progress.step(&format!("rollout of {} on {cluster}/{service}", short(task_definition)));
+    let end = match follow(ctx, cluster, service, task_definition, limit, &step).await {
+        Ok(end) => end,
+        Err(e) => {
+            step.failed();
+            return Err(e);
+        }
+    };
+    let engine = Engine::from_clients(
+        ctx.ecs(),
+        ctx.ssm(),
+        ctx.ecr(),
+        app.names.config_parameter(),
+        Duration::ZERO,
+    );
+    let (deployment, ended, reason) = match &end {
+        RolloutEnd::Completed { deployment } => {
+            step.done("COMPLETED");
+            (deployment, DeploymentEnd::Completed, String::new())
+        }
+        RolloutEnd::Failed { deployment, reason } => {
+            step.done(&format!("FAILED: {reason}"));
+            (deployment, DeploymentEnd::Failed, reason.clone())
+        }
+        RolloutEnd::Replaced { deployment, running } => {
+            step.done(&format!("gone: the service runs {} now", short(running)));
+            let outcome = Outcome {
+                service: Some(service.to_string()),
+                cluster: Some(cluster.to_string()),
+                action: Action::Failed,
+                reason: Reason::Ecs(format!(
+                    "the deployment was rolled back or replaced: the service runs {running}"
+                )),
+                task_definition: Some(task_definition.to_string()),
+                image: None,
+                deployment: Some(deployment.clone()),
+            };
+            return Ok(Ended {
+                outcome: vec![outcome],
+                exit: ExitCode::from(EXIT_FAILED),
+            });
+        }
+    };
+    let change = DeploymentChange {
+        cluster: cluster.to_string(),
+        service: service.to_string(),
+        deployment_id: deployment.clone(),
+        end: ended,
+        reason,
+    };
+    let mut outcome = engine.deployment_outcome(&change).await?;
+    if let Some(o) = outcome.first_mut() {
+        // A service outside the routing config (rolled back by hand, say) still has an end.
+        if o.action == Action::Skipped {
+            o.action = if ended == DeploymentEnd::Completed {
+                Action::Completed
+            } else {
+                Action::Failed
+            };
+            o.task_definition = Some(task_definition.to_string());
+        }
+    }
+    let exit = match ended {
+        DeploymentEnd::Completed => ExitCode::SUCCESS,
+        DeploymentEnd::Failed => ExitCode::from(EXIT_FAILED),
+    };
+    Ok(Ended { outcome, exit })
 }
 
 /// `arn:...:task-definition/shop-web:7` → `shop-web:7`.

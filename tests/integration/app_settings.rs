@@ -4,7 +4,7 @@
 use pushdeploy_cli::app_file::{App, AppFile, HealthCheckSpec};
 use pushdeploy_cli::commands::{status, up};
 use pushdeploy_cli::progress::Progress;
-use pushdeploy_cli::resources::{Change, Mode};
+use pushdeploy_cli::resources::model::{Change, Mode};
 
 use crate::bootstrap::{app_name, context, push_web, running_revision, up_converged, up_ok, writes};
 use crate::emulator::{emulator, sdk_config};
@@ -75,8 +75,11 @@ async fn up_gives_the_container_logs_environment_command_and_health_check_and_a_
     up_converged(&ctx, &app, &calls).await;
     let st = status::status(&app, &ctx).await.unwrap();
     assert_eq!(
-        (st.services[0].log_group.as_str(), st.services[0].log_retention_days),
-        (group.as_str(), Some(14))
+        (
+            &st.services[0].details["log_group"],
+            &st.services[0].details["log_retention_days"]
+        ),
+        (&serde_json::json!(group), &serde_json::json!(14))
     );
 }
 
@@ -92,7 +95,9 @@ async fn a_changed_environment_reaches_a_new_revision_with_the_deployed_image_ke
     assert!(deployed.ends_with(&d), "{deployed}");
 
     let changed = with_settings(&name, &[("LOG_LEVEL", "debug"), ("NEW", "2")]);
-    let plan = up::up(&changed, &ctx, Mode::Plan, &Progress::silent()).await.unwrap();
+    let plan = up::up(&changed, &ctx, Mode::Preview, &Progress::silent())
+        .await
+        .unwrap();
     let td = plan.resources.iter().find(|r| r.kind == "task definition").unwrap();
     assert_eq!(
         td.change,
@@ -429,15 +434,16 @@ async fn up_gives_secrets_by_reference_a_task_role_and_scaling_that_keeps_its_de
         "the scaler's desired count is kept"
     );
     let st = Box::pin(status::status(&app, &ctx)).await.unwrap();
-    let scaling = st.services[0].scaling.as_ref().expect("scaling shows");
+    let scaling = &st.services[0].details["scaling"];
     assert_eq!(
-        (scaling.min_count, scaling.max_count, st.services[0].desired),
-        (1, 4, 3)
+        (&scaling["min_count"], &scaling["max_count"], st.services[0].desired),
+        (&serde_json::json!(1), &serde_json::json!(4), 3),
+        "scaling shows"
     );
 
     // Scaling off again: the target (and its policies) go, and the file's count is back.
     let fixed = team_app(&name, &secret, false);
-    let plan = Box::pin(up::up(&fixed, &ctx, Mode::Plan, &Progress::silent()))
+    let plan = Box::pin(up::up(&fixed, &ctx, Mode::Preview, &Progress::silent()))
         .await
         .unwrap();
     let changes: Vec<String> = plan

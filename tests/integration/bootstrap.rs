@@ -20,7 +20,8 @@ use pushdeploy_cli::app_file::{App, AppFile};
 use pushdeploy_cli::cli::OutputFormat;
 use pushdeploy_cli::commands::{down, rollback, status, up};
 use pushdeploy_cli::progress::Progress;
-use pushdeploy_cli::resources::{Change, Mode, Options};
+use pushdeploy_cli::resources::model::{Change, Mode};
+use pushdeploy_cli::resources::Options;
 use pushdeploy_cli::Context;
 
 use crate::emulator::{sdk_config, CallLog};
@@ -83,14 +84,14 @@ pub(crate) async fn context() -> (Context, CallLog) {
 }
 
 /// `up`, boxed: its future is large in a debug build, and a test thread's stack is 2 MiB.
-pub(crate) async fn up_ok(ctx: &Context, app: &App) -> up::UpResult {
+pub(crate) async fn up_ok(ctx: &Context, app: &App) -> up::UpReport {
     Box::pin(up::up(app, ctx, Mode::Apply, &Progress::silent()))
         .await
         .expect("up")
 }
 
 /// Runs `up` again on a converged app: no write, and every resource reports no change.
-pub(crate) async fn up_converged(ctx: &Context, app: &App, calls: &CallLog) -> up::UpResult {
+pub(crate) async fn up_converged(ctx: &Context, app: &App, calls: &CallLog) -> up::UpReport {
     calls.take();
     let again = up_ok(ctx, app).await;
     assert_eq!(writes(calls), Vec::<String>::new());
@@ -448,7 +449,7 @@ async fn a_second_up_on_a_converged_app_makes_no_write_and_plan_says_no_change()
     let (ctx, calls) = context().await;
     up_ok(&ctx, &app).await;
     up_converged(&ctx, &app, &calls).await;
-    let plan = up::up(&app, &ctx, Mode::Plan, &Progress::silent()).await.unwrap();
+    let plan = up::up(&app, &ctx, Mode::Preview, &Progress::silent()).await.unwrap();
     assert!(plan.resources.iter().all(|r| r.change == Change::NoChange));
     assert_eq!(writes(&calls), Vec::<String>::new());
 }
@@ -457,7 +458,7 @@ async fn a_second_up_on_a_converged_app_makes_no_write_and_plan_says_no_change()
 async fn plan_on_a_fresh_app_lists_creations_and_writes_nothing() {
     let app = app(&app_name("plan"));
     let (ctx, calls) = context().await;
-    let plan = up::up(&app, &ctx, Mode::Plan, &Progress::silent()).await.unwrap();
+    let plan = up::up(&app, &ctx, Mode::Preview, &Progress::silent()).await.unwrap();
     assert_eq!(writes(&calls), Vec::<String>::new());
     let created: Vec<_> = plan
         .resources
@@ -627,14 +628,14 @@ async fn down_deletes_everything_and_can_run_again() {
     let (ctx, _) = context().await;
     up_ok(&ctx, &app).await;
     let deleted = down::down(&ctx, &app, true, &Progress::silent()).await.unwrap();
-    assert!(deleted.iter().any(|d| d.kind == "load balancer" && d.deleted));
+    assert!(deleted.deleted.iter().any(|d| d.kind == "load balancer" && d.deleted));
     assert_eq!(
         inventory(&app).await,
         Vec::<String>::new(),
         "nothing of the app is left"
     );
     let again = down::down(&ctx, &app, true, &Progress::silent()).await.unwrap();
-    assert!(again.iter().all(|d| !d.deleted), "{again:#?}");
+    assert!(again.deleted.iter().all(|d| !d.deleted), "{again:#?}");
 }
 
 /// Every resource of the app that still exists, by kind and name.
@@ -1044,7 +1045,7 @@ async fn up_wait_times_out_with_a_message_that_says_what_to_check() {
     let (ctx, _) = context().await;
     up_ok(&ctx, &app).await;
     // The emulator's instances never register with ECS, so the wait must end on its timeout.
-    let (_, known) = up::converge(&app, &ctx, Mode::Plan, Options::default(), &Progress::silent())
+    let (_, known) = up::converge(&app, &ctx, Mode::Preview, Options::default(), &Progress::silent())
         .await
         .unwrap();
     let err = up::wait_ready(
@@ -1084,7 +1085,7 @@ async fn up_applies_new_cpu_and_memory_to_the_running_revision_and_keeps_the_dep
     file.services[0].memory = 1024;
     file.services[0].cpu = 512;
     let bigger = App::resolve(file, Some(&name), "defaults", None).unwrap();
-    let plan = up::up(&bigger, &ctx, Mode::Plan, &Progress::silent()).await.unwrap();
+    let plan = up::up(&bigger, &ctx, Mode::Preview, &Progress::silent()).await.unwrap();
     let td = plan.resources.iter().find(|r| r.kind == "task definition").unwrap();
     assert_eq!(
         td.change,

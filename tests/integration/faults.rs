@@ -218,8 +218,9 @@ fn mocked(rules: &[&Rule]) -> pushdeploy_cli::Context {
 async fn a_capacity_provider_change_is_sent_with_a_new_deployment_and_other_settings_never_are() {
     use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
     use pushdeploy_cli::app_file::{App, AppFile};
+    use pushdeploy_cli::resources::facts::Facts;
+    use pushdeploy_cli::resources::model::Resource;
     use pushdeploy_cli::resources::service::{Drift, Service};
-    use pushdeploy_cli::resources::{Known, Resource};
 
     let app = App::resolve(AppFile::default(), Some("demo"), "defaults", None).unwrap();
     let svc = Service::new(&app, &app.services()[0]);
@@ -237,7 +238,7 @@ async fn a_capacity_provider_change_is_sent_with_a_new_deployment_and_other_sett
         have: vec![],
         want: "pushdeploy-demo".into(),
     }];
-    svc.apply(&ctx, &observed, &changed, &Known::default(), &step)
+    svc.apply(&ctx, &observed, &changed, &Facts::default(), &step)
         .await
         .unwrap();
     assert_eq!(with_force.num_calls(), 1);
@@ -247,7 +248,7 @@ async fn a_capacity_provider_change_is_sent_with_a_new_deployment_and_other_sett
         .then_output(|| UpdateServiceOutput::builder().build());
     let ctx = mocked(&[&settings_only]);
     let count = [Drift::DesiredCount { have: 2, want: 1 }, Drift::CircuitBreaker];
-    svc.apply(&ctx, &observed, &count, &Known::default(), &step)
+    svc.apply(&ctx, &observed, &count, &Facts::default(), &step)
         .await
         .unwrap();
     assert_eq!(settings_only.num_calls(), 1);
@@ -258,7 +259,7 @@ async fn down_waits_out_a_capacity_provider_still_in_use_or_being_updated() {
     use aws_sdk_ecs::operation::put_cluster_capacity_providers::PutClusterCapacityProvidersOutput;
     use pushdeploy_cli::app_file::{App, AppFile};
     use pushdeploy_cli::resources::cluster_capacity::{Attachment, ClusterCapacity};
-    use pushdeploy_cli::resources::Resource;
+    use pushdeploy_cli::resources::model::Resource;
 
     let app = App::resolve(AppFile::default(), Some("demo"), "defaults", None).unwrap();
     let detach = mock!(Ecs::put_cluster_capacity_providers)

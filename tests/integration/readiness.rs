@@ -15,7 +15,8 @@ use pushdeploy_cli::cli::OutputFormat;
 use pushdeploy_cli::commands::status::RolledBackBy;
 use pushdeploy_cli::commands::{down, rollback, status, up};
 use pushdeploy_cli::progress::Progress;
-use pushdeploy_cli::resources::{self, cluster, cluster_capacity, Mode, Node, Options};
+use pushdeploy_cli::resources::model::{AnyResource, Change, Mode};
+use pushdeploy_cli::resources::{self, cluster, cluster_capacity, Options};
 use pushdeploy_cli::{CliError, Context};
 use serde_json::json;
 
@@ -67,6 +68,7 @@ async fn down_drains_finds_a_service_removed_from_the_file_and_up_works_right_af
     let deleted = down::down(&ctx, &one, true, &Progress::silent()).await.unwrap();
     assert!(
         deleted
+            .deleted
             .iter()
             .any(|d| d.kind == "ecs service" && d.name.ends_with("/api") && d.deleted),
         "{deleted:#?}"
@@ -115,14 +117,15 @@ async fn detaching_the_capacity_provider_and_deleting_the_cluster_wait_while_a_s
         .await
         .unwrap();
     // ECS refuses both while the service drains; they must wait, not fail.
-    let nodes = vec![
-        Node::Cluster(cluster::Cluster::new(&app)),
-        Node::ClusterCapacity(cluster_capacity::ClusterCapacity::new(&app)),
+    let list: Vec<Box<dyn AnyResource>> = vec![
+        Box::new(cluster::Cluster::new(&app)),
+        Box::new(cluster_capacity::ClusterCapacity::new(&app)),
     ];
     let started = Instant::now();
-    let deleted = resources::teardown(&nodes, &ctx, false, &Progress::silent())
+    let deleted = resources::teardown(&list, &ctx, false, &Progress::silent())
         .await
-        .unwrap();
+        .unwrap()
+        .deleted;
     assert!(deleted.iter().all(|d| d.deleted), "{deleted:#?}");
     assert!(
         started.elapsed() >= Duration::from_secs(1),
@@ -191,7 +194,7 @@ async fn up_in_a_fresh_account_creates_the_ecs_service_linked_role_and_waits_unt
         .iter()
         .find(|r| r.kind == "service-linked role")
         .unwrap();
-    assert_eq!(role.change, resources::Change::Create);
+    assert_eq!(role.change, Change::Create);
     let made = calls.take();
     assert!(made.contains(&"IAM.CreateServiceLinkedRole".to_string()));
     let cluster_attempts = made.iter().filter(|c| *c == "ECS.CreateCluster").count();
@@ -405,7 +408,7 @@ async fn rollback_pauses_before_it_updates_and_status_says_who_rolled_back() {
     assert_eq!(web.rolled_back_by, Some(RolledBackBy::Person));
     let text = web.rolled_back.clone().unwrap();
     assert!(
-        text.contains("pushdeploy rollback by arn:aws:") && text.contains("pushdeploy resume"),
+        text.contains("rolled back by arn:aws:") && text.contains("pushdeploy resume"),
         "{text}"
     );
     assert!(
@@ -431,7 +434,9 @@ async fn status_says_when_ecs_circuit_breaker_rolled_a_bad_image_back() {
     let good_td = good[0].task_definition.clone().unwrap();
     eventually("the good image's deployment completes", || async {
         let st = status::status(&app, &ctx).await.unwrap();
-        st.services[0].deployments.len() == 1 && st.services[0].deployments[0].rollout_state == "COMPLETED"
+        st.services[0].deployments.len() == 1
+            && st.services[0].deployments[0].rollout_state
+                == Some(aws_sdk_ecs::types::DeploymentRolloutState::Completed)
     })
     .await;
     let bad = digest(71);
@@ -476,7 +481,7 @@ async fn up_wait_waits_only_for_services_that_have_an_image() {
         )
         .await
         .unwrap();
-    let (_, known) = up::converge(&app, &ctx, Mode::Plan, Options::default(), &Progress::silent())
+    let (_, known) = up::converge(&app, &ctx, Mode::Preview, Options::default(), &Progress::silent())
         .await
         .unwrap();
     assert!(up::has_image(&app, &known, "api"), "a deploy's pinned image");
@@ -487,7 +492,7 @@ async fn a_new_ami_release_changes_nothing_until_asked_and_status_says_instances
     let app = app(&app_name("newami"));
     let (ctx, calls) = context().await;
     up_ok(&ctx, &app).await;
-    let asg_state = |r: &up::UpResult| {
+    let asg_state = |r: &up::UpReport| {
         r.resources
             .iter()
             .find(|r| r.kind == "auto scaling group")
@@ -541,10 +546,7 @@ async fn a_changed_deregistration_delay_reaches_the_target_group() {
     ));
     let result = up_ok(&ctx, &faster).await;
     let tg = result.resources.iter().find(|r| r.kind == "target group").unwrap();
-    assert_eq!(
-        tg.change,
-        resources::Change::Update(vec!["deregistration delay 30s -> 5s".into()])
-    );
+    assert_eq!(tg.change, Change::Update(vec!["deregistration delay 30s -> 5s".into()]));
     let elb = ctx.elbv2();
     let arn = elb
         .describe_target_groups()

@@ -3,15 +3,56 @@
 //! detached and deleted, instances terminated, the load balancer gone). Services are found by
 //! the app's tag, so one removed from the app file goes too. Re-runnable after an interruption.
 
+use std::fmt;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
+use serde::Serialize;
+
 use crate::app_file::App;
-use crate::cli::{DownArgs, GlobalArgs, OutputFormat};
+use crate::cli::{DownArgs, GlobalArgs};
 use crate::context::Context;
 use crate::error::CliError;
+use crate::output::{print, table};
 use crate::progress::Progress;
-use crate::resources::{self, service, Deleted, Options};
+use crate::resources::model::{Deleted, Kept};
+use crate::resources::{self, service, Options};
+
+/// What `down` did: what it deleted or found gone, and the app's data it kept.
+#[derive(Debug, Serialize)]
+pub struct DownReport {
+    /// App name.
+    pub app: String,
+    /// Deleted or already gone, in the order of deletion.
+    pub deleted: Vec<Deleted>,
+    /// The app's data that exists and was kept (`--delete-data` deletes it).
+    pub kept: Vec<Kept>,
+}
+
+impl fmt::Display for DownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows: Vec<[String; 3]> = (self.deleted.iter())
+            .map(|d| {
+                let result = if d.deleted { "deleted" } else { "already gone" };
+                [d.kind.to_string(), d.name.clone(), result.to_string()]
+            })
+            .chain(
+                self.kept
+                    .iter()
+                    .map(|k| [k.kind.to_string(), k.name.clone(), "kept".to_string()]),
+            )
+            .collect();
+        table(f, &["RESOURCE", "NAME", "RESULT"], &rows)?;
+        if !self.kept.is_empty() {
+            writeln!(
+                f,
+                "\nkept: the app's data ({}); `pushdeploy down --delete-data` deletes it",
+                self.kept.len()
+            )?;
+        }
+        Ok(())
+    }
+}
 
 /// Runs `down`.
 pub async fn run(args: DownArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
@@ -20,30 +61,8 @@ pub async fn run(args: DownArgs, global: &GlobalArgs) -> Result<ExitCode, CliErr
         confirm(&app)?;
     }
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
-    let deleted = down(&ctx, &app, args.delete_repositories, &Progress::new(&ctx)).await?;
-    let mut out = std::io::stdout().lock();
-    match ctx.output {
-        OutputFormat::Json => crate::commands::print_json(&deleted)?,
-        OutputFormat::Text => {
-            let rows: Vec<[String; 3]> = deleted
-                .iter()
-                .map(|d| {
-                    [
-                        d.kind.to_string(),
-                        d.name.clone(),
-                        if d.deleted { "deleted" } else { "already gone" }.to_string(),
-                    ]
-                })
-                .collect();
-            crate::commands::table(&mut out, &["RESOURCE", "NAME", "RESULT"], &rows)?;
-            if !args.delete_repositories {
-                writeln!(
-                    out,
-                    "\nECR repositories with their images and log groups with their logs are kept (`--delete-data` deletes them)"
-                )?;
-            }
-        }
-    }
+    let report = down(&ctx, &app, args.delete_data, &Progress::new(&ctx)).await?;
+    print(ctx.output, &report)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -73,15 +92,15 @@ fn confirm(app: &App) -> Result<(), CliError> {
 }
 
 /// Deletes every resource of the app (and of services tagged with it that the file no longer
-/// lists); repositories only when `delete_repositories`.
-pub async fn down(
-    ctx: &Context,
-    app: &App,
-    delete_repositories: bool,
-    progress: &Progress,
-) -> Result<Vec<Deleted>, CliError> {
+/// lists); its data (repositories, log groups) only when `delete_data`.
+pub async fn down(ctx: &Context, app: &App, delete_data: bool, progress: &Progress) -> Result<DownReport, CliError> {
     let tagged = service::tagged(ctx, &app.names.cluster(), &app.name).await?;
     let app = app.with_removed_services(&tagged);
-    let nodes = resources::inventory(&app, Options::default());
-    resources::teardown(&nodes, ctx, delete_repositories, progress).await
+    let list = resources::inventory(&app, Options::default());
+    let done = resources::teardown(&list, ctx, delete_data, progress).await?;
+    Ok(DownReport {
+        app: app.name.clone(),
+        deleted: done.deleted,
+        kept: done.kept,
+    })
 }

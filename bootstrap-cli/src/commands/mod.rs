@@ -1,4 +1,5 @@
-//! One module per command, each exposing `run(args, ctx)`.
+//! One module per command, each exposing `run(args, global)`: it reads the app file, connects
+//! to AWS, and prints one report (see `output`).
 
 pub mod deploy;
 pub mod down;
@@ -10,7 +11,6 @@ pub mod status;
 pub mod sync;
 pub mod up;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use crate::cli::{Command, GlobalArgs};
@@ -32,38 +32,4 @@ pub async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCode, CliE
         Command::Down(args) => down::run(args, global).await,
         Command::Event(args) => event::run(args, global).await,
     }
-}
-
-/// Writes one JSON document on stdout (`--output json`).
-pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
-    writeln!(out)?;
-    Ok(())
-}
-
-/// Writes an aligned table with a header row.
-pub fn table<const N: usize>(out: &mut impl Write, header: &[&str; N], rows: &[[String; N]]) -> std::io::Result<()> {
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |out: &mut dyn Write, cells: Vec<&str>| -> std::io::Result<()> {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            }
-        }
-        writeln!(out, "{}", text.trim_end())
-    };
-    line(out, header.to_vec())?;
-    for row in rows {
-        line(out, row.iter().map(String::as_str).collect())?;
-    }
-    Ok(())
 }

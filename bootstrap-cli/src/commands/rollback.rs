@@ -3,19 +3,21 @@
 //! when; `pushdeploy resume` lifts the pause. The pause comes first, so a failure between the
 //! two steps can never let the next push undo the rollback. Both steps hold the deploy lock.
 
-use std::io::Write;
+use std::fmt;
 use std::process::ExitCode;
 
 use chrono::{SecondsFormat, Utc};
 use pushdeploy::lock::{with_lock, LockSettings};
-use pushdeploy::task_definition::TAG_PAUSED;
+use pushdeploy::task_definition::{PauseNote, TAG_PAUSED};
 use serde::Serialize;
 
 use crate::app_file::App;
 use crate::cli::{GlobalArgs, OutputFormat, RollbackArgs, ServiceArgs};
 use crate::context::Context;
+use crate::ecs::{active_revisions, describe_service, revision_number};
 use crate::error::{aws, missing, CliError};
-use crate::resources::task_definition::{active_revisions, describe_service, revision_number};
+use crate::output::{print, Outcomes};
+use crate::rollout::{short, wait_for};
 
 /// What a rollback did.
 #[derive(Debug, Serialize)]
@@ -32,6 +34,52 @@ pub struct RolledBack {
     pub paused: bool,
     /// The pause tag's value: who, when, what.
     pub note: String,
+}
+
+impl fmt::Display for RolledBack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "rolled back {}/{}: {} -> {}",
+            self.cluster, self.service, self.from, self.to
+        )?;
+        writeln!(
+            f,
+            "automatic redeploys are paused: `pushdeploy resume --service {}` lifts the pause",
+            self.service
+        )
+    }
+}
+
+/// A rollback followed to its end (`rollback --wait`).
+#[derive(Debug, Serialize)]
+struct Followed {
+    rollback: RolledBack,
+    outcomes: Outcomes,
+}
+
+impl fmt::Display for Followed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.outcomes)
+    }
+}
+
+/// What `resume` did.
+#[derive(Debug, Serialize)]
+struct Resumed {
+    cluster: String,
+    service: String,
+    paused: bool,
+}
+
+impl fmt::Display for Resumed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "resumed {}/{}: the next push redeploys it",
+            self.cluster, self.service
+        )
+    }
 }
 
 /// Picks the revision to roll back to among the family's ACTIVE revisions (newest first):
@@ -66,71 +114,29 @@ pub fn pick_target(running: &str, revisions: &[String], to: Option<&str>) -> Res
     }
 }
 
-/// The pause tag's value: `pushdeploy rollback by <who> at <when> from <rev> to <rev>`, in the
-/// characters ECS tag values allow, at most 256 of them.
-pub fn pause_note(who: &str, at: &str, from: &str, to: &str) -> String {
-    let short = |arn: &str| arn.rsplit('/').next().unwrap_or(arn).to_string();
-    let text = format!(
-        "pushdeploy rollback by {who} at {at} from {} to {}",
-        short(from),
-        short(to)
-    );
-    text.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || " _.:/=+-@".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(256)
-        .collect()
-}
-
 /// Runs `rollback`.
 pub async fn run(args: RollbackArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.target.app.file.as_deref(), args.target.app.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
     let done = rollback(&ctx, &app, &args.target.service, args.to.as_deref()).await?;
-    if args.wait.wait {
-        if ctx.output == OutputFormat::Text {
-            writeln!(
-                std::io::stdout(),
-                "rolled back {}/{}: {} -> {}",
-                done.cluster,
-                done.service,
-                done.from,
-                done.to
-            )?;
-        }
-        let limit = std::time::Duration::from_secs(args.wait.timeout);
-        let ended =
-            crate::commands::deploy::wait_for(&ctx, &app, &done.cluster, &done.service, &done.to, limit).await?;
-        match ctx.output {
-            OutputFormat::Json => {
-                crate::commands::print_json(&serde_json::json!({"rollback": &done, "outcomes": &ended.outcome}))?
-            }
-            OutputFormat::Text => crate::commands::deploy::print_outcomes(ctx.output, &ended.outcome)?,
-        }
-        return Ok(ended.exit);
+    if !args.wait.wait {
+        print(ctx.output, &done)?;
+        return Ok(ExitCode::SUCCESS);
     }
-    let mut out = std::io::stdout().lock();
-    match ctx.output {
-        OutputFormat::Json => crate::commands::print_json(&done)?,
-        OutputFormat::Text => {
-            writeln!(
-                out,
-                "rolled back {}/{}: {} -> {}",
-                done.cluster, done.service, done.from, done.to
-            )?;
-            writeln!(
-                out,
-                "automatic redeploys are paused: `pushdeploy resume --service {}` lifts the pause",
-                done.service
-            )?;
-        }
+    if ctx.output == OutputFormat::Text {
+        println!(
+            "rolled back {}/{}: {} -> {}",
+            done.cluster, done.service, done.from, done.to
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    let limit = std::time::Duration::from_secs(args.wait.timeout);
+    let ended = wait_for(&ctx, &app, &done.cluster, &done.service, &done.to, limit).await?;
+    let followed = Followed {
+        rollback: done,
+        outcomes: Outcomes(ended.outcome),
+    };
+    print(ctx.output, &followed)?;
+    Ok(ended.exit)
 }
 
 /// Pauses the service, then rolls it back, under its deploy lock.
@@ -174,12 +180,13 @@ pub async fn rollback(ctx: &Context, app: &App, service_name: &str, to: Option<&
         .map_err(|e| aws("sts:GetCallerIdentity", e))?
         .arn
         .ok_or_else(|| missing("sts:GetCallerIdentity", "Arn"))?;
-    let note = pause_note(
-        &who,
-        &Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
-        &running,
-        &target,
-    );
+    let note = PauseNote {
+        by: who,
+        at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        from: short(&running).to_string(),
+        to: short(&target).to_string(),
+    }
+    .to_tag_value();
 
     let ssm = ctx.ssm();
     let owner = format!("pushdeploy rollback pid {}", std::process::id());
@@ -246,16 +253,12 @@ pub async fn resume(args: ServiceArgs, global: &GlobalArgs) -> Result<ExitCode, 
     let app = App::load(args.app.file.as_deref(), args.app.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
     resume_service(&ctx, &app, &args.service).await?;
-    let mut out = std::io::stdout().lock();
-    let cluster = app.names.cluster();
-    match ctx.output {
-        OutputFormat::Json => writeln!(
-            out,
-            "{}",
-            serde_json::json!({"cluster": cluster, "service": args.service, "paused": false})
-        )?,
-        OutputFormat::Text => writeln!(out, "resumed {cluster}/{}: the next push redeploys it", args.service)?,
-    }
+    let resumed = Resumed {
+        cluster: app.names.cluster(),
+        service: args.service,
+        paused: false,
+    };
+    print(ctx.output, &resumed)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -305,21 +308,5 @@ mod tests {
         assert!(pick_target(&revs()[0], &revs(), Some("x"))
             .unwrap_err()
             .contains("neither"));
-    }
-
-    #[test]
-    fn the_pause_note_names_who_when_and_what_in_tag_characters() {
-        let note = pause_note(
-            "arn:aws:sts::1:assumed-role/Admin/alice@example.com",
-            "2026-11-26T10:00:00Z",
-            &revs()[0],
-            &revs()[1],
-        );
-        assert_eq!(
-            note,
-            "pushdeploy rollback by arn:aws:sts::1:assumed-role/Admin/alice@example.com at 2026-11-26T10:00:00Z from demo-web:9 to demo-web:7"
-        );
-        assert_eq!(pause_note("a#b", "t", "f", "t").contains('#'), false);
-        assert!(pause_note(&"x".repeat(400), "t", "f", "t").chars().count() <= 256);
     }
 }

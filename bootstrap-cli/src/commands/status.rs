@@ -1,23 +1,29 @@
 //! `pushdeploy status`: every resource of the app with its state (the same observation `up` and
 //! `plan` make), and per service the running revision, image, digest and readable tag, the
-//! deployments with their rollout state, and, from the facts, who rolled it back: ECS's
-//! circuit breaker (its service-deployment history says so) or a person (`pushdeploy
-//! rollback` records who in the pause tag).
+//! deployments with their rollout state, what its resources report of it (logs, scaling), and,
+//! from the facts, who rolled it back: ECS's circuit breaker (its service-deployment history says
+//! so) or a person (`pushdeploy rollback` records who in the pause tag).
 
-use std::io::Write;
+use std::fmt;
 use std::process::ExitCode;
 
-use aws_sdk_ecs::types::{ServiceDeployment, ServiceDeploymentStatus};
+use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, ServiceDeployment, ServiceDeploymentStatus};
 use pushdeploy::image::ImageRef;
-use pushdeploy::task_definition::{failed_digests, image_tag_key, is_paused, pushed_at_key, tag_value, TAG_PAUSED};
-use serde::Serialize;
+use pushdeploy::task_definition::{
+    failed_digests, image_tag_key, is_paused, pushed_at_key, tag_value, PauseNote, TAG_PAUSED,
+};
+use serde::{Serialize, Serializer};
 
-use crate::app_file::{App, Service};
-use crate::cli::{AppArgs, GlobalArgs, OutputFormat};
+use crate::app_file::{App, AppService};
+use crate::cli::{AppArgs, GlobalArgs};
 use crate::context::Context;
 use crate::error::{aws, CliError};
+use crate::output::{print, table};
 use crate::progress::Progress;
-use crate::resources::{self, Change, Known, Mode, Options};
+use crate::resources::facts::Facts;
+use crate::resources::model::{Detail, Mode, Report};
+use crate::resources::{self, Options};
+use crate::rollout::short;
 
 /// The whole status document (`--output json`).
 #[derive(Debug, Serialize)]
@@ -90,13 +96,12 @@ pub struct ServiceStatus {
     pub failed_before: Vec<String>,
     /// Recent service events.
     pub events: Vec<String>,
-    /// Where its containers log (`pushdeploy logs --service <name>` prints it).
-    pub log_group: String,
-    /// Days the log group keeps events (`None`: missing, or never expires).
-    pub log_retention_days: Option<i32>,
-    /// Its auto scaling: the task range and the policies (`None`: off, the desired count is
-    /// the app file's).
-    pub scaling: Option<resources::scaling::Observed>,
+    /// What the service's resources report of it (its log group, its scaling ...), as fields.
+    #[serde(flatten)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// The same, as text lines (label, text).
+    #[serde(skip)]
+    pub detail_lines: Vec<(&'static str, String)>,
 }
 
 /// One deployment of a service.
@@ -109,7 +114,8 @@ pub struct DeploymentState {
     /// Task definition it deploys.
     pub task_definition: String,
     /// `IN_PROGRESS`, `COMPLETED` or `FAILED`.
-    pub rollout_state: String,
+    #[serde(serialize_with = "rollout_state")]
+    pub rollout_state: Option<DeploymentRolloutState>,
     /// Why, when ECS says.
     pub rollout_state_reason: Option<String>,
     /// Running tasks.
@@ -120,8 +126,27 @@ pub struct DeploymentState {
     pub failed_tasks: i32,
 }
 
-fn revision(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
+fn rollout_state<S: Serializer>(state: &Option<DeploymentRolloutState>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(state.as_ref().map_or("", DeploymentRolloutState::as_str))
+}
+
+impl DeploymentState {
+    fn of(d: &Deployment) -> DeploymentState {
+        DeploymentState {
+            id: d.id().unwrap_or_default().into(),
+            status: d.status().unwrap_or_default().into(),
+            task_definition: d.task_definition().unwrap_or_default().into(),
+            rollout_state: d.rollout_state().cloned(),
+            rollout_state_reason: d.rollout_state_reason().map(str::to_string),
+            running: d.running_count(),
+            desired: d.desired_count(),
+            failed_tasks: d.failed_tasks(),
+        }
+    }
+
+    fn state_words(&self) -> &str {
+        self.rollout_state.as_ref().map_or("", DeploymentRolloutState::as_str)
+    }
 }
 
 /// ECS's rollback of `deployment` in plain words, when the newest service deployment is one:
@@ -149,17 +174,19 @@ pub fn circuit_breaker_rollback(
         .unwrap_or_default();
     Some(format!(
         "ECS's circuit breaker {state} the deployment of {} ({reason}) to {}{when}",
-        failed.map_or("a new revision", revision),
-        back_to.map_or("the last revision that worked", revision)
+        failed.map_or("a new revision", short),
+        back_to.map_or("the last revision that worked", short)
     ))
 }
 
 /// A person's rollback, from the pause tag `pushdeploy rollback` writes.
 pub fn person_rollback(paused_tag: &str) -> String {
-    if paused_tag.starts_with("pushdeploy rollback") {
-        format!("{paused_tag}; automatic redeploys paused until `pushdeploy resume`")
-    } else {
-        format!("paused ({TAG_PAUSED}={paused_tag}); automatic redeploys off until `pushdeploy resume`")
+    match PauseNote::parse(paused_tag) {
+        Some(note) => format!(
+            "rolled back by {} at {} from {} to {}; automatic redeploys paused until `pushdeploy resume`",
+            note.by, note.at, note.from, note.to
+        ),
+        None => format!("paused ({TAG_PAUSED}={paused_tag}); automatic redeploys off until `pushdeploy resume`"),
     }
 }
 
@@ -167,31 +194,25 @@ pub fn person_rollback(paused_tag: &str) -> String {
 pub async fn run(args: AppArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.file.as_deref(), args.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
-    let status = status(&app, &ctx).await?;
-    print(ctx.output, &status)?;
+    print(ctx.output, &status(&app, &ctx).await?)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Reads the status of every resource and service.
 pub async fn status(app: &App, ctx: &Context) -> Result<Status, CliError> {
-    let nodes = resources::inventory(app, Options::default());
-    let (reports, known) = resources::converge(&nodes, ctx, Mode::Plan, &Progress::silent()).await?;
-    let resources = reports
-        .into_iter()
-        .map(|r| ResourceState {
-            kind: r.kind,
-            name: r.name,
-            state: match r.change {
-                Change::Create => "missing".into(),
-                Change::Update(d) => format!("drifted: {}", d.join("; ")),
-                Change::NoChange => r.state.unwrap_or_else(|| "present".into()),
-            },
-        })
-        .collect();
+    let list = resources::inventory(app, Options::default());
+    let (reports, facts) = resources::converge(&list, ctx, Mode::Preview, &Progress::silent()).await?;
     let mut services = Vec::new();
     for s in app.services() {
-        services.push(service_status(ctx, app, &s, &known).await?);
+        services.push(service_status(ctx, app, &s, &facts, &reports).await?);
     }
+    let resources = (reports.into_iter())
+        .map(|r| ResourceState {
+            kind: r.kind,
+            name: r.name.clone(),
+            state: r.status_words(),
+        })
+        .collect();
     Ok(Status {
         app: app.name.clone(),
         resources,
@@ -281,41 +302,37 @@ async fn latest_rollback(ctx: &Context, cluster: &str, service: &str) -> Result<
     ))
 }
 
-async fn service_status(ctx: &Context, app: &App, s: &Service, known: &Known) -> Result<ServiceStatus, CliError> {
+async fn service_status(
+    ctx: &Context,
+    app: &App,
+    s: &AppService,
+    facts: &Facts,
+    reports: &[Report],
+) -> Result<ServiceStatus, CliError> {
     let cluster = app.names.cluster();
     let mut st = ServiceStatus {
         service: s.spec.name.clone(),
         cluster: cluster.clone(),
-        log_group: app.names.log_group(&s.spec.name),
-        log_retention_days: known.log_groups.get(&s.spec.name).and_then(|g| g.retention),
-        scaling: known.scaling.get(&s.spec.name).cloned(),
         ..Default::default()
     };
-    let Some(Some(svc)) = known.services.get(&s.spec.name) else {
+    for detail in reports.iter().filter_map(|r| r.detail.as_ref()) {
+        if detail.service == s.spec.name {
+            let Detail {
+                label, text, fields, ..
+            } = detail.clone();
+            st.details.extend(fields);
+            st.detail_lines.push((label, text));
+        }
+    }
+    let Some(Some(svc)) = facts.services.get(&s.spec.name) else {
         return Ok(st);
     };
     st.exists = true;
     st.paused = is_paused(svc.tags());
     st.running = svc.running_count();
     st.desired = svc.desired_count();
-    st.deployments = svc
-        .deployments()
-        .iter()
-        .map(|d| DeploymentState {
-            id: d.id().unwrap_or_default().into(),
-            status: d.status().unwrap_or_default().into(),
-            task_definition: d.task_definition().unwrap_or_default().into(),
-            rollout_state: d.rollout_state().map(|r| r.as_str().to_string()).unwrap_or_default(),
-            rollout_state_reason: d.rollout_state_reason().map(str::to_string),
-            running: d.running_count(),
-            desired: d.desired_count(),
-            failed_tasks: d.failed_tasks(),
-        })
-        .collect();
-    st.events = svc
-        .events()
-        .iter()
-        .take(5)
+    st.deployments = svc.deployments().iter().map(DeploymentState::of).collect();
+    st.events = (svc.events().iter().take(5))
         .filter_map(|e| e.message().map(str::to_string))
         .collect();
     if st.paused {
@@ -326,11 +343,10 @@ async fn service_status(ctx: &Context, app: &App, s: &Service, known: &Known) ->
         st.rolled_back = Some(text);
     }
     st.last_outcome = last_outcome(&st.deployments, st.rolled_back_by.as_ref());
-    st.failed_before = failed_digests(svc.tags(), &s.repository)
-        .into_iter()
+    st.failed_before = (failed_digests(svc.tags(), &s.repository).into_iter())
         .map(str::to_string)
         .collect();
-    if let Some(revision) = known.revisions.get(&s.spec.name) {
+    if let Some(revision) = facts.revisions.get(&s.spec.name) {
         let image = revision.image(&s.container).map(str::to_string);
         let parsed = image.as_deref().and_then(|i| ImageRef::parse(i).ok());
         st.digest = parsed.as_ref().and_then(|p| p.digest.clone());
@@ -347,121 +363,95 @@ async fn service_status(ctx: &Context, app: &App, s: &Service, known: &Known) ->
 /// How the last deployment ended, from the deployments ECS shows (PRIMARY first): a failed one
 /// still draining, or one ECS's circuit breaker rolled back, is `failed`.
 pub fn last_outcome(deployments: &[DeploymentState], rolled_back_by: Option<&RolledBackBy>) -> Option<String> {
-    if let Some(failed) = deployments.iter().find(|d| d.rollout_state == "FAILED") {
+    let failed = (deployments.iter()).find(|d| d.rollout_state == Some(DeploymentRolloutState::Failed));
+    if let Some(failed) = failed {
         let reason = failed.rollout_state_reason.as_deref().unwrap_or("ECS gave no reason");
-        return Some(format!("failed: {} ({reason})", revision(&failed.task_definition)));
+        return Some(format!("failed: {} ({reason})", short(&failed.task_definition)));
     }
     let primary = deployments.first()?;
-    Some(match (primary.rollout_state.as_str(), rolled_back_by) {
+    let revision = short(&primary.task_definition);
+    Some(match (&primary.rollout_state, rolled_back_by) {
         (_, Some(RolledBackBy::CircuitBreaker)) => "failed: rolled back by ECS's circuit breaker".to_string(),
-        ("COMPLETED", _) => format!("completed: {}", revision(&primary.task_definition)),
-        ("IN_PROGRESS", _) => format!("in progress: {}", revision(&primary.task_definition)),
-        (other, _) => format!("{}: {}", other.to_lowercase(), revision(&primary.task_definition)),
+        (Some(DeploymentRolloutState::Completed), _) => format!("completed: {revision}"),
+        (Some(DeploymentRolloutState::InProgress) | None, _) => format!("in progress: {revision}"),
+        (Some(other), _) => format!("{}: {revision}", other.as_str().to_lowercase()),
     })
 }
 
-fn print(format: OutputFormat, status: &Status) -> Result<(), CliError> {
-    if format == OutputFormat::Json {
-        return crate::commands::print_json(status);
-    }
-    let mut out = std::io::stdout().lock();
-    let rows: Vec<[String; 3]> = status
-        .resources
-        .iter()
-        .map(|r| [r.kind.to_string(), r.name.clone(), r.state.clone()])
-        .collect();
-    crate::commands::table(&mut out, &["RESOURCE", "NAME", "STATE"], &rows)?;
-    for s in &status.services {
-        writeln!(out)?;
-        if !s.exists {
-            writeln!(
-                out,
-                "service {}/{}: missing (run `pushdeploy up`)",
-                s.cluster, s.service
-            )?;
-            continue;
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows: Vec<[String; 3]> = (self.resources.iter())
+            .map(|r| [r.kind.to_string(), r.name.clone(), r.state.clone()])
+            .collect();
+        table(f, &["RESOURCE", "NAME", "STATE"], &rows)?;
+        for s in &self.services {
+            writeln!(f)?;
+            if s.exists {
+                write!(f, "{s}")?;
+            } else {
+                writeln!(f, "service {}/{}: missing (run `pushdeploy up`)", s.cluster, s.service)?;
+            }
         }
-        let paused = if s.paused {
+        Ok(())
+    }
+}
+
+impl fmt::Display for ServiceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let paused = if self.paused {
             "  PAUSED: automatic redeploys off until `pushdeploy resume`"
         } else {
             ""
         };
         writeln!(
-            out,
+            f,
             "service {}/{}: {}/{} running{paused}",
-            s.cluster, s.service, s.running, s.desired
+            self.cluster, self.service, self.running, self.desired
         )?;
-        writeln!(out, "  revision   {}", s.task_definition.as_deref().unwrap_or("-"))?;
-        writeln!(out, "  image      {}", s.image.as_deref().unwrap_or("-"))?;
-        writeln!(out, "  digest     {}", s.digest.as_deref().unwrap_or("- (not pinned)"))?;
-        writeln!(out, "  tag        {}", s.tag.as_deref().unwrap_or("-"))?;
-        if let Some(at) = &s.pushed_at {
-            writeln!(out, "  pushed at  {at}")?;
+        let line = |f: &mut fmt::Formatter<'_>, label: &str, text: &str| writeln!(f, "  {label:<10} {text}");
+        line(f, "revision", self.task_definition.as_deref().unwrap_or("-"))?;
+        line(f, "image", self.image.as_deref().unwrap_or("-"))?;
+        line(f, "digest", self.digest.as_deref().unwrap_or("- (not pinned)"))?;
+        line(f, "tag", self.tag.as_deref().unwrap_or("-"))?;
+        if let Some(at) = &self.pushed_at {
+            line(f, "pushed at", at)?;
         }
-        let kept = s
-            .log_retention_days
-            .map(|d| format!(" (kept {d} days)"))
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "  logs       {}{kept}: pushdeploy logs --app {} --service {}",
-            s.log_group, status.app, s.service
-        )?;
-        match &s.scaling {
-            Some(scaling) => {
-                let policies: Vec<String> = (scaling.policies.iter())
-                    .map(|p| match p.metric.as_str() {
-                        "ECSServiceAverageCPUUtilization" => format!("cpu {}%", p.target),
-                        "ALBRequestCountPerTarget" => format!("{} requests per task and minute", p.target),
-                        other => format!("{other} {}", p.target),
-                    })
-                    .collect();
-                writeln!(
-                    out,
-                    "  scaling    {}-{} tasks, now {} ({})",
-                    scaling.min_count,
-                    scaling.max_count,
-                    s.desired,
-                    policies.join(", ")
-                )?;
-            }
-            None => writeln!(out, "  scaling    off: {} tasks, as the app file says", s.desired)?,
+        for (label, text) in &self.detail_lines {
+            line(f, label, text)?;
         }
-        if let Some(rb) = &s.rolled_back {
-            writeln!(out, "  ROLLED BACK: {rb}")?;
+        if let Some(rb) = &self.rolled_back {
+            writeln!(f, "  ROLLED BACK: {rb}")?;
         }
-        if let Some(last) = &s.last_outcome {
-            writeln!(out, "  last deployment  {last}")?;
+        if let Some(last) = &self.last_outcome {
+            writeln!(f, "  last deployment  {last}")?;
         }
-        if !s.failed_before.is_empty() {
+        if !self.failed_before.is_empty() {
             writeln!(
-                out,
+                f,
                 "  failed before    {} (never redeployed automatically; `pushdeploy deploy --force` on purpose)",
-                s.failed_before.join(", ")
+                self.failed_before.join(", ")
             )?;
         }
-        for d in &s.deployments {
-            let reason = d
-                .rollout_state_reason
-                .as_deref()
+        for d in &self.deployments {
+            let reason = (d.rollout_state_reason.as_deref())
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default();
             writeln!(
-                out,
+                f,
                 "  deployment {} {} {} {}/{} running, {} failed{reason}",
                 d.status,
-                revision(&d.task_definition),
-                d.rollout_state,
+                short(&d.task_definition),
+                d.state_words(),
                 d.running,
                 d.desired,
                 d.failed_tasks
             )?;
         }
-        for e in &s.events {
-            writeln!(out, "  event      {e}")?;
+        for e in &self.events {
+            line(f, "event", e)?;
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -495,7 +485,11 @@ mod tests {
             id: "ecs-svc/1".into(),
             status: status.into(),
             task_definition: format!("arn:aws:ecs:us-east-1:1:task-definition/{td}"),
-            rollout_state: state.into(),
+            rollout_state: match state {
+                "COMPLETED" => Some(DeploymentRolloutState::Completed),
+                "FAILED" => Some(DeploymentRolloutState::Failed),
+                _ => Some(DeploymentRolloutState::InProgress),
+            },
             rollout_state_reason: reason.map(str::to_string),
             running: 1,
             desired: 1,
@@ -541,10 +535,10 @@ mod tests {
     #[test]
     fn a_persons_rollback_is_read_from_the_pause_tag() {
         let text =
-            person_rollback("pushdeploy rollback by arn:aws:iam::1:user/alice at 2026-11-26T10:00:00Z to demo-web:6");
-        assert!(
-            text.contains("user/alice") && text.contains("pushdeploy resume"),
-            "{text}"
+            person_rollback("by=arn:aws:iam::1:user/alice at=2026-11-26T10:00:00Z from=demo-web:7 to=demo-web:6");
+        assert_eq!(
+            text,
+            "rolled back by arn:aws:iam::1:user/alice at 2026-11-26T10:00:00Z from demo-web:7 to demo-web:6; automatic redeploys paused until `pushdeploy resume`"
         );
         assert!(person_rollback("true").contains("pushdeploy:paused=true"));
     }

@@ -11,6 +11,7 @@ use crate::app_file::App;
 use crate::cli::{GlobalArgs, SyncArgs};
 use crate::context::Context;
 use crate::error::CliError;
+use crate::output::{print, Outcomes};
 
 /// Runs the command: one outcome per route, printed even when some routes failed.
 ///
@@ -29,7 +30,7 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<ExitCode, CliErr
                 service: service.clone(),
                 repository: "(any)".into(),
                 parameter,
-                routes: crate::commands::deploy::route_list(&config),
+                routes: super::deploy::route_list(&config),
             });
         }
     }
@@ -40,11 +41,11 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<ExitCode, CliErr
     let owner = format!("pushdeploy sync pid {}", std::process::id());
     match engine.sync(&scope, &owner).await {
         Ok(outcomes) => {
-            crate::commands::deploy::print_outcomes(ctx.output, &outcomes)?;
+            print(ctx.output, &Outcomes(outcomes))?;
             Ok(ExitCode::SUCCESS)
         }
         Err(pushdeploy::Error::Partial { failures, outcomes }) => {
-            crate::commands::deploy::print_outcomes(ctx.output, &outcomes)?;
+            print(ctx.output, &Outcomes(outcomes.clone()))?;
             Err(CliError::Engine(pushdeploy::Error::Partial { failures, outcomes }))
         }
         Err(e) => Err(e.into()),

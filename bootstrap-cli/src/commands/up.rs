@@ -2,23 +2,26 @@
 //! app file wants, in dependency order, each one find-first, so a re-run makes no write and an
 //! interrupted run is finished by the next one.
 
-use std::io::Write;
+use std::fmt;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::app_file::App;
-use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, UpArgs};
+use crate::cli::{GlobalArgs, PlanArgs, UpArgs};
 use crate::context::Context;
 use crate::error::{aws, CliError};
+use crate::output::{print, table};
 use crate::poll::{self, Poll, Wait};
 use crate::progress::Progress;
-use crate::resources::{self, load_balancer, service, Change, Known, Mode, Options, Report};
+use crate::resources::facts::Facts;
+use crate::resources::model::{Change, Mode, Report};
+use crate::resources::{self, load_balancer, service, Options};
 
 /// What `up` did, and what to do next.
 #[derive(Debug, Serialize)]
-pub struct UpResult {
+pub struct UpReport {
     /// App name.
     pub app: String,
     /// Whether nothing was written.
@@ -65,16 +68,16 @@ impl SamParameters {
 pub async fn run(args: UpArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.app.file.as_deref(), args.app.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
-    let mode = if args.dry_run { Mode::Plan } else { Mode::Apply };
+    let mode = if args.dry_run { Mode::Preview } else { Mode::Apply };
     let options = Options {
         refresh_instances: args.refresh_instances,
     };
     let progress = Progress::new(&ctx);
-    let (result, known) = converge(&app, &ctx, mode, options, &progress).await?;
+    let (report, facts) = converge(&app, &ctx, mode, options, &progress).await?;
     if args.wait && mode == Mode::Apply {
-        wait_ready(&ctx, &app, &known, Duration::from_secs(args.timeout), &progress).await?;
+        wait_ready(&ctx, &app, &facts, Duration::from_secs(args.timeout), &progress).await?;
     }
-    print(ctx.output, &result)?;
+    print(ctx.output, &report)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -83,13 +86,13 @@ pub async fn plan(args: PlanArgs, global: &GlobalArgs) -> Result<ExitCode, CliEr
     let app = App::load(args.file.as_deref(), args.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
     let progress = Progress::new(&ctx);
-    let (result, _) = converge(&app, &ctx, Mode::Plan, Options::default(), &progress).await?;
-    print(ctx.output, &result)?;
+    let (report, _) = converge(&app, &ctx, Mode::Preview, Options::default(), &progress).await?;
+    print(ctx.output, &report)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `up` with default options: provisions (or, in [`Mode::Plan`], only inspects) everything.
-pub async fn up(app: &App, ctx: &Context, mode: Mode, progress: &Progress) -> Result<UpResult, CliError> {
+/// `up` with default options: provisions (or, in [`Mode::Preview`], only inspects) everything.
+pub async fn up(app: &App, ctx: &Context, mode: Mode, progress: &Progress) -> Result<UpReport, CliError> {
     Ok(converge(app, ctx, mode, Options::default(), progress).await?.0)
 }
 
@@ -100,9 +103,9 @@ pub async fn converge(
     mode: Mode,
     options: Options,
     progress: &Progress,
-) -> Result<(UpResult, Known), CliError> {
-    let nodes = resources::inventory(app, options);
-    let (reports, known) = resources::converge(&nodes, ctx, mode, progress).await?;
+) -> Result<(UpReport, Facts), CliError> {
+    let list = resources::inventory(app, options);
+    let (reports, facts) = resources::converge(&list, ctx, mode, progress).await?;
     let scheme = if app.file.certificate_arn.is_some() {
         "https"
     } else {
@@ -117,38 +120,38 @@ pub async fn converge(
         .collect();
     extra.sort();
     extra.dedup();
-    let result = UpResult {
+    let report = UpReport {
         app: app.name.clone(),
-        dry_run: mode == Mode::Plan,
+        dry_run: mode == Mode::Preview,
         resources: reports,
-        url: known
+        url: facts
             .load_balancer
             .as_ref()
             .map(|lb| format!("{scheme}://{}", lb.dns_name)),
         sam_parameters: SamParameters {
             app_name: app.name.clone(),
             cluster_name: app.names.cluster(),
-            execution_role_arn: known.roles.get(&app.names.execution_role()).cloned(),
+            execution_role_arn: facts.roles.get(&app.names.execution_role()).cloned(),
             extra_repositories: extra.join(","),
         },
     };
-    Ok((result, known))
+    Ok((report, facts))
 }
 
 /// Whether the service runs an image that exists: a pinned one (a deploy's), the placeholder, or
 /// the repository's `latest`. A service without one waits for its first push, so `up --wait`
 /// does not wait for it.
-pub fn has_image(app: &App, known: &Known, service: &str) -> bool {
+pub fn has_image(app: &App, facts: &Facts, service: &str) -> bool {
     let Some(s) = app.services().into_iter().find(|s| s.spec.name == service) else {
         return false;
     };
-    let Some(revision) = known.revisions.get(service) else {
+    let Some(revision) = facts.revisions.get(service) else {
         return false;
     };
     let image = revision.image(&s.container).unwrap_or_default();
     revision.is_placeholder(&s.repository)
         || image.contains('@')
-        || known.repositories.get(&s.repository).is_some_and(|r| r.has_latest)
+        || facts.repositories.get(&s.repository).is_some_and(|r| r.has_latest)
 }
 
 /// `up --wait`: the load balancer active, the instances joined to the cluster, and the
@@ -159,13 +162,13 @@ pub fn has_image(app: &App, known: &Known, service: &str) -> bool {
 pub async fn wait_ready(
     ctx: &Context,
     app: &App,
-    known: &Known,
+    facts: &Facts,
     timeout: Duration,
     progress: &Progress,
 ) -> Result<(), CliError> {
     let started = Instant::now();
     let left = || timeout.saturating_sub(started.elapsed());
-    if let Some(lb) = &known.load_balancer {
+    if let Some(lb) = &facts.load_balancer {
         let step = progress.step("waiting for the load balancer");
         load_balancer::wait_available(ctx, lb, left(), &step).await?;
         step.done("active");
@@ -208,7 +211,7 @@ pub async fn wait_ready(
         }
     }
     for s in app.services() {
-        if !has_image(app, known, &s.spec.name) {
+        if !has_image(app, facts, &s.spec.name) {
             continue;
         }
         let step = progress.step(&format!("waiting for service {} to be stable", s.spec.name));
@@ -224,53 +227,35 @@ pub async fn wait_ready(
     Ok(())
 }
 
-/// Prints the summary table, the URL and the next step (text) or the whole result (JSON).
-pub fn print(format: OutputFormat, result: &UpResult) -> Result<(), CliError> {
-    if format == OutputFormat::Json {
-        return crate::commands::print_json(result);
-    }
-    let mut out = std::io::stdout().lock();
-    let rows: Vec<[String; 4]> = result
-        .resources
-        .iter()
-        .map(|r| {
-            let change = match &r.change {
-                Change::Create if result.dry_run => "create".to_string(),
-                Change::Create => "created".to_string(),
-                Change::Update(d) if result.dry_run => format!("update: {}", d.join("; ")),
-                Change::Update(d) => format!("updated: {}", d.join("; ")),
-                Change::NoChange => "no change".to_string(),
-            };
-            [
-                r.kind.to_string(),
-                r.name.clone(),
-                change,
-                r.state.clone().unwrap_or_default(),
-            ]
-        })
-        .collect();
-    crate::commands::table(&mut out, &["RESOURCE", "NAME", "CHANGE", "STATE"], &rows)?;
-    let changes = result.resources.iter().filter(|r| r.change != Change::NoChange).count();
-    writeln!(out)?;
-    if result.dry_run {
+impl fmt::Display for UpReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = if self.dry_run { Mode::Preview } else { Mode::Apply };
+        let rows: Vec<[String; 4]> = (self.resources.iter())
+            .map(|r| {
+                [
+                    r.kind.to_string(),
+                    r.name.clone(),
+                    r.change.words(mode),
+                    r.state.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(f, &["RESOURCE", "NAME", "CHANGE", "STATE"], &rows)?;
+        let changes = self.resources.iter().filter(|r| r.change != Change::NoChange).count();
+        writeln!(f)?;
+        if self.dry_run {
+            return writeln!(
+                f,
+                "plan: {changes} of {} resources would change; nothing was written",
+                self.resources.len()
+            );
+        }
+        writeln!(f, "app {} is up: {}", self.app, self.url.as_deref().unwrap_or("-"))?;
+        writeln!(f, "next: deploy the function that redeploys on every push:")?;
         writeln!(
-            out,
-            "plan: {changes} of {} resources would change; nothing was written",
-            result.resources.len()
-        )?;
-        return Ok(());
+            f,
+            "  sam build && sam deploy --guided --parameter-overrides {}",
+            self.sam_parameters.overrides()
+        )
     }
-    writeln!(
-        out,
-        "app {} is up: {}",
-        result.app,
-        result.url.as_deref().unwrap_or("-")
-    )?;
-    writeln!(out, "next: deploy the function that redeploys on every push:")?;
-    writeln!(
-        out,
-        "  sam build && sam deploy --guided --parameter-overrides {}",
-        result.sam_parameters.overrides()
-    )?;
-    Ok(())
 }

@@ -11,7 +11,8 @@ use aws_sdk_autoscaling::types::{
     AutoScalingGroup as AsgGroup, LaunchTemplateSpecification, RefreshPreferences, ScaleInProtectedInstances, Tag,
 };
 
-use super::{need, Known, Resource, APP_TAG};
+use super::facts::{need, Facts};
+use super::model::{Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -181,18 +182,18 @@ impl Resource for AutoScalingGroup {
         self.name.clone()
     }
 
-    async fn observe(&self, ctx: &Context, known: &Known) -> Result<Option<Observed>, CliError> {
+    async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<Observed>, CliError> {
         let Some(group) = find_group(ctx, &self.name).await? else {
             return Ok(None);
         };
-        let stale = match known.architecture {
+        let stale = match facts.architecture {
             Some(arch) => stale_instances(ctx, &group, arch.ami_parameter()).await?,
             None => 0,
         };
         Ok(Some(Observed { group, stale }))
     }
 
-    fn diff(&self, observed: &Observed, known: &Known) -> Vec<Drift> {
+    fn diff(&self, observed: &Observed, facts: &Facts) -> Vec<Drift> {
         let g = &observed.group;
         let mut drift = Vec::new();
         let have = (g.min_size().unwrap_or_default(), g.max_size().unwrap_or_default());
@@ -202,7 +203,7 @@ impl Resource for AutoScalingGroup {
                 want: (self.min, self.max),
             });
         }
-        if let Some(vpc) = &known.vpc {
+        if let Some(vpc) = &facts.vpc {
             let mut want = vpc.subnets.clone();
             want.sort();
             let have = subnets(g);
@@ -219,18 +220,18 @@ impl Resource for AutoScalingGroup {
     /// IAM: `autoscaling:CreateAutoScalingGroup`, `autoscaling:CreateOrUpdateTags`,
     /// `ec2:RunInstances` (through the launch template), `iam:PassRole` (the instance role),
     /// `iam:CreateServiceLinkedRole` (Auto Scaling's, on an account's first group).
-    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<Observed, CliError> {
-        let vpc = need(known.vpc.as_ref(), "the VPC")?;
-        let template = need(known.launch_template.as_ref(), "the launch template")?;
+    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
+        let vpc = need(facts.vpc.as_ref(), "the VPC")?;
+        let template = need(facts.launch_template.as_ref(), "the launch template")?;
         let asg = ctx.autoscaling();
         // Auto Scaling refuses a template or instance profile created moments ago with a
         // ValidationError (no code of its own): retried only while one of them is that new (by
         // AWS's creation dates), so a real mistake fails at once.
-        let fresh = known.is_fresh("launch template", &self.name, PROPAGATION)
-            || known
+        let fresh = facts.is_fresh("launch template", &self.name, PROPAGATION)
+            || facts
                 .instance_profile
                 .as_ref()
-                .is_some_and(|p| known.is_fresh("instance profile", p, PROPAGATION));
+                .is_some_and(|p| facts.is_fresh("instance profile", p, PROPAGATION));
         let created = poll::retry(
             PROPAGATION,
             |e| fresh && poll::code_is("ValidationError")(e),
@@ -272,7 +273,7 @@ impl Resource for AutoScalingGroup {
         ctx: &Context,
         _: &Observed,
         drift: &[Drift],
-        known: &Known,
+        facts: &Facts,
         _: &Step,
     ) -> Result<(), CliError> {
         let asg = ctx.autoscaling();
@@ -280,7 +281,7 @@ impl Resource for AutoScalingGroup {
             .iter()
             .any(|d| matches!(d, Drift::Size { .. } | Drift::Subnets { .. }))
         {
-            let vpc = need(known.vpc.as_ref(), "the VPC")?;
+            let vpc = need(facts.vpc.as_ref(), "the VPC")?;
             asg.update_auto_scaling_group()
                 .auto_scaling_group_name(&self.name)
                 .min_size(self.min)
@@ -319,7 +320,7 @@ impl Resource for AutoScalingGroup {
         let asg = ctx.autoscaling();
         // A `down` cut short finds the group still deleting; asking again would be refused
         // (ScalingActivityInProgress), so go on to the wait.
-        if observed.group.status() != Some("Delete in progress") {
+        if !is_deleting(&observed.group) {
             asg.delete_auto_scaling_group()
                 .auto_scaling_group_name(&self.name)
                 .force_delete(true)
@@ -340,11 +341,11 @@ impl Resource for AutoScalingGroup {
         poll::waited(done, "autoscaling:DescribeAutoScalingGroups", &wait).map(|_| ())
     }
 
-    fn record(&self, observed: &Observed, known: &mut Known) {
-        known.auto_scaling_group = observed.group.auto_scaling_group_arn.clone();
+    fn record(&self, observed: &Observed, facts: &mut Facts) {
+        facts.auto_scaling_group = observed.group.auto_scaling_group_arn.clone();
     }
 
-    fn state(&self, observed: &Observed, _known: &Known) -> Option<String> {
+    fn state(&self, observed: &Observed, _facts: &Facts) -> Option<String> {
         let n = observed.group.instances().len();
         Some(match observed.stale {
             0 => format!("{n} instances"),
@@ -356,17 +357,23 @@ impl Resource for AutoScalingGroup {
     }
 }
 
+/// Whether the group is being deleted. `AutoScalingGroup.Status` is a plain string in the Auto
+/// Scaling model, set only while a delete runs: this is where it is read.
+fn is_deleting(group: &aws_sdk_autoscaling::types::AutoScalingGroup) -> bool {
+    group.status() == Some("Delete in progress")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::app_file::AppFile;
-    use crate::resources::network::Vpc;
+    use crate::resources::facts::Vpc;
 
     #[test]
     fn stale_instances_are_drift_only_when_a_refresh_is_asked_for() {
         let app = App::resolve(AppFile::default(), Some("demo"), "defaults", None).unwrap();
-        let mut known = Known::default();
-        known.vpc = Some(Vpc {
+        let mut facts = Facts::default();
+        facts.vpc = Some(Vpc {
             id: "vpc-1".into(),
             subnets: vec!["subnet-b".into(), "subnet-a".into()],
         });
@@ -378,13 +385,13 @@ mod tests {
                 .build(),
             stale: 1,
         };
-        assert!(AutoScalingGroup::new(&app, false).diff(&observed, &known).is_empty());
+        assert!(AutoScalingGroup::new(&app, false).diff(&observed, &facts).is_empty());
         assert!(AutoScalingGroup::new(&app, false)
-            .state(&observed, &known)
+            .state(&observed, &facts)
             .unwrap()
             .contains("--refresh-instances"));
         assert_eq!(
-            AutoScalingGroup::new(&app, true).diff(&observed, &known),
+            AutoScalingGroup::new(&app, true).diff(&observed, &facts),
             [Drift::StaleInstances { count: 1 }]
         );
         let resized = Observed {
@@ -396,7 +403,7 @@ mod tests {
             stale: 0,
         };
         let drift: Vec<String> = AutoScalingGroup::new(&app, false)
-            .diff(&resized, &known)
+            .diff(&resized, &facts)
             .iter()
             .map(ToString::to_string)
             .collect();

@@ -11,7 +11,8 @@ use aws_sdk_ecs::types::{
     ManagedTerminationProtection, Tag,
 };
 
-use super::{need, Known, Resource, APP_TAG};
+use super::facts::{need, Facts};
+use super::model::{Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -23,7 +24,7 @@ pub const DELETION: Duration = Duration::from_secs(900);
 
 /// The managed scaling `up` sets: ECS keeps the group at 100% of what the tasks need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scaling {
+pub struct ProviderScaling {
     /// On.
     pub enabled: bool,
     /// Target capacity, percent.
@@ -37,7 +38,7 @@ pub struct Scaling {
 }
 
 /// What `up` wants.
-pub const SCALING: Scaling = Scaling {
+pub const SCALING: ProviderScaling = ProviderScaling {
     enabled: true,
     target: 100,
     min_step: 1,
@@ -45,11 +46,11 @@ pub const SCALING: Scaling = Scaling {
     termination_protection: true,
 };
 
-impl Scaling {
-    fn of(cp: &EcsCapacityProvider) -> Scaling {
+impl ProviderScaling {
+    fn of(cp: &EcsCapacityProvider) -> ProviderScaling {
         let provider = cp.auto_scaling_group_provider();
         let managed = provider.and_then(|p| p.managed_scaling());
-        Scaling {
+        ProviderScaling {
             enabled: managed.and_then(|m| m.status()) == Some(&ManagedScalingStatus::Enabled),
             target: managed.and_then(|m| m.target_capacity()).unwrap_or_default(),
             min_step: managed.and_then(|m| m.minimum_scaling_step_size()).unwrap_or_default(),
@@ -69,7 +70,7 @@ impl Scaling {
     }
 }
 
-impl fmt::Display for Scaling {
+impl fmt::Display for ProviderScaling {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -89,7 +90,7 @@ pub enum Drift {
     /// Its scaling settings.
     Scaling {
         /// Now.
-        have: Scaling,
+        have: ProviderScaling,
     },
 }
 
@@ -191,12 +192,12 @@ impl Resource for CapacityProvider {
         self.name.clone()
     }
 
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<EcsCapacityProvider>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<EcsCapacityProvider>, CliError> {
         Ok(describe(ctx, &self.name).await?.filter(usable))
     }
 
-    fn diff(&self, cp: &EcsCapacityProvider, _known: &Known) -> Vec<Drift> {
-        let have = Scaling::of(cp);
+    fn diff(&self, cp: &EcsCapacityProvider, _facts: &Facts) -> Vec<Drift> {
+        let have = ProviderScaling::of(cp);
         if have == SCALING {
             Vec::new()
         } else {
@@ -205,8 +206,8 @@ impl Resource for CapacityProvider {
     }
 
     /// IAM: `ecs:CreateCapacityProvider`, `ecs:TagResource`.
-    async fn create(&self, ctx: &Context, known: &Known, step: &Step) -> Result<EcsCapacityProvider, CliError> {
-        let asg = need(known.auto_scaling_group.as_ref(), "the Auto Scaling group")?;
+    async fn create(&self, ctx: &Context, facts: &Facts, step: &Step) -> Result<EcsCapacityProvider, CliError> {
+        let asg = need(facts.auto_scaling_group.as_ref(), "the Auto Scaling group")?;
         // One still being deleted (a `down` cut short) holds the name until it is gone.
         if describe(ctx, &self.name).await?.is_some_and(|cp| being_deleted(&cp)) {
             self.wait_deleted(ctx, step).await?;
@@ -246,7 +247,7 @@ impl Resource for CapacityProvider {
         ctx: &Context,
         _: &EcsCapacityProvider,
         _: &[Drift],
-        _: &Known,
+        _: &Facts,
         _: &Step,
     ) -> Result<(), CliError> {
         ctx.ecs()
@@ -285,17 +286,17 @@ impl Resource for CapacityProvider {
         self.wait_deleted(ctx, step).await
     }
 
-    fn record(&self, _cp: &EcsCapacityProvider, known: &mut Known) {
-        known.capacity_provider = Some(self.name.clone());
+    fn record(&self, _cp: &EcsCapacityProvider, facts: &mut Facts) {
+        facts.capacity_provider = Some(self.name.clone());
     }
 
-    fn state(&self, cp: &EcsCapacityProvider, _known: &Known) -> Option<String> {
+    fn state(&self, cp: &EcsCapacityProvider, _facts: &Facts) -> Option<String> {
         Some(match cp.update_status() {
             Some(CapacityProviderUpdateStatus::DeleteFailed) => format!(
                 "DELETE_FAILED: {}",
                 cp.update_status_reason().unwrap_or("ECS gave no reason")
             ),
-            _ => Scaling::of(cp).to_string(),
+            _ => ProviderScaling::of(cp).to_string(),
         })
     }
 }
@@ -317,7 +318,7 @@ mod tests {
             .build();
         assert!(usable(&failed), "a failed deletion leaves the provider in use");
         let app = App::resolve(crate::app_file::AppFile::default(), Some("demo"), "defaults", None).unwrap();
-        let drift = CapacityProvider::new(&app).diff(&failed, &Known::default());
+        let drift = CapacityProvider::new(&app).diff(&failed, &Facts::default());
         assert!(matches!(drift.as_slice(), [Drift::Scaling { have }] if !have.enabled));
     }
 }

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use aws_sdk_ecs::types::{Cluster as EcsCluster, ClusterField, ClusterSetting, ClusterSettingName, Tag};
 
+use super::facts::Facts;
+use super::model::{Resource, APP_TAG};
 use super::service_linked_role::{self, may_be_propagating};
-use super::{Known, Resource, APP_TAG};
+use pushdeploy::ecs_status::Status;
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -83,7 +85,7 @@ pub async fn find(ctx: &Context, name: &str) -> Result<Option<EcsCluster>, CliEr
         .send()
         .await
         .map_err(|e| aws("ecs:DescribeClusters", e))?;
-    Ok(out.clusters().iter().find(|c| c.status() == Some("ACTIVE")).cloned())
+    Ok(out.clusters().iter().find(|c| Status::of_cluster(c) == Status::Active).cloned())
 }
 
 impl Resource for Cluster {
@@ -98,11 +100,11 @@ impl Resource for Cluster {
         self.name.clone()
     }
 
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<EcsCluster>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<EcsCluster>, CliError> {
         find(ctx, &self.name).await
     }
 
-    fn diff(&self, cluster: &EcsCluster, _known: &Known) -> Vec<Drift> {
+    fn diff(&self, cluster: &EcsCluster, _facts: &Facts) -> Vec<Drift> {
         let have = cluster
             .settings()
             .iter()
@@ -120,12 +122,12 @@ impl Resource for Cluster {
     }
 
     /// IAM: `ecs:CreateCluster`, `ecs:TagResource`.
-    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<EcsCluster, CliError> {
+    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<EcsCluster, CliError> {
         let ecs = ctx.ecs();
         // A service-linked role created moments ago is not usable yet (ECS developer guide).
         let out = poll::retry(
             service_linked_role::PROPAGATION,
-            |e| may_be_propagating(known, e),
+            |e| may_be_propagating(facts, e),
             || {
                 ecs.create_cluster()
                     .cluster_name(&self.name)
@@ -140,7 +142,7 @@ impl Resource for Cluster {
     }
 
     /// IAM: `ecs:UpdateClusterSettings`.
-    async fn apply(&self, ctx: &Context, _: &EcsCluster, _: &[Drift], _: &Known, _: &Step) -> Result<(), CliError> {
+    async fn apply(&self, ctx: &Context, _: &EcsCluster, _: &[Drift], _: &Facts, _: &Step) -> Result<(), CliError> {
         ctx.ecs()
             .update_cluster_settings()
             .cluster(&self.name)
@@ -181,11 +183,11 @@ impl Resource for Cluster {
         .await
     }
 
-    fn record(&self, cluster: &EcsCluster, known: &mut Known) {
-        known.cluster = cluster.cluster_arn.clone();
+    fn record(&self, cluster: &EcsCluster, facts: &mut Facts) {
+        facts.cluster = cluster.cluster_arn.clone();
     }
 
-    fn state(&self, cluster: &EcsCluster, _known: &Known) -> Option<String> {
+    fn state(&self, cluster: &EcsCluster, _facts: &Facts) -> Option<String> {
         cluster.status().map(|s| s.to_ascii_lowercase())
     }
 }
@@ -203,7 +205,7 @@ mod tests {
         let c = Cluster::new(&app);
         let bare = EcsCluster::builder().build();
         assert_eq!(
-            c.diff(&bare, &Known::default())[0].to_string(),
+            c.diff(&bare, &Facts::default())[0].to_string(),
             "container insights disabled -> enabled"
         );
         let on = EcsCluster::builder()
@@ -214,6 +216,6 @@ mod tests {
                     .build(),
             )
             .build();
-        assert!(c.diff(&on, &Known::default()).is_empty());
+        assert!(c.diff(&on, &Facts::default()).is_empty());
     }
 }

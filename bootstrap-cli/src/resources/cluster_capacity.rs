@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use aws_sdk_ecs::types::CapacityProviderStrategyItem;
 
-use super::{need, Known, Resource};
+use super::facts::{need, Facts};
+use super::model::Resource;
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, CliError};
@@ -103,8 +104,8 @@ impl Resource for ClusterCapacity {
     }
 
     /// IAM: `ecs:DescribeClusters`.
-    async fn observe(&self, ctx: &Context, known: &Known) -> Result<Option<Attachment>, CliError> {
-        if known.cluster.is_none() {
+    async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<Attachment>, CliError> {
+        if facts.cluster.is_none() {
             return Ok(None);
         }
         let Some(cluster) = super::cluster::find(ctx, &self.cluster).await? else {
@@ -121,7 +122,7 @@ impl Resource for ClusterCapacity {
         Ok(attachment.providers.contains(&self.provider).then_some(attachment))
     }
 
-    fn diff(&self, attachment: &Attachment, _known: &Known) -> Vec<Drift> {
+    fn diff(&self, attachment: &Attachment, _facts: &Facts) -> Vec<Drift> {
         if attachment.default_strategy == [self.provider.clone()] {
             Vec::new()
         } else {
@@ -131,8 +132,8 @@ impl Resource for ClusterCapacity {
         }
     }
 
-    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<Attachment, CliError> {
-        need(known.capacity_provider.as_ref(), "the capacity provider")?;
+    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<Attachment, CliError> {
+        need(facts.capacity_provider.as_ref(), "the capacity provider")?;
         let others = match super::cluster::find(ctx, &self.cluster).await? {
             Some(c) => c.capacity_providers().to_vec(),
             None => Vec::new(),
@@ -149,7 +150,7 @@ impl Resource for ClusterCapacity {
         ctx: &Context,
         attachment: &Attachment,
         _: &[Drift],
-        _: &Known,
+        _: &Facts,
         _: &Step,
     ) -> Result<(), CliError> {
         self.attach(ctx, &attachment.providers).await
@@ -190,5 +191,5 @@ impl Resource for ClusterCapacity {
         .await
     }
 
-    fn record(&self, _attachment: &Attachment, _known: &mut Known) {}
+    fn record(&self, _attachment: &Attachment, _facts: &mut Facts) {}
 }

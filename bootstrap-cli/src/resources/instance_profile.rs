@@ -4,7 +4,8 @@ use std::fmt;
 
 use aws_sdk_iam::types::Tag;
 
-use super::{Known, Resource, APP_TAG};
+use super::facts::Facts;
+use super::model::{Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -115,11 +116,11 @@ impl Resource for InstanceProfile {
         self.name.clone()
     }
 
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<Observed>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
         find(ctx, &self.name).await
     }
 
-    fn diff(&self, observed: &Observed, _known: &Known) -> Vec<Drift> {
+    fn diff(&self, observed: &Observed, _facts: &Facts) -> Vec<Drift> {
         if observed.roles.contains(&self.role) {
             Vec::new()
         } else {
@@ -129,7 +130,7 @@ impl Resource for InstanceProfile {
 
     /// IAM: `iam:CreateInstanceProfile`, `iam:TagInstanceProfile`, `iam:AddRoleToInstanceProfile`,
     /// `iam:PassRole` (the instance role, to EC2).
-    async fn create(&self, ctx: &Context, _known: &Known, _step: &Step) -> Result<Observed, CliError> {
+    async fn create(&self, ctx: &Context, _facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
         let tag = Tag::builder()
             .key(APP_TAG)
             .value(&self.app)
@@ -155,7 +156,7 @@ impl Resource for InstanceProfile {
             .ok_or_else(|| crate::error::missing("iam:GetInstanceProfile", "the profile just created"))
     }
 
-    async fn apply(&self, ctx: &Context, _: &Observed, _: &[Drift], _: &Known, _: &Step) -> Result<(), CliError> {
+    async fn apply(&self, ctx: &Context, _: &Observed, _: &[Drift], _: &Facts, _: &Step) -> Result<(), CliError> {
         self.add_role(ctx).await
     }
 
@@ -182,10 +183,10 @@ impl Resource for InstanceProfile {
         }
     }
 
-    fn record(&self, observed: &Observed, known: &mut Known) {
-        known.instance_profile = Some(self.name.clone());
+    fn record(&self, observed: &Observed, facts: &mut Facts) {
+        facts.instance_profile = Some(self.name.clone());
         if let Some(created) = &observed.created {
-            known.created_at(self.kind(), &self.name, created);
+            facts.created_at(self.kind(), &self.name, created);
         }
     }
 }

@@ -1,42 +1,15 @@
 //! The instance type of the cluster's instances, and its CPU architecture as EC2 reports it
 //! (not guessed from the name): Graviton types need the arm64 ECS-optimized AMI.
 
-use aws_sdk_ec2::types::{ArchitectureType, InstanceType as Ec2InstanceType};
+use aws_sdk_ec2::types::InstanceType as Ec2InstanceType;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{Known, Lifetime, NoDrift, Resource};
+use super::facts::{Architecture, Facts};
+use super::model::{Lifetime, NoDrift, Resource};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
 use crate::progress::Step;
-
-/// CPU architecture of an instance type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Architecture {
-    /// Intel and AMD.
-    X86_64,
-    /// Graviton.
-    Arm64,
-}
-
-impl Architecture {
-    /// From the architectures EC2 says a type supports: arm64 only when it cannot run x86_64.
-    pub fn from_supported(supported: &[ArchitectureType]) -> Architecture {
-        if supported.contains(&ArchitectureType::Arm64) && !supported.contains(&ArchitectureType::X8664) {
-            Architecture::Arm64
-        } else {
-            Architecture::X86_64
-        }
-    }
-
-    /// The public SSM parameter naming the current ECS-optimized Amazon Linux 2023 AMI.
-    pub fn ami_parameter(self) -> &'static str {
-        match self {
-            Architecture::X86_64 => "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id",
-            Architecture::Arm64 => "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id",
-        }
-    }
-}
 
 /// The app's instance type.
 #[derive(Debug, Clone)]
@@ -70,7 +43,7 @@ impl Resource for InstanceType {
     }
 
     /// IAM: `ec2:DescribeInstanceTypes`.
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<Architecture>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Architecture>, CliError> {
         let unknown = || CliError::UnknownInstanceType {
             instance_type: self.name.clone(),
             region: ctx.region().to_string(),
@@ -95,18 +68,18 @@ impl Resource for InstanceType {
         Ok(Some(Architecture::from_supported(&supported)))
     }
 
-    fn diff(&self, _observed: &Architecture, _known: &Known) -> Vec<NoDrift> {
+    fn diff(&self, _observed: &Architecture, _facts: &Facts) -> Vec<NoDrift> {
         Vec::new()
     }
 
-    async fn create(&self, ctx: &Context, _known: &Known, _step: &Step) -> Result<Architecture, CliError> {
+    async fn create(&self, ctx: &Context, _facts: &Facts, _step: &Step) -> Result<Architecture, CliError> {
         Err(CliError::UnknownInstanceType {
             instance_type: self.name.clone(),
             region: ctx.region().to_string(),
         })
     }
 
-    async fn apply(&self, _: &Context, _: &Architecture, _: &[NoDrift], _: &Known, _: &Step) -> Result<(), CliError> {
+    async fn apply(&self, _: &Context, _: &Architecture, _: &[NoDrift], _: &Facts, _: &Step) -> Result<(), CliError> {
         Ok(())
     }
 
@@ -114,11 +87,11 @@ impl Resource for InstanceType {
         Ok(())
     }
 
-    fn record(&self, observed: &Architecture, known: &mut Known) {
-        known.architecture = Some(*observed);
+    fn record(&self, observed: &Architecture, facts: &mut Facts) {
+        facts.architecture = Some(*observed);
     }
 
-    fn state(&self, observed: &Architecture, _known: &Known) -> Option<String> {
+    fn state(&self, observed: &Architecture, _facts: &Facts) -> Option<String> {
         Some(match observed {
             Architecture::X86_64 => "x86_64".into(),
             Architecture::Arm64 => "arm64 (Graviton)".into(),
@@ -129,6 +102,7 @@ impl Resource for InstanceType {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_ec2::types::ArchitectureType;
 
     #[test]
     fn arm64_only_types_get_the_arm64_ami_and_the_rest_the_x86_64_one() {

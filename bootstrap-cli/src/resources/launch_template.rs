@@ -14,8 +14,9 @@ use aws_sdk_ec2::types::{
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use base64::Engine as _;
 
-use super::instance_type::Architecture;
-use super::{need, GroupRole, Known, Resource, APP_TAG};
+use super::facts::Architecture;
+use super::facts::{need, Facts, GroupRole};
+use super::model::{Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -90,7 +91,7 @@ impl fmt::Display for Drift {
     }
 }
 
-/// Compares settings field by field (`None` in `want`: not known yet, a new resource's id).
+/// Compares settings field by field (`None` in `want`: not facts yet, a new resource's id).
 pub fn diff_settings(have: &Settings, want: &Settings) -> Vec<Drift> {
     let mut drift = Vec::new();
     let mut check = |what: &'static str, have: Option<String>, want: Option<String>| {
@@ -146,12 +147,12 @@ impl LaunchTemplate {
         }
     }
 
-    fn wanted(&self, known: &Known) -> Settings {
+    fn wanted(&self, facts: &Facts) -> Settings {
         Settings {
-            image: known.architecture.map(image),
+            image: facts.architecture.map(image),
             instance_type: Some(self.instance_type.clone()),
-            instance_profile: known.instance_profile.clone(),
-            security_groups: known
+            instance_profile: facts.instance_profile.clone(),
+            security_groups: facts
                 .security_groups
                 .get(&GroupRole::Instances)
                 .cloned()
@@ -163,11 +164,11 @@ impl LaunchTemplate {
         }
     }
 
-    fn data(&self, known: &Known) -> Result<RequestLaunchTemplateData, CliError> {
-        let architecture = need(known.architecture.as_ref(), "the instance type")?;
-        let profile = need(known.instance_profile.as_ref(), "the instance profile")?;
+    fn data(&self, facts: &Facts) -> Result<RequestLaunchTemplateData, CliError> {
+        let architecture = need(facts.architecture.as_ref(), "the instance type")?;
+        let profile = need(facts.instance_profile.as_ref(), "the instance profile")?;
         let group = need(
-            known.security_groups.get(&GroupRole::Instances),
+            facts.security_groups.get(&GroupRole::Instances),
             "the instances' security group",
         )?;
         Ok(RequestLaunchTemplateData::builder()
@@ -270,18 +271,18 @@ impl Resource for LaunchTemplate {
         self.name.clone()
     }
 
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<Observed>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
         find(ctx, &self.name).await
     }
 
-    fn diff(&self, observed: &Observed, known: &Known) -> Vec<Drift> {
-        diff_settings(&Settings::of(&observed.latest), &self.wanted(known))
+    fn diff(&self, observed: &Observed, facts: &Facts) -> Vec<Drift> {
+        diff_settings(&Settings::of(&observed.latest), &self.wanted(facts))
     }
 
     /// IAM: `ec2:CreateLaunchTemplate`, `ec2:CreateTags`, `iam:PassRole` (the instance role),
     /// `ssm:GetParameters` (EC2 checks the `resolve:ssm:` parameter with the caller's rights).
-    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<Observed, CliError> {
-        let data = self.data(known)?;
+    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
+        let data = self.data(facts)?;
         let created = ctx
             .ec2()
             .create_launch_template()
@@ -312,14 +313,14 @@ impl Resource for LaunchTemplate {
         ctx: &Context,
         observed: &Observed,
         _: &[Drift],
-        known: &Known,
+        facts: &Facts,
         _: &Step,
     ) -> Result<(), CliError> {
         let ec2 = ctx.ec2();
         let out = ec2
             .create_launch_template_version()
             .launch_template_id(&observed.id)
-            .launch_template_data(self.data(known)?)
+            .launch_template_data(self.data(facts)?)
             .send()
             .await
             .map_err(|e| aws("ec2:CreateLaunchTemplateVersion", e))?;
@@ -351,14 +352,14 @@ impl Resource for LaunchTemplate {
         }
     }
 
-    fn record(&self, observed: &Observed, known: &mut Known) {
-        known.launch_template = Some(observed.id.clone());
+    fn record(&self, observed: &Observed, facts: &mut Facts) {
+        facts.launch_template = Some(observed.id.clone());
         if let Some(created) = &observed.created {
-            known.created_at(self.kind(), &self.name, created);
+            facts.created_at(self.kind(), &self.name, created);
         }
     }
 
-    fn state(&self, observed: &Observed, _known: &Known) -> Option<String> {
+    fn state(&self, observed: &Observed, _facts: &Facts) -> Option<String> {
         observed.latest.image_id.clone()
     }
 }

@@ -9,7 +9,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RedirectActionStatusCodeEnum, Tag,
 };
 
-use super::{need, Known, Resource, APP_TAG};
+use super::facts::{need, Facts};
+use super::model::{Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -54,7 +55,7 @@ impl Action {
         }
     }
 
-    /// The action for the API. Only called with a known target group.
+    /// The action for the API. Only called with a facts target group.
     pub fn to_elb(&self) -> Result<ElbAction, CliError> {
         match self {
             Action::Forward(Some(tg)) => Ok(ElbAction::builder()
@@ -153,11 +154,11 @@ impl Listener {
         }
     }
 
-    fn want(&self, known: &Known) -> Action {
+    fn want(&self, facts: &Facts) -> Action {
         if self.redirect {
             Action::RedirectToHttps
         } else {
-            Action::Forward(known.target_groups.get(&self.default_service).cloned())
+            Action::Forward(facts.target_groups.get(&self.default_service).cloned())
         }
     }
 }
@@ -209,16 +210,16 @@ impl Resource for Listener {
         format!("{protocol} :{}", self.port)
     }
 
-    async fn observe(&self, ctx: &Context, known: &Known) -> Result<Option<ElbListener>, CliError> {
-        let Some(lb) = &known.load_balancer else {
+    async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<ElbListener>, CliError> {
+        let Some(lb) = &facts.load_balancer else {
             return Ok(None);
         };
         find(ctx, &lb.arn, self.port).await
     }
 
-    fn diff(&self, listener: &ElbListener, known: &Known) -> Vec<Drift> {
+    fn diff(&self, listener: &ElbListener, facts: &Facts) -> Vec<Drift> {
         let mut drift = Vec::new();
-        let (have, want) = (Action::of(listener.default_actions()), self.want(known));
+        let (have, want) = (Action::of(listener.default_actions()), self.want(facts));
         if have != want {
             drift.push(Drift::DefaultAction { have, want });
         }
@@ -239,14 +240,14 @@ impl Resource for Listener {
     }
 
     /// IAM: `elasticloadbalancing:CreateListener`, `elasticloadbalancing:AddTags`.
-    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<ElbListener, CliError> {
-        let lb = need(known.load_balancer.as_ref(), "the load balancer")?;
+    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<ElbListener, CliError> {
+        let lb = need(facts.load_balancer.as_ref(), "the load balancer")?;
         let mut call = ctx
             .elbv2()
             .create_listener()
             .load_balancer_arn(&lb.arn)
             .port(self.port)
-            .default_actions(self.want(known).to_elb()?)
+            .default_actions(self.want(facts).to_elb()?)
             .tags(Tag::builder().key(APP_TAG).value(&self.app).build());
         call = match &self.certificate {
             Some(cert) => call
@@ -281,7 +282,7 @@ impl Resource for Listener {
         ctx: &Context,
         listener: &ElbListener,
         drift: &[Drift],
-        _: &Known,
+        _: &Facts,
         _: &Step,
     ) -> Result<(), CliError> {
         let mut call = ctx.elbv2().modify_listener().listener_arn(arn(listener)?);
@@ -314,13 +315,13 @@ impl Resource for Listener {
         }
     }
 
-    fn record(&self, listener: &ElbListener, known: &mut Known) {
+    fn record(&self, listener: &ElbListener, facts: &mut Facts) {
         if let Ok(arn) = arn(listener) {
-            known.listeners.insert(self.port, arn.to_string());
+            facts.listeners.insert(self.port, arn.to_string());
         }
     }
 
-    fn state(&self, listener: &ElbListener, _known: &Known) -> Option<String> {
+    fn state(&self, listener: &ElbListener, _facts: &Facts) -> Option<String> {
         Some(Action::of(listener.default_actions()).to_string())
     }
 }
@@ -359,14 +360,14 @@ mod tests {
         let mut file = crate::app_file::AppFile::default();
         file.certificate_arn = Some("arn:aws:acm:us-east-1:1:certificate/c".into());
         let app = App::resolve(file, Some("demo"), "defaults", None).unwrap();
-        let mut known = Known::default();
-        known.target_groups.insert("web".into(), TG.into());
+        let mut facts = Facts::default();
+        facts.target_groups.insert("web".into(), TG.into());
         let forwarding = ElbListener::builder()
             .port(80)
             .default_actions(Action::Forward(Some(TG.into())).to_elb().unwrap())
             .build();
         assert_eq!(
-            Listener::http(&app).diff(&forwarding, &known),
+            Listener::http(&app).diff(&forwarding, &facts),
             [Drift::DefaultAction {
                 have: Action::Forward(Some(TG.into())),
                 want: Action::RedirectToHttps
@@ -377,7 +378,7 @@ mod tests {
             .default_actions(Action::Forward(Some(TG.into())).to_elb().unwrap())
             .build();
         assert_eq!(
-            Listener::https(&app).diff(&https, &known)[0].to_string(),
+            Listener::https(&app).diff(&https, &facts)[0].to_string(),
             "certificate none -> arn:aws:acm:us-east-1:1:certificate/c"
         );
     }

@@ -9,9 +9,10 @@ use aws_sdk_elasticloadbalancingv2::types::{
     HostHeaderConditionConfig, PathPatternConditionConfig, Rule as ElbRule, RuleCondition, Tag,
 };
 
+use super::facts::{need, Facts};
 use super::listener::Action;
-use super::{need, Known, Resource, APP_TAG};
-use crate::app_file::{App, Service};
+use super::model::{Resource, APP_TAG};
+use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
 use crate::progress::Step;
@@ -131,7 +132,7 @@ pub struct ListenerRule {
 
 impl ListenerRule {
     /// The rule of the `index`-th service (never the first: it is the default action).
-    pub fn new(app: &App, service: &Service, index: usize) -> ListenerRule {
+    pub fn new(app: &App, service: &AppService, index: usize) -> ListenerRule {
         ListenerRule {
             service: service.spec.name.clone(),
             priority: (index * 10) as i32,
@@ -144,8 +145,8 @@ impl ListenerRule {
         }
     }
 
-    fn want_action(&self, known: &Known) -> Action {
-        Action::Forward(known.target_groups.get(&self.service).cloned())
+    fn want_action(&self, facts: &Facts) -> Action {
+        Action::Forward(facts.target_groups.get(&self.service).cloned())
     }
 
     fn tag(&self) -> Tag {
@@ -153,15 +154,15 @@ impl ListenerRule {
     }
 
     /// IAM: `elasticloadbalancing:CreateRule`, `elasticloadbalancing:AddTags`.
-    async fn create_on(&self, ctx: &Context, known: &Known) -> Result<Observed, CliError> {
-        let listener = need(known.listeners.get(&self.port), "the listener")?;
+    async fn create_on(&self, ctx: &Context, facts: &Facts) -> Result<Observed, CliError> {
+        let listener = need(facts.listeners.get(&self.port), "the listener")?;
         let created = ctx
             .elbv2()
             .create_rule()
             .listener_arn(listener)
             .priority(self.priority)
             .set_conditions(Some(self.conditions.to_elb()))
-            .actions(self.want_action(known).to_elb()?)
+            .actions(self.want_action(facts).to_elb()?)
             .tags(self.tag())
             .send()
             .await;
@@ -178,7 +179,7 @@ impl ListenerRule {
             }),
             // Created by a run that was cut short after sending: take it, `apply` converges it.
             Err(e) if e.as_service_error().is_some_and(|s| s.is_priority_in_use_exception()) => self
-                .find(ctx, known)
+                .find(ctx, facts)
                 .await?
                 .ok_or_else(|| aws("elasticloadbalancing:CreateRule", e)),
             Err(e) => Err(aws("elasticloadbalancing:CreateRule", e)),
@@ -188,14 +189,14 @@ impl ListenerRule {
     /// The rule at this priority on either listener, the wanted one first.
     ///
     /// IAM: `elasticloadbalancing:DescribeRules`, `elasticloadbalancing:DescribeTags`.
-    async fn find(&self, ctx: &Context, known: &Known) -> Result<Option<Observed>, CliError> {
+    async fn find(&self, ctx: &Context, facts: &Facts) -> Result<Option<Observed>, CliError> {
         let elb = ctx.elbv2();
-        let mut ports: Vec<i32> = known.listeners.keys().copied().collect();
+        let mut ports: Vec<i32> = facts.listeners.keys().copied().collect();
         ports.sort_by_key(|p| *p != self.port);
         for port in ports {
             let mut pages = elb
                 .describe_rules()
-                .listener_arn(&known.listeners[&port])
+                .listener_arn(&facts.listeners[&port])
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
@@ -262,11 +263,11 @@ impl Resource for ListenerRule {
         format!("{}: {} (priority {})", self.service, self.conditions, self.priority)
     }
 
-    async fn observe(&self, ctx: &Context, known: &Known) -> Result<Option<Observed>, CliError> {
-        self.find(ctx, known).await
+    async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<Observed>, CliError> {
+        self.find(ctx, facts).await
     }
 
-    fn diff(&self, observed: &Observed, known: &Known) -> Vec<Drift> {
+    fn diff(&self, observed: &Observed, facts: &Facts) -> Vec<Drift> {
         let mut drift = Vec::new();
         if observed.port != self.port {
             drift.push(Drift::Listener {
@@ -281,7 +282,7 @@ impl Resource for ListenerRule {
                 want: self.conditions.clone(),
             });
         }
-        let (have, want) = (Action::of(observed.rule.actions()), self.want_action(known));
+        let (have, want) = (Action::of(observed.rule.actions()), self.want_action(facts));
         if have != want {
             drift.push(Drift::Action { have, want });
         }
@@ -291,8 +292,8 @@ impl Resource for ListenerRule {
         drift
     }
 
-    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<Observed, CliError> {
-        self.create_on(ctx, known).await
+    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
+        self.create_on(ctx, facts).await
     }
 
     /// IAM: `elasticloadbalancing:ModifyRule`, `elasticloadbalancing:AddTags`, and for a move
@@ -302,14 +303,14 @@ impl Resource for ListenerRule {
         ctx: &Context,
         observed: &Observed,
         drift: &[Drift],
-        known: &Known,
+        facts: &Facts,
         step: &Step,
     ) -> Result<(), CliError> {
         let elb = ctx.elbv2();
         if drift.iter().any(|d| matches!(d, Drift::Listener { .. })) {
             // A rule cannot change listeners: recreate it on the right one.
             self.delete(ctx, observed, step).await?;
-            self.create_on(ctx, known).await?;
+            self.create_on(ctx, facts).await?;
             return Ok(());
         }
         let arn = observed.arn()?;
@@ -320,7 +321,7 @@ impl Resource for ListenerRule {
             elb.modify_rule()
                 .rule_arn(arn)
                 .set_conditions(Some(self.conditions.to_elb()))
-                .actions(self.want_action(known).to_elb()?)
+                .actions(self.want_action(facts).to_elb()?)
                 .send()
                 .await
                 .map_err(|e| aws("elasticloadbalancing:ModifyRule", e))?;
@@ -345,9 +346,9 @@ impl Resource for ListenerRule {
         }
     }
 
-    fn record(&self, _observed: &Observed, _known: &mut Known) {}
+    fn record(&self, _observed: &Observed, _facts: &mut Facts) {}
 
-    fn state(&self, observed: &Observed, _known: &Known) -> Option<String> {
+    fn state(&self, observed: &Observed, _facts: &Facts) -> Option<String> {
         Some(format!(
             "on :{}, {}",
             observed.port,
@@ -389,8 +390,8 @@ mod tests {
     fn a_rule_left_on_http_after_a_certificate_moves_to_https() {
         let app = app(true);
         let rule = ListenerRule::new(&app, &app.services()[1], 1);
-        let mut known = Known::default();
-        known.target_groups.insert("api".into(), "arn:tg/pd-demo-api/1".into());
+        let mut facts = Facts::default();
+        facts.target_groups.insert("api".into(), "arn:tg/pd-demo-api/1".into());
         let on_http = Observed {
             rule: ElbRule::builder()
                 .priority("10")
@@ -401,7 +402,7 @@ mod tests {
             tagged: false,
         };
         assert_eq!(
-            rule.diff(&on_http, &known),
+            rule.diff(&on_http, &facts),
             [Drift::Listener { have: 80, want: 443 }, Drift::Untagged]
         );
     }

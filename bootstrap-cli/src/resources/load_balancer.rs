@@ -9,7 +9,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
     LoadBalancer as ElbLoadBalancer, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum, Tag,
 };
 
-use super::{need, GroupRole, Known, Resource, APP_TAG};
+use super::facts::{need, Facts, GroupRole, LoadBalancerFacts};
+use super::model::{Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -18,15 +19,6 @@ use crate::progress::Step;
 
 /// How long `down` waits for the load balancer to be gone, and `up --wait` for it to be active.
 pub const TRANSITION: Duration = Duration::from_secs(600);
-
-/// What later resources need of the load balancer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadBalancerFacts {
-    /// ARN.
-    pub arn: String,
-    /// Public DNS name.
-    pub dns_name: String,
-}
 
 /// How the load balancer differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,14 +103,14 @@ impl Resource for LoadBalancer {
         self.name.clone()
     }
 
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<ElbLoadBalancer>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<ElbLoadBalancer>, CliError> {
         find(ctx, &self.name).await
     }
 
-    fn diff(&self, lb: &ElbLoadBalancer, known: &Known) -> Vec<Drift> {
+    fn diff(&self, lb: &ElbLoadBalancer, facts: &Facts) -> Vec<Drift> {
         let mut drift = Vec::new();
         let have = sorted(lb.security_groups().to_vec());
-        let want = known.security_groups.get(&GroupRole::LoadBalancer).cloned();
+        let want = facts.security_groups.get(&GroupRole::LoadBalancer).cloned();
         if want.as_ref().is_none_or(|w| have != [w.clone()]) {
             drift.push(Drift::SecurityGroups { have, want });
         }
@@ -128,7 +120,7 @@ impl Resource for LoadBalancer {
                 .filter_map(|z| z.subnet_id.clone())
                 .collect(),
         );
-        if let Some(vpc) = &known.vpc {
+        if let Some(vpc) = &facts.vpc {
             let want = sorted(vpc.subnets.clone());
             if have != want {
                 drift.push(Drift::Subnets { have, want });
@@ -139,10 +131,10 @@ impl Resource for LoadBalancer {
 
     /// IAM: `elasticloadbalancing:CreateLoadBalancer`, `elasticloadbalancing:AddTags`,
     /// `iam:CreateServiceLinkedRole` (the ELB one, on an account's first load balancer).
-    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<ElbLoadBalancer, CliError> {
-        let vpc = need(known.vpc.as_ref(), "the VPC")?;
+    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<ElbLoadBalancer, CliError> {
+        let vpc = need(facts.vpc.as_ref(), "the VPC")?;
         let sg = need(
-            known.security_groups.get(&GroupRole::LoadBalancer),
+            facts.security_groups.get(&GroupRole::LoadBalancer),
             "the load balancer's security group",
         )?;
         let out = ctx
@@ -170,7 +162,7 @@ impl Resource for LoadBalancer {
         ctx: &Context,
         lb: &ElbLoadBalancer,
         drift: &[Drift],
-        known: &Known,
+        facts: &Facts,
         _: &Step,
     ) -> Result<(), CliError> {
         let elb = ctx.elbv2();
@@ -181,7 +173,7 @@ impl Resource for LoadBalancer {
             match d {
                 Drift::SecurityGroups { .. } => {
                     let sg = need(
-                        known.security_groups.get(&GroupRole::LoadBalancer),
+                        facts.security_groups.get(&GroupRole::LoadBalancer),
                         "the load balancer's security group",
                     )?;
                     elb.set_security_groups()
@@ -233,16 +225,16 @@ impl Resource for LoadBalancer {
         poll::waited(done, "elasticloadbalancing:DescribeLoadBalancers", &wait).map(|_| ())
     }
 
-    fn record(&self, lb: &ElbLoadBalancer, known: &mut Known) {
+    fn record(&self, lb: &ElbLoadBalancer, facts: &mut Facts) {
         if let (Some(arn), Some(dns_name)) = (lb.load_balancer_arn(), lb.dns_name()) {
-            known.load_balancer = Some(LoadBalancerFacts {
+            facts.load_balancer = Some(LoadBalancerFacts {
                 arn: arn.to_string(),
                 dns_name: dns_name.to_string(),
             });
         }
     }
 
-    fn state(&self, lb: &ElbLoadBalancer, _known: &Known) -> Option<String> {
+    fn state(&self, lb: &ElbLoadBalancer, _facts: &Facts) -> Option<String> {
         lb.state().and_then(|s| s.code()).map(|c| c.as_str().to_string())
     }
 }
@@ -297,7 +289,7 @@ pub async fn wait_available(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::network::Vpc;
+    use crate::resources::facts::Vpc;
     use aws_sdk_elasticloadbalancingv2::types::AvailabilityZone;
 
     fn lb(sgs: &[&str], subnets: &[&str]) -> ElbLoadBalancer {
@@ -316,18 +308,18 @@ mod tests {
     fn groups_and_subnets_drift_in_any_order_and_an_unknown_group_is_a_new_one() {
         let app = App::resolve(crate::app_file::AppFile::default(), Some("demo"), "defaults", None).unwrap();
         let r = LoadBalancer::new(&app);
-        let mut known = Known::default();
-        known.vpc = Some(Vpc {
+        let mut facts = Facts::default();
+        facts.vpc = Some(Vpc {
             id: "vpc-1".into(),
             subnets: vec!["subnet-b".into(), "subnet-a".into()],
         });
         assert_eq!(
-            r.diff(&lb(&["sg-1"], &["subnet-a", "subnet-b"]), &known)[0].to_string(),
+            r.diff(&lb(&["sg-1"], &["subnet-a", "subnet-b"]), &facts)[0].to_string(),
             "security groups sg-1 -> (new group)"
         );
-        known.security_groups.insert(GroupRole::LoadBalancer, "sg-1".into());
-        assert!(r.diff(&lb(&["sg-1"], &["subnet-a", "subnet-b"]), &known).is_empty());
-        let drift = r.diff(&lb(&["sg-1", "sg-2"], &["subnet-a"]), &known);
+        facts.security_groups.insert(GroupRole::LoadBalancer, "sg-1".into());
+        assert!(r.diff(&lb(&["sg-1"], &["subnet-a", "subnet-b"]), &facts).is_empty());
+        let drift = r.diff(&lb(&["sg-1", "sg-2"], &["subnet-a"]), &facts);
         assert_eq!(drift.len(), 2);
         assert!(matches!(&drift[1], Drift::Subnets { want, .. } if want == &["subnet-a", "subnet-b"]));
     }

@@ -2,12 +2,13 @@
 //! retention. It must exist before a task starts: the `awslogs` driver does not create it
 //! (without `awslogs-create-group`, which would need `logs:CreateLogGroup` on every instance),
 //! and a task whose group is missing fails to start. The app's data: `down` deletes it only
-//! with `--delete-data` (`--delete-repositories`).
+//! with `--delete-data`.
 
 use std::fmt;
 
-use super::{Known, Lifetime, Resource, APP_TAG};
-use crate::app_file::{App, Service};
+use super::facts::Facts;
+use super::model::{Detail, Lifetime, Resource, APP_TAG};
+use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::{aws, CliError};
 use crate::progress::Step;
@@ -55,7 +56,7 @@ pub struct LogGroup {
 
 impl LogGroup {
     /// The log group of `service`.
-    pub fn new(app: &App, service: &Service) -> LogGroup {
+    pub fn new(app: &App, service: &AppService) -> LogGroup {
         LogGroup {
             service: service.spec.name.clone(),
             name: app.names.log_group(&service.spec.name),
@@ -118,11 +119,11 @@ impl Resource for LogGroup {
         Lifetime::Data
     }
 
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<Observed>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
         find(ctx, &self.name).await
     }
 
-    fn diff(&self, observed: &Observed, _known: &Known) -> Vec<Drift> {
+    fn diff(&self, observed: &Observed, _facts: &Facts) -> Vec<Drift> {
         if observed.retention == Some(self.retention) {
             return Vec::new();
         }
@@ -134,7 +135,7 @@ impl Resource for LogGroup {
 
     /// IAM: `logs:CreateLogGroup`, `logs:TagResource` (tags given at creation), and what
     /// `put_retention` needs.
-    async fn create(&self, ctx: &Context, _known: &Known, _step: &Step) -> Result<Observed, CliError> {
+    async fn create(&self, ctx: &Context, _facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
         let created = ctx
             .logs()
             .create_log_group()
@@ -165,7 +166,7 @@ impl Resource for LogGroup {
         })
     }
 
-    async fn apply(&self, ctx: &Context, _: &Observed, _: &[Drift], _: &Known, _: &Step) -> Result<(), CliError> {
+    async fn apply(&self, ctx: &Context, _: &Observed, _: &[Drift], _: &Facts, _: &Step) -> Result<(), CliError> {
         put_retention(ctx, &self.name, self.retention).await
     }
 
@@ -183,11 +184,26 @@ impl Resource for LogGroup {
         }
     }
 
-    fn record(&self, observed: &Observed, known: &mut Known) {
-        known.log_groups.insert(self.service.clone(), observed.clone());
+    fn record(&self, _observed: &Observed, _facts: &mut Facts) {}
+
+    fn detail(&self, observed: Option<&Observed>, _facts: &Facts) -> Option<Detail> {
+        let retention = observed.and_then(|o| o.retention);
+        let kept = retention.map(|d| format!(" (kept {d} days)")).unwrap_or_default();
+        let mut fields = serde_json::Map::new();
+        fields.insert("log_group".into(), self.name.clone().into());
+        fields.insert("log_retention_days".into(), retention.into());
+        Some(Detail {
+            service: self.service.clone(),
+            label: "logs",
+            text: format!(
+                "{}{kept}: pushdeploy logs --app {} --service {}",
+                self.name, self.app, self.service
+            ),
+            fields,
+        })
     }
 
-    fn state(&self, observed: &Observed, _known: &Known) -> Option<String> {
+    fn state(&self, observed: &Observed, _facts: &Facts) -> Option<String> {
         Some(match observed.retention {
             Some(days) => format!("kept {days} days"),
             None => "never expires".into(),
@@ -216,10 +232,10 @@ mod tests {
             retention,
             stored_bytes: None,
         };
-        assert!(g.diff(&observed(Some(14)), &Known::default()).is_empty());
+        assert!(g.diff(&observed(Some(14)), &Facts::default()).is_empty());
         let drift: Vec<String> = [observed(Some(30)), observed(None)]
             .iter()
-            .flat_map(|o| g.diff(o, &Known::default()))
+            .flat_map(|o| g.diff(o, &Facts::default()))
             .map(|d| d.to_string())
             .collect();
         assert_eq!(drift, ["retention 30 -> 14 days", "retention never expires -> 14 days"]);

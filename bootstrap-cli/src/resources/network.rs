@@ -3,20 +3,12 @@
 
 use aws_sdk_ec2::types::Filter;
 
-use super::{Known, Lifetime, NoDrift, Resource};
+use super::facts::{Facts, Vpc};
+use super::model::{Lifetime, NoDrift, Resource};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, CliError};
 use crate::progress::Step;
-
-/// The VPC and the subnets the load balancer and the instances use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Vpc {
-    /// VPC id.
-    pub id: String,
-    /// Subnet ids, at least two (a load balancer spans two availability zones).
-    pub subnets: Vec<String>,
-}
 
 /// The network, as the app file names it (or not).
 #[derive(Debug, Clone)]
@@ -56,7 +48,7 @@ impl Resource for Network {
     }
 
     /// IAM: `ec2:DescribeVpcs`, `ec2:DescribeSubnets`.
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<Vpc>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Vpc>, CliError> {
         let ec2 = ctx.ec2();
         let id = match &self.vpc_id {
             Some(id) => id.clone(),
@@ -106,18 +98,18 @@ impl Resource for Network {
         Ok(Some(Vpc { id, subnets }))
     }
 
-    fn diff(&self, _observed: &Vpc, _known: &Known) -> Vec<NoDrift> {
+    fn diff(&self, _observed: &Vpc, _facts: &Facts) -> Vec<NoDrift> {
         Vec::new()
     }
 
-    async fn create(&self, ctx: &Context, _known: &Known, _step: &Step) -> Result<Vpc, CliError> {
+    async fn create(&self, ctx: &Context, _facts: &Facts, _step: &Step) -> Result<Vpc, CliError> {
         // `observe` finds the VPC or fails; nothing here creates one.
         Err(CliError::NoDefaultVpc {
             region: ctx.region().to_string(),
         })
     }
 
-    async fn apply(&self, _: &Context, _: &Vpc, _: &[NoDrift], _: &Known, _: &Step) -> Result<(), CliError> {
+    async fn apply(&self, _: &Context, _: &Vpc, _: &[NoDrift], _: &Facts, _: &Step) -> Result<(), CliError> {
         Ok(())
     }
 
@@ -125,11 +117,11 @@ impl Resource for Network {
         Ok(())
     }
 
-    fn record(&self, observed: &Vpc, known: &mut Known) {
-        known.vpc = Some(observed.clone());
+    fn record(&self, observed: &Vpc, facts: &mut Facts) {
+        facts.vpc = Some(observed.clone());
     }
 
-    fn state(&self, observed: &Vpc, _known: &Known) -> Option<String> {
+    fn state(&self, observed: &Vpc, _facts: &Facts) -> Option<String> {
         Some(format!("{}, {} subnets", observed.id, observed.subnets.len()))
     }
 }

@@ -6,22 +6,12 @@ use std::fmt;
 
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Repository as EcrRepository, Tag};
 
-use super::{Known, Lifetime, Resource, APP_TAG};
-use crate::app_file::{App, Service};
+use super::facts::{Facts, RepositoryFacts};
+use super::model::{Lifetime, Resource, APP_TAG};
+use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
 use crate::progress::Step;
-
-/// What later resources need of a repository.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepositoryFacts {
-    /// `<registry>/<name>`.
-    pub uri: String,
-    /// Images it holds.
-    pub images: usize,
-    /// Whether one is tagged `latest`.
-    pub has_latest: bool,
-}
 
 /// How a repository differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +54,7 @@ pub struct Repository {
 
 impl Repository {
     /// The repository of `service` (services sharing one share its settings: the app file checks).
-    pub fn new(app: &App, service: &Service) -> Repository {
+    pub fn new(app: &App, service: &AppService) -> Repository {
         Repository {
             name: service.repository.clone(),
             scan: service.spec.scan_on_push,
@@ -145,11 +135,11 @@ impl Resource for Repository {
         Lifetime::Data
     }
 
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<Observed>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
         find(ctx, &self.name).await
     }
 
-    fn diff(&self, observed: &Observed, _known: &Known) -> Vec<Drift> {
+    fn diff(&self, observed: &Observed, _facts: &Facts) -> Vec<Drift> {
         let repo = &observed.repository;
         let mut drift = Vec::new();
         let have_scan = repo.image_scanning_configuration().is_some_and(|c| c.scan_on_push());
@@ -173,7 +163,7 @@ impl Resource for Repository {
     }
 
     /// IAM: `ecr:CreateRepository`, `ecr:TagResource`.
-    async fn create(&self, ctx: &Context, _known: &Known, _step: &Step) -> Result<Observed, CliError> {
+    async fn create(&self, ctx: &Context, _facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
         let tag = Tag::builder()
             .key(APP_TAG)
             .value(&self.app)
@@ -220,7 +210,7 @@ impl Resource for Repository {
     }
 
     /// IAM: `ecr:PutImageScanningConfiguration`, `ecr:PutImageTagMutability`.
-    async fn apply(&self, ctx: &Context, _: &Observed, drift: &[Drift], _: &Known, _: &Step) -> Result<(), CliError> {
+    async fn apply(&self, ctx: &Context, _: &Observed, drift: &[Drift], _: &Facts, _: &Step) -> Result<(), CliError> {
         let ecr = ctx.ecr();
         for d in drift {
             match d {
@@ -266,11 +256,11 @@ impl Resource for Repository {
         }
     }
 
-    fn record(&self, observed: &Observed, known: &mut Known) {
-        known.repositories.insert(self.name.clone(), observed.facts.clone());
+    fn record(&self, observed: &Observed, facts: &mut Facts) {
+        facts.repositories.insert(self.name.clone(), observed.facts.clone());
     }
 
-    fn state(&self, observed: &Observed, _known: &Known) -> Option<String> {
+    fn state(&self, observed: &Observed, _facts: &Facts) -> Option<String> {
         Some(match (observed.facts.images, observed.facts.has_latest) {
             (0, _) => "empty: waiting for a first push".to_string(),
             (n, true) => format!("{n} image(s), latest among them"),

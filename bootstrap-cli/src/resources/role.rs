@@ -4,75 +4,18 @@
 //! `task_role_policies`, nothing else). They carry the app's tag; `down` detaches what is
 //! attached and deletes them.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value};
 
-use super::{Known, Resource, APP_TAG};
-use crate::app_file::{secret_resource, App, Service};
+use super::facts::Facts;
+use super::model::{Resource, APP_TAG};
+use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
+use crate::iam_policy::{secrets_policy, SECRETS_POLICY};
 use crate::progress::Step;
-
-/// The inline policy pushdeploy writes on the execution role: read the services' secrets.
-pub const SECRETS_POLICY: &str = "pushdeploy-secrets";
-
-/// IAM's limit on a role's inline policies, all together, in characters (IAM quotas).
-pub const MAX_INLINE_POLICY_LEN: usize = 10_240;
-
-/// IAM partition of a region.
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
-/// An AWS-managed policy's ARN in the region's partition.
-pub fn managed_policy(region: &str, path_and_name: &str) -> String {
-    format!("arn:{}:iam::aws:policy/{path_and_name}", partition(region))
-}
-
-/// What the execution role needs to hand the services' secrets to their containers: each
-/// parameter or secret by ARN, and `kms:Decrypt` only with the keys the file names. `None` when
-/// no service has secrets.
-pub fn secrets_policy(app: &App) -> Option<Value> {
-    let services = app.services();
-    let mut parameters = BTreeSet::new();
-    let mut secrets = BTreeSet::new();
-    let mut keys = BTreeSet::new();
-    for s in &services {
-        for arn in s.spec.secrets.values() {
-            let resource = secret_resource(arn);
-            if resource.split(':').nth(2) == Some("ssm") {
-                parameters.insert(resource.to_string());
-            } else {
-                secrets.insert(resource.to_string());
-            }
-        }
-        if !s.spec.secrets.is_empty() {
-            keys.extend(s.spec.secrets_kms_key.clone());
-        }
-    }
-    let mut statements = Vec::new();
-    if !parameters.is_empty() {
-        statements.push(
-            json!({"Sid": "Parameters", "Effect": "Allow", "Action": "ssm:GetParameters", "Resource": parameters}),
-        );
-    }
-    if !secrets.is_empty() {
-        statements.push(json!({"Sid": "Secrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secrets}));
-    }
-    if !keys.is_empty() {
-        statements.push(json!({"Sid": "Keys", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": keys}));
-    }
-    (!statements.is_empty()).then(|| json!({"Version": "2012-10-17", "Statement": statements}))
-}
 
 /// What a role lacks, or has that the app does not want.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,13 +83,13 @@ impl Role {
             managed: vec!["service-role/AmazonECSTaskExecutionRolePolicy"],
             named: Vec::new(),
             exact: false,
-            inline: secrets_policy(app),
+            inline: secrets_policy(&app.secret_sources()),
             app: app.name.clone(),
         }
     }
 
     /// A service's task role: what its application may call, exactly the file's policies.
-    pub fn task(app: &App, service: &Service) -> Role {
+    pub fn task(app: &App, service: &AppService) -> Role {
         Role {
             name: app.names.task_role(&service.spec.name),
             principal: "ecs-tasks.amazonaws.com",
@@ -310,11 +253,11 @@ impl Resource for Role {
         self.name.clone()
     }
 
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<Observed>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
         find(ctx, &self.name).await
     }
 
-    fn diff(&self, observed: &Observed, _known: &Known) -> Vec<Drift> {
+    fn diff(&self, observed: &Observed, _facts: &Facts) -> Vec<Drift> {
         // The partition is in the ARN the role came back with.
         let partition = observed.arn.split(':').nth(1).unwrap_or("aws");
         let wanted = self.wanted(partition);
@@ -340,7 +283,7 @@ impl Resource for Role {
     }
 
     /// IAM: `iam:CreateRole`, `iam:TagRole`, `iam:GetRole`, `iam:AttachRolePolicy`.
-    async fn create(&self, ctx: &Context, _known: &Known, _step: &Step) -> Result<Observed, CliError> {
+    async fn create(&self, ctx: &Context, _facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
         let tag = Tag::builder()
             .key(APP_TAG)
             .value(&self.app)
@@ -377,7 +320,7 @@ impl Resource for Role {
         Ok(found)
     }
 
-    async fn apply(&self, ctx: &Context, _: &Observed, drift: &[Drift], _: &Known, _: &Step) -> Result<(), CliError> {
+    async fn apply(&self, ctx: &Context, _: &Observed, drift: &[Drift], _: &Facts, _: &Step) -> Result<(), CliError> {
         let attach: Vec<String> = (drift.iter())
             .filter_map(|d| match d {
                 Drift::MissingPolicy(p) => Some(p.clone()),
@@ -417,8 +360,8 @@ impl Resource for Role {
         }
     }
 
-    fn record(&self, observed: &Observed, known: &mut Known) {
-        known.roles.insert(self.name.clone(), observed.arn.clone());
+    fn record(&self, observed: &Observed, facts: &mut Facts) {
+        facts.roles.insert(self.name.clone(), observed.arn.clone());
     }
 }
 
@@ -436,7 +379,7 @@ mod tests {
             policies: vec![],
             inline: None,
         };
-        let drift = role.diff(&observed, &Known::default());
+        let drift = role.diff(&observed, &Facts::default());
         assert_eq!(
             drift,
             [Drift::MissingPolicy(
@@ -448,7 +391,7 @@ mod tests {
             policies: vec!["arn:aws-cn:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy".into()],
             ..observed
         };
-        assert!(role.diff(&attached, &Known::default()).is_empty());
+        assert!(role.diff(&attached, &Facts::default()).is_empty());
     }
 
     fn app(text: &str) -> App {
@@ -470,7 +413,7 @@ mod tests {
             inline: None,
         };
         let drift: Vec<String> = role
-            .diff(&observed, &Known::default())
+            .diff(&observed, &Facts::default())
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -484,7 +427,7 @@ mod tests {
             ],
             ..observed
         };
-        assert!(execution.diff(&shared, &Known::default()).is_empty());
+        assert!(execution.diff(&shared, &Facts::default()).is_empty());
     }
 
     #[test]
@@ -497,7 +440,7 @@ mod tests {
             "secrets = { DB = \"arn:aws:ssm:eu-west-1:123456789012:parameter/shop/db\" }\n",
             "secrets_kms_key = \"arn:aws:kms:eu-west-1:123456789012:key/k-1\"\n",
         ));
-        let policy = secrets_policy(&app).unwrap();
+        let policy = secrets_policy(&app.secret_sources()).unwrap();
         assert_eq!(
             policy["Statement"],
             serde_json::json!([
@@ -515,7 +458,7 @@ mod tests {
             policies: vec!["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy".into()],
             inline: None,
         };
-        assert_eq!(role.diff(&bare, &Known::default()), [Drift::SecretsPolicy]);
+        assert_eq!(role.diff(&bare, &Facts::default()), [Drift::SecretsPolicy]);
         // IAM hands the document back URL-encoded; read back, it is no drift.
         let encoded: String =
             percent_encoding::utf8_percent_encode(&policy.to_string(), percent_encoding::NON_ALPHANUMERIC).collect();
@@ -523,18 +466,21 @@ mod tests {
             inline: Some(policy_document(&encoded)),
             ..bare.clone()
         };
-        assert!(role.diff(&granted, &Known::default()).is_empty());
+        assert!(role.diff(&granted, &Facts::default()).is_empty());
         // No secrets any more: the grant goes. No key named: no kms:Decrypt at all.
         let plain = app_without_secrets();
         assert_eq!(
-            Role::execution(&plain).diff(&granted, &Known::default()),
+            Role::execution(&plain).diff(&granted, &Facts::default()),
             [Drift::StaleSecretsPolicy]
         );
-        assert!(secrets_policy(&plain).is_none());
+        assert!(secrets_policy(&plain.secret_sources()).is_none());
         let keyless = self::app(
             "[[services]]\nname = \"web\"\nsecrets = { DB = \"arn:aws:ssm:eu-west-1:123456789012:parameter/db\" }\n",
         );
-        assert!(!secrets_policy(&keyless).unwrap().to_string().contains("kms"));
+        assert!(!secrets_policy(&keyless.secret_sources())
+            .unwrap()
+            .to_string()
+            .contains("kms"));
     }
 
     fn app_without_secrets() -> App {

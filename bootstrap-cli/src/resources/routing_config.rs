@@ -9,7 +9,8 @@ use std::fmt;
 use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
 use pushdeploy::config::{AppConfig, ServiceRoute};
 
-use super::{Known, Resource, APP_TAG};
+use super::facts::Facts;
+use super::model::{Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -159,7 +160,7 @@ impl Resource for RoutingConfig {
     }
 
     /// IAM: `ssm:GetParameter`.
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<String>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<String>, CliError> {
         match ctx.ssm().get_parameter().name(&self.parameter).send().await {
             Ok(out) => out
                 .parameter
@@ -171,16 +172,16 @@ impl Resource for RoutingConfig {
         }
     }
 
-    fn diff(&self, stored: &String, _known: &Known) -> Vec<Drift> {
+    fn diff(&self, stored: &String, _facts: &Facts) -> Vec<Drift> {
         diff_routes(stored, &self.config, &self.parameter)
     }
 
-    async fn create(&self, ctx: &Context, _known: &Known, _step: &Step) -> Result<String, CliError> {
+    async fn create(&self, ctx: &Context, _facts: &Facts, _step: &Step) -> Result<String, CliError> {
         self.put(ctx, false).await?;
         Ok(self.config.to_json())
     }
 
-    async fn apply(&self, ctx: &Context, _: &String, _: &[Drift], _: &Known, _: &Step) -> Result<(), CliError> {
+    async fn apply(&self, ctx: &Context, _: &String, _: &[Drift], _: &Facts, _: &Step) -> Result<(), CliError> {
         self.put(ctx, true).await
     }
 
@@ -209,9 +210,9 @@ impl Resource for RoutingConfig {
         Ok(())
     }
 
-    fn record(&self, _stored: &String, _known: &mut Known) {}
+    fn record(&self, _stored: &String, _facts: &mut Facts) {}
 
-    fn state(&self, _stored: &String, _known: &Known) -> Option<String> {
+    fn state(&self, _stored: &String, _facts: &Facts) -> Option<String> {
         let len = self.config.to_json().len();
         Some(format!(
             "{} routes, {len} characters{}",

@@ -14,8 +14,9 @@ use aws_sdk_applicationautoscaling::types::{
 };
 use serde::Serialize;
 
-use super::{need, Known, Resource, APP_TAG};
-use crate::app_file::{App, AutoscalingSpec, Service};
+use super::facts::{need, Facts};
+use super::model::{Detail, Resource, APP_TAG};
+use crate::app_file::{App, AppService, AutoscalingSpec};
 use crate::context::Context;
 use crate::error::{aws, CliError};
 use crate::progress::Step;
@@ -25,13 +26,63 @@ pub const CPU_POLICY: &str = "pushdeploy-cpu";
 /// The policy that tracks the load balancer's requests per target.
 pub const REQUESTS_POLICY: &str = "pushdeploy-requests";
 
+/// What a target-tracking policy tracks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Metric {
+    /// The tasks' average CPU, percent.
+    Cpu,
+    /// The load balancer's requests per target and minute.
+    RequestsPerTarget,
+    /// Another predefined metric (a policy of the team's own).
+    Other(MetricType),
+}
+
+impl Metric {
+    fn of(metric: &MetricType) -> Metric {
+        match metric {
+            MetricType::EcsServiceAverageCpuUtilization => Metric::Cpu,
+            MetricType::AlbRequestCountPerTarget => Metric::RequestsPerTarget,
+            other => Metric::Other(other.clone()),
+        }
+    }
+
+    fn metric_type(&self) -> MetricType {
+        match self {
+            Metric::Cpu => MetricType::EcsServiceAverageCpuUtilization,
+            Metric::RequestsPerTarget => MetricType::AlbRequestCountPerTarget,
+            Metric::Other(other) => other.clone(),
+        }
+    }
+
+    /// The tracked value in words (`cpu 60%`).
+    pub fn words(&self, target: f64) -> String {
+        match self {
+            Metric::Cpu => format!("cpu {target}%"),
+            Metric::RequestsPerTarget => format!("{target} requests per task and minute"),
+            Metric::Other(other) => format!("{} {target}", other.as_str()),
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.metric_type().as_str())
+    }
+}
+
+impl Serialize for Metric {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.metric_type().as_str())
+    }
+}
+
 /// A target-tracking policy: what it tracks and the value it keeps.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tracking {
     /// Policy name.
     pub name: String,
     /// Predefined metric (`ECSServiceAverageCPUUtilization`, `ALBRequestCountPerTarget`).
-    pub metric: String,
+    pub metric: Metric,
     /// Target value.
     pub target: f64,
     /// `app/<lb>/<id>/targetgroup/<tg>/<id>` for the request count.
@@ -81,7 +132,7 @@ impl fmt::Display for Drift {
 
 /// A service's auto scaling.
 #[derive(Debug, Clone)]
-pub struct Scaling {
+pub struct ServiceScaling {
     service: String,
     resource_id: String,
     spec: Option<AutoscalingSpec>,
@@ -106,16 +157,16 @@ fn predefined(policy: &ScalingPolicy) -> Option<Tracking> {
     let metric = config.predefined_metric_specification()?;
     Some(Tracking {
         name: policy.policy_name().to_string(),
-        metric: metric.predefined_metric_type().as_str().to_string(),
+        metric: Metric::of(metric.predefined_metric_type()),
         target: config.target_value(),
         label: metric.resource_label().map(str::to_string),
     })
 }
 
-impl Scaling {
+impl ServiceScaling {
     /// The scaling of `service`.
-    pub fn new(app: &App, service: &Service) -> Scaling {
-        Scaling {
+    pub fn new(app: &App, service: &AppService) -> ServiceScaling {
+        ServiceScaling {
             service: service.spec.name.clone(),
             resource_id: resource_id(&app.names.cluster(), &service.spec.name),
             spec: service.spec.autoscaling.clone(),
@@ -125,7 +176,7 @@ impl Scaling {
 
     /// The policies the file wants; the request count needs the load balancer and the target
     /// group (`None` before they exist, as in a first `plan`).
-    fn wanted_policies(&self, known: &Known) -> Vec<Tracking> {
+    fn wanted_policies(&self, facts: &Facts) -> Vec<Tracking> {
         let Some(spec) = &self.spec else {
             return Vec::new();
         };
@@ -133,16 +184,16 @@ impl Scaling {
         if let Some(cpu) = spec.cpu_target {
             policies.push(Tracking {
                 name: CPU_POLICY.into(),
-                metric: MetricType::EcsServiceAverageCpuUtilization.as_str().into(),
+                metric: Metric::Cpu,
                 target: f64::from(cpu),
                 label: None,
             });
         }
         if let Some(requests) = spec.requests_per_target {
-            let label = known.load_balancer.as_ref().zip(known.target_groups.get(&self.service));
+            let label = facts.load_balancer.as_ref().zip(facts.target_groups.get(&self.service));
             policies.push(Tracking {
                 name: REQUESTS_POLICY.into(),
-                metric: MetricType::AlbRequestCountPerTarget.as_str().into(),
+                metric: Metric::RequestsPerTarget,
                 target: f64::from(requests),
                 label: label.and_then(|(lb, tg)| resource_label(&lb.arn, tg)),
             });
@@ -153,8 +204,8 @@ impl Scaling {
     /// IAM: `application-autoscaling:PutScalingPolicy` (and, by Application Auto Scaling on the
     /// caller's behalf, `cloudwatch:PutMetricAlarm`, `cloudwatch:DescribeAlarms`).
     async fn put_policy(&self, ctx: &Context, policy: &Tracking) -> Result<(), CliError> {
-        let label = match (policy.metric.as_str(), &policy.label) {
-            ("ALBRequestCountPerTarget", None) => {
+        let label = match (&policy.metric, &policy.label) {
+            (Metric::RequestsPerTarget, None) => {
                 return Err(CliError::NotCreated {
                     what: "the service's target group on the load balancer".into(),
                 })
@@ -162,7 +213,7 @@ impl Scaling {
             (_, label) => label.clone(),
         };
         let metric = PredefinedMetricSpecification::builder()
-            .predefined_metric_type(MetricType::from(policy.metric.as_str()))
+            .predefined_metric_type(policy.metric.metric_type())
             .set_resource_label(label)
             .build()
             .expect("the metric type is set");
@@ -244,7 +295,7 @@ pub async fn find(ctx: &Context, resource_id: &str) -> Result<Option<Observed>, 
     }))
 }
 
-impl Resource for Scaling {
+impl Resource for ServiceScaling {
     type Observed = Observed;
     type Drift = Drift;
 
@@ -260,11 +311,11 @@ impl Resource for Scaling {
         self.spec.is_some()
     }
 
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<Observed>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
         find(ctx, &self.resource_id).await
     }
 
-    fn diff(&self, observed: &Observed, known: &Known) -> Vec<Drift> {
+    fn diff(&self, observed: &Observed, facts: &Facts) -> Vec<Drift> {
         let Some(spec) = &self.spec else {
             return vec![Drift::Off];
         };
@@ -276,7 +327,7 @@ impl Resource for Scaling {
                 want,
             });
         }
-        let wanted = self.wanted_policies(known);
+        let wanted = self.wanted_policies(facts);
         for w in &wanted {
             let same = observed.policies.iter().any(|p| {
                 p.name == w.name
@@ -297,10 +348,10 @@ impl Resource for Scaling {
         drift
     }
 
-    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<Observed, CliError> {
+    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
         let spec = need(self.spec.as_ref(), "the service's autoscaling settings")?;
         self.register(ctx, spec, true).await?;
-        let policies = self.wanted_policies(known);
+        let policies = self.wanted_policies(facts);
         for policy in &policies {
             self.put_policy(ctx, policy).await?;
         }
@@ -318,7 +369,7 @@ impl Resource for Scaling {
         ctx: &Context,
         observed: &Observed,
         drift: &[Drift],
-        _: &Known,
+        _: &Facts,
         step: &Step,
     ) -> Result<(), CliError> {
         for d in drift {
@@ -367,11 +418,38 @@ impl Resource for Scaling {
         }
     }
 
-    fn record(&self, observed: &Observed, known: &mut Known) {
-        known.scaling.insert(self.service.clone(), observed.clone());
+    fn record(&self, _observed: &Observed, _facts: &mut Facts) {}
+
+    fn detail(&self, observed: Option<&Observed>, facts: &Facts) -> Option<Detail> {
+        let desired = (facts.services.get(&self.service))
+            .and_then(|s| s.as_ref())
+            .map_or(0, |s| s.desired_count());
+        let text = match observed {
+            Some(o) => {
+                let policies: Vec<String> = o.policies.iter().map(|p| p.metric.words(p.target)).collect();
+                format!(
+                    "{}-{} tasks, now {desired} ({})",
+                    o.min_count,
+                    o.max_count,
+                    policies.join(", ")
+                )
+            }
+            None => format!("off: {desired} tasks, as the app file says"),
+        };
+        let mut fields = serde_json::Map::new();
+        fields.insert(
+            "scaling".into(),
+            serde_json::to_value(observed).unwrap_or(serde_json::Value::Null),
+        );
+        Some(Detail {
+            service: self.service.clone(),
+            label: "scaling",
+            text,
+            fields,
+        })
     }
 
-    fn state(&self, observed: &Observed, _known: &Known) -> Option<String> {
+    fn state(&self, observed: &Observed, _facts: &Facts) -> Option<String> {
         Some(format!("{}-{} tasks", observed.min_count, observed.max_count))
     }
 }
@@ -380,12 +458,12 @@ impl Resource for Scaling {
 mod tests {
     use super::*;
     use crate::app_file::AppFile;
-    use crate::resources::load_balancer::LoadBalancerFacts;
+    use crate::resources::facts::LoadBalancerFacts;
 
-    fn scaling(text: &str) -> Scaling {
+    fn scaling(text: &str) -> ServiceScaling {
         let file: AppFile = toml::from_str(text).unwrap();
         let app = App::resolve(file, Some("shop"), "test", Some(text)).unwrap();
-        Scaling::new(&app, &app.services()[0])
+        ServiceScaling::new(&app, &app.services()[0])
     }
 
     const LB: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/pd-shop/50dc6c495c0c9188";
@@ -409,12 +487,12 @@ mod tests {
         let s = scaling("[[services]]\nname = \"web\"\n[services.autoscaling]\nmin_count = 1\nmax_count = 4\ncpu_target = 60\nrequests_per_target = 500\n");
         assert_eq!(s.name(), "service/shop/web");
         assert!(s.wanted());
-        let mut known = Known::default();
-        known.load_balancer = Some(LoadBalancerFacts {
+        let mut facts = Facts::default();
+        facts.load_balancer = Some(LoadBalancerFacts {
             arn: LB.into(),
             dns_name: "pd-shop.elb".into(),
         });
-        known.target_groups.insert("web".into(), TG.into());
+        facts.target_groups.insert("web".into(), TG.into());
         let label = resource_label(LB, TG);
         let observed = Observed {
             min_count: 1,
@@ -422,19 +500,19 @@ mod tests {
             policies: vec![
                 Tracking {
                     name: CPU_POLICY.into(),
-                    metric: "ECSServiceAverageCPUUtilization".into(),
+                    metric: Metric::Cpu,
                     target: 50.0,
                     label: None,
                 },
                 Tracking {
                     name: "teams-own".into(),
-                    metric: "ECSServiceAverageMemoryUtilization".into(),
+                    metric: Metric::Other(MetricType::EcsServiceAverageMemoryUtilization),
                     target: 70.0,
                     label: None,
                 },
             ],
         };
-        let words: Vec<String> = s.diff(&observed, &known).iter().map(ToString::to_string).collect();
+        let words: Vec<String> = s.diff(&observed, &facts).iter().map(ToString::to_string).collect();
         assert_eq!(
             words,
             [
@@ -453,23 +531,23 @@ mod tests {
                 },
                 Tracking {
                     name: REQUESTS_POLICY.into(),
-                    metric: "ALBRequestCountPerTarget".into(),
+                    metric: Metric::RequestsPerTarget,
                     target: 500.0,
                     label,
                 },
             ],
         };
-        assert!(s.diff(&converged, &known).is_empty());
+        assert!(s.diff(&converged, &facts).is_empty());
         // CPU only now: the request policy goes; scaling removed: the target goes.
         let cpu_only = scaling(
             "[[services]]\nname = \"web\"\n[services.autoscaling]\nmin_count = 1\nmax_count = 4\ncpu_target = 60\n",
         );
         assert_eq!(
-            cpu_only.diff(&converged, &known),
+            cpu_only.diff(&converged, &facts),
             [Drift::ExtraPolicy(REQUESTS_POLICY.into())]
         );
         let off = scaling("[[services]]\nname = \"web\"\n");
         assert!(!off.wanted());
-        assert_eq!(off.diff(&converged, &known), [Drift::Off]);
+        assert_eq!(off.diff(&converged, &facts), [Drift::Off]);
     }
 }

@@ -10,7 +10,8 @@ use aws_sdk_ec2::types::{
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{need, GroupRole, Known, Resource, APP_TAG};
+use super::facts::{need, Facts, GroupRole};
+use super::model::{Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, CliError};
@@ -194,11 +195,11 @@ impl SecurityGroup {
         }
     }
 
-    fn desired(&self, known: &Known) -> Vec<Rule> {
+    fn desired(&self, facts: &Facts) -> Vec<Rule> {
         match self.role {
             GroupRole::LoadBalancer => alb_rules(self.https),
             GroupRole::Instances => {
-                instance_rules(known.security_groups.get(&GroupRole::LoadBalancer).map(String::as_str))
+                instance_rules(facts.security_groups.get(&GroupRole::LoadBalancer).map(String::as_str))
             }
         }
     }
@@ -289,18 +290,18 @@ impl Resource for SecurityGroup {
         self.name.clone()
     }
 
-    async fn observe(&self, ctx: &Context, known: &Known) -> Result<Option<Observed>, CliError> {
-        let vpc = need(known.vpc.as_ref(), "the VPC")?;
+    async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<Observed>, CliError> {
+        let vpc = need(facts.vpc.as_ref(), "the VPC")?;
         find(ctx, &vpc.id, &self.name).await
     }
 
-    fn diff(&self, observed: &Observed, known: &Known) -> Vec<Drift> {
-        missing_rules(&self.desired(known), &observed.rules)
+    fn diff(&self, observed: &Observed, facts: &Facts) -> Vec<Drift> {
+        missing_rules(&self.desired(facts), &observed.rules)
     }
 
     /// IAM: `ec2:CreateSecurityGroup`, `ec2:CreateTags`, `ec2:AuthorizeSecurityGroupIngress`.
-    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<Observed, CliError> {
-        let vpc = need(known.vpc.as_ref(), "the VPC")?;
+    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
+        let vpc = need(facts.vpc.as_ref(), "the VPC")?;
         let tags = TagSpecification::builder()
             .resource_type(ResourceType::SecurityGroup)
             .tags(Tag::builder().key(APP_TAG).value(&self.app).build())
@@ -329,7 +330,7 @@ impl Resource for SecurityGroup {
                 .ok_or_else(|| aws("ec2:CreateSecurityGroup", e))?,
             Err(e) => return Err(aws("ec2:CreateSecurityGroup", e)),
         };
-        let missing: Vec<Rule> = missing_rules(&self.desired(known), &found.rules)
+        let missing: Vec<Rule> = missing_rules(&self.desired(facts), &found.rules)
             .into_iter()
             .map(|Drift::MissingRule(r)| r)
             .collect();
@@ -345,7 +346,7 @@ impl Resource for SecurityGroup {
         ctx: &Context,
         observed: &Observed,
         drift: &[Drift],
-        _: &Known,
+        _: &Facts,
         _: &Step,
     ) -> Result<(), CliError> {
         let rules: Vec<Rule> = drift.iter().map(|Drift::MissingRule(r)| r.clone()).collect();
@@ -371,11 +372,11 @@ impl Resource for SecurityGroup {
         .await
     }
 
-    fn record(&self, observed: &Observed, known: &mut Known) {
-        known.security_groups.insert(self.role, observed.id.clone());
+    fn record(&self, observed: &Observed, facts: &mut Facts) {
+        facts.security_groups.insert(self.role, observed.id.clone());
     }
 
-    fn state(&self, observed: &Observed, _known: &Known) -> Option<String> {
+    fn state(&self, observed: &Observed, _facts: &Facts) -> Option<String> {
         Some(observed.id.clone())
     }
 }

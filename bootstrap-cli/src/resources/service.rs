@@ -13,11 +13,13 @@ use aws_sdk_ecs::types::{
 };
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 
+use super::facts::{need, Facts};
+use super::model::{Resource, APP_TAG};
 use super::service_linked_role::{self, may_be_propagating};
-use super::task_definition::describe_service;
-use super::{need, Known, Resource, APP_TAG};
-use crate::app_file::{App, Service as AppService};
+use pushdeploy::ecs_status::Status;
+use crate::app_file::{App, AppService};
 use crate::context::Context;
+use crate::ecs::describe_service;
 use crate::error::{aws, missing, CliError};
 use crate::poll::{self, Wait};
 use crate::progress::Step;
@@ -133,7 +135,7 @@ impl Service {
             .send()
             .await
             .map_err(|e| aws("ecs:DescribeServices", e))?;
-        if out.services().iter().any(|s| s.status() == Some("DRAINING")) {
+        if out.services().iter().any(|s| Status::of_service(s) == Status::Draining) {
             wait_inactive(ctx, &self.cluster, &self.name).await?;
         }
         Ok(())
@@ -239,27 +241,27 @@ impl Resource for Service {
         format!("{}/{}", self.cluster, self.name)
     }
 
-    async fn observe(&self, ctx: &Context, known: &Known) -> Result<Option<EcsService>, CliError> {
+    async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<EcsService>, CliError> {
         // The task definition's look at the service (just before) is still fresh.
-        match known.services.get(&self.name) {
+        match facts.services.get(&self.name) {
             Some(seen) => Ok(seen.clone()),
             None => describe_service(ctx, &self.cluster, &self.name).await,
         }
     }
 
-    fn diff(&self, service: &EcsService, _known: &Known) -> Vec<Drift> {
+    fn diff(&self, service: &EcsService, _facts: &Facts) -> Vec<Drift> {
         service_drift(service, self.owned_desired, &self.capacity_provider)
     }
 
     /// IAM: `ecs:CreateService`, `ecs:TagResource`, `ecs:DescribeServices`.
-    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<EcsService, CliError> {
-        let revision = need(known.revisions.get(&self.name), "the service's task definition")?;
-        let target_group = need(known.target_groups.get(&self.name), "the service's target group")?;
+    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<EcsService, CliError> {
+        let revision = need(facts.revisions.get(&self.name), "the service's task definition")?;
+        let target_group = need(facts.target_groups.get(&self.name), "the service's target group")?;
         self.wait_drained(ctx).await?;
         let ecs = ctx.ecs();
         let created = poll::retry(
             service_linked_role::PROPAGATION,
-            |e| may_be_propagating(known, e),
+            |e| may_be_propagating(facts, e),
             || {
                 ecs.create_service()
                     .cluster(&self.cluster)
@@ -298,7 +300,7 @@ impl Resource for Service {
     }
 
     /// IAM: `ecs:UpdateService`.
-    async fn apply(&self, ctx: &Context, _: &EcsService, drift: &[Drift], _: &Known, _: &Step) -> Result<(), CliError> {
+    async fn apply(&self, ctx: &Context, _: &EcsService, drift: &[Drift], _: &Facts, _: &Step) -> Result<(), CliError> {
         let mut call = ctx
             .ecs()
             .update_service()
@@ -353,11 +355,11 @@ impl Resource for Service {
         wait_inactive(ctx, &self.cluster, &self.name).await
     }
 
-    fn record(&self, service: &EcsService, known: &mut Known) {
-        known.services.insert(self.name.clone(), Some(service.clone()));
+    fn record(&self, service: &EcsService, facts: &mut Facts) {
+        facts.services.insert(self.name.clone(), Some(service.clone()));
     }
 
-    fn state(&self, service: &EcsService, _known: &Known) -> Option<String> {
+    fn state(&self, service: &EcsService, _facts: &Facts) -> Option<String> {
         Some(format!(
             "{}/{} running",
             service.running_count(),

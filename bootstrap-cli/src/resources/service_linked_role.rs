@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::{Known, Lifetime, NoDrift, Resource};
+use super::facts::Facts;
+use super::model::{Lifetime, NoDrift, Resource};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
 use crate::progress::Step;
@@ -58,15 +59,15 @@ impl Resource for EcsServiceLinkedRole {
         Lifetime::Account
     }
 
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<Observed>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
         get(ctx).await
     }
 
-    fn diff(&self, _observed: &Observed, _known: &Known) -> Vec<NoDrift> {
+    fn diff(&self, _observed: &Observed, _facts: &Facts) -> Vec<NoDrift> {
         Vec::new()
     }
 
-    async fn create(&self, ctx: &Context, _known: &Known, _step: &Step) -> Result<Observed, CliError> {
+    async fn create(&self, ctx: &Context, _facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
         // IAM: iam:CreateServiceLinkedRole, only for iam:AWSServiceName ecs.amazonaws.com
         let created = ctx
             .iam()
@@ -92,7 +93,7 @@ impl Resource for EcsServiceLinkedRole {
         }
     }
 
-    async fn apply(&self, _: &Context, _: &Observed, _: &[NoDrift], _: &Known, _: &Step) -> Result<(), CliError> {
+    async fn apply(&self, _: &Context, _: &Observed, _: &[NoDrift], _: &Facts, _: &Step) -> Result<(), CliError> {
         Ok(())
     }
 
@@ -100,12 +101,12 @@ impl Resource for EcsServiceLinkedRole {
         Ok(())
     }
 
-    fn record(&self, observed: &Observed, known: &mut Known) {
-        known.created_at(self.kind(), ROLE_NAME, &observed.created);
+    fn record(&self, observed: &Observed, facts: &mut Facts) {
+        facts.created_at(self.kind(), ROLE_NAME, &observed.created);
     }
 
-    fn state(&self, _observed: &Observed, known: &Known) -> Option<String> {
-        Some(if known.is_fresh(self.kind(), ROLE_NAME, PROPAGATION) {
+    fn state(&self, _observed: &Observed, facts: &Facts) -> Option<String> {
+        Some(if facts.is_fresh(self.kind(), ROLE_NAME, PROPAGATION) {
             "created; ECS may take a minute to use it".into()
         } else {
             "present".into()
@@ -118,7 +119,7 @@ impl Resource for EcsServiceLinkedRole {
 /// Only retried while the role is new (IAM's creation date), so a real invalid parameter of an
 /// established account fails at once.
 pub fn may_be_propagating<E>(
-    known: &Known,
+    facts: &Facts,
     err: &aws_smithy_runtime_api::client::result::SdkError<
         E,
         aws_smithy_runtime_api::client::orchestrator::HttpResponse,
@@ -128,5 +129,5 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-    known.is_fresh("service-linked role", ROLE_NAME, PROPAGATION) && err.code() == Some("InvalidParameterException")
+    facts.is_fresh("service-linked role", ROLE_NAME, PROPAGATION) && err.code() == Some("InvalidParameterException")
 }

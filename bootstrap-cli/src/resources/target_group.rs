@@ -10,8 +10,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Matcher, ProtocolEnum, Tag, TargetGroup as ElbTargetGroup, TargetGroupAttribute, TargetTypeEnum,
 };
 
-use super::{need, Known, Resource, APP_TAG};
-use crate::app_file::{App, Service};
+use super::facts::{need, Facts};
+use super::model::{Resource, APP_TAG};
+use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
 use crate::poll::{self, Poll, Wait};
@@ -103,7 +104,7 @@ pub struct TargetGroup {
 
 impl TargetGroup {
     /// The target group of `service`.
-    pub fn new(app: &App, service: &Service) -> TargetGroup {
+    pub fn new(app: &App, service: &AppService) -> TargetGroup {
         TargetGroup {
             service: service.spec.name.clone(),
             name: app.names.target_group(&service.spec.name),
@@ -197,11 +198,11 @@ impl Resource for TargetGroup {
         self.name.clone()
     }
 
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<Observed>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
         find(ctx, &self.name).await
     }
 
-    fn diff(&self, observed: &Observed, _known: &Known) -> Vec<Drift> {
+    fn diff(&self, observed: &Observed, _facts: &Facts) -> Vec<Drift> {
         let tg = &observed.group;
         let mut drift = Vec::new();
         if tg.health_check_path() != Some(self.health_path.as_str()) {
@@ -230,8 +231,8 @@ impl Resource for TargetGroup {
 
     /// IAM: `elasticloadbalancing:CreateTargetGroup`, `elasticloadbalancing:AddTags`,
     /// `elasticloadbalancing:ModifyTargetGroupAttributes`.
-    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<Observed, CliError> {
-        let vpc = need(known.vpc.as_ref(), "the VPC")?;
+    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
+        let vpc = need(facts.vpc.as_ref(), "the VPC")?;
         let out = ctx
             .elbv2()
             .create_target_group()
@@ -285,7 +286,7 @@ impl Resource for TargetGroup {
         ctx: &Context,
         observed: &Observed,
         drift: &[Drift],
-        _: &Known,
+        _: &Facts,
         _: &Step,
     ) -> Result<(), CliError> {
         let arn = observed.arn()?;
@@ -332,9 +333,9 @@ impl Resource for TargetGroup {
         .await
     }
 
-    fn record(&self, observed: &Observed, known: &mut Known) {
+    fn record(&self, observed: &Observed, facts: &mut Facts) {
         if let Ok(arn) = observed.arn() {
-            known.target_groups.insert(self.service.clone(), arn.to_string());
+            facts.target_groups.insert(self.service.clone(), arn.to_string());
         }
     }
 }
@@ -359,7 +360,7 @@ mod tests {
             deregistration_delay: Some(300),
         };
         let drift: Vec<String> = r
-            .diff(&aws_defaults, &Known::default())
+            .diff(&aws_defaults, &Facts::default())
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -380,6 +381,6 @@ mod tests {
                 .build(),
             deregistration_delay: Some(30),
         };
-        assert!(r.diff(&ours, &Known::default()).is_empty());
+        assert!(r.diff(&ours, &Facts::default()).is_empty());
     }
 }

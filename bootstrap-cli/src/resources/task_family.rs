@@ -10,44 +10,18 @@ use std::fmt;
 
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
-    PortMapping, Secret, Service as EcsService, ServiceField, SortOrder, Tag, TaskDefinition as EcsTaskDefinition,
-    TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
+    PortMapping, Secret, Service as EcsService, Tag, TaskDefinition as EcsTaskDefinition, TransportProtocol,
 };
 use pushdeploy::lock::{with_lock, LockSettings};
-use pushdeploy::task_definition::{placeholder_key, register_request, tag_value, NewRevision};
+use pushdeploy::task_definition::{placeholder_key, register_request, NewRevision};
 
-use super::{need, Known, Resource, APP_TAG};
-use crate::app_file::{App, HealthCheckSpec, Service};
+use super::facts::{need, Facts};
+use super::model::{Resource, APP_TAG};
+use crate::app_file::{App, AppService, HealthCheckSpec};
 use crate::context::Context;
+use crate::ecs::{active_revisions, describe_revision, describe_service, Revision};
 use crate::error::{aws, missing, CliError};
 use crate::progress::Step;
-
-/// A revision and its tags.
-#[derive(Debug, Clone)]
-pub struct Revision {
-    /// ARN.
-    pub arn: String,
-    /// The definition.
-    pub definition: EcsTaskDefinition,
-    /// Its tags (the engine's push records among them).
-    pub tags: Vec<Tag>,
-}
-
-impl Revision {
-    /// The image of container `name`.
-    pub fn image(&self, container: &str) -> Option<&str> {
-        self.definition
-            .container_definitions()
-            .iter()
-            .find(|c| c.name() == Some(container))
-            .and_then(|c| c.image())
-    }
-
-    /// Whether container `name` still runs the placeholder image of `repository`.
-    pub fn is_placeholder(&self, repository: &str) -> bool {
-        tag_value(&self.tags, &placeholder_key(repository)).is_some()
-    }
-}
 
 /// What the app file owns of its container in every revision: sizes, environment, command,
 /// health check and logs. Everything else (the image above all) belongs to deploys.
@@ -339,7 +313,7 @@ impl ContainerSettings {
 
 /// A service's task definition.
 #[derive(Debug, Clone)]
-pub struct TaskDefinition {
+pub struct TaskFamily {
     service: String,
     family: String,
     cluster: String,
@@ -354,10 +328,10 @@ pub struct TaskDefinition {
     app: String,
 }
 
-impl TaskDefinition {
+impl TaskFamily {
     /// The task definition of `service`.
-    pub fn new(app: &App, service: &Service) -> TaskDefinition {
-        TaskDefinition {
+    pub fn new(app: &App, service: &AppService) -> TaskFamily {
+        TaskFamily {
             service: service.spec.name.clone(),
             family: app.names.family(&service.spec.name),
             cluster: app.names.cluster(),
@@ -374,7 +348,7 @@ impl TaskDefinition {
                 log_region: String::new(), // the region in use: `settings` fills it in
                 log_prefix: service.spec.name.clone(),
                 secrets: service.spec.secrets.clone(),
-                task_role: None, // known once the role exists: `settings` fills it in
+                task_role: None, // facts once the role exists: `settings` fills it in
             },
             port: service.spec.port,
             execution_role: app.names.execution_role(),
@@ -387,13 +361,13 @@ impl TaskDefinition {
     /// What the file owns of the revision, with what earlier resources resolved: the region and
     /// the task role's ARN (in `plan`, before the role exists, where it will be: beside the
     /// execution role).
-    fn settings(&self, known: &Known) -> ContainerSettings {
-        let task_role = known.roles.get(&self.task_role).cloned().or_else(|| {
-            let execution = known.roles.get(&self.execution_role)?;
+    fn settings(&self, facts: &Facts) -> ContainerSettings {
+        let task_role = facts.roles.get(&self.task_role).cloned().or_else(|| {
+            let execution = facts.roles.get(&self.execution_role)?;
             Some(format!("{}/{}", execution.rsplit_once('/')?.0, self.task_role))
         });
         ContainerSettings {
-            log_region: known.region.clone(),
+            log_region: facts.region.clone(),
             task_role,
             ..self.settings.clone()
         }
@@ -401,8 +375,8 @@ impl TaskDefinition {
 
     /// The first image: the repository's `latest`, else the placeholder (marked, so the first
     /// push swaps it), else `latest` anyway (the service waits for a first push).
-    fn first_image(&self, known: &Known) -> Result<(String, bool), CliError> {
-        let repo = need(known.repositories.get(&self.repository), "the service's ECR repository")?;
+    fn first_image(&self, facts: &Facts) -> Result<(String, bool), CliError> {
+        let repo = need(facts.repositories.get(&self.repository), "the service's ECR repository")?;
         Ok(match &self.placeholder {
             Some(image) if !repo.has_latest => (image.clone(), true),
             _ => (format!("{}:latest", repo.uri), false),
@@ -438,85 +412,6 @@ impl TaskDefinition {
     }
 }
 
-/// The ACTIVE service `service` of `cluster`, with tags.
-///
-/// IAM: `ecs:DescribeServices`.
-pub async fn describe_service(ctx: &Context, cluster: &str, service: &str) -> Result<Option<EcsService>, CliError> {
-    let out = ctx
-        .ecs()
-        .describe_services()
-        .cluster(cluster)
-        .services(service)
-        .include(ServiceField::Tags)
-        .send()
-        .await;
-    match out {
-        Ok(out) => Ok(out
-            .services
-            .unwrap_or_default()
-            .into_iter()
-            .find(|s| s.status() == Some("ACTIVE"))),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => Ok(None),
-        Err(e) => Err(aws("ecs:DescribeServices", e)),
-    }
-}
-
-/// Every ACTIVE revision of exactly `family`, newest first (a prefix listing also returns
-/// longer families).
-///
-/// IAM: `ecs:ListTaskDefinitions`.
-pub async fn active_revisions(ctx: &Context, family: &str) -> Result<Vec<String>, CliError> {
-    let exact = format!(":task-definition/{family}:");
-    let mut arns = Vec::new();
-    let mut pages = ctx
-        .ecs()
-        .list_task_definitions()
-        .family_prefix(family)
-        .status(TaskDefinitionStatus::Active)
-        .sort(SortOrder::Desc)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws("ecs:ListTaskDefinitions", e))?;
-        arns.extend(
-            page.task_definition_arns()
-                .iter()
-                .filter(|a| a.contains(&exact))
-                .cloned(),
-        );
-    }
-    arns.sort_by_key(|a| std::cmp::Reverse(revision_number(a)));
-    Ok(arns)
-}
-
-/// Revision number of a task-definition ARN (`...:task-definition/web:7` is 7).
-pub fn revision_number(arn: &str) -> Option<u64> {
-    arn.rsplit(':').next().and_then(|n| n.parse().ok())
-}
-
-/// A revision with its tags.
-///
-/// IAM: `ecs:DescribeTaskDefinition`.
-pub async fn describe_revision(ctx: &Context, arn: &str) -> Result<Revision, CliError> {
-    let out = ctx
-        .ecs()
-        .describe_task_definition()
-        .task_definition(arn)
-        .include(TaskDefinitionField::Tags)
-        .send()
-        .await
-        .map_err(|e| aws("ecs:DescribeTaskDefinition", e))?;
-    let tags = out.tags().to_vec();
-    let definition = out
-        .task_definition
-        .ok_or_else(|| missing("ecs:DescribeTaskDefinition", "taskDefinition"))?;
-    Ok(Revision {
-        arn: arn.to_string(),
-        definition,
-        tags,
-    })
-}
-
 /// What exists: the service (if ACTIVE) and the revision it runs, or the family's newest.
 #[derive(Debug, Clone)]
 pub struct Observed {
@@ -526,7 +421,7 @@ pub struct Observed {
     pub revision: Revision,
 }
 
-impl Resource for TaskDefinition {
+impl Resource for TaskFamily {
     type Observed = Observed;
     type Drift = Drift;
 
@@ -538,7 +433,7 @@ impl Resource for TaskDefinition {
         self.family.clone()
     }
 
-    async fn observe(&self, ctx: &Context, _known: &Known) -> Result<Option<Observed>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
         let service = describe_service(ctx, &self.cluster, &self.service).await?;
         let arn = match service.as_ref().and_then(|s| s.task_definition()) {
             Some(running) => running.to_string(),
@@ -551,15 +446,15 @@ impl Resource for TaskDefinition {
         Ok(Some(Observed { service, revision }))
     }
 
-    fn diff(&self, observed: &Observed, known: &Known) -> Vec<Drift> {
-        self.settings(known)
+    fn diff(&self, observed: &Observed, facts: &Facts) -> Vec<Drift> {
+        self.settings(facts)
             .drift(&observed.revision.definition, &self.container)
     }
 
     /// IAM: `ecs:RegisterTaskDefinition`, `ecs:TagResource`, `iam:PassRole` (execution role).
-    async fn create(&self, ctx: &Context, known: &Known, _step: &Step) -> Result<Observed, CliError> {
-        let execution_role = need(known.roles.get(&self.execution_role), "the task execution role")?;
-        let (image, placeholder) = self.first_image(known)?;
+    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
+        let execution_role = need(facts.roles.get(&self.execution_role), "the task execution role")?;
+        let (image, placeholder) = self.first_image(facts)?;
         let mut container = ContainerDefinition::builder()
             .name(&self.container)
             .image(&image)
@@ -572,7 +467,7 @@ impl Resource for TaskDefinition {
                     .build(),
             )
             .build();
-        let settings = self.settings(known);
+        let settings = self.settings(facts);
         settings.apply_to(&mut container);
         let mut tags = vec![Tag::builder().key(APP_TAG).value(&self.app).build()];
         if placeholder {
@@ -614,7 +509,7 @@ impl Resource for TaskDefinition {
     ///
     /// IAM: what `roll` needs, `ecs:DescribeServices`, `ecs:DescribeTaskDefinition`, and the
     /// lock's `ssm:PutParameter`, `ssm:GetParameter`, `ssm:DeleteParameter`.
-    async fn apply(&self, ctx: &Context, _: &Observed, _: &[Drift], known: &Known, _: &Step) -> Result<(), CliError> {
+    async fn apply(&self, ctx: &Context, _: &Observed, _: &[Drift], facts: &Facts, _: &Step) -> Result<(), CliError> {
         let ssm = ctx.ssm();
         let owner = format!("pushdeploy up pid {}", std::process::id());
         let what = (self.cluster.as_str(), self.service.as_str());
@@ -627,7 +522,7 @@ impl Resource for TaskDefinition {
                 .task_definition()
                 .ok_or_else(|| missing("ecs:DescribeServices", "taskDefinition"))?;
             let revision = describe_revision(ctx, running).await?;
-            let settings = self.settings(known);
+            let settings = self.settings(facts);
             if settings.drift(&revision.definition, &self.container).is_empty() {
                 return Ok(());
             }
@@ -656,14 +551,14 @@ impl Resource for TaskDefinition {
         Ok(())
     }
 
-    fn record(&self, observed: &Observed, known: &mut Known) {
-        known.services.insert(self.service.clone(), observed.service.clone());
-        known.revisions.insert(self.service.clone(), observed.revision.clone());
+    fn record(&self, observed: &Observed, facts: &mut Facts) {
+        facts.services.insert(self.service.clone(), observed.service.clone());
+        facts.revisions.insert(self.service.clone(), observed.revision.clone());
     }
 
-    fn state(&self, observed: &Observed, known: &Known) -> Option<String> {
+    fn state(&self, observed: &Observed, facts: &Facts) -> Option<String> {
         let revision = &observed.revision;
-        let has_images = known.repositories.get(&self.repository).is_some_and(|r| r.images > 0);
+        let has_images = facts.repositories.get(&self.repository).is_some_and(|r| r.images > 0);
         Some(if revision.is_placeholder(&self.repository) {
             format!(
                 "placeholder {} until the first push",
@@ -680,6 +575,7 @@ impl Resource for TaskDefinition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ecs::revision_number;
 
     fn settings() -> ContainerSettings {
         ContainerSettings {

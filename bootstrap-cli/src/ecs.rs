@@ -1,0 +1,114 @@
+//! Reads of ECS services and task-definition revisions that several resources and commands
+//! share (`up`'s task definitions and services, `rollback`, following a rollout).
+
+use aws_sdk_ecs::types::{
+    Service as EcsService, ServiceField, SortOrder, Tag, TaskDefinition as EcsTaskDefinition, TaskDefinitionField,
+    TaskDefinitionStatus,
+};
+use pushdeploy::engine::is_active;
+use pushdeploy::task_definition::{placeholder_key, tag_value};
+
+use crate::context::Context;
+use crate::error::{aws, missing, CliError};
+
+/// A revision and its tags.
+#[derive(Debug, Clone)]
+pub struct Revision {
+    /// ARN.
+    pub arn: String,
+    /// The definition.
+    pub definition: EcsTaskDefinition,
+    /// Its tags (the engine's push records among them).
+    pub tags: Vec<Tag>,
+}
+
+impl Revision {
+    /// The image of container `name`.
+    pub fn image(&self, container: &str) -> Option<&str> {
+        self.definition
+            .container_definitions()
+            .iter()
+            .find(|c| c.name() == Some(container))
+            .and_then(|c| c.image())
+    }
+
+    /// Whether container `name` still runs the placeholder image of `repository`.
+    pub fn is_placeholder(&self, repository: &str) -> bool {
+        tag_value(&self.tags, &placeholder_key(repository)).is_some()
+    }
+}
+
+/// The ACTIVE service `service` of `cluster`, with tags.
+///
+/// IAM: `ecs:DescribeServices`.
+pub async fn describe_service(ctx: &Context, cluster: &str, service: &str) -> Result<Option<EcsService>, CliError> {
+    let out = ctx
+        .ecs()
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .include(ServiceField::Tags)
+        .send()
+        .await;
+    match out {
+        Ok(out) => Ok(out.services.unwrap_or_default().into_iter().find(is_active)),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => Ok(None),
+        Err(e) => Err(aws("ecs:DescribeServices", e)),
+    }
+}
+
+/// Every ACTIVE revision of exactly `family`, newest first (a prefix listing also returns
+/// longer families).
+///
+/// IAM: `ecs:ListTaskDefinitions`.
+pub async fn active_revisions(ctx: &Context, family: &str) -> Result<Vec<String>, CliError> {
+    let exact = format!(":task-definition/{family}:");
+    let mut arns = Vec::new();
+    let mut pages = ctx
+        .ecs()
+        .list_task_definitions()
+        .family_prefix(family)
+        .status(TaskDefinitionStatus::Active)
+        .sort(SortOrder::Desc)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws("ecs:ListTaskDefinitions", e))?;
+        arns.extend(
+            page.task_definition_arns()
+                .iter()
+                .filter(|a| a.contains(&exact))
+                .cloned(),
+        );
+    }
+    arns.sort_by_key(|a| std::cmp::Reverse(revision_number(a)));
+    Ok(arns)
+}
+
+/// Revision number of a task-definition ARN (`...:task-definition/web:7` is 7).
+pub fn revision_number(arn: &str) -> Option<u64> {
+    arn.rsplit(':').next().and_then(|n| n.parse().ok())
+}
+
+/// A revision with its tags.
+///
+/// IAM: `ecs:DescribeTaskDefinition`.
+pub async fn describe_revision(ctx: &Context, arn: &str) -> Result<Revision, CliError> {
+    let out = ctx
+        .ecs()
+        .describe_task_definition()
+        .task_definition(arn)
+        .include(TaskDefinitionField::Tags)
+        .send()
+        .await
+        .map_err(|e| aws("ecs:DescribeTaskDefinition", e))?;
+    let tags = out.tags().to_vec();
+    let definition = out
+        .task_definition
+        .ok_or_else(|| missing("ecs:DescribeTaskDefinition", "taskDefinition"))?;
+    Ok(Revision {
+        arn: arn.to_string(),
+        definition,
+        tags,
+    })
+}
