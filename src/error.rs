@@ -81,7 +81,7 @@ pub enum Error {
 fn hint(code: Option<&str>, operation: &str) -> String {
     match code {
         Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation") => {
-            format!(": grant {operation} to the caller's role (README lists every permission)")
+            format!(": grant {operation} to the caller's role (docs/permissions.md lists every permission)")
         }
         Some("UnrecognizedClientException" | "InvalidClientTokenId" | "ExpiredTokenException" | "ExpiredToken") => {
             ": check the AWS credentials (profile, SSO session or env vars)".to_string()
@@ -237,7 +237,7 @@ mod tests {
         let denied = answered(400, "AccessDeniedException").await.to_string();
         assert_eq!(
             denied,
-            "ecs:DescribeServices failed (AccessDeniedException): AccessDeniedException: grant ecs:DescribeServices to the caller's role (README lists every permission)"
+            "ecs:DescribeServices failed (AccessDeniedException): AccessDeniedException: grant ecs:DescribeServices to the caller's role (docs/permissions.md lists every permission)"
         );
         for code in ["UnauthorizedOperation", "AccessDenied"] {
             assert!(

@@ -19,7 +19,7 @@ pub enum Action {
     Failed,
 }
 
-/// Why an outcome is what it is: the stable kebab-case codes of README, "Outcomes", or ECS's
+/// Why an outcome is what it is: the stable kebab-case codes of docs/outcomes.md, or ECS's
 /// own words for a deployment that completed or failed for a reason without a code.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Reason {
@@ -68,7 +68,7 @@ pub enum Reason {
     Ecs(String),
 }
 
-/// Every reason with a code, in README order.
+/// Every reason with a code.
 pub const CODED_REASONS: &[Reason] = &[
     Reason::NewImage,
     Reason::AlreadyRunning,

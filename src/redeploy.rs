@@ -7,7 +7,7 @@ use crate::error::{aws_error, missing_field, Error};
 use crate::event::Push;
 use crate::lock::{self, LockSettings};
 use crate::outcome::{Action, Outcome, Reason};
-use crate::task_definition::{decide, is_paused, register_request, Decision, Force};
+use crate::task_definition::{decide, is_paused, register_request, Decision, Force, NewRevision};
 
 impl Engine {
     /// Redeploys one service under its lock: six calls (lock, four ECS calls, unlock).
@@ -45,12 +45,11 @@ impl Engine {
 
     async fn deploy_locked(&self, route: &ServiceRoute, push: &Push, force: Force) -> Result<Outcome, Error> {
         let (cluster, service_name) = (&route.cluster, &route.service);
-        let not_found = || Error::ServiceNotFound {
+        let service = self.describe_service(cluster, service_name).await?;
+        let running_arn = (service.task_definition.clone()).ok_or_else(|| Error::ServiceNotFound {
             cluster: cluster.clone(),
             service: service_name.clone(),
-        };
-        let service = self.describe_service(cluster, service_name).await?;
-        let running_arn = service.task_definition.clone().ok_or_else(not_found)?;
+        })?;
         let service_tags = service.tags.as_deref().unwrap_or_default();
         if is_paused(service_tags) {
             return Ok(skipped(route, Reason::Paused, Some(running_arn), push));
@@ -61,29 +60,7 @@ impl Engine {
             Decision::Deploy(revision) => *revision,
         };
         let image = revision.image.clone();
-
-        // IAM: ecs:RegisterTaskDefinition, ecs:TagResource, iam:PassRole (task and execution roles)
-        let registered = register_request(self.ecs.register_task_definition(), revision)
-            .send()
-            .await
-            .map_err(|e| aws_error("ecs:RegisterTaskDefinition", e))?;
-        let new_arn = registered
-            .task_definition
-            .and_then(|t| t.task_definition_arn)
-            .ok_or_else(|| missing_field("ecs:RegisterTaskDefinition", "taskDefinition.taskDefinitionArn"))?;
-
-        // IAM: ecs:UpdateService on arn:aws:ecs:<region>:<account>:service/<cluster>/*
-        self.ecs
-            .update_service()
-            .cluster(cluster)
-            .service(service_name)
-            .task_definition(&new_arn)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(s) if s.is_service_not_found_exception() || s.is_service_not_active_exception() => not_found(),
-                _ => aws_error("ecs:UpdateService", e),
-            })?;
+        let new_arn = roll_out(&self.ecs, cluster, service_name, revision).await?;
         tracing::info!(cluster = %cluster, service = %service_name, task_definition = %new_arn, image = %image, "redeployed");
         Ok(Outcome {
             service: Some(service_name.clone()),
@@ -95,6 +72,42 @@ impl Engine {
             deployment: None,
         })
     }
+}
+
+/// Registers `revision` and points the service at it; returns the new revision's ARN. The
+/// CLI's own re-registrations (`up` applying the app file's settings) go through here too.
+pub async fn roll_out(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    revision: NewRevision,
+) -> Result<String, Error> {
+    // IAM: ecs:RegisterTaskDefinition, ecs:TagResource, iam:PassRole (task and execution roles)
+    let registered = register_request(ecs.register_task_definition(), revision)
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs:RegisterTaskDefinition", e))?;
+    let new_arn = registered
+        .task_definition
+        .and_then(|t| t.task_definition_arn)
+        .ok_or_else(|| missing_field("ecs:RegisterTaskDefinition", "taskDefinition.taskDefinitionArn"))?;
+    // IAM: ecs:UpdateService on arn:aws:ecs:<region>:<account>:service/<cluster>/*
+    ecs.update_service()
+        .cluster(cluster)
+        .service(service)
+        .task_definition(&new_arn)
+        .send()
+        .await
+        .map_err(|e| match e.as_service_error() {
+            Some(s) if s.is_service_not_found_exception() || s.is_service_not_active_exception() => {
+                Error::ServiceNotFound {
+                    cluster: cluster.to_string(),
+                    service: service.to_string(),
+                }
+            }
+            _ => aws_error("ecs:UpdateService", e),
+        })?;
+    Ok(new_arn)
 }
 
 #[cfg(test)]

@@ -121,7 +121,10 @@ fn paths_in(text: &str) -> Vec<String> {
 
 /// The module a path names, as far as it names one; `None` for other crates.
 fn resolve(me: &[String], path: &str, modules: &BTreeSet<Vec<String>>) -> Option<Vec<String>> {
-    let segments: Vec<&str> = path.split("::").map(|s| s.split(" as ").next().unwrap().trim()).collect();
+    let segments: Vec<&str> = path
+        .split("::")
+        .map(|s| s.split(" as ").next().unwrap().trim())
+        .collect();
     let (mut at, mut rest): (Vec<String>, &[&str]) = match segments.first()? {
         &"crate" => (Vec::new(), &segments[1..]),
         &"self" => (me.to_vec(), &segments[1..]),
@@ -188,7 +191,9 @@ fn circles(graph: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<Vec<Stri
         w.low.insert(v, n);
         w.stack.push(v);
         for u in w.graph.get(v).into_iter().flatten() {
-            let Some((u, _)) = w.graph.get_key_value(u) else { continue };
+            let Some((u, _)) = w.graph.get_key_value(u) else {
+                continue;
+            };
             if !w.index.contains_key(u) {
                 visit(w, u);
                 let low = w.low[v].min(w.low[u]);

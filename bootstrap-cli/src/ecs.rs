@@ -32,6 +32,13 @@ impl Revision {
             .and_then(|c| c.image())
     }
 
+    /// Whether container `name` runs an image pinned by digest (a deploy's).
+    pub fn is_pinned(&self, container: &str) -> bool {
+        (self.image(container))
+            .and_then(|i| pushdeploy::image::ImageRef::parse(i).ok())
+            .is_some_and(|i| i.digest.is_some())
+    }
+
     /// Whether container `name` still runs the placeholder image of `repository`.
     pub fn is_placeholder(&self, repository: &str) -> bool {
         tag_value(&self.tags, &placeholder_key(repository)).is_some()

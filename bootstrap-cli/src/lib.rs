@@ -48,6 +48,9 @@ pub fn init_tracing(verbose: u8) {
 mod architecture_tests;
 
 #[cfg(test)]
+mod readme_tests;
+
+#[cfg(test)]
 mod policy_tests {
     //! `iam/bootstrap-policy.json` is what a laptop user needs for every command: keep it complete.
 

@@ -4,8 +4,8 @@ AWS enforces, served like `moto_server`.
     python tests/emulator/pushdeploy_emulator.py -H 127.0.0.1 -p PORT
 
 Tests, `scripts/demo` and `scripts/bench` run this, never bare `moto_server`. Each behaviour below
-names the AWS documentation it follows. What is still faked is listed in README ("The strict
-emulator").
+names the AWS documentation it follows. What is still faked is listed in docs/emulator.md
+("Still faked").
 
 Timing knobs (environment, seconds; the defaults suit the tests):
     PUSHDEPLOY_EMULATOR_DRAIN_SECONDS        DRAINING -> INACTIVE after DeleteService (2)
@@ -809,7 +809,8 @@ def _rollouts(service: Any) -> list[Rollout]:
 
 def _start_rollout(service: Any, task_definition: str, rollback_of: Rollout | None = None) -> Rollout:
     rollouts = _rollouts(service)
-    active = [r for r in rollouts if r.rollout_state == "IN_PROGRESS"]
+    # A deployment superseded before is already on its way out: it is not superseded again.
+    active = [r for r in rollouts if r.rollout_state == "IN_PROGRESS" and not getattr(r, "superseded", False)]
     rollout = Rollout(service, task_definition, rollback_of)
     rollout.source_revisions = [r.revision_arn for r in rollouts if r.rollout_state == "COMPLETED"][-1:]
     for r in active:
@@ -1007,7 +1008,7 @@ def _create_service(self: Any) -> ActionResult:
             raise invalid_parameter(f"The target group with targetGroupArn {arn} does not have an associated load balancer.")
     result = _original_create_service(self)
     service = backend.services[f"{cluster_name}:{name}"]
-    # moto drops these on create (README, "The strict emulator"); ECS stores them.
+    # moto drops these on create (docs/emulator.md); ECS stores them.
     service.capacity_provider_strategy = self._get_param("capacityProviderStrategy") or []
     if service.capacity_provider_strategy:
         service.launch_type = None

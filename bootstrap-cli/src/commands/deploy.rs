@@ -56,7 +56,7 @@ pub async fn deploy(args: &DeployArgs, ctx: &Context) -> Result<Vec<Outcome>, Cl
 /// Redeploys `args.service` of `app` with `args.image`.
 ///
 /// IAM: `ssm:GetParameter` on the config, `ecr:DescribeImages` on the repository, and what the
-/// engine needs (README, "Permissions").
+/// engine needs (docs/permissions.md).
 pub async fn deploy_app(app: &App, args: &DeployArgs, ctx: &Context) -> Result<Vec<Outcome>, CliError> {
     let parameter = app.names.config_parameter();
     let image = ImageRef::parse(&args.image)?;

@@ -148,9 +148,8 @@ pub fn has_image(app: &App, facts: &Facts, service: &str) -> bool {
     let Some(revision) = facts.revisions.get(service) else {
         return false;
     };
-    let image = revision.image(&s.container).unwrap_or_default();
     revision.is_placeholder(&s.repository)
-        || image.contains('@')
+        || revision.is_pinned(&s.container)
         || facts.repositories.get(&s.repository).is_some_and(|r| r.has_latest)
 }
 

@@ -8,12 +8,12 @@ use aws_sdk_ecs::types::{Cluster as EcsCluster, ClusterField, ClusterSetting, Cl
 use super::facts::Facts;
 use super::model::{Resource, APP_TAG};
 use super::service_linked_role::{self, may_be_propagating};
-use pushdeploy::ecs_status::Status;
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
 use crate::poll::{self, Poll, Wait};
 use crate::progress::Step;
+use pushdeploy::ecs_status::Status;
 
 /// How long `down` waits for ECS to let the cluster go once its services are gone (tasks still
 /// stopping, instances still deregistering).
@@ -85,7 +85,11 @@ pub async fn find(ctx: &Context, name: &str) -> Result<Option<EcsCluster>, CliEr
         .send()
         .await
         .map_err(|e| aws("ecs:DescribeClusters", e))?;
-    Ok(out.clusters().iter().find(|c| Status::of_cluster(c) == Status::Active).cloned())
+    Ok(out
+        .clusters()
+        .iter()
+        .find(|c| Status::of_cluster(c) == Status::Active)
+        .cloned())
 }
 
 impl Resource for Cluster {

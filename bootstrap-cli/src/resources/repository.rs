@@ -1,6 +1,6 @@
 //! ECR repositories, one per repository the services run (scan on push, mutable tags by
 //! default). What each already holds decides the first task definition's image. The app's data:
-//! `down` deletes them only with `--delete-repositories` (alias `--delete-data`).
+//! `down` deletes them only with `--delete-data`.
 
 use std::fmt;
 

@@ -16,13 +16,13 @@ use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use super::facts::{need, Facts};
 use super::model::{Resource, APP_TAG};
 use super::service_linked_role::{self, may_be_propagating};
-use pushdeploy::ecs_status::Status;
 use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::ecs::describe_service;
 use crate::error::{aws, missing, CliError};
 use crate::poll::{self, Wait};
 use crate::progress::Step;
+use pushdeploy::ecs_status::Status;
 
 /// Seconds ECS ignores failing load-balancer health checks after a task starts.
 pub const HEALTH_CHECK_GRACE: i32 = 60;

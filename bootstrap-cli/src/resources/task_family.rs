@@ -13,7 +13,8 @@ use aws_sdk_ecs::types::{
     PortMapping, Secret, Service as EcsService, Tag, TaskDefinition as EcsTaskDefinition, TransportProtocol,
 };
 use pushdeploy::lock::{with_lock, LockSettings};
-use pushdeploy::task_definition::{placeholder_key, register_request, NewRevision};
+use pushdeploy::redeploy::roll_out;
+use pushdeploy::task_definition::{placeholder_key, NewRevision};
 
 use super::facts::{need, Facts};
 use super::model::{Resource, APP_TAG};
@@ -392,22 +393,7 @@ impl TaskFamily {
             tags,
             image: String::new(),
         };
-        let registered = register_request(ctx.ecs().register_task_definition(), revision)
-            .send()
-            .await
-            .map_err(|e| aws("ecs:RegisterTaskDefinition", e))?;
-        let arn = registered
-            .task_definition
-            .and_then(|t| t.task_definition_arn)
-            .ok_or_else(|| missing("ecs:RegisterTaskDefinition", "taskDefinition.taskDefinitionArn"))?;
-        ctx.ecs()
-            .update_service()
-            .cluster(&self.cluster)
-            .service(&self.service)
-            .task_definition(arn)
-            .send()
-            .await
-            .map_err(|e| aws("ecs:UpdateService", e))?;
+        roll_out(&ctx.ecs(), &self.cluster, &self.service, revision).await?;
         Ok(())
     }
 }
@@ -564,7 +550,7 @@ impl Resource for TaskFamily {
                 "placeholder {} until the first push",
                 revision.image(&self.container).unwrap_or("image")
             )
-        } else if has_images || revision.image(&self.container).is_some_and(|i| i.contains('@')) {
+        } else if has_images || revision.is_pinned(&self.container) {
             "image managed by deploys".into()
         } else {
             "waiting for a first push".into()
