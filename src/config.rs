@@ -15,6 +15,8 @@ pub const CONFIG_VERSION: u32 = 1;
 pub const ENV_APP: &str = "PUSHDEPLOY_APP";
 /// Env var giving the full parameter name instead (takes precedence over `PUSHDEPLOY_APP`).
 pub const ENV_PARAMETER: &str = "PUSHDEPLOY_CONFIG_PARAMETER";
+/// Env var naming the deploy lock table when it is not the app's own `pushdeploy-<app>-locks`.
+pub const ENV_LOCK_TABLE: &str = "PUSHDEPLOY_LOCK_TABLE";
 /// Env var overriding the cache time-to-live, in seconds.
 pub const ENV_TTL: &str = "PUSHDEPLOY_CONFIG_TTL_SECONDS";
 /// Default cache time-to-live: short enough that a config change reaches warm functions quickly.
@@ -77,6 +79,13 @@ pub enum ConfigError {
     Missing {
         /// Parameter name.
         parameter: String,
+    },
+    /// The app's deploy lock table does not exist (an app bootstrapped before the lock moved to
+    /// DynamoDB, or one whose table was deleted).
+    #[error("deploy lock table {table} not found: run `pushdeploy up` for the app (it creates the table), then retry")]
+    LockTableMissing {
+        /// Table name.
+        table: String,
     },
     /// The document is not valid.
     #[error("routing config parameter {parameter} is invalid: {problem}")]

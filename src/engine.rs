@@ -15,7 +15,7 @@ use crate::config_cache::ConfigCache;
 use crate::ecs_status::Status;
 use crate::error::{aws_error, missing_field, Error};
 use crate::event::{classify, Classified, Push};
-use crate::lock::LockSettings;
+use crate::lock::{self, Holder, LockSettings};
 use crate::outcome::{Outcome, Reason};
 use crate::routing::{route, Routed};
 use crate::task_definition::Force;
@@ -29,50 +29,92 @@ pub struct SyncScope {
     pub dry_run: bool,
 }
 
+/// The AWS clients the engine calls through.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// ECS: services, task definitions, deployments.
+    pub ecs: aws_sdk_ecs::Client,
+    /// SSM Parameter Store: the routing config.
+    pub ssm: aws_sdk_ssm::Client,
+    /// ECR: the sync's image listing.
+    pub ecr: aws_sdk_ecr::Client,
+    /// DynamoDB: the deploy locks.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl Clients {
+    /// Every client from one SDK config.
+    pub fn new(sdk: &SdkConfig) -> Clients {
+        Clients {
+            ecs: aws_sdk_ecs::Client::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
+            ecr: aws_sdk_ecr::Client::new(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+        }
+    }
+}
+
 /// The engine: clients built once, the cached routing config, and the lock settings.
 pub struct Engine {
     pub(crate) ecs: aws_sdk_ecs::Client,
-    pub(crate) ssm: aws_sdk_ssm::Client,
     pub(crate) ecr: aws_sdk_ecr::Client,
+    pub(crate) dynamodb: aws_sdk_dynamodb::Client,
     pub(crate) config: ConfigCache,
     pub(crate) lock: LockSettings,
+    /// The lock table, when not the app's own `pushdeploy-<app>-locks`.
+    pub(crate) lock_table: Option<String>,
 }
 
 impl Engine {
     /// An engine over `sdk` that reads its routing config from `parameter`.
     pub fn new(sdk: &SdkConfig, parameter: String, ttl: Duration) -> Engine {
-        Engine::from_clients(
-            aws_sdk_ecs::Client::new(sdk),
-            aws_sdk_ssm::Client::new(sdk),
-            aws_sdk_ecr::Client::new(sdk),
-            parameter,
-            ttl,
-        )
+        Engine::from_clients(Clients::new(sdk), parameter, ttl)
     }
 
     /// An engine over clients built by the caller (with interceptors, say).
-    pub fn from_clients(
-        ecs: aws_sdk_ecs::Client,
-        ssm: aws_sdk_ssm::Client,
-        ecr: aws_sdk_ecr::Client,
-        parameter: String,
-        ttl: Duration,
-    ) -> Engine {
+    pub fn from_clients(clients: Clients, parameter: String, ttl: Duration) -> Engine {
         Engine {
-            ecs,
-            ecr,
-            config: ConfigCache::new(ssm.clone(), parameter, ttl),
-            ssm,
+            ecs: clients.ecs,
+            ecr: clients.ecr,
+            dynamodb: clients.dynamodb,
+            config: ConfigCache::new(clients.ssm, parameter, ttl),
             lock: LockSettings::default(),
+            lock_table: None,
         }
     }
 
     /// The engine as the Lambda runs it: the standard AWS chain (`AWS_ENDPOINT_URL` included),
-    /// the config named by `PUSHDEPLOY_APP` or `PUSHDEPLOY_CONFIG_PARAMETER`.
+    /// the config named by `PUSHDEPLOY_APP` or `PUSHDEPLOY_CONFIG_PARAMETER`, the lock table by
+    /// `PUSHDEPLOY_LOCK_TABLE` when it is not the app's own.
     pub async fn from_env() -> Result<Engine, Error> {
         let parameter = config::parameter_from_env()?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Ok(Engine::new(&sdk, parameter, config::ttl_from_env()))
+        let app = std::env::var(config::ENV_APP).ok();
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .app_name(user_agent_app(app.as_deref()))
+            .load()
+            .await;
+        let engine = Engine::new(&sdk, parameter, config::ttl_from_env());
+        Ok(
+            match std::env::var(config::ENV_LOCK_TABLE).ok().filter(|t| !t.is_empty()) {
+                Some(table) => engine.with_lock_table(table),
+                None => engine,
+            },
+        )
+    }
+
+    /// Takes the deploy locks in `table` instead of the app's own.
+    pub fn with_lock_table(mut self, table: String) -> Engine {
+        self.lock_table = Some(table);
+        self
+    }
+
+    /// The deploy lock table: the one set, else the app's own (`pushdeploy-<app>-locks`, the
+    /// app named by the routing config).
+    pub(crate) async fn lock_table(&self) -> Result<String, Error> {
+        match &self.lock_table {
+            Some(table) => Ok(table.clone()),
+            None => Ok(lock::table_name(&self.config.get().await?.app)),
+        }
     }
 
     /// Replaces the lock settings (tests use short waits).
@@ -89,11 +131,14 @@ impl Engine {
     /// Handles one EventBridge event: a push is routed and redeploys every accepted service; a
     /// deployment state change is reported (and a failed image remembered); a scheduled event
     /// syncs every route.
-    pub async fn handle_event(&self, event: &Value, owner: &str) -> Result<Vec<Outcome>, Error> {
+    /// `holder` names the invocation (its request id) and, in the function, its deadline: the
+    /// deploy locks' leases end with it.
+    pub async fn handle_event(&self, event: &Value, holder: impl Into<Holder>) -> Result<Vec<Outcome>, Error> {
+        let holder = holder.into();
         let push = match classify(event)? {
             Classified::Push(push) => push,
             Classified::Deployment(change) => return self.deployment_outcome(&change).await,
-            Classified::Schedule => return self.sync(&SyncScope::default(), owner).await,
+            Classified::Schedule => return self.sync(&SyncScope::default(), &holder).await,
             Classified::Ignored { reason, .. } => return Ok(vec![Outcome::ignored(reason, None)]),
         };
         let config = self.config.get().await?;
@@ -104,7 +149,7 @@ impl Engine {
                 Some(push.pinned_image()),
             )]);
         }
-        self.redeploy(&push, &routed, owner, Force::No).await
+        self.redeploy(&push, &routed, &holder, Force::No).await
     }
 
     /// Redeploys `push` to the routed services, concurrently; reports every service's outcome
@@ -113,12 +158,13 @@ impl Engine {
         &self,
         push: &Push,
         routed: &[Routed<'_>],
-        owner: &str,
+        holder: impl Into<Holder>,
         force: Force,
     ) -> Result<Vec<Outcome>, Error> {
+        let holder = &holder.into();
         let results = join_all(routed.iter().map(|r| async move {
             match r {
-                Routed::Accepted(route) => self.deploy_service(route, push, owner, force).await,
+                Routed::Accepted(route) => self.deploy_service(route, push, holder, force).await,
                 Routed::Skipped(route, reason) => Ok(skipped(route, reason.clone(), None, push)),
             }
         }))
@@ -176,6 +222,13 @@ impl Engine {
             .ok_or_else(|| missing_field("ecs:DescribeTaskDefinition", "taskDefinition"))?;
         Ok((running, td.tags.unwrap_or_default()))
     }
+}
+
+/// The function's name in the user agent of its AWS requests (`app/pushdeploy-function.<app>`),
+/// so CloudTrail, and the IAM proof over the tests' requests, can tell its calls from the CLI's.
+pub fn user_agent_app(app: Option<&str>) -> aws_config::AppName {
+    let named = app.and_then(|a| aws_config::AppName::new(format!("pushdeploy-function.{a}")).ok());
+    named.unwrap_or_else(|| aws_config::AppName::new("pushdeploy-function").expect("a valid app name"))
 }
 
 /// Whether ECS shows the service ACTIVE.

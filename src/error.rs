@@ -143,6 +143,8 @@ const RETRYABLE_CODES: &[&str] = &[
     "ThrottlingException",
     "ThrottledException",
     "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionConflictException",
     "RequestLimitExceeded",
     "RequestThrottled",
     "ServerException",

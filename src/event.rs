@@ -79,6 +79,8 @@ pub struct DeploymentChange {
     pub end: DeploymentEnd,
     /// ECS's words.
     pub reason: String,
+    /// When the deployment changed state (`detail.updatedAt`, else the event's time).
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// What an `ECR Image Action` did.
@@ -375,12 +377,17 @@ fn classify_deployment(envelope: &EventBridgeEvent<Value>) -> Result<Classified,
             "expected a service ARN `arn:aws:ecs:<region>:<account>:service/<cluster>/<service>`".into(),
         )
     })?;
+    let at = (detail.updated_at.as_deref())
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .or(envelope.time);
     Ok(Classified::Deployment(DeploymentChange {
         cluster,
         service,
         deployment_id: detail.deployment_id,
         end,
         reason: detail.reason,
+        at,
     }))
 }
 
@@ -712,9 +719,20 @@ mod tests {
                 deployment_id: "ecs-svc/1".into(),
                 end,
                 reason: "r".into(),
+                at: Some("2026-11-27T10:00:00Z".parse().unwrap()),
             })
         };
         assert_eq!(ended("SERVICE_DEPLOYMENT_COMPLETED"), change(DeploymentEnd::Completed));
+        let mut later = deployment("SERVICE_DEPLOYMENT_FAILED", "ecs-svc/1", json!([WEB]));
+        later["detail"]["updatedAt"] = json!("2026-11-27T10:00:07Z");
+        let Classified::Deployment(updated) = classify(&later).unwrap() else {
+            panic!("a deployment")
+        };
+        assert_eq!(
+            updated.at,
+            Some("2026-11-27T10:00:07Z".parse().unwrap()),
+            "ECS's updatedAt first"
+        );
         assert_eq!(ended("SERVICE_DEPLOYMENT_FAILED"), change(DeploymentEnd::Failed));
         assert_eq!(
             ended("SERVICE_DEPLOYMENT_IN_PROGRESS"),

@@ -16,14 +16,15 @@ pub mod lock;
 pub mod outcome;
 pub mod redeploy;
 pub mod region;
+pub mod revision;
 pub mod routing;
 pub mod sync;
 pub mod task_definition;
 #[cfg(test)]
 mod test_mocks;
 
-pub use engine::Engine;
 pub use engine::SyncScope;
+pub use engine::{Clients, Engine};
 pub use error::Error;
 pub use outcome::{Action, Outcome};
 pub use task_definition::Force;
@@ -43,6 +44,7 @@ mod template_tests {
             include_str!("redeploy.rs"),
             include_str!("engine.rs"),
             include_str!("config_cache.rs"),
+            include_str!("revision.rs"),
             include_str!("task_definition.rs"),
         ];
         let mut actions = std::collections::BTreeSet::new();

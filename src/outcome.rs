@@ -17,6 +17,10 @@ pub enum Action {
     /// An ECS deployment failed: its images are remembered and never deployed again by a push,
     /// a replay or a sync.
     Failed,
+    /// ECS finished rolling a failed deployment back: the revision it returned to runs again.
+    /// Never a successful deploy of that revision's image.
+    #[serde(rename = "rolled-back")]
+    RolledBack,
 }
 
 /// Why an outcome is what it is: the stable kebab-case codes of docs/outcomes.md, or ECS's
@@ -126,19 +130,6 @@ impl Reason {
             .cloned()
             .unwrap_or_else(|| Reason::Ecs(text.to_string()))
     }
-
-    /// Why ECS failed a deployment, from its reason text: its circuit breaker, an alarm, or
-    /// its own words.
-    pub fn of_failure(ecs_reason: &str) -> Reason {
-        let lower = ecs_reason.to_ascii_lowercase();
-        if lower.contains("circuit breaker") {
-            Reason::CircuitBreaker
-        } else if lower.contains("alarm") {
-            Reason::Alarm
-        } else {
-            Reason::Ecs(ecs_reason.to_string())
-        }
-    }
 }
 
 impl Serialize for Reason {
@@ -188,9 +179,12 @@ pub struct Outcome {
     /// The image deployed, or the one the event carried; for `completed` and `failed`, the image
     /// of the deployment's revision.
     pub image: Option<String>,
-    /// ECS's deployment id (`ecs-svc/...`), on `completed` and `failed` outcomes only.
+    /// ECS's deployment id (`ecs-svc/...`), on `completed`, `failed` and `rolled-back` outcomes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<String>,
+    /// The CloudWatch alarms that failed the deployment (reason `alarm`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
 }
 
 impl Outcome {
@@ -204,6 +198,7 @@ impl Outcome {
             task_definition: None,
             image,
             deployment: None,
+            alarms: Vec::new(),
         }
     }
 
@@ -224,6 +219,7 @@ impl Outcome {
             task_definition,
             image,
             deployment: None,
+            alarms: Vec::new(),
         }
     }
 
@@ -259,20 +255,6 @@ mod tests {
     fn a_reason_equals_its_code_and_no_other() {
         assert!(Reason::NewImage == Reason::NewImage.as_str());
         assert!(Reason::NewImage != Reason::Paused.as_str());
-    }
-
-    #[test]
-    fn a_failure_is_named_by_what_ecs_says_caused_it() {
-        assert_eq!(
-            Reason::of_failure("ECS deployment circuit breaker: tasks failed to start."),
-            Reason::CircuitBreaker
-        );
-        assert_eq!(
-            Reason::of_failure("Rolling back to deploymentId ecs-svc/1 due to CloudWatch ALARM p99-latency"),
-            Reason::Alarm
-        );
-        let other = "ECS deployment failed: something else.";
-        assert_eq!(Reason::of_failure(other), Reason::Ecs(other.into()));
     }
 
     #[test]

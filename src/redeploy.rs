@@ -3,11 +3,12 @@
 
 use crate::config::ServiceRoute;
 use crate::engine::{skipped, Engine};
-use crate::error::{aws_error, missing_field, Error};
+use crate::error::Error;
 use crate::event::Push;
-use crate::lock::{self, LockSettings};
+use crate::lock::{acquire, Holder, Lock, LockSettings};
 use crate::outcome::{Action, Outcome, Reason};
-use crate::task_definition::{decide, is_paused, register_request, Decision, Force, NewRevision};
+use crate::revision::{orphan_of, point, roll_out};
+use crate::task_definition::{decide, is_paused, Decision, Force};
 
 impl Engine {
     /// Redeploys one service under its lock: six calls (lock, four ECS calls, unlock).
@@ -15,10 +16,11 @@ impl Engine {
         &self,
         route: &ServiceRoute,
         push: &Push,
-        owner: &str,
+        holder: impl Into<Holder>,
         force: Force,
     ) -> Result<Outcome, Error> {
-        self.deploy_service_with(route, push, owner, force, self.lock).await
+        self.deploy_service_with(route, push, &holder.into(), force, self.lock)
+            .await
     }
 
     /// [`Engine::deploy_service`] with its own lock settings (the sync waits little).
@@ -26,24 +28,32 @@ impl Engine {
         &self,
         route: &ServiceRoute,
         push: &Push,
-        owner: &str,
+        holder: &Holder,
         force: Force,
         settings: LockSettings,
     ) -> Result<Outcome, Error> {
-        let name = lock::lock_name(self.config.parameter(), &route.cluster, &route.service);
-        let what = (route.cluster.as_str(), route.service.as_str());
-        lock::with_lock(
-            &self.ssm,
-            &name,
-            owner,
-            settings,
-            what,
-            self.deploy_locked(route, push, force),
-        )
-        .await
+        let table = self.lock_table().await?;
+        let lock = Lock {
+            table: &table,
+            cluster: &route.cluster,
+            service: &route.service,
+        };
+        let lease = acquire(&self.dynamodb, lock, holder, settings).await?;
+        let taken_over = lease.taken_over.is_some();
+        let result = self.deploy_locked(route, push, force, taken_over).await;
+        lease.release(&self.dynamodb).await;
+        result
     }
 
-    async fn deploy_locked(&self, route: &ServiceRoute, push: &Push, force: Force) -> Result<Outcome, Error> {
+    /// The redeploy, under the lock. `taken_over`: the lock's previous holder never released it,
+    /// so it may have registered this push's revision without pointing the service at it.
+    async fn deploy_locked(
+        &self,
+        route: &ServiceRoute,
+        push: &Push,
+        force: Force,
+        taken_over: bool,
+    ) -> Result<Outcome, Error> {
         let (cluster, service_name) = (&route.cluster, &route.service);
         let service = self.describe_service(cluster, service_name).await?;
         let running_arn = (service.task_definition.clone()).ok_or_else(|| Error::ServiceNotFound {
@@ -60,7 +70,14 @@ impl Engine {
             Decision::Deploy(revision) => *revision,
         };
         let image = revision.image.clone();
-        let new_arn = roll_out(&self.ecs, cluster, service_name, revision).await?;
+        let orphan = match taken_over {
+            true => orphan_of(&self.ecs, &running_arn, push).await?,
+            false => None,
+        };
+        let new_arn = match orphan {
+            Some(arn) => point(&self.ecs, cluster, service_name, &arn).await.map(|()| arn)?,
+            None => roll_out(&self.ecs, cluster, service_name, revision).await?,
+        };
         tracing::info!(cluster = %cluster, service = %service_name, task_definition = %new_arn, image = %image, "redeployed");
         Ok(Outcome {
             service: Some(service_name.clone()),
@@ -70,44 +87,9 @@ impl Engine {
             task_definition: Some(new_arn),
             image: Some(image),
             deployment: None,
+            alarms: Vec::new(),
         })
     }
-}
-
-/// Registers `revision` and points the service at it; returns the new revision's ARN. The
-/// CLI's own re-registrations (`up` applying the app file's settings) go through here too.
-pub async fn roll_out(
-    ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
-    service: &str,
-    revision: NewRevision,
-) -> Result<String, Error> {
-    // IAM: ecs:RegisterTaskDefinition, ecs:TagResource, iam:PassRole (task and execution roles)
-    let registered = register_request(ecs.register_task_definition(), revision)
-        .send()
-        .await
-        .map_err(|e| aws_error("ecs:RegisterTaskDefinition", e))?;
-    let new_arn = registered
-        .task_definition
-        .and_then(|t| t.task_definition_arn)
-        .ok_or_else(|| missing_field("ecs:RegisterTaskDefinition", "taskDefinition.taskDefinitionArn"))?;
-    // IAM: ecs:UpdateService on arn:aws:ecs:<region>:<account>:service/<cluster>/*
-    ecs.update_service()
-        .cluster(cluster)
-        .service(service)
-        .task_definition(&new_arn)
-        .send()
-        .await
-        .map_err(|e| match e.as_service_error() {
-            Some(s) if s.is_service_not_found_exception() || s.is_service_not_active_exception() => {
-                Error::ServiceNotFound {
-                    cluster: cluster.to_string(),
-                    service: service.to_string(),
-                }
-            }
-            _ => aws_error("ecs:UpdateService", e),
-        })?;
-    Ok(new_arn)
 }
 
 #[cfg(test)]
@@ -182,8 +164,11 @@ mod tests {
             let describe = service(&td(1), json!([]), json!([]));
             let revision = definition(&td(1), &format!("{REGISTRY}/shop/web@{}", digest('a')), json!([]));
             let (register, update) = (register(), update(answer));
+            let deregistered = mock!(aws_sdk_ecs::Client::deregister_task_definition)
+                .match_requests(|r| r.task_definition() == Some(td(2).as_str()))
+                .then_http_response(|| ok(json!({})));
             let ssm = ssm_rules(routes());
-            let engine = engine(&[&describe, &revision, &register, &update], &ssm, &[]);
+            let engine = engine(&[&describe, &revision, &register, &update, &deregistered], &ssm, &[]);
             let err = engine
                 .handle_event(&push_event(&push('b', "shop/web")), "t")
                 .await
@@ -199,6 +184,11 @@ mod tests {
                 ),
                 !gone,
                 "{err:?}"
+            );
+            assert_eq!(
+                deregistered.num_calls(),
+                1,
+                "the revision the service never ran is not left behind"
             );
         }
     }

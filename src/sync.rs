@@ -15,7 +15,7 @@ use crate::engine::{collect, skipped, Engine, SyncScope};
 use crate::error::{aws_error, Error};
 use crate::event::{Push, IMAGE_CONFIG_MEDIA_TYPES};
 use crate::image::is_artifact_tag;
-use crate::lock::LockSettings;
+use crate::lock::{Holder, LockSettings};
 use crate::outcome::{Outcome, Reason};
 use crate::task_definition::{decide, is_paused, Decision, Force};
 
@@ -101,7 +101,8 @@ impl Engine {
     ///
     /// Calls when converged: `DescribeImages` per repository page, `DescribeServices` per cluster
     /// (10 services a call), `DescribeTaskDefinition` per service; a deploy adds the push's own.
-    pub async fn sync(&self, scope: &SyncScope, owner: &str) -> Result<Vec<Outcome>, Error> {
+    pub async fn sync(&self, scope: &SyncScope, holder: impl Into<Holder>) -> Result<Vec<Outcome>, Error> {
+        let holder = holder.into();
         let config = self.config.get().await?;
         let routes: Vec<&ServiceRoute> = config
             .services
@@ -136,7 +137,7 @@ impl Engine {
         for (route, candidate) in candidates {
             let synced = match candidate {
                 Ok(Some(push)) => {
-                    self.sync_route(route, &push, &services, &mut definitions, scope, owner)
+                    self.sync_route(route, &push, &services, &mut definitions, scope, &holder)
                         .await
                 }
                 Ok(None) => Ok(Outcome::skipped(
@@ -162,7 +163,7 @@ impl Engine {
         services: &Services,
         definitions: &mut Definitions,
         scope: &SyncScope,
-        owner: &str,
+        holder: &Holder,
     ) -> Result<Outcome, Error> {
         let service = match services.get(&(route.cluster.clone(), route.service.clone())) {
             Some(Ok(Some(service))) => service,
@@ -196,7 +197,7 @@ impl Engine {
             // Through the push's own path: the lock, a fresh read, the same rules. A lock held by
             // a deploy (a push) is not waited for long: that deploy decides.
             Decision::Deploy(_) => match self
-                .deploy_service_with(route, push, owner, Force::No, sync_lock(self.lock))
+                .deploy_service_with(route, push, holder, Force::No, sync_lock(self.lock))
                 .await
             {
                 Err(Error::Busy { .. }) => skip(Reason::DeploymentInProgress),

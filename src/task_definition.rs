@@ -22,6 +22,10 @@ pub const TAG_IMAGE_TAG_PREFIX: &str = "pushdeploy:tag:";
 /// image until the first push of a repository: `pushdeploy up` starts a service on `image` from
 /// the app file while the repository is still empty, and the first push swaps them.
 pub const TAG_PLACEHOLDER_PREFIX: &str = "pushdeploy:placeholder:";
+/// Revision tag marking one registration attempt with a fresh random value, so a retry after a
+/// lost answer can find its own earlier write instead of registering the image twice. Never
+/// copied to the next revision.
+pub const TAG_REGISTRATION: &str = "pushdeploy:registration";
 /// Service tag key prefix of the failure memory: `pushdeploy:failed:<repository>` holds the
 /// digests of that repository whose deployments of the service failed, newest first.
 pub const TAG_FAILED_PREFIX: &str = "pushdeploy:failed:";
@@ -315,6 +319,12 @@ fn matching_containers(
     })
 }
 
+/// Whether a revision tag passes to the next revision: not `aws:` (reserved to AWS, refused on
+/// register), not one registration's own mark.
+pub fn is_carried(key: &str) -> bool {
+    !key.starts_with("aws:") && key != TAG_REGISTRATION
+}
+
 /// The running revision's tags carried over, with the push's time and readable tag recorded.
 fn revision_tags(push: &Push, running_tags: &[Tag]) -> Vec<Tag> {
     let (pushed_at_key, image_tag_key) = (pushed_at_key(&push.repository), image_tag_key(&push.repository));
@@ -324,7 +334,7 @@ fn revision_tags(push: &Push, running_tags: &[Tag]) -> Vec<Tag> {
             let key = t.key.as_deref().unwrap_or_default();
             // `aws:` keys are reserved to AWS and rejected on register; the placeholder mark
             // ends with the first real image.
-            !key.starts_with("aws:") && key != pushed_at_key && key != image_tag_key && key != placeholder_key
+            is_carried(key) && key != pushed_at_key && key != image_tag_key && key != placeholder_key
         })
         .cloned()
         .collect();

@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
-use crate::engine::Engine;
+use crate::engine::{Clients, Engine};
 use crate::lock::LockSettings;
 
 pub const PARAMETER: &str = "/pushdeploy/shop/config";
@@ -33,7 +33,9 @@ pub fn failure(status: u16, code: &str) -> HttpResponse {
     HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body))
 }
 
-/// SSM holding `routes` as the routing config, and a lock that is always free.
+/// The app's state outside ECS: SSM holding `routes` as the routing config of app `shop`, and its
+/// lock table with a lock that is always free. `[0]` reads the config, `[1]` takes a lock
+/// (DynamoDB PutItem on `pushdeploy-shop-locks`), `[2]` releases it (DeleteItem).
 pub fn ssm_rules(routes: serde_json::Value) -> Vec<Rule> {
     let config = serde_json::json!({"version": 1, "app": "shop", "services": routes}).to_string();
     let get = serde_json::json!({"Parameter": {"Name": PARAMETER, "Value": config, "Type": "String", "Version": 1}});
@@ -41,17 +43,25 @@ pub fn ssm_rules(routes: serde_json::Value) -> Vec<Rule> {
         mock!(aws_sdk_ssm::Client::get_parameter)
             .match_requests(|r| r.name() == Some(PARAMETER))
             .then_http_response(move || ok(get.clone())),
-        mock!(aws_sdk_ssm::Client::put_parameter).then_http_response(|| ok(serde_json::json!({"Version": 1}))),
-        mock!(aws_sdk_ssm::Client::delete_parameter).then_http_response(|| ok(serde_json::json!({}))),
+        mock!(aws_sdk_dynamodb::Client::put_item)
+            .match_requests(|r| r.table_name() == Some("pushdeploy-shop-locks"))
+            .then_http_response(|| ok(serde_json::json!({}))),
+        mock!(aws_sdk_dynamodb::Client::delete_item)
+            .match_requests(|r| r.table_name() == Some("pushdeploy-shop-locks"))
+            .then_http_response(|| ok(serde_json::json!({}))),
     ]
 }
 
-/// The engine over mocked ECS, SSM and ECR; unmatched calls fail the test.
-pub fn engine(ecs: &[&Rule], ssm: &[Rule], ecr: &[&Rule]) -> Engine {
-    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs);
-    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm.iter());
-    let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, ecr);
-    Engine::from_clients(ecs, ssm, ecr, PARAMETER.into(), Duration::from_secs(60)).with_lock_settings(LockSettings {
+/// The engine over mocked ECS, SSM, ECR and DynamoDB (`state` serves both SSM and DynamoDB: a
+/// rule answers only its own operation); unmatched calls fail the test.
+pub fn engine(ecs: &[&Rule], state: &[Rule], ecr: &[&Rule]) -> Engine {
+    let clients = Clients {
+        ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs),
+        ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, state.iter()),
+        ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, ecr),
+        dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, state.iter()),
+    };
+    Engine::from_clients(clients, PARAMETER.into(), Duration::from_secs(60)).with_lock_settings(LockSettings {
         lease: Duration::from_secs(30),
         wait: Duration::from_secs(1),
     })

@@ -52,6 +52,11 @@ impl Context {
 
     /// Over a given configuration, which must name a region (tests aim it at the emulator).
     pub fn new(sdk: SdkConfig, output: OutputFormat) -> Context {
+        // `app/pushdeploy-cli` in the user agent: CloudTrail (and the IAM proof over the tests'
+        // requests) tells the CLI's calls from the function's.
+        let sdk = (sdk.into_builder())
+            .app_name(aws_config::AppName::new("pushdeploy-cli").expect("a valid app name"))
+            .build();
         let region = sdk
             .region()
             .map(|r| r.to_string())
@@ -103,11 +108,25 @@ macro_rules! clients {
     };
 }
 
+impl Context {
+    /// The clients the engine calls through, with the context's interceptors.
+    pub fn engine_clients(&self) -> pushdeploy::Clients {
+        pushdeploy::Clients {
+            ecs: self.ecs(),
+            ssm: self.ssm(),
+            ecr: self.ecr(),
+            dynamodb: self.dynamodb(),
+        }
+    }
+}
+
 clients! {
     /// Application Auto Scaling client (service scaling).
     application_autoscaling => aws_sdk_applicationautoscaling,
     /// Auto Scaling client.
     autoscaling => aws_sdk_autoscaling,
+    /// DynamoDB client (the deploy lock table).
+    dynamodb => aws_sdk_dynamodb,
     /// EC2 client.
     ec2 => aws_sdk_ec2,
     /// ECR client.

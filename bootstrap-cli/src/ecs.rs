@@ -6,6 +6,8 @@ use aws_sdk_ecs::types::{
     TaskDefinitionStatus,
 };
 use pushdeploy::engine::is_active;
+/// Revision number of a task-definition ARN (`...:task-definition/web:7` is 7).
+pub use pushdeploy::revision::revision_number;
 use pushdeploy::task_definition::{placeholder_key, tag_value};
 
 use crate::context::Context;
@@ -90,11 +92,6 @@ pub async fn active_revisions(ctx: &Context, family: &str) -> Result<Vec<String>
     }
     arns.sort_by_key(|a| std::cmp::Reverse(revision_number(a)));
     Ok(arns)
-}
-
-/// Revision number of a task-definition ARN (`...:task-definition/web:7` is 7).
-pub fn revision_number(arn: &str) -> Option<u64> {
-    arn.rsplit(':').next().and_then(|n| n.parse().ok())
 }
 
 /// A revision with its tags.

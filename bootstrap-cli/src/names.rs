@@ -2,7 +2,7 @@
 //! `status`, `down` and the function can never disagree about what a resource is called.
 
 use pushdeploy::config::parameter_for_app;
-use pushdeploy::lock::lock_name;
+use pushdeploy::lock;
 
 /// The names of one app's resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,9 +106,9 @@ impl Names {
         format!("/pushdeploy/{}", self.app)
     }
 
-    /// A service's deploy lock, shared with the function.
-    pub fn lock(&self, service: &str) -> String {
-        lock_name(&self.config_parameter(), &self.cluster(), service)
+    /// The app's deploy lock table, shared with the function.
+    pub fn lock_table(&self) -> String {
+        lock::table_name(&self.app)
     }
 }
 
@@ -130,6 +130,6 @@ mod tests {
         assert_eq!(n.family("web"), "shop-web");
         assert_eq!(n.default_repository("web"), "shop/web");
         assert_eq!(n.config_parameter(), "/pushdeploy/shop/config");
-        assert_eq!(n.lock("web"), "/pushdeploy/shop/locks/shop/web");
+        assert_eq!(n.lock_table(), "pushdeploy-shop-locks");
     }
 }

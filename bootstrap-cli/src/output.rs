@@ -64,6 +64,7 @@ impl Display for Outcomes {
                 Action::Skipped => "skipped",
                 Action::Completed => "completed",
                 Action::Failed => "FAILED",
+                Action::RolledBack => "ROLLED BACK",
             };
             let service = match (&o.cluster, &o.service) {
                 (Some(c), Some(s)) => format!("{c}/{s}"),

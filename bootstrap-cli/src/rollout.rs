@@ -158,13 +158,7 @@ pub async fn wait_for(
             return Err(e);
         }
     };
-    let engine = Engine::from_clients(
-        ctx.ecs(),
-        ctx.ssm(),
-        ctx.ecr(),
-        app.names.config_parameter(),
-        Duration::ZERO,
-    );
+    let engine = Engine::from_clients(ctx.engine_clients(), app.names.config_parameter(), Duration::ZERO);
     let (deployment, ended, reason) = match &end {
         RolloutEnd::Completed { deployment } => {
             step.done("COMPLETED");
@@ -186,6 +180,7 @@ pub async fn wait_for(
                 task_definition: Some(task_definition.to_string()),
                 image: None,
                 deployment: Some(deployment.clone()),
+                alarms: Vec::new(),
             };
             return Ok(Ended {
                 outcome: vec![outcome],
@@ -199,6 +194,7 @@ pub async fn wait_for(
         deployment_id: deployment.clone(),
         end: ended,
         reason,
+        at: Some(chrono::Utc::now()),
     };
     let mut outcome = engine.deployment_outcome(&change).await?;
     if let Some(o) = outcome.first_mut() {
@@ -212,9 +208,11 @@ pub async fn wait_for(
             o.task_definition = Some(task_definition.to_string());
         }
     }
+    // Never 0 for a rollback, whatever ECS calls its end.
+    let rolled_back = outcome.iter().any(|o| o.action == Action::RolledBack);
     let exit = match ended {
-        DeploymentEnd::Completed => ExitCode::SUCCESS,
-        DeploymentEnd::Failed => ExitCode::from(EXIT_FAILED),
+        DeploymentEnd::Completed if !rolled_back => ExitCode::SUCCESS,
+        _ => ExitCode::from(EXIT_FAILED),
     };
     Ok(Ended { outcome, exit })
 }

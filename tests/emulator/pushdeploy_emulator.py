@@ -14,6 +14,10 @@ Timing knobs (environment, seconds; the defaults suit the tests):
     PUSHDEPLOY_EMULATOR_SLR_PROPAGATION_SECONDS  a new ECS service-linked role unusable (1)
     PUSHDEPLOY_EMULATOR_INVISIBLE_CALLS      calls that do not see a new security group,
                                              instance profile or launch template yet (1)
+    PUSHDEPLOY_EMULATOR_TABLE_CREATE_SECONDS a new DynamoDB table CREATING -> ACTIVE (1)
+    PUSHDEPLOY_EMULATOR_REQUEST_LOG          append every AWS request (principal, service,
+                                             operation, parameters) to this file, one JSON
+                                             line each, for the IAM proof (tests/iam)
 
 Control API (JSON over HTTP on the same port, for tests):
     POST /_pushdeploy/bad-images  {"images": ["<image reference or sha256 digest>", ...]}
@@ -22,6 +26,9 @@ Control API (JSON over HTTP on the same port, for tests):
         DeleteCapacityProvider of that provider ends in DELETE_FAILED with the reason
     POST /_pushdeploy/ecs-ami  {"account": "...", "region": "...", "architecture": "x86_64", "image_id": "ami-..."}
         publishes a new ECS-optimized AMI in the public SSM parameter, as an AMI release does
+    POST /_pushdeploy/throttle  {"service": "dynamodb", "operation": "PutItem", "count": 3}
+        the next `count` such requests (JSON protocols) are refused with ThrottlingException
+        ("code" may name another error, "status" another HTTP status, e.g. 503)
     POST /_pushdeploy/settings  {"drain_seconds": 0.5, ...}   change the knobs
     GET  /_pushdeploy/settings
 
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import io
 import json
 import os
 import re
@@ -95,6 +103,7 @@ SETTINGS: dict[str, float] = {
     ),
     "slr_propagation_seconds": _env_float("PUSHDEPLOY_EMULATOR_SLR_PROPAGATION_SECONDS", 5.0),
     "invisible_calls": _env_float("PUSHDEPLOY_EMULATOR_INVISIBLE_CALLS", 1),
+    "table_create_seconds": _env_float("PUSHDEPLOY_EMULATOR_TABLE_CREATE_SECONDS", 1.0),
 }
 
 BAD_IMAGES: set[str] = set()
@@ -756,8 +765,10 @@ class Rollout:
             "clusterArn": svc.cluster_arn,
             "createdAt": self.created,
             "startedAt": self.created,
-            "finishedAt": self.finished,
-            "updatedAt": utcnow(),
+            "finishedAt": self.finished if self.status != "STOPPED" else None,
+            "stoppedAt": self.finished if self.status == "STOPPED" else None,
+            # The last change of state: finished, rolling back, or created.
+            "updatedAt": self.finished or (self.rollback or {}).get("startedAt") or self.created,
             "sourceServiceRevisions": [
                 {"arn": arn, "requestedTaskCount": 0, "runningTaskCount": 0, "pendingTaskCount": 0}
                 for arn in self.source_revisions
@@ -776,6 +787,7 @@ class Rollout:
                 "failureCount": self.failed_tasks,
                 "threshold": 10,
             },
+            "alarms": {"status": "DISABLED", "alarmNames": [], "triggeredAlarmNames": []},
         }
         if self.rollback:
             out["rollback"] = self.rollback
@@ -1197,19 +1209,25 @@ def _service_of(backend: Any, cluster: str, service: str) -> Any:
 
 
 def _list_service_deployments(self: Any) -> ActionResult:
-    # ECS API reference, ListServiceDeployments: newest first, filtered by status.
+    # ECS API reference, ListServiceDeployments: filtered by status, `maxResults` (1-100, "If this
+    # parameter isn't used, then ListServiceDeployments returns up to 20 results") and `nextToken`.
+    # It documents no order: this one answers oldest first, so a caller that assumes the newest
+    # comes first is caught.
     backend = self.ecs_backend
     cluster = (self._get_param("cluster") or "default").split("/")[-1]
     service = _service_of(backend, cluster, self._get_param("service"))
     statuses = self._get_param("status") or []
     # A circuit-breaker rollback is part of the failed service deployment (ROLLBACK_IN_PROGRESS,
     # then ROLLBACK_SUCCESSFUL), not a service deployment of its own.
-    briefs = [
-        r.brief()
-        for r in reversed(_rollouts(service))
-        if r.rollback_of is None and (not statuses or r.status in statuses)
-    ]
-    return ActionResult({"serviceDeployments": briefs})
+    briefs = [r.brief() for r in _rollouts(service) if r.rollback_of is None and (not statuses or r.status in statuses)]
+    size = int(self._get_param("maxResults") or 20)
+    if not 1 <= size <= 100:
+        raise invalid_parameter("maxResults must be between 1 and 100.")
+    start = int(self._get_param("nextToken") or 0)
+    page = {"serviceDeployments": briefs[start : start + size]}
+    if start + size < len(briefs):
+        page["nextToken"] = str(start + size)
+    return ActionResult(page)
 
 
 def _describe_service_deployments(self: Any) -> ActionResult:
@@ -1247,6 +1265,163 @@ R.describe_service_revisions = _describe_service_revisions
 # ---------------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------------
+# DynamoDB: the deploy lock table
+# ---------------------------------------------------------------------------------------------
+
+from moto.dynamodb.exceptions import ResourceNotFoundException as DdbResourceNotFound  # noqa: E402
+from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
+from moto.dynamodb.models import table as ddb_table  # noqa: E402
+
+_ddb_create_table = DynamoDBBackend.create_table
+_ddb_describe = ddb_table.Table.describe
+
+
+def _creating(table: Any) -> bool:
+    return _now() < getattr(table, "_active_at", 0.0)
+
+
+def _create_table(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    # DynamoDB API reference, CreateTable: "CreateTable is an asynchronous operation. Upon
+    # receiving a CreateTable request, DynamoDB immediately returns a response with a TableStatus
+    # of CREATING. After the table is created, DynamoDB sets the TableStatus to ACTIVE. You can
+    # perform read and write operations only on an ACTIVE table." (moto: ACTIVE at once.)
+    table = _ddb_create_table(self, name, *args, **kwargs)
+    table._active_at = _now() + SETTINGS["table_create_seconds"]
+    return table
+
+
+def _table_describe(self: Any, base_key: str = "TableDescription") -> dict[str, Any]:
+    described = _ddb_describe(self, base_key)
+    if _creating(self):
+        described[base_key]["TableStatus"] = "CREATING"
+    return described
+
+
+def _active_table(original: Any) -> Any:
+    """Item operations on a table still CREATING fail as on a missing one (ResourceNotFoundException
+    reference: "The operation tried to access a nonexistent table or index. The resource might not
+    be specified correctly, or its status might not be ACTIVE.")."""
+
+    def patched(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        table = self.tables.get(table_name)
+        if table is not None and _creating(table):
+            raise DdbResourceNotFound(table_name=table_name)
+        return original(self, table_name, *args, **kwargs)
+
+    return patched
+
+
+def _ttl_on_missing_table(original: Any) -> Any:
+    """UpdateTimeToLive / DescribeTimeToLive on a missing table: AWS's code is
+    ResourceNotFoundException (moto says ResourceNotFound, which no SDK models)."""
+
+    def patched(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        if table_name not in self.tables:
+            raise DdbResourceNotFound(table_name=table_name)
+        return original(self, table_name, *args, **kwargs)
+
+    return patched
+
+
+DynamoDBBackend.create_table = _create_table
+ddb_table.Table.describe = _table_describe
+for _op in ("put_item", "delete_item", "get_item", "update_item"):
+    setattr(DynamoDBBackend, _op, _active_table(getattr(DynamoDBBackend, _op)))
+for _op in ("update_time_to_live", "describe_time_to_live"):
+    setattr(DynamoDBBackend, _op, _ttl_on_missing_table(getattr(DynamoDBBackend, _op)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults on request, and the request log for the IAM proof
+# ---------------------------------------------------------------------------------------------
+
+# (service signing name, operation) -> [count left, error code, HTTP status]
+THROTTLES: dict[tuple[str, str], list[Any]] = {}
+REQUEST_LOG = os.environ.get("PUSHDEPLOY_EMULATOR_REQUEST_LOG")
+
+
+def _signing_scope(environ: dict[str, Any]) -> tuple[str, str, str]:
+    """(access key, region, service) from the SigV4 Authorization header."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    match = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/aws4_request", auth)
+    return match.groups() if match else ("", "", "")
+
+
+def _operation_and_params(environ: dict[str, Any], body: bytes) -> tuple[str, dict[str, Any]]:
+    """The API operation and its parameters: X-Amz-Target and a JSON body, or a query form."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            params = {}
+        return target.rsplit(".", 1)[-1], params if isinstance(params, dict) else {}
+    from urllib.parse import parse_qsl
+
+    form = dict(parse_qsl(body.decode("utf-8", "replace"))) if body else {}
+    form.update(dict(parse_qsl(environ.get("QUERY_STRING", ""))))
+    operation = form.pop("Action", "")
+    form.pop("Version", None)
+    if not operation:
+        # REST protocols (none of the calls pushdeploy makes): the method and path.
+        operation = f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
+    return operation, form
+
+
+def _principal(environ: dict[str, Any]) -> tuple[str, str | None]:
+    """Who sent it, from the SDK's user agent `app/...`: the function of an app
+    (`pushdeploy-function.<app>`), the CLI (`pushdeploy-cli`), or anything else (test set-up)."""
+    agent = environ.get("HTTP_USER_AGENT", "") + " " + environ.get("HTTP_X_AMZ_USER_AGENT", "")
+    match = re.search(r"\bapp/(pushdeploy-function(?:\.([A-Za-z0-9_-]+))?|pushdeploy-cli)\b", agent)
+    if not match:
+        return "other", None
+    if match.group(1).startswith("pushdeploy-function"):
+        return "function", match.group(2)
+    return "cli", None
+
+
+def _log_request(environ: dict[str, Any], body: bytes) -> None:
+    access_key, region, service = _signing_scope(environ)
+    if not REQUEST_LOG or not service:
+        return
+    operation, params = _operation_and_params(environ, body)
+    principal, app = _principal(environ)
+    line = {
+        "principal": principal,
+        "app": app,
+        "cluster": app,
+        "service": service,
+        "operation": operation,
+        "region": region,
+        "account": _account_from(access_key),
+        "params": params,
+    }
+    with open(REQUEST_LOG, "a", encoding="utf-8") as log:
+        log.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+
+def _throttled(environ: dict[str, Any], body: bytes, start_response: Any) -> list[bytes] | None:
+    """A fault asked for with /_pushdeploy/throttle, as the service would send it (JSON protocols)."""
+    if not THROTTLES:
+        return None
+    _, _, service = _signing_scope(environ)
+    operation, _ = _operation_and_params(environ, body)
+    fault = THROTTLES.get((service, operation))
+    if not fault or fault[0] <= 0:
+        return None
+    fault[0] -= 1
+    code, status = fault[1], int(fault[2])
+    reason = "Rate exceeded" if "Throttl" in code else "We encountered an internal error. Please try again."
+    payload = json.dumps({"__type": code, "message": reason}).encode()
+    phrase = {400: "Bad Request", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+    start_response(
+        f"{status} {phrase.get(status, 'Error')}",
+        [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(payload)))],
+    )
+    return [payload]
+
+
 def _control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     path = environ.get("PATH_INFO", "")
     method = environ.get("REQUEST_METHOD", "GET")
@@ -1271,6 +1446,10 @@ def _control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         release.version += 1
         params[name].append(release)
         answer = {"name": name, "value": release.value}
+    elif path == "/_pushdeploy/throttle" and method == "POST":
+        key = (body["service"], body["operation"])
+        THROTTLES[key] = [int(body.get("count", 1)), body.get("code", "ThrottlingException"), body.get("status", 400)]
+        answer = {"throttled": f"{key[0]}:{key[1]}", "count": THROTTLES[key][0]}
     elif path == "/_pushdeploy/settings":
         if method == "POST":
             for key, value in body.items():
@@ -1298,7 +1477,18 @@ class StrictApp:
         if environ.get("PATH_INFO", "").startswith("/_pushdeploy/"):
             with LOCK:
                 return _control(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        request = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(request)
         with LOCK:
+            fault = _throttled(environ, request, start_response)
+            if fault is not None:
+                return fault
+            _log_request(environ, request)
+            environ["wsgi.input"].seek(0)
             body = self.app(environ, start_response)
             try:
                 return [b"".join(body)]

@@ -108,10 +108,10 @@ async fn a_changed_environment_reaches_a_new_revision_with_the_deployed_image_ke
     assert_eq!(
         writes(&calls),
         [
-            "SSM.PutParameter",
+            "DynamoDB.PutItem",
             "ECS.RegisterTaskDefinition",
             "ECS.UpdateService",
-            "SSM.DeleteParameter"
+            "DynamoDB.DeleteItem"
         ],
         "one new revision under the deploy lock"
     );

@@ -35,8 +35,8 @@ fn ssm_ok() -> Vec<Rule> {
         mock!(Ssm::get_parameter)
             .match_requests(|r| r.name() == Some(PARAMETER))
             .then_http_response(move || response(200, &get)),
-        mock!(Ssm::put_parameter).then_http_response(|| response(200, r#"{"Version":1,"Tier":"Standard"}"#)),
-        mock!(Ssm::delete_parameter).then_http_response(|| response(200, "{}")),
+        mock!(aws_sdk_dynamodb::Client::put_item).then_http_response(|| response(200, "{}")),
+        mock!(aws_sdk_dynamodb::Client::delete_item).then_http_response(|| response(200, "{}")),
     ]
 }
 
@@ -67,10 +67,7 @@ fn register_ok() -> HttpResponse {
 }
 
 fn engine(ecs_rules: Vec<Rule>) -> Engine {
-    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs_rules.iter());
-    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm_ok().iter());
-    let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, Vec::<Rule>::new().iter());
-    Engine::from_clients(ecs, ssm, ecr, PARAMETER.into(), Duration::from_secs(60))
+    engine_with(ecs_rules, Vec::new())
 }
 
 fn ecs_ok_until_update(update: Rule) -> Vec<Rule> {
@@ -303,11 +300,16 @@ async fn down_waits_out_a_capacity_provider_still_in_use_or_being_updated() {
 
 const SERVICE_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service/faults/web";
 
+/// The engine over mocked clients: SSM and DynamoDB answer the config and a free lock.
 fn engine_with(ecs_rules: Vec<Rule>, ecr_rules: Vec<Rule>) -> Engine {
-    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs_rules.iter());
-    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm_ok().iter());
-    let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, ecr_rules.iter());
-    Engine::from_clients(ecs, ssm, ecr, PARAMETER.into(), Duration::from_secs(60))
+    let state = ssm_ok();
+    let clients = pushdeploy::Clients {
+        ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs_rules.iter()),
+        ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, state.iter()),
+        ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, ecr_rules.iter()),
+        dynamodb: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, state.iter()),
+    };
+    Engine::from_clients(clients, PARAMETER.into(), Duration::from_secs(60))
 }
 
 /// The service in the middle of ECS's rollback of deployment `ecs-svc/1`, which ran `digest(1)`.

@@ -15,6 +15,40 @@ use crate::emulator::{sdk_config, CallLog, ACCOUNT, REGION};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// The app's deploy lock table, as `pushdeploy up` creates it.
+pub async fn create_lock_table(sdk: &SdkConfig, table: &str) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(pushdeploy::lock::KEY)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(pushdeploy::lock::KEY)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create the lock table");
+    // DynamoDB takes writes once the table is ACTIVE (the strict emulator keeps it CREATING a while).
+    use aws_sdk_dynamodb::client::Waiters;
+    aws_sdk_dynamodb::Client::new(sdk)
+        .wait_until_table_exists()
+        .table_name(table)
+        .wait(Duration::from_secs(60))
+        .await
+        .expect("the lock table becomes active");
+}
+
 /// A name no other test (nor an earlier run against the same emulator) uses.
 /// Looks every `every` until `done`, failing the test with `what` after `limit`: for the
 /// emulator's timed state (draining, rollouts), which a test waits out rather than sleeps through.
@@ -94,39 +128,51 @@ impl App {
         let name = unique(prefix);
         let sdk = sdk_config().await;
         let calls = CallLog::default();
+        // The engine's requests carry the function's name, as the function's do (the IAM proof
+        // checks them against the function's role); the fixture's own set-up calls do not.
+        let engine_sdk = (sdk.clone().into_builder())
+            .app_name(pushdeploy::engine::user_agent_app(Some(&name)))
+            .build();
         let engine_ecs = aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::config::Builder::from(&sdk)
+            aws_sdk_ecs::config::Builder::from(&engine_sdk)
                 .interceptor(calls.clone())
                 .build(),
         );
         let engine_ssm = aws_sdk_ssm::Client::from_conf(
-            aws_sdk_ssm::config::Builder::from(&sdk)
+            aws_sdk_ssm::config::Builder::from(&engine_sdk)
                 .interceptor(calls.clone())
                 .build(),
         );
         let engine_ecr = aws_sdk_ecr::Client::from_conf(
-            aws_sdk_ecr::config::Builder::from(&sdk)
+            aws_sdk_ecr::config::Builder::from(&engine_sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let engine_dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&engine_sdk)
                 .interceptor(calls.clone())
                 .build(),
         );
         let parameter = format!("/pushdeploy/{name}/config");
-        let engine = Engine::from_clients(
-            engine_ecs,
-            engine_ssm,
-            engine_ecr,
-            parameter.clone(),
-            Duration::from_secs(60),
-        )
-        .with_lock_settings(LockSettings {
-            lease: Duration::from_secs(30),
-            wait: Duration::from_secs(20),
-        });
+        let clients = pushdeploy::Clients {
+            ecs: engine_ecs,
+            ssm: engine_ssm,
+            ecr: engine_ecr,
+            dynamodb: engine_dynamodb,
+        };
+        let engine = Engine::from_clients(clients, parameter.clone(), Duration::from_secs(60)).with_lock_settings(
+            LockSettings {
+                lease: Duration::from_secs(30),
+                wait: Duration::from_secs(20),
+            },
+        );
         let ecs = aws_sdk_ecs::Client::new(&sdk);
         ecs.create_cluster()
             .cluster_name(&name)
             .send()
             .await
             .expect("create cluster");
+        create_lock_table(&sdk, &pushdeploy::lock::table_name(&name)).await;
         App {
             cluster: name.clone(),
             name,

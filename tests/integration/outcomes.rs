@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use pushdeploy::lock::{with_lock, LockSettings};
+use pushdeploy::lock::{with_lock, Holder, Lock, LockSettings};
 use pushdeploy::outcome::Reason;
 use pushdeploy::{Action, Error, Outcome, SyncScope};
 use pushdeploy_cli::cli::{AppArgs, DeployArgs, OutputFormat, WaitArgs};
@@ -178,7 +178,7 @@ async fn a_bad_image_is_reported_failed_and_no_replay_or_sync_deploys_it_again_u
     );
     assert_eq!(
         writes(&app.calls),
-        vec!["SSM.PutParameter", "SSM.DeleteParameter"],
+        vec!["DynamoDB.PutItem", "DynamoDB.DeleteItem"],
         "only the deploy lock, taken to decide: nothing registered or updated"
     );
     // A sync finds the bad image newest in ECR, and leaves it.
@@ -529,8 +529,8 @@ async fn odd_input_is_answered_and_never_writes() {
 #[tokio::test]
 async fn the_deploy_lock_is_released_only_by_its_holder() {
     let app = App::new("lockholder").await;
-    let name = format!("/pushdeploy/{}/locks/{}/web", app.name, app.cluster);
-    let what = (app.cluster.as_str(), "web");
+    let table = pushdeploy::lock::table_name(&app.name);
+    let db = aws_sdk_dynamodb::Client::new(&app.sdk);
     let short = LockSettings {
         lease: Duration::from_millis(1500),
         wait: Duration::from_secs(10),
@@ -540,11 +540,14 @@ async fn the_deploy_lock_is_released_only_by_its_holder() {
         wait: Duration::from_secs(10),
     };
     let holder = |settings| {
-        let ssm = app.ssm.clone();
-        let name = name.clone();
-        let what = (what.0.to_string(), what.1.to_string());
+        let (db, table, cluster) = (db.clone(), table.clone(), app.cluster.clone());
         move |owner: &'static str, hold: Duration| async move {
-            with_lock(&ssm, &name, owner, settings, (&what.0, &what.1), async {
+            let lock = Lock {
+                table: &table,
+                cluster: &cluster,
+                service: "web",
+            };
+            with_lock(&db, lock, &Holder::from(owner), settings, async {
                 tokio::time::sleep(hold).await;
                 Ok::<_, Error>(())
             })
@@ -555,30 +558,32 @@ async fn the_deploy_lock_is_released_only_by_its_holder() {
     let laptop = tokio::spawn(holder(short)("laptop", Duration::from_millis(3000)));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let function = tokio::spawn(holder(long)("function", Duration::from_millis(2500)));
-    let value = || async {
-        app.ssm
-            .get_parameter()
-            .name(&name)
+    let owner = || async {
+        let key = pushdeploy::lock::key(&app.cluster, "web");
+        let item = (db.get_item().table_name(&table))
+            .key(pushdeploy::lock::KEY, aws_sdk_dynamodb::types::AttributeValue::S(key))
             .send()
             .await
-            .ok()
-            .and_then(|p| p.parameter?.value)
+            .unwrap()
+            .item;
+        item.and_then(|i| i.get("owner")?.as_s().ok().cloned())
     };
     eventually(
         "the function takes over the expired lease",
         Duration::from_secs(10),
         EVERY,
-        || async { value().await.is_some_and(|v| v.starts_with("function ")) },
+        || async { owner().await.as_deref() == Some("function") },
     )
     .await;
     laptop.await.unwrap().unwrap();
-    let after_laptop = value().await;
-    assert!(
-        after_laptop.as_deref().is_some_and(|v| v.starts_with("function ")),
-        "the laptop, past its lease, left the function's lock alone: {after_laptop:?}"
+    let after_laptop = owner().await;
+    assert_eq!(
+        after_laptop.as_deref(),
+        Some("function"),
+        "the laptop, past its lease, left the function's lock alone"
     );
     function.await.unwrap().unwrap();
-    assert_eq!(value().await, None, "the holder releases its own lock");
+    assert_eq!(owner().await, None, "the holder releases its own lock");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

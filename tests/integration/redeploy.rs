@@ -50,7 +50,7 @@ async fn a_tagged_push_registers_a_pinned_revision_and_updates_the_service() {
 }
 
 #[tokio::test]
-async fn a_warm_redeploy_makes_the_four_ecs_calls_and_the_two_lock_calls_only() {
+async fn a_warm_redeploy_makes_the_four_ecs_calls_and_the_two_lock_calls_put_item_and_delete_item_only() {
     let app = App::new("calls").await;
     app.service("web", vec![container("web", &image("calls/web", "v1"))])
         .await;
@@ -67,12 +67,12 @@ async fn a_warm_redeploy_makes_the_four_ecs_calls_and_the_two_lock_calls_only() 
     assert_eq!(
         app.calls.take(),
         [
-            "SSM.PutParameter",
+            "DynamoDB.PutItem",
             "ECS.DescribeServices",
             "ECS.DescribeTaskDefinition",
             "ECS.RegisterTaskDefinition",
             "ECS.UpdateService",
-            "SSM.DeleteParameter"
+            "DynamoDB.DeleteItem"
         ]
     );
 }

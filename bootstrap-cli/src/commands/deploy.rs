@@ -60,7 +60,7 @@ pub async fn deploy(args: &DeployArgs, ctx: &Context) -> Result<Vec<Outcome>, Cl
 pub async fn deploy_app(app: &App, args: &DeployArgs, ctx: &Context) -> Result<Vec<Outcome>, CliError> {
     let parameter = app.names.config_parameter();
     let image = ImageRef::parse(&args.image)?;
-    let engine = Engine::from_clients(ctx.ecs(), ctx.ssm(), ctx.ecr(), parameter.clone(), Duration::ZERO);
+    let engine = Engine::from_clients(ctx.engine_clients(), parameter.clone(), Duration::ZERO);
     let config = engine.config().get().await?;
     let route = config
         .services

@@ -7,7 +7,7 @@ use std::fmt;
 use std::process::ExitCode;
 
 use chrono::{SecondsFormat, Utc};
-use pushdeploy::lock::{with_lock, LockSettings};
+use pushdeploy::lock::{with_lock, Holder, Lock, LockSettings};
 use pushdeploy::task_definition::{PauseNote, TAG_PAUSED};
 use serde::Serialize;
 
@@ -142,8 +142,7 @@ pub async fn run(args: RollbackArgs, global: &GlobalArgs) -> Result<ExitCode, Cl
 /// Pauses the service, then rolls it back, under its deploy lock.
 ///
 /// IAM: `ecs:DescribeServices`, `ecs:ListTaskDefinitions`, `ecs:TagResource`, `ecs:UpdateService`,
-/// `sts:GetCallerIdentity`, and the deploy lock's `ssm:PutParameter`, `ssm:GetParameter`,
-/// `ssm:DeleteParameter`.
+/// `sts:GetCallerIdentity`, and the deploy lock's `dynamodb:PutItem`, `dynamodb:DeleteItem`.
 pub async fn rollback(ctx: &Context, app: &App, service_name: &str, to: Option<&str>) -> Result<RolledBack, CliError> {
     let cluster = app.names.cluster();
     let missing_service = || pushdeploy::Error::ServiceNotFound {
@@ -188,29 +187,26 @@ pub async fn rollback(ctx: &Context, app: &App, service_name: &str, to: Option<&
     }
     .to_tag_value();
 
-    let ssm = ctx.ssm();
-    let owner = format!("pushdeploy rollback pid {}", std::process::id());
-    let lock = app.names.lock(service_name);
-    with_lock(
-        &ssm,
-        &lock,
-        &owner,
-        LockSettings::default(),
-        (&cluster, service_name),
-        async {
-            // Paused first: should the update fail, no push can deploy over the person's intent.
-            set_paused(ctx, &service_arn, Some(&note)).await?;
-            ctx.ecs()
-                .update_service()
-                .cluster(&cluster)
-                .service(service_name)
-                .task_definition(&target)
-                .send()
-                .await
-                .map_err(|e| aws("ecs:UpdateService", e))?;
-            Ok::<(), CliError>(())
-        },
-    )
+    let holder = Holder::from(format!("pushdeploy rollback pid {}", std::process::id()).as_str());
+    let table = app.names.lock_table();
+    let lock = Lock {
+        table: &table,
+        cluster: &cluster,
+        service: service_name,
+    };
+    with_lock(&ctx.dynamodb(), lock, &holder, LockSettings::default(), async {
+        // Paused first: should the update fail, no push can deploy over the person's intent.
+        set_paused(ctx, &service_arn, Some(&note)).await?;
+        ctx.ecs()
+            .update_service()
+            .cluster(&cluster)
+            .service(service_name)
+            .task_definition(&target)
+            .send()
+            .await
+            .map_err(|e| aws("ecs:UpdateService", e))?;
+        Ok::<(), CliError>(())
+    })
     .await?;
     Ok(RolledBack {
         cluster,

@@ -21,7 +21,7 @@ pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<ExitCode, CliErr
     let app = App::load(args.app.file.as_deref(), args.app.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
     let parameter = app.names.config_parameter();
-    let engine = Engine::from_clients(ctx.ecs(), ctx.ssm(), ctx.ecr(), parameter.clone(), Duration::ZERO);
+    let engine = Engine::from_clients(ctx.engine_clients(), parameter.clone(), Duration::ZERO);
     if let Some(service) = &args.service {
         let config = engine.config().get().await?;
         if !config.services.iter().any(|r| r.service == *service) {

@@ -19,6 +19,7 @@ pub mod launch_template;
 pub mod listener;
 pub mod listener_rule;
 pub mod load_balancer;
+pub mod lock_table;
 pub mod log_group;
 pub mod model;
 pub mod network;
@@ -70,6 +71,7 @@ pub fn inventory(app: &App, options: Options) -> Inventory {
     );
     list.push(Box::new(instance_profile::InstanceProfile::new(app)));
     list.push(Box::new(cluster::Cluster::new(app)));
+    list.push(Box::new(lock_table::LockTable::new(app)));
     let mut repositories = BTreeSet::new();
     for s in services.iter().filter(|s| repositories.insert(s.repository.clone())) {
         list.push(Box::new(repository::Repository::new(app, s)));
@@ -244,6 +246,8 @@ mod tests {
         ("task definition", "iam role"),
         ("task definition", "ecr repository"),
         ("task definition", "log group"),
+        ("task definition", "lock table"),
+        ("routing config", "lock table"),
         ("ecs service", "task definition"),
         ("ecs service", "cluster capacity"),
         ("ecs service", "listener"),

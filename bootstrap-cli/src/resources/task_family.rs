@@ -12,9 +12,9 @@ use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
     PortMapping, Secret, Service as EcsService, Tag, TaskDefinition as EcsTaskDefinition, TransportProtocol,
 };
-use pushdeploy::lock::{with_lock, LockSettings};
-use pushdeploy::redeploy::roll_out;
-use pushdeploy::task_definition::{placeholder_key, NewRevision};
+use pushdeploy::lock::{with_lock, Holder, Lock, LockSettings};
+use pushdeploy::revision::roll_out;
+use pushdeploy::task_definition::{is_carried, placeholder_key, NewRevision};
 
 use super::facts::{need, Facts};
 use super::model::{Resource, APP_TAG};
@@ -325,7 +325,7 @@ pub struct TaskFamily {
     port: u16,
     execution_role: String,
     task_role: String,
-    lock: String,
+    lock_table: String,
     app: String,
 }
 
@@ -354,7 +354,7 @@ impl TaskFamily {
             port: service.spec.port,
             execution_role: app.names.execution_role(),
             task_role: app.names.task_role(&service.spec.name),
-            lock: app.names.lock(&service.spec.name),
+            lock_table: app.names.lock_table(),
             app: app.name.clone(),
         }
     }
@@ -494,12 +494,15 @@ impl Resource for TaskFamily {
     /// cannot race a push.
     ///
     /// IAM: what `roll` needs, `ecs:DescribeServices`, `ecs:DescribeTaskDefinition`, and the
-    /// lock's `ssm:PutParameter`, `ssm:GetParameter`, `ssm:DeleteParameter`.
+    /// lock's `dynamodb:PutItem`, `dynamodb:DeleteItem`.
     async fn apply(&self, ctx: &Context, _: &Observed, _: &[Drift], facts: &Facts, _: &Step) -> Result<(), CliError> {
-        let ssm = ctx.ssm();
-        let owner = format!("pushdeploy up pid {}", std::process::id());
-        let what = (self.cluster.as_str(), self.service.as_str());
-        with_lock(&ssm, &self.lock, &owner, LockSettings::default(), what, async {
+        let holder = Holder::from(format!("pushdeploy up pid {}", std::process::id()).as_str());
+        let lock = Lock {
+            table: &self.lock_table,
+            cluster: &self.cluster,
+            service: &self.service,
+        };
+        with_lock(&ctx.dynamodb(), lock, &holder, LockSettings::default(), async {
             // Read again under the lock: a push may have landed since the first look.
             let Some(service) = describe_service(ctx, &self.cluster, &self.service).await? else {
                 return Ok(());
@@ -517,7 +520,7 @@ impl Resource for TaskFamily {
             let tags = revision
                 .tags
                 .into_iter()
-                .filter(|t| !t.key().is_some_and(|k| k.starts_with("aws:")))
+                .filter(|t| t.key().is_some_and(is_carried))
                 .collect();
             self.roll(ctx, definition, tags).await
         })
