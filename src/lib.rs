@@ -114,4 +114,49 @@ mod template_tests {
         assert!(!template.contains("!Ref Repositories"), "no fixed list of names");
         assert!(template.contains("repository-name: !Ref ExtraRepositories"));
     }
+
+    /// Renders a plain-string `InputTemplate` as EventBridge does: each `<name>` replaced by the
+    /// value its path extracts, escaped for the JSON string the template is (EventBridge user
+    /// guide, "Amazon EventBridge input transformation": only the `aws.events.event` variables go
+    /// in unescaped); the target receives that string.
+    fn render(template: &str, values: &[(&str, &str)]) -> String {
+        let mut text = template.to_string();
+        for (name, value) in values {
+            let escaped = serde_json::to_string(value).unwrap();
+            text = text.replace(&format!("<{name}>"), &escaped[1..escaped.len() - 1]);
+        }
+        serde_json::from_str::<String>(&text).expect("the rendered template is a JSON string")
+    }
+
+    #[test]
+    fn the_deployment_notification_reads_as_a_person_should_read_it_quotes_included() {
+        let template = include_str!("../template.yaml");
+        let line = template
+            .lines()
+            .find(|l| l.trim_start().starts_with("InputTemplate:"))
+            .unwrap();
+        let quoted = line.split_once("!Sub '").unwrap().1.trim_end().trim_end_matches('\'');
+        let template = quoted.replace("${AppName}", "shop");
+        let message = render(
+            &template,
+            &[
+                ("event", "SERVICE_DEPLOYMENT_FAILED"),
+                ("service", "arn:aws:ecs:eu-west-1:123456789012:service/shop/web"),
+                ("deployment", "ecs-svc/5"),
+                (
+                    "reason",
+                    "ECS deployment circuit breaker: task failed to start: \"exec /app: no such file\".",
+                ),
+            ],
+        );
+        assert_eq!(
+            message,
+            "pushdeploy shop: ECS reports SERVICE_DEPLOYMENT_FAILED for arn:aws:ecs:eu-west-1:123456789012:service/shop/web, deployment ecs-svc/5. ECS says: ECS deployment circuit breaker: task failed to start: \"exec /app: no such file\". Run `pushdeploy status --app shop` for the image that runs now and whether ECS rolled back; the function never deploys an image that failed again."
+        );
+        assert!(!message.contains(".."), "ECS's reason ends its own sentence");
+        assert!(
+            !message.to_lowercase().contains("success"),
+            "a completion may be a rollback"
+        );
+    }
 }

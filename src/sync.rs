@@ -9,6 +9,7 @@ use std::time::Duration;
 use aws_sdk_ecr::types::{DescribeImagesFilter, ImageDetail, TagStatus};
 use aws_sdk_ecs::types::{DeploymentRolloutState, Service, Tag, TaskDefinition};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 
 use crate::config::ServiceRoute;
 use crate::engine::{collect, skipped, Engine, SyncScope};
@@ -17,7 +18,10 @@ use crate::event::{Push, IMAGE_CONFIG_MEDIA_TYPES};
 use crate::image::is_artifact_tag;
 use crate::lock::{Holder, LockSettings};
 use crate::outcome::{Outcome, Reason};
-use crate::task_definition::{decide, is_paused, Decision, Force};
+use crate::task_definition::{decide, is_paused, running_digests, Decision, Force};
+
+/// Repositories listed at once by a sync.
+const LISTED_AT_ONCE: usize = 4;
 
 /// The sync's lock settings: the engine's lease, a short wait (the sync deploys one route after
 /// another inside the function's timeout).
@@ -68,6 +72,15 @@ impl ListedImage {
     }
 }
 
+/// Whether ECR's listing says `push` is not newer than an image the service runs (push time,
+/// then digest): the sync's candidate and the running image, both by ECR's clock.
+pub fn ecr_says_older(push: &Push, images: &[ListedImage], running: &[String]) -> bool {
+    (running.iter())
+        .filter(|d| **d != push.digest)
+        .filter_map(|d| images.iter().find(|i| i.digest == *d))
+        .any(|r| (push.pushed_at, push.digest.as_str()) <= (r.pushed_at, r.digest.as_str()))
+}
+
 /// The newest image (by push time, then digest) with a tag `route` accepts, as the push that
 /// would have deployed it: its first accepted tag is the readable one.
 pub fn newest_for(route: &ServiceRoute, images: &[ListedImage], region: &str, repository: &str) -> Option<Push> {
@@ -110,12 +123,16 @@ impl Engine {
             .filter(|r| scope.service.as_ref().is_none_or(|s| *s == r.service))
             .collect();
         let region = self.ecr.config().region().map(|r| r.to_string()).unwrap_or_default();
-        let mut listed: Listings = HashMap::new();
-        for route in &routes {
-            if !listed.contains_key(route.repository.as_str()) {
-                listed.insert(&route.repository, self.list_images(&route.repository).await);
-            }
-        }
+        // Every repository once, a few at a time: a large app's sync stays well inside the
+        // function's timeout without a burst of DescribeImages on the account.
+        let mut repositories: Vec<&str> = routes.iter().map(|r| r.repository.as_str()).collect();
+        repositories.sort_unstable();
+        repositories.dedup();
+        let listed: Listings = futures::stream::iter(repositories)
+            .map(|repository| async move { (repository, self.list_images(repository).await) })
+            .buffer_unordered(LISTED_AT_ONCE)
+            .collect()
+            .await;
         // Per route: the push a missed event would have carried, when ECR has one.
         let candidates: Vec<(&ServiceRoute, Result<Option<Push>, Error>)> = routes
             .iter()
@@ -137,7 +154,8 @@ impl Engine {
         for (route, candidate) in candidates {
             let synced = match candidate {
                 Ok(Some(push)) => {
-                    self.sync_route(route, &push, &services, &mut definitions, scope, &holder)
+                    let images = listed[route.repository.as_str()].as_deref().unwrap_or_default();
+                    self.sync_route(route, &push, images, &services, &mut definitions, scope, &holder)
                         .await
                 }
                 Ok(None) => Ok(Outcome::skipped(
@@ -156,10 +174,12 @@ impl Engine {
 
     /// One route's sync, once ECR has an image for it: skipped with the reason a push of `push`
     /// would have had, or deployed through the push's own locked path.
+    #[allow(clippy::too_many_arguments)]
     async fn sync_route(
         &self,
         route: &ServiceRoute,
         push: &Push,
+        images: &[ListedImage],
         services: &Services,
         definitions: &mut Definitions,
         scope: &SyncScope,
@@ -192,6 +212,13 @@ impl Engine {
             (service.deployments().iter()).any(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed));
         match decide(route, push, running, running_tags, service_tags, Force::No)? {
             Decision::Skip(reason) => skip(reason),
+            // Newer by the revision's record (the event's clock) is not enough: ECR's own push
+            // times, one clock for both images, must agree.
+            Decision::Deploy(_)
+                if ecr_says_older(push, images, &running_digests(route, push, running, running_tags)) =>
+            {
+                skip(Reason::OlderThanRunning)
+            }
             Decision::Deploy(_) if rolling_back => skip(Reason::DeploymentInProgress),
             Decision::Deploy(_) if scope.dry_run => skip(Reason::DryRun),
             // Through the push's own path: the lock, a fresh read, the same rules. A lock held by
@@ -214,6 +241,7 @@ impl Engine {
             .ecr
             .describe_images()
             .repository_name(repository)
+            .max_results(1000)
             .filter(DescribeImagesFilter::builder().tag_status(TagStatus::Tagged).build())
             .into_paginator()
             .send();
@@ -296,6 +324,7 @@ mod tests {
             mock!(aws_sdk_ecr::Client::describe_images)
                 .match_requests(|r| {
                     r.next_token().is_none()
+                        && r.max_results() == Some(1000)
                         && r.repository_name() == Some("shop/web")
                         && r.filter().and_then(|f| f.tag_status()) == Some(&TagStatus::Tagged)
                 })
@@ -573,6 +602,38 @@ mod tests {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             pushed_at: at.parse().unwrap(),
         }
+    }
+
+    #[test]
+    fn a_sync_deploys_only_what_is_newer_by_ecrs_clock_too() {
+        let push = |d: char, at: &str| Push {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            repository: "shop/web".into(),
+            digest: digest(d),
+            tag: Some("v".into()),
+            pushed_at: at.parse().unwrap(),
+        };
+        let listed = [
+            image('a', &["v7"], "2026-11-27T10:05:00Z"),
+            image('b', &["v1"], "2026-11-27T10:03:00Z"),
+            image('c', &["v8"], "2026-11-27T10:06:00Z"),
+        ];
+        let running = [digest('a')];
+        // The revision recorded the event's 10:00 for `a` (another clock): by it, `b` looks newer.
+        assert!(
+            ecr_says_older(&push('b', "2026-11-27T10:03:00Z"), &listed, &running),
+            "ECR says a is newer"
+        );
+        assert!(!ecr_says_older(&push('c', "2026-11-27T10:06:00Z"), &listed, &running));
+        assert!(
+            !ecr_says_older(&push('a', "2026-11-27T10:05:00Z"), &listed, &running),
+            "the same image is not older"
+        );
+        assert!(
+            !ecr_says_older(&push('b', "2026-11-27T10:03:00Z"), &listed, &[digest('z')]),
+            "unlisted: the record decides"
+        );
     }
 
     #[test]

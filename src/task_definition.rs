@@ -275,6 +275,20 @@ pub fn next_revision(
     })))
 }
 
+/// The digests of `push`'s repository that `running` runs in the containers the route covers.
+pub fn running_digests(
+    route: &ServiceRoute,
+    push: &Push,
+    running: &TaskDefinition,
+    running_tags: &[Tag],
+) -> Vec<String> {
+    (matching_containers(route, push, running, running_tags)
+        .unwrap_or_default()
+        .into_iter())
+    .filter_map(|(_, image)| image?.digest)
+    .collect()
+}
+
 /// The containers of `running` that `push` updates, by index, with the image they run (`None`
 /// for a placeholder); an error naming every container when there is none.
 fn matching_containers(

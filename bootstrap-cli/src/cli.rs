@@ -65,6 +65,8 @@ pub enum Command {
     Down(DownArgs),
     /// Print a real-shaped ECR push event (for `cargo lambda invoke --data-file`)
     Event(EventArgs),
+    /// Print the least-privilege IAM policy for running every command on this app
+    Policy(AppArgs),
 }
 
 /// Which app: `--app`, else the app file's `name`, else "demo".

@@ -35,7 +35,7 @@ pub fn secrets_policy(sources: &[SecretSource]) -> Option<Value> {
             if resource.split(':').nth(2) == Some("ssm") {
                 parameters.insert(resource.to_string());
             } else {
-                secrets.insert(resource.to_string());
+                secrets.insert(secret_grant(resource));
             }
         }
         if !source.secrets.is_empty() {
@@ -84,6 +84,19 @@ pub fn is_secret_arn(arn: &str) -> bool {
     is_arn(arn, "ssm", "parameter/", false) || is_arn(arn, "secretsmanager", "secret:", false)
 }
 
+/// The Resource that grants a Secrets Manager secret. IAM matches the secret's full ARN, which
+/// ends with `-` and six random characters; a partial ARN (without them) is granted with `-??????`,
+/// as the Secrets Manager user guide documents, so it matches that secret and no longer name.
+pub fn secret_grant(secret: &str) -> String {
+    let name = secret.rsplit_once(":secret:").map_or("", |(_, n)| n);
+    let suffix = name.rsplit_once('-').map_or("", |(_, s)| s);
+    if suffix.len() == 6 && suffix.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        secret.to_string()
+    } else {
+        format!("{secret}-??????")
+    }
+}
+
 /// What IAM grants for a secret: the parameter, or the secret without ECS's JSON-key suffix.
 pub fn secret_resource(arn: &str) -> &str {
     if is_arn(arn, "secretsmanager", "secret:", false) {
@@ -92,5 +105,33 @@ pub fn secret_resource(arn: &str) -> &str {
         &arn[..end]
     } else {
         arn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/db-AbC123";
+
+    #[test]
+    fn a_partial_secret_arn_is_granted_with_six_wildcards_and_a_full_one_as_it_is() {
+        assert_eq!(secret_grant(FULL), FULL);
+        let partial = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/db";
+        assert_eq!(secret_grant(partial), format!("{partial}-??????"));
+        assert_eq!(
+            secret_grant("arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-db-prod"),
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-db-prod-??????",
+            "a name part of four characters is not the suffix"
+        );
+        let policy = secrets_policy(&[SecretSource {
+            secrets: vec![format!("{partial}:password::"), format!("{FULL}:user::")],
+            kms_key: None,
+        }])
+        .unwrap();
+        assert_eq!(
+            policy["Statement"][0]["Resource"],
+            serde_json::json!([format!("{partial}-??????"), FULL])
+        );
     }
 }

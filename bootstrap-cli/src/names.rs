@@ -52,6 +52,13 @@ impl Names {
     }
 
     /// The task execution role.
+    /// The IAM path of the roles the function may pass (the execution role and the task roles):
+    /// one app's `iam:PassRole` grant, `role/pushdeploy/<app>/*`, reaches no other app's roles,
+    /// where a name prefix `pushdeploy-<app>-*` would also match those of an app `<app>-admin`.
+    pub fn role_path(&self) -> String {
+        format!("/pushdeploy/{}/", self.app)
+    }
+
     pub fn execution_role(&self) -> String {
         format!("{}-execution", self.prefix())
     }

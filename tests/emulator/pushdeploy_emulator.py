@@ -621,6 +621,17 @@ def _secret_exists(account: str, value_from: str) -> bool:
     return False
 
 
+def _full_secret_arn(account: str, value_from: str) -> str:
+    """The secret's full ARN (with the six characters Secrets Manager appends), which IAM matches a
+    policy's Resource against, even when `valueFrom` names it by a partial ARN (Secrets Manager user
+    guide, "Secrets Manager ARNs": grant a partial ARN with `-??????`)."""
+    parts = value_from.split(":")
+    try:
+        return secretsmanager_backends[account][parts[3]].describe_secret(":".join(parts[:7])).arn
+    except Exception:  # noqa: BLE001 - missing: _secret_exists says so
+        return ":".join(parts[:7])
+
+
 def _unreadable_secrets(backend: Any, arn: str) -> list[str]:
     """The secrets of a revision its tasks cannot get. ECS developer guide, "Pass sensitive data to
     an Amazon ECS container": the execution role needs ssm:GetParameters or
@@ -647,7 +658,7 @@ def _unreadable_secrets(backend: Any, arn: str) -> list[str]:
     for value_from in wanted:
         service = value_from.split(":")[2] if value_from.count(":") >= 5 else ""
         action = {"ssm": "ssm:GetParameters", "secretsmanager": "secretsmanager:GetSecretValue"}.get(service)
-        resource = ":".join(value_from.split(":")[:7]) if service == "secretsmanager" else value_from
+        resource = _full_secret_arn(backend.account_id, value_from) if service == "secretsmanager" else value_from
         if action is None or not _secret_exists(backend.account_id, value_from) or not any(
             _allows(d, action, resource) for d in documents
         ):

@@ -89,9 +89,20 @@ def load_requests(path: str) -> list[Request]:
     return requests
 
 
+# Service-linked roles AWS makes at a path of its own (IAM user guide, "Using service-linked
+# roles"): an account may have them before the log starts.
+SERVICE_LINKED_ROLE_PATHS = {
+    "AWSServiceRoleForECS": "/aws-service-role/ecs.amazonaws.com/",
+    "AWSServiceRoleForAutoScaling": "/aws-service-role/autoscaling.amazonaws.com/",
+    "AWSServiceRoleForElasticLoadBalancing": "/aws-service-role/elasticloadbalancing.amazonaws.com/",
+    "AWSServiceRoleForApplicationAutoScaling_ECSService": "/aws-service-role/ecs.application-autoscaling.amazonaws.com/",
+}
+
+
 def learn_facts(requests: list[Request]) -> LogFacts:
     """Role and instance-profile paths, profile roles and launch-template profiles from the log."""
     facts = LogFacts()
+    facts.role_paths.update(SERVICE_LINKED_ROLE_PATHS)
     for r in requests:
         p, op = r.params, (r.prefix, r.operation)
         if op == ("iam", "CreateRole") and p.get("RoleName"):

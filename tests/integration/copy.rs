@@ -176,8 +176,15 @@ async fn register_every_field(app: &App, family: &str) -> String {
         .ecs
         .register_task_definition()
         .family(family)
-        .task_role_arn("arn:aws:iam::123456789012:role/shop-task")
-        .execution_role_arn("arn:aws:iam::123456789012:role/shop-execution")
+        // Roles on the app's IAM path, which the function's role may pass.
+        .task_role_arn(format!(
+            "arn:aws:iam::123456789012:role/pushdeploy/{}/shop-task",
+            app.name
+        ))
+        .execution_role_arn(format!(
+            "arn:aws:iam::123456789012:role/pushdeploy/{}/shop-execution",
+            app.name
+        ))
         .network_mode(NetworkMode::Awsvpc)
         .container_definitions(rich_container("web", &image("copy/web", "v1")))
         .container_definitions(sidecar("public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"))

@@ -75,6 +75,8 @@ fn ecs_ok_until_update(update: Rule) -> Vec<Rule> {
         mock!(Ecs::describe_services).then_http_response(describe_services_ok),
         mock!(Ecs::describe_task_definition).then_http_response(describe_task_definition_ok),
         mock!(Ecs::register_task_definition).then_http_response(register_ok),
+        // A failed update leaves no revision behind for the retry to duplicate.
+        mock!(Ecs::deregister_task_definition).then_http_response(|| response(200, "{}")),
         update,
     ]
 }
@@ -329,6 +331,9 @@ fn failed_deployment_rules(tag: Rule) -> Vec<Rule> {
     vec![
         mock!(Ecs::describe_services).then_http_response(move || response(200, &described)),
         mock!(Ecs::describe_task_definition).then_http_response(move || response(200, &definition)),
+        // No service-deployment record (a revision from before ECS kept them): the deployment
+        // DescribeServices shows under the event's id is the one that failed.
+        mock!(Ecs::list_service_deployments).then_http_response(|| response(200, r#"{"serviceDeployments":[]}"#)),
         tag,
     ]
 }

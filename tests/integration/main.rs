@@ -4,6 +4,7 @@
 
 mod app_settings;
 mod bootstrap;
+mod chaos;
 mod cli;
 mod copy;
 mod emulator;

@@ -325,8 +325,8 @@ async fn a_routing_config_over_4_kb_goes_to_the_advanced_parameter_tier() {
     assert!(size > 4096 && size < 8192, "{size}");
     let (ctx, calls) = context().await;
     up_ok(&ctx, &app).await;
-    let described = ctx
-        .ssm()
+    // Read as the test, not as the CLI: the IAM proof holds the CLI to the laptop policy.
+    let described = aws_sdk_ssm::Client::new(&sdk_config().await)
         .describe_parameters()
         .parameter_filters(
             aws_sdk_ssm::types::ParameterStringFilter::builder()

@@ -360,7 +360,9 @@ async fn a_missing_service_is_a_fatal_error_that_says_what_to_do() {
 #[tokio::test]
 async fn a_missing_cluster_is_reported_as_such() {
     let app = App::new("nocluster").await;
-    app.config(json!([{"cluster": "no-such-cluster-xyz", "service": "web", "repository": "nc/web"}]))
+    // The app's own cluster, gone (the function's role is the app's: another cluster is denied).
+    app.ecs.delete_cluster().cluster(&app.cluster).send().await.unwrap();
+    app.config(json!([{"cluster": app.cluster, "service": "web", "repository": "nc/web"}]))
         .await;
     let err = app
         .handle(&push_event("nc/web", Some("v2"), &digest(15), "2026-11-26T10:00:00Z"))

@@ -6,6 +6,7 @@ pub mod down;
 pub mod event;
 pub mod init;
 pub mod logs;
+pub mod policy;
 pub mod rollback;
 pub mod status;
 pub mod sync;
@@ -31,5 +32,6 @@ pub async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCode, CliE
         Command::Logs(args) => logs::run(args, global).await,
         Command::Down(args) => down::run(args, global).await,
         Command::Event(args) => event::run(args, global).await,
+        Command::Policy(args) => policy::run(args, global).await,
     }
 }

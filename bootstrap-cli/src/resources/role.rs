@@ -28,6 +28,14 @@ pub enum Drift {
     SecretsPolicy,
     /// A secrets policy is there, but no service has secrets any more.
     StaleSecretsPolicy,
+    /// On another IAM path; IAM cannot move a role, so `up` replaces it (and then re-registers
+    /// the revisions that name it).
+    Path {
+        /// Now.
+        have: String,
+        /// Wanted.
+        want: String,
+    },
 }
 
 fn short(arn: &str) -> &str {
@@ -41,6 +49,7 @@ impl fmt::Display for Drift {
             Drift::ExtraPolicy(arn) => write!(f, "detach {}", short(arn)),
             Drift::SecretsPolicy => write!(f, "grant reading the secrets"),
             Drift::StaleSecretsPolicy => write!(f, "remove the secrets grant"),
+            Drift::Path { have, want } => write!(f, "path {have} -> {want}: replace the role"),
         }
     }
 }
@@ -49,6 +58,8 @@ impl fmt::Display for Drift {
 #[derive(Debug, Clone)]
 pub struct Role {
     name: String,
+    /// Its IAM path: `/` for the instances' role, the app's for the roles the function passes.
+    path: String,
     principal: &'static str,
     /// AWS-managed policies by path and name (the partition is the region's).
     managed: Vec<&'static str>,
@@ -66,6 +77,7 @@ impl Role {
     pub fn instance(app: &App) -> Role {
         Role {
             name: app.names.instance_role(),
+            path: "/".into(),
             principal: "ec2.amazonaws.com",
             managed: vec!["service-role/AmazonEC2ContainerServiceforEC2Role"],
             named: Vec::new(),
@@ -79,6 +91,7 @@ impl Role {
     pub fn execution(app: &App) -> Role {
         Role {
             name: app.names.execution_role(),
+            path: app.names.role_path(),
             principal: "ecs-tasks.amazonaws.com",
             managed: vec!["service-role/AmazonECSTaskExecutionRolePolicy"],
             named: Vec::new(),
@@ -92,6 +105,7 @@ impl Role {
     pub fn task(app: &App, service: &AppService) -> Role {
         Role {
             name: app.names.task_role(&service.spec.name),
+            path: app.names.role_path(),
             principal: "ecs-tasks.amazonaws.com",
             managed: Vec::new(),
             named: service.spec.task_role_policies.clone(),
@@ -186,6 +200,8 @@ pub struct Observed {
     pub policies: Vec<String>,
     /// Its inline secrets policy, parsed.
     pub inline: Option<Value>,
+    /// Its IAM path.
+    pub path: String,
 }
 
 /// The role `name` with its attached managed policies and its secrets policy, or `None`.
@@ -193,8 +209,11 @@ pub struct Observed {
 /// IAM: `iam:GetRole`, `iam:ListAttachedRolePolicies`, `iam:ListRolePolicies`, `iam:GetRolePolicy`.
 pub async fn find(ctx: &Context, name: &str) -> Result<Option<Observed>, CliError> {
     let iam = ctx.iam();
-    let arn = match iam.get_role().role_name(name).send().await {
-        Ok(out) => out.role.map(|r| r.arn).ok_or_else(|| missing("iam:GetRole", "Role"))?,
+    let (arn, path) = match iam.get_role().role_name(name).send().await {
+        Ok(out) => out
+            .role
+            .map(|r| (r.arn, r.path))
+            .ok_or_else(|| missing("iam:GetRole", "Role"))?,
         Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => return Ok(None),
         Err(e) => return Err(aws("iam:GetRole", e)),
     };
@@ -219,7 +238,12 @@ pub async fn find(ctx: &Context, name: &str) -> Result<Option<Observed>, CliErro
             .map_err(|e| aws("iam:GetRolePolicy", e))?;
         inline = Some(policy_document(out.policy_document()));
     }
-    Ok(Some(Observed { arn, policies, inline }))
+    Ok(Some(Observed {
+        arn,
+        policies,
+        inline,
+        path,
+    }))
 }
 
 /// The names of a role's inline policies.
@@ -261,6 +285,13 @@ impl Resource for Role {
         // The partition is in the ARN the role came back with.
         let partition = observed.arn.split(':').nth(1).unwrap_or("aws");
         let wanted = self.wanted(partition);
+        if observed.path != self.path {
+            // Replaced whole: the new role gets every policy and grant.
+            return vec![Drift::Path {
+                have: observed.path.clone(),
+                want: self.path.clone(),
+            }];
+        }
         let mut drift: Vec<Drift> = (wanted.iter())
             .filter(|arn| !observed.policies.contains(arn))
             .cloned()
@@ -293,6 +324,7 @@ impl Resource for Role {
             .iam()
             .create_role()
             .role_name(&self.name)
+            .path(&self.path)
             .assume_role_policy_document(self.trust())
             .description(format!("pushdeploy app {}", self.app))
             .tags(tag)
@@ -306,6 +338,7 @@ impl Resource for Role {
                     .ok_or_else(|| missing("iam:CreateRole", "Role"))?,
                 policies: Vec::new(),
                 inline: None,
+                path: self.path.clone(),
             },
             // Created by a run that was cut short after sending: idempotent creates take it as found.
             Err(e)
@@ -320,7 +353,22 @@ impl Resource for Role {
         Ok(found)
     }
 
-    async fn apply(&self, ctx: &Context, _: &Observed, drift: &[Drift], _: &Facts, _: &Step) -> Result<(), CliError> {
+    /// IAM: what `attach`, `detach` and `put_inline` need, and for a move what `delete` and
+    /// `create` need.
+    async fn apply(
+        &self,
+        ctx: &Context,
+        observed: &Observed,
+        drift: &[Drift],
+        facts: &Facts,
+        step: &Step,
+    ) -> Result<(), CliError> {
+        if drift.iter().any(|d| matches!(d, Drift::Path { .. })) {
+            self.delete(ctx, observed, step).await?;
+            let created = self.create(ctx, facts, step).await?;
+            let rest = self.diff(&created, facts);
+            return Box::pin(self.apply(ctx, &created, &rest, facts, step)).await;
+        }
         let attach: Vec<String> = (drift.iter())
             .filter_map(|d| match d {
                 Drift::MissingPolicy(p) => Some(p.clone()),
@@ -332,7 +380,7 @@ impl Resource for Role {
             match d {
                 Drift::ExtraPolicy(p) => self.detach(ctx, p).await?,
                 Drift::SecretsPolicy | Drift::StaleSecretsPolicy => self.put_inline(ctx).await?,
-                Drift::MissingPolicy(_) => {}
+                Drift::MissingPolicy(_) | Drift::Path { .. } => {}
             }
         }
         Ok(())
@@ -360,8 +408,13 @@ impl Resource for Role {
         }
     }
 
+    /// The role's ARN on its wanted path: after a move, what the revisions must name.
     fn record(&self, observed: &Observed, facts: &mut Facts) {
-        facts.roles.insert(self.name.clone(), observed.arn.clone());
+        let arn = match observed.arn.split_once(":role/") {
+            Some((account, _)) => format!("{account}:role{}{}", self.path, self.name),
+            None => observed.arn.clone(),
+        };
+        facts.roles.insert(self.name.clone(), arn);
     }
 }
 
@@ -375,9 +428,10 @@ mod tests {
         let app = App::resolve(AppFile::default(), Some("demo"), "defaults", None).unwrap();
         let role = Role::execution(&app);
         let observed = Observed {
-            arn: "arn:aws-cn:iam::1:role/pushdeploy-demo-execution".into(),
+            arn: "arn:aws-cn:iam::1:role/pushdeploy/demo/pushdeploy-demo-execution".into(),
             policies: vec![],
             inline: None,
+            path: "/pushdeploy/demo/".into(),
         };
         let drift = role.diff(&observed, &Facts::default());
         assert_eq!(
@@ -392,6 +446,25 @@ mod tests {
             ..observed
         };
         assert!(role.diff(&attached, &Facts::default()).is_empty());
+        // Made by an earlier release at the root path: replaced, and named on the app's path.
+        let rooted = Observed {
+            arn: "arn:aws-cn:iam::1:role/pushdeploy-demo-execution".into(),
+            path: "/".into(),
+            ..attached
+        };
+        let drift = role.diff(&rooted, &Facts::default());
+        assert_eq!(drift[0].to_string(), "path / -> /pushdeploy/demo/: replace the role");
+        let mut facts = Facts::default();
+        role.record(&rooted, &mut facts);
+        assert_eq!(
+            facts.roles["pushdeploy-demo-execution"],
+            "arn:aws-cn:iam::1:role/pushdeploy/demo/pushdeploy-demo-execution"
+        );
+        assert_eq!(
+            Role::instance(&app).path,
+            "/",
+            "the instances' role is passed by no function"
+        );
     }
 
     fn app(text: &str) -> App {
@@ -405,12 +478,13 @@ mod tests {
         let role = Role::task(&app, &app.services()[0]);
         assert_eq!(role.name(), "pushdeploy-shop-web-task");
         let observed = Observed {
-            arn: "arn:aws:iam::123456789012:role/pushdeploy-shop-web-task".into(),
+            arn: "arn:aws:iam::123456789012:role/pushdeploy/shop/pushdeploy-shop-web-task".into(),
             policies: vec![
                 "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess".into(),
                 "arn:aws:iam::aws:policy/AdministratorAccess".into(),
             ],
             inline: None,
+            path: "/pushdeploy/shop/".into(),
         };
         let drift: Vec<String> = role
             .diff(&observed, &Facts::default())
@@ -454,9 +528,10 @@ mod tests {
         );
         let role = Role::execution(&app);
         let bare = Observed {
-            arn: "arn:aws:iam::123456789012:role/pushdeploy-shop-execution".into(),
+            arn: "arn:aws:iam::123456789012:role/pushdeploy/shop/pushdeploy-shop-execution".into(),
             policies: vec!["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy".into()],
             inline: None,
+            path: "/pushdeploy/shop/".into(),
         };
         assert_eq!(role.diff(&bare, &Facts::default()), [Drift::SecretsPolicy]);
         // IAM hands the document back URL-encoded; read back, it is no drift.

@@ -48,6 +48,8 @@ pub struct ContainerSettings {
     pub secrets: BTreeMap<String, String>,
     /// The task role's ARN (a task-level field).
     pub task_role: Option<String>,
+    /// The execution role's ARN (a task-level field); `None` leaves the revision's as it is.
+    pub execution_role: Option<String>,
 }
 
 /// What the file owns of the running revision, and how it differs.
@@ -107,6 +109,11 @@ pub enum Drift {
         /// Wanted (its name).
         want: Option<String>,
     },
+    /// The execution role (moved to the app's IAM path, say).
+    ExecutionRole {
+        /// Wanted (its ARN).
+        want: String,
+    },
 }
 
 /// `+ADDED ~CHANGED -REMOVED`: names only, never values.
@@ -154,6 +161,7 @@ impl fmt::Display for Drift {
                 write!(f, "task role -> {}", role.rsplit('/').next().unwrap_or(role))
             }
             Drift::TaskRole { want: None } => write!(f, "task role removed"),
+            Drift::ExecutionRole { want } => write!(f, "execution role -> {want}"),
             Drift::Command { want } if want.is_empty() => write!(f, "command -> the image's"),
             Drift::Command { want } => write!(f, "command -> {want:?}"),
             Drift::HealthCheck { had: false, .. } => write!(f, "health check added"),
@@ -222,6 +230,10 @@ impl ContainerSettings {
                 want: self.task_role.clone(),
             });
         }
+        let execution = self.execution_role.as_ref();
+        if let Some(want) = execution.filter(|w| definition.execution_role_arn() != Some(w.as_str())) {
+            drift.push(Drift::ExecutionRole { want: want.clone() });
+        }
         let have: BTreeMap<&str, &str> = c
             .environment()
             .iter()
@@ -273,6 +285,9 @@ impl ContainerSettings {
     /// role), leaving every other field as it is.
     pub fn apply(&self, definition: &mut EcsTaskDefinition, name: &str) {
         definition.task_role_arn = self.task_role.clone();
+        if let Some(role) = &self.execution_role {
+            definition.execution_role_arn = Some(role.clone());
+        }
         if let Some(c) = (definition.container_definitions.as_mut())
             .and_then(|cs| cs.iter_mut().find(|c| c.name.as_deref() == Some(name)))
         {
@@ -349,7 +364,8 @@ impl TaskFamily {
                 log_region: String::new(), // the region in use: `settings` fills it in
                 log_prefix: service.spec.name.clone(),
                 secrets: service.spec.secrets.clone(),
-                task_role: None, // facts once the role exists: `settings` fills it in
+                task_role: None,      // known once the role exists: `settings` fills it in
+                execution_role: None, // likewise
             },
             port: service.spec.port,
             execution_role: app.names.execution_role(),
@@ -370,6 +386,7 @@ impl TaskFamily {
         ContainerSettings {
             log_region: facts.region.clone(),
             task_role,
+            execution_role: facts.roles.get(&self.execution_role).cloned(),
             ..self.settings.clone()
         }
     }
@@ -584,6 +601,7 @@ mod tests {
             log_prefix: "web".into(),
             secrets: BTreeMap::new(),
             task_role: None,
+            execution_role: None,
         }
     }
 
