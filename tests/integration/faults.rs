@@ -383,9 +383,11 @@ async fn remembering_a_failure_fails_the_event_as_retryable_when_throttled_and_f
     let outcomes = failure_event(&engine_with(failed_deployment_rules(once), vec![]))
         .await
         .unwrap();
+    // No service-deployment record here: ECS's words as they are (a code comes only from the
+    // record's typed fields).
     assert_eq!(
         (outcomes[0].action, outcomes[0].reason.as_str()),
-        (Action::Failed, "circuit-breaker")
+        (Action::Failed, "ECS deployment circuit breaker: tasks failed to start.")
     );
     assert_eq!(outcomes[0].image, Some(format!("{REGISTRY}/web@{}", digest(1))));
 }
