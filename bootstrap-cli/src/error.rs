@@ -220,6 +220,19 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+impl CliError {
+    /// Whether AWS refused the call for its request rate (its error code says so).
+    pub fn is_throttling(&self) -> bool {
+        let CliError::Engine(pushdeploy::Error::Aws { code: Some(code), .. }) = self else {
+            return false;
+        };
+        matches!(
+            code.as_str(),
+            "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded"
+        )
+    }
+}
+
 /// An AWS SDK error as [`CliError::Engine`], classified like the engine's.
 pub fn aws<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> CliError
 where

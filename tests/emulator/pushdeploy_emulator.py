@@ -38,6 +38,8 @@ can use a fresh account (no service-linked role, nothing created) in the shared 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import fnmatch
 import io
@@ -67,6 +69,8 @@ from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models import launch_templates as ec2_launch_templates
 from moto.ec2.models import security_groups as ec2_security_groups
+from moto.ecr import responses as ecr_responses
+from moto.ecr.exceptions import InvalidParameterException as EcrInvalidParameter
 from moto.ecr.models import ecr_backends
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
@@ -1268,12 +1272,119 @@ def _describe_service_revisions(self: Any) -> ActionResult:
 
 
 R.list_service_deployments = _list_service_deployments
+
+
+def _cluster_of_user_data(data: Any) -> str | None:
+    """The `ECS_CLUSTER=` an instance's user data writes to /etc/ecs/ecs.config."""
+    if data is None:
+        return None
+    if isinstance(data, str):
+        try:
+            text = base64.b64decode(data, validate=True).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            text = data
+    else:  # moto's Base64EncodedString
+        text = data.decode()
+    match = re.search(r"^ECS_CLUSTER=(\S+)$", text, re.M)
+    return match.group(1) if match else None
+
+
+def _agent_instances(account: str, region: str, cluster: str) -> list[str]:
+    # The ECS agent: an instance launched by an Auto Scaling group whose launch template's user
+    # data names the cluster registers with it once it runs (here at once), and is gone when the
+    # instance is (moto's instances never register).
+    arns = []
+    for group in autoscaling_backends[account][region].autoscaling_groups.values():
+        template = group.ec2_launch_template
+        if template is None:
+            continue
+        version = template.get_version(group.launch_template_version or "$Default")
+        if _cluster_of_user_data(version.data.get("UserData")) != cluster:
+            continue
+        for state in group.instance_states:
+            if state.lifecycle_state == "InService":
+                suffix = uuid.uuid5(uuid.NAMESPACE_URL, state.instance.id).hex
+                arns.append(f"arn:aws:ecs:{region}:{account}:container-instance/{cluster}/{suffix}")
+    return arns
+
+
+_list_container_instances = R.list_container_instances
+
+
+def _list_container_instances_with_agents(self: Any) -> ActionResult:
+    answer = _list_container_instances(self)
+    cluster = (self._get_param("cluster") or "default").split("/")[-1]
+    status = self._get_param("status")
+    if status in (None, "ACTIVE"):
+        answer.result["containerInstanceArns"] = list(answer.result["containerInstanceArns"]) + _agent_instances(
+            self.current_account, self.region, cluster
+        )
+    return answer
+
+
+R.list_container_instances = _list_container_instances_with_agents
 R.describe_service_deployments = _describe_service_deployments
 R.describe_service_revisions = _describe_service_revisions
 
 # ---------------------------------------------------------------------------------------------
+# ECR: DescribeImages pages and filters
+# ---------------------------------------------------------------------------------------------
+
+_ecr_describe_images = ecr_responses.ECRResponse.describe_images
+
+
+def _describe_images(self: Any) -> ActionResult:
+    # ECR API reference, DescribeImages: `maxResults` "can be between 1 and 1000. If this
+    # parameter is not used, then DescribeImages returns up to 100 results and a nextToken";
+    # neither it nor `nextToken` "can be used when you specify images with imageIds"; `filter`
+    # `tagStatus` TAGGED, UNTAGGED or ANY. moto answers every image in one page, unfiltered.
+    size, token = self._get_param("maxResults"), self._get_param("nextToken")
+    if self._get_param("imageIds"):
+        if size is not None or token is not None:
+            raise EcrInvalidParameter("maxResults and nextToken cannot be used with imageIds")
+        return _ecr_describe_images(self)
+    if size is not None and not 1 <= int(size) <= 1000:
+        raise EcrInvalidParameter(f"Invalid parameter at 'maxResults' failed to satisfy constraint: 'Member must have value between 1 and 1000', got {size}")
+    wanted = ((self._get_param("filter") or {}).get("tagStatus") or "ANY").upper()
+    if wanted not in ("TAGGED", "UNTAGGED", "ANY"):
+        raise EcrInvalidParameter(f"Invalid parameter at 'filter.tagStatus': {wanted} is not TAGGED, UNTAGGED or ANY")
+    details = _ecr_describe_images(self).result["imageDetails"]
+    if wanted != "ANY":
+        details = [d for d in details if bool(getattr(d, "image_tags", None)) == (wanted == "TAGGED")]
+    start = int(token or 0)
+    end = start + int(size or 100)
+    page: dict[str, Any] = {"imageDetails": details[start:end]}
+    if end < len(details):
+        page["nextToken"] = str(end)
+    return ActionResult(page)
+
+
+ecr_responses.ECRResponse.describe_images = _describe_images
+
+# ---------------------------------------------------------------------------------------------
 # The server: moto's app behind a lock, with the control API in front
 # ---------------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------
+# CloudWatch Logs: FilterLogEvents interleaves streams
+# ---------------------------------------------------------------------------------------------
+
+_filter_log_events = logs_models.LogGroup.filter_log_events
+
+
+def _interleaved(self: Any, *args: Any, **kwargs: Any) -> Any:
+    # CloudWatch Logs API reference, FilterLogEvents, `interleaved`: "As of June 17, 2019, this
+    # parameter is ignored and the value is assumed to be true" (moto sorts only when asked).
+    if "interleaved" in kwargs:
+        kwargs["interleaved"] = True
+        return _filter_log_events(self, *args, **kwargs)
+    args = list(args)
+    args[-1] = True
+    return _filter_log_events(self, *args)
+
+
+logs_models.LogGroup.filter_log_events = _interleaved
 
 
 # ---------------------------------------------------------------------------------------------

@@ -328,7 +328,7 @@ async fn up_gives_secrets_by_reference_a_task_role_and_scaling_that_keeps_its_de
     assert!(
         revision
             .task_role_arn()
-            .is_some_and(|a| a.ends_with(&format!(":role/{task_role}"))),
+            .is_some_and(|a| a.ends_with(&format!(":role/pushdeploy/{name}/{task_role}"))),
         "{:?}",
         revision.task_role_arn()
     );

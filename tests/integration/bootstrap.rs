@@ -1044,7 +1044,18 @@ async fn up_wait_times_out_with_a_message_that_says_what_to_check() {
     let app = app(&app_name("wait"));
     let (ctx, _) = context().await;
     up_ok(&ctx, &app).await;
-    // The emulator's instances never register with ECS, so the wait must end on its timeout.
+    // Instances that never join: the group emptied by hand (the emulator's ECS agent registers
+    // the instances of a group whose user data names the cluster, as the real agent does).
+    let sdk = sdk_config().await;
+    let group = format!("pushdeploy-{}", app.name);
+    aws_sdk_autoscaling::Client::new(&sdk)
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(&group)
+        .min_size(0)
+        .desired_capacity(0)
+        .send()
+        .await
+        .unwrap();
     let (_, known) = up::converge(&app, &ctx, Mode::Preview, Options::default(), &Progress::silent())
         .await
         .unwrap();

@@ -51,31 +51,42 @@ pub fn emulator() -> &'static Emulator {
         if let Ok(endpoint) = std::env::var("PUSHDEPLOY_TEST_ENDPOINT") {
             return Emulator { endpoint, _guard: None };
         }
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let python = tool("python");
-        let script = root().join("tests/emulator/pushdeploy_emulator.py");
-        let log = std::env::temp_dir().join(format!("pushdeploy-emulator-{port}.log"));
-        // The shell waits for stdin to close (this process exiting), then stops the emulator. The
-        // default account starts with the ECS service-linked role, as most accounts have it; tests
-        // of a fresh account use an account of their own (`fresh_account`).
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(r#""$0" "$1" -H 127.0.0.1 -p "$2" --ecs-service-linked-role "$3" >"$4" 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid"#)
-            .arg(&python)
-            .arg(&script)
-            .arg(port.to_string())
-            .arg(ACCOUNT)
-            .arg(&log)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the emulator");
-        wait_for_port(port, Duration::from_secs(60), &log);
-        Emulator {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            _guard: Some(Mutex::new(child)),
-        }
+        start(&[])
     })
+}
+
+/// An emulator of one's own (stopped when dropped), started with these environment settings
+/// (e.g. `PUSHDEPLOY_EMULATOR_REQUEST_LOG`), for a test that must see only its own requests.
+pub fn own_emulator(settings: &[(&str, &str)]) -> Emulator {
+    start(settings)
+}
+
+fn start(settings: &[(&str, &str)]) -> Emulator {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let python = tool("python");
+    let script = root().join("tests/emulator/pushdeploy_emulator.py");
+    let log = std::env::temp_dir().join(format!("pushdeploy-emulator-{port}.log"));
+    // The shell waits for stdin to close (this process exiting, or the guard dropped), then stops
+    // the emulator. The default account starts with the ECS service-linked role, as most accounts
+    // have it; tests of a fresh account use an account of their own (`fresh_account`).
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(r#""$0" "$1" -H 127.0.0.1 -p "$2" --ecs-service-linked-role "$3" >"$4" 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid"#)
+        .arg(&python)
+        .arg(&script)
+        .arg(port.to_string())
+        .arg(ACCOUNT)
+        .arg(&log)
+        .envs(settings.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the emulator");
+    wait_for_port(port, Duration::from_secs(60), &log);
+    Emulator {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _guard: Some(Mutex::new(child)),
+    }
 }
 
 fn wait_for_port(port: u16, limit: Duration, log: &Path) {

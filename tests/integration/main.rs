@@ -15,4 +15,5 @@ mod lambda_runtime_api;
 mod outcomes;
 mod readiness;
 mod redeploy;
+mod smoke;
 mod strict;

@@ -4,7 +4,6 @@
 //! `<service>/<container>/<task id>`), then the message. `--output json` prints one JSON object
 //! per line, so `--follow` can stream.
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -94,25 +93,103 @@ pub fn since(given: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, CliError>
         .ok_or_else(bad)
 }
 
-/// Every event of `group` from `start` (ms), oldest first.
-///
-/// IAM: `logs:FilterLogEvents` on the service's log group.
-async fn read(ctx: &Context, group: &str, start: i64) -> Result<Vec<Line>, CliError> {
-    let mut lines = Vec::new();
-    let mut pages = ctx
-        .logs()
-        .filter_log_events()
-        .log_group_name(group)
-        .start_time(start)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws("logs:FilterLogEvents", e))?;
-        lines.extend(page.events().iter().filter_map(Line::from_event));
+/// FilterLogEvents' quota is 5 requests per second per account and Region: one call every 250 ms
+/// leaves room for another reader.
+const PACE: Duration = Duration::from_millis(250);
+/// How far back each look of `--follow` reaches before the newest line seen: CloudWatch Logs
+/// takes an event with an older timestamp after newer ones (another task's stream flushing late),
+/// and the ids of lines already printed keep the overlap from printing twice.
+const OVERLAP_MS: i64 = 60_000;
+/// Throttled looks waited out before giving up, beyond the SDK's own retries.
+const THROTTLED_TRIES: u32 = 5;
+
+/// Reads a log group, paced under the quota, printing each page as it arrives.
+struct Reader<'a> {
+    ctx: &'a Context,
+    group: String,
+    last_call: Option<tokio::time::Instant>,
+}
+
+impl Reader<'_> {
+    /// Waits until the next call keeps to [`PACE`].
+    async fn pace(&mut self) {
+        if let Some(last) = self.last_call {
+            tokio::time::sleep_until(last + PACE).await;
+        }
+        self.last_call = Some(tokio::time::Instant::now());
     }
-    // Stable: lines of one stream keep their order within a millisecond.
-    lines.sort_by_key(|l| l.time);
-    Ok(lines)
+
+    /// Every event from `start` (ms), page by page, each page handed to `page` as it arrives
+    /// (oldest first: CloudWatch Logs sorts the events of a filter by time across streams).
+    ///
+    /// IAM: `logs:FilterLogEvents` on the service's log group.
+    async fn read(
+        &mut self,
+        start: i64,
+        mut page: impl FnMut(Vec<Line>) -> Result<(), CliError>,
+    ) -> Result<(), CliError> {
+        let mut token = None;
+        loop {
+            let mut throttled = 0;
+            let out = loop {
+                self.pace().await;
+                let sent = (self.ctx.logs().filter_log_events().log_group_name(&self.group))
+                    .start_time(start)
+                    .set_next_token(token.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(out) => break out,
+                    Err(e) => {
+                        let e = aws("logs:FilterLogEvents", e);
+                        throttled += 1;
+                        if !e.is_throttling() || throttled >= THROTTLED_TRIES {
+                            return Err(e);
+                        }
+                        tokio::time::sleep(PACE * 2u32.pow(throttled)).await;
+                    }
+                }
+            };
+            page(out.events().iter().filter_map(Line::from_event).collect())?;
+            token = out.next_token;
+            if token.is_none() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// What `--follow` has printed: the lines of the overlap window, by id, and where the next look
+/// starts.
+#[derive(Debug)]
+pub struct Follower {
+    /// The next look's start, ms.
+    pub start: i64,
+    seen: std::collections::BTreeMap<String, i64>,
+}
+
+impl Follower {
+    /// Following from `start` (ms).
+    pub fn new(start: i64) -> Follower {
+        Follower {
+            start,
+            seen: Default::default(),
+        }
+    }
+
+    /// Of `lines`, those not printed yet; remembers them, and moves the next look to
+    /// [`OVERLAP_MS`] before the newest line seen (never back).
+    pub fn fresh(&mut self, lines: Vec<Line>) -> Vec<Line> {
+        let fresh: Vec<Line> = (lines.into_iter()).filter(|l| !self.seen.contains_key(&l.id)).collect();
+        for l in &fresh {
+            self.seen.insert(l.id.clone(), l.time.timestamp_millis());
+        }
+        let newest = self.seen.values().max().copied().unwrap_or(self.start);
+        self.start = self.start.max(newest - OVERLAP_MS);
+        let start = self.start;
+        self.seen.retain(|_, at| *at >= start);
+        fresh
+    }
 }
 
 fn print(out: &mut impl Write, format: OutputFormat, lines: &[Line]) -> Result<(), CliError> {
@@ -139,16 +216,13 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode, CliErr
         return Err(CliError::UnknownService {
             app: app.name.clone(),
             service: args.service.clone(),
-            services: app
-                .file
-                .services
-                .iter()
+            services: (app.file.services.iter())
                 .map(|s| s.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
         });
     }
-    let mut start = since(&args.since, Utc::now())?.timestamp_millis().max(0);
+    let start = since(&args.since, Utc::now())?.timestamp_millis().max(0);
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
     let group = app.names.log_group(&args.service);
     if crate::resources::log_group::find(&ctx, &group).await?.is_none() {
@@ -157,29 +231,19 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode, CliErr
         });
     }
     let mut out = std::io::stdout().lock();
-    // Events at the newest millisecond seen, so a look from that millisecond prints each once.
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut reader = Reader {
+        ctx: &ctx,
+        group,
+        last_call: None,
+    };
+    let mut follower = Follower::new(start);
     loop {
-        let lines: Vec<Line> = read(&ctx, &group, start)
-            .await?
-            .into_iter()
-            .filter(|l| !seen.contains(&l.id))
-            .collect();
-        print(&mut out, ctx.output, &lines)?;
+        let from = follower.start;
+        reader
+            .read(from, |lines| print(&mut out, ctx.output, &follower.fresh(lines)))
+            .await?;
         if !args.follow {
             return Ok(ExitCode::SUCCESS);
-        }
-        if let Some(newest) = lines.last().map(|l| l.time.timestamp_millis()) {
-            if newest > start {
-                seen.clear();
-                start = newest;
-            }
-            seen.extend(
-                lines
-                    .iter()
-                    .filter(|l| l.time.timestamp_millis() == newest)
-                    .map(|l| l.id.clone()),
-            );
         }
         tokio::time::sleep(Duration::from_secs(args.every)).await;
     }
@@ -229,5 +293,61 @@ mod tests {
             "1970-01-01T00:00:00.000Z by-hand x"
         );
         assert!(Line::from_event(&FilteredLogEvent::builder().message("no time").build()).is_none());
+    }
+
+    fn line(at: i64, stream: &str, id: &str) -> Line {
+        Line {
+            time: DateTime::from_timestamp_millis(at).unwrap(),
+            container: "web".into(),
+            task: stream.into(),
+            message: format!("{id} on {stream}"),
+            id: id.into(),
+        }
+    }
+
+    #[test]
+    fn follow_prints_a_line_that_arrives_late_on_another_stream_once_and_nothing_twice() {
+        let mut f = Follower::new(0);
+        let first = f.fresh(vec![line(10_000, "a", "1"), line(20_000, "b", "2")]);
+        assert_eq!(first.len(), 2);
+        assert!(
+            f.start <= 10_000,
+            "the next look reaches back before the newest line: {}",
+            f.start
+        );
+        // Stream a flushes a line stamped 15 s after stream b's 20 s line was printed.
+        let second = f.fresh(vec![
+            line(10_000, "a", "1"),
+            line(15_000, "a", "3"),
+            line(20_000, "b", "2"),
+        ]);
+        assert_eq!(
+            second.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+            ["3"],
+            "the late line, once"
+        );
+        let later = f.fresh(vec![line(200_000, "b", "4")]);
+        assert_eq!(later.len(), 1);
+        assert_eq!(f.start, 200_000 - OVERLAP_MS, "the window moves on");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn looks_are_paced_under_the_filter_log_events_quota() {
+        let ctx = Context::new(
+            aws_config::SdkConfig::builder()
+                .region(aws_config::Region::new("eu-west-1"))
+                .build(),
+            OutputFormat::Text,
+        );
+        let mut reader = Reader {
+            ctx: &ctx,
+            group: "g".into(),
+            last_call: None,
+        };
+        let started = tokio::time::Instant::now();
+        for _ in 0..5 {
+            reader.pace().await;
+        }
+        assert!(started.elapsed() >= PACE * 4, "five calls take a second at least");
     }
 }

@@ -56,19 +56,9 @@ fn narrowed(resource: &str, app: &App, account: &str, region: &str) -> Vec<Strin
         (":*::".to_string(), format!(":{region}::")),
         ("iam::*:".to_string(), format!("iam::{account}:")),
         ("role/pushdeploy/*".to_string(), format!("role/pushdeploy/{name}/*")),
-        ("role/pushdeploy-*-".to_string(), format!("role/pushdeploy-{name}-*-")),
-        ("role/pushdeploy-*".to_string(), format!("role/pushdeploy-{name}-*")),
-        (
-            "instance-profile/pushdeploy-*".to_string(),
-            format!("instance-profile/pushdeploy-{name}-*"),
-        ),
         (
             "table/pushdeploy-*-locks".to_string(),
             format!("table/pushdeploy-{name}-locks"),
-        ),
-        (
-            "parameter/pushdeploy/*".to_string(),
-            format!("parameter/pushdeploy/{name}/*"),
         ),
         (
             "log-group:/pushdeploy/*".to_string(),
@@ -76,6 +66,38 @@ fn narrowed(resource: &str, app: &App, account: &str, region: &str) -> Vec<Strin
         ),
     ] {
         text = text.replace(&generic, &own);
+    }
+    // Names outside the app's IAM path and parameter path are named exactly: a wildcard after
+    // `pushdeploy-shop-` would also match the app `shop-admin`.
+    let names = &app.names;
+    let (head, tail) = text.rsplit_once(':').unwrap_or(("", &text));
+    let exact = |names: Vec<String>| names.into_iter().map(|n| format!("{head}:{n}")).collect();
+    let task_roles = || {
+        app.services()
+            .iter()
+            .map(|s| format!("role/{}", names.task_role(&s.spec.name)))
+            .collect::<Vec<_>>()
+    };
+    match tail {
+        "role/pushdeploy-*-instance" => return exact(vec![format!("role/{}", names.instance_role())]),
+        "instance-profile/pushdeploy-*" => {
+            return exact(vec![format!("instance-profile/{}", names.instance_profile())])
+        }
+        // Roles made before roles moved under the app's path, which `up` replaces.
+        "role/pushdeploy-*-task" => return exact(task_roles()),
+        "role/pushdeploy-*" => {
+            let mut roles = vec![
+                format!("role/{}", names.instance_role()),
+                format!("role/{}", names.execution_role()),
+            ];
+            roles.extend(task_roles());
+            return exact(roles);
+        }
+        "parameter/pushdeploy/*" => {
+            let path = names.parameter_path();
+            return exact(vec![format!("parameter{path}"), format!("parameter{path}/*")]);
+        }
+        _ => {}
     }
     if text.ends_with(":repository/*") {
         // The app's repositories: its prefix, and each one outside it by name.
@@ -167,8 +189,24 @@ mod tests {
         );
         let roles = statement(&policy, "PassTheAppsRolesToEc2AndEcsTasks")["Resource"].to_string();
         assert!(
-            roles.contains("role/pushdeploy/shop/*") && roles.contains("role/pushdeploy-shop-*"),
+            roles.contains("role/pushdeploy/shop/*") && roles.contains("role/pushdeploy-shop-instance"),
             "{roles}"
+        );
+        assert!(
+            !roles.contains("pushdeploy-shop-*"),
+            "no wildcard that app shop-admin matches too: {roles}"
+        );
+        assert_eq!(
+            statement(&policy, "TheInstanceRoleIntoItsProfile")["Resource"],
+            "arn:aws:iam::123456789012:role/pushdeploy-shop-instance"
+        );
+        assert_eq!(
+            statement(&policy, "RoutingConfig")["Resource"],
+            json!([
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/pushdeploy",
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/pushdeploy/shop",
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/pushdeploy/shop/*"
+            ])
         );
         assert_eq!(
             statement(&policy, TASK_ROLE_POLICIES)["Condition"],
