@@ -313,6 +313,8 @@ pub struct App {
     pub names: Names,
     /// The file's settings.
     pub file: AppFile,
+    /// The file read, `None` when there was none (the defaults).
+    pub source: Option<String>,
 }
 
 /// A service with its defaults resolved.
@@ -376,7 +378,13 @@ impl App {
         check_instances(&file).map_err(fail)?;
         check_services(&file, &name).map_err(fail)?;
         let names = Names::new(&name);
-        let app = App { name, names, file };
+        let source = (shown != "defaults").then(|| shown.to_string());
+        let app = App {
+            name,
+            names,
+            file,
+            source,
+        };
         app.check_whole().map_err(fail)?;
         Ok(app)
     }
@@ -700,16 +708,23 @@ fn container_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
 
 fn region<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let region = String::deserialize(d)?;
+    check_region(&region).map_err(custom)?;
+    Ok(Some(region))
+}
+
+/// Whether `region` has the shape of an AWS Region name (`eu-west-1`, `us-gov-east-1`).
+pub fn check_region(region: &str) -> Result<(), String> {
     let parts: Vec<&str> = region.split('-').collect();
     let ok = parts.len() >= 3
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok();
-    if !ok {
-        return Err(custom(format!("{region:?} is not an AWS region (like eu-west-1)")));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{region:?} is not an AWS region (like eu-west-1)"))
     }
-    Ok(Some(region))
 }
 
 fn instance_type<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

@@ -17,10 +17,12 @@ pub struct Cli {
 pub struct GlobalArgs {
     /// AWS region (default: `region` in the app file, else the standard chain: AWS_REGION,
     /// the profile's region)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = region_flag)]
     pub region: Option<String>,
-    /// AWS profile from ~/.aws/config (default: AWS_PROFILE or "default")
-    #[arg(long, global = true, env = "AWS_PROFILE")]
+    /// AWS profile from ~/.aws/config or ~/.aws/credentials; it wins over credentials in the
+    /// environment, as with the aws CLI (default: AWS_PROFILE, else the environment's keys, else
+    /// "default")
+    #[arg(long, global = true)]
     pub profile: Option<String>,
     /// Output format
     #[arg(long, short, global = true, value_enum, default_value_t = OutputFormat::Text)]
@@ -28,6 +30,11 @@ pub struct GlobalArgs {
     /// More logging on stderr (-v: progress, -vv: debug)
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// `--region`, checked as the app file's `region` is.
+fn region_flag(text: &str) -> Result<String, String> {
+    crate::app_file::check_region(text).map(|()| text.to_string())
 }
 
 /// How results are printed.

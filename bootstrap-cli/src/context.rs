@@ -18,7 +18,32 @@ pub struct Context {
     /// Output format.
     pub output: OutputFormat,
     region: String,
+    account: std::sync::Arc<std::sync::OnceLock<String>>,
     interceptors: Vec<SharedInterceptor>,
+}
+
+/// Fails when `profile` is in neither AWS config file (the SDK would fall through silently to
+/// other credentials).
+fn check_profile(profile: &str) -> Result<(), CliError> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let path = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| format!("{home}/.aws/{default}"));
+    let config = path("AWS_CONFIG_FILE", "config");
+    let credentials = path("AWS_SHARED_CREDENTIALS_FILE", "credentials");
+    let has = |file: &str, names: &[String]| {
+        std::fs::read_to_string(file).is_ok_and(|text| {
+            text.lines()
+                .filter_map(|l| l.trim().strip_prefix('[')?.strip_suffix(']'))
+                .any(|section| names.iter().any(|n| n == section.trim()))
+        })
+    };
+    let in_config = [format!("profile {profile}"), profile.to_string()];
+    if has(&config, &in_config) || has(&credentials, &[profile.to_string()]) {
+        return Ok(());
+    }
+    Err(CliError::NoSuchProfile {
+        profile: profile.to_string(),
+        files: format!("{config}, {credentials}"),
+    })
 }
 
 impl Context {
@@ -28,7 +53,13 @@ impl Context {
     pub async fn connect(global: &GlobalArgs, file_region: Option<&str>) -> Result<Context, CliError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(profile) = &global.profile {
-            loader = loader.profile_name(profile);
+            // As with the aws CLI, a profile named on the command line wins over keys in the
+            // environment (the default chain would take those first).
+            check_profile(profile)?;
+            let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(profile)
+                .build();
+            loader = loader.profile_name(profile).credentials_provider(credentials);
         }
         if let Some(region) = global.region.as_deref().or(file_region) {
             loader = loader.region(Region::new(region.to_string()));
@@ -37,8 +68,9 @@ impl Context {
         if sdk.region().is_none() {
             return Err(CliError::NoRegion);
         }
+        let profile = (global.profile.clone()).or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
         let no_credentials = |detail: Option<String>| CliError::NoCredentials {
-            profile: global.profile.clone(),
+            profile: profile.clone(),
             detail,
         };
         let provider = sdk.credentials_provider().ok_or_else(|| no_credentials(None))?;
@@ -65,8 +97,36 @@ impl Context {
             sdk,
             output,
             region,
+            account: std::sync::Arc::new(std::sync::OnceLock::new()),
             interceptors: Vec::new(),
         }
+    }
+
+    /// The account the credentials act in (`sts:GetCallerIdentity`, asked once).
+    ///
+    /// IAM: `sts:GetCallerIdentity` (allowed to every principal).
+    pub async fn account(&self) -> Result<String, CliError> {
+        if let Some(account) = self.account.get() {
+            return Ok(account.clone());
+        }
+        let me = (self.sts().get_caller_identity().send().await)
+            .map_err(|e| crate::error::aws("sts:GetCallerIdentity", e))?;
+        let account = me
+            .account
+            .ok_or_else(|| crate::error::missing("sts:GetCallerIdentity", "Account"))?;
+        Ok(self.account.get_or_init(|| account).clone())
+    }
+
+    /// Says first, on stderr, what the command acts on: the app, the Region, the account and the
+    /// file it read (or that there was none).
+    pub async fn announce(&self, app: &crate::app_file::App) -> Result<(), CliError> {
+        let account = self.account().await?;
+        let file = match &app.source {
+            Some(path) => format!("file {path}"),
+            None => "no file: defaults".to_string(),
+        };
+        eprintln!("app {} in {} (account {account}, {file})", app.name, self.region);
+        Ok(())
     }
 
     /// Adds an interceptor to every client (tests count calls with it).

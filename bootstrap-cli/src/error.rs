@@ -41,6 +41,46 @@ pub enum CliError {
         /// What the provider said, when it said more than "none found".
         detail: Option<String>,
     },
+    /// `--profile` names a profile the config files do not have.
+    #[error("profile {profile} is not in the AWS config files ({files}): `aws configure list-profiles` lists the ones there are, `aws configure sso --profile {profile}` adds it")]
+    NoSuchProfile {
+        /// The profile asked for.
+        profile: String,
+        /// Where it was looked for.
+        files: String,
+    },
+    /// Neither the app's cluster nor its routing config exists in this Region and account.
+    #[error("no app {app} in {region} (account {account}): neither its cluster nor its routing config {parameter} is there; check --region (or `region` in the app file, AWS_REGION) and --profile")]
+    NoAppHere {
+        /// App name.
+        app: String,
+        /// Region.
+        region: String,
+        /// Account.
+        account: String,
+        /// The routing config's parameter name.
+        parameter: String,
+    },
+    /// `up` without an app file would change an app that exists.
+    #[error("no {looked_for} here: app {app} exists in {region} and `up` with the defaults would change it ({changes}); run in the app's folder or pass -f FILE (`pushdeploy plan -f FILE` shows what a file would change)")]
+    NoFileOverExistingApp {
+        /// App name.
+        app: String,
+        /// Region.
+        region: String,
+        /// The file looked for.
+        looked_for: String,
+        /// What the defaults would change.
+        changes: String,
+    },
+    /// An explicit `deploy` deployed nothing.
+    #[error("{service} was not deployed: {why}")]
+    NotDeployed {
+        /// `cluster/service`.
+        service: String,
+        /// Why, and what to do.
+        why: String,
+    },
     /// The routing config has no such service for that repository.
     #[error("app {app} has no service {service} running repository {repository} in {parameter} (routes: {routes}): check --service and --image, or run `pushdeploy up`")]
     NoRoute {

@@ -546,12 +546,15 @@ async fn rollback_puts_the_previous_revision_back_and_pauses_until_resume() {
     let sdk = sdk_config().await;
     let engine = pushdeploy::Engine::new(&sdk, format!("/pushdeploy/{name}/config"), std::time::Duration::ZERO);
     let repo = format!("{name}/web");
+    // Images that are in ECR: a rollback refuses a revision whose image is not.
+    let v1 = crate::cli::put_image_with(&sdk, &repo, "v1", "e1").await;
+    let v2 = crate::cli::put_image_with(&sdk, &repo, "v2", "e2").await;
     let first = engine
-        .handle_event(&push_event(&repo, Some("v1"), &digest(1), "2026-11-26T10:00:00Z"), "t")
+        .handle_event(&push_event(&repo, Some("v1"), &v1, "2026-11-26T10:00:00Z"), "t")
         .await
         .unwrap();
     let second = engine
-        .handle_event(&push_event(&repo, Some("v2"), &digest(2), "2026-11-26T10:01:00Z"), "t")
+        .handle_event(&push_event(&repo, Some("v2"), &v2, "2026-11-26T10:01:00Z"), "t")
         .await
         .unwrap();
 
@@ -1047,12 +1050,29 @@ async fn up_wait_times_out_with_a_message_that_says_what_to_check() {
     // Instances that never join: the group emptied by hand (the emulator's ECS agent registers
     // the instances of a group whose user data names the cluster, as the real agent does).
     let sdk = sdk_config().await;
+    // (Its instances are protected from scale-in, so they are detached, not scaled away.)
     let group = format!("pushdeploy-{}", app.name);
-    aws_sdk_autoscaling::Client::new(&sdk)
-        .update_auto_scaling_group()
+    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    asg.update_auto_scaling_group()
         .auto_scaling_group_name(&group)
         .min_size(0)
-        .desired_capacity(0)
+        .send()
+        .await
+        .unwrap();
+    let described = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&group)
+        .send()
+        .await
+        .unwrap();
+    let instances: Vec<String> = (described.auto_scaling_groups()[0].instances().iter())
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect();
+    assert!(!instances.is_empty(), "up launched instances");
+    asg.detach_instances()
+        .auto_scaling_group_name(&group)
+        .set_instance_ids(Some(instances))
+        .should_decrement_desired_capacity(true)
         .send()
         .await
         .unwrap();

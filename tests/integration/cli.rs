@@ -10,7 +10,12 @@ use crate::fixture::{container, image, App, REGISTRY};
 
 /// Puts an image into the emulator's ECR and returns the digest ECR gives it.
 pub async fn put_image(app: &App, repository: &str, tag: &str, layer: &str) -> String {
-    let ecr = aws_sdk_ecr::Client::new(&app.sdk);
+    put_image_with(&app.sdk, repository, tag, layer).await
+}
+
+/// [`put_image`] with any SDK config.
+pub async fn put_image_with(sdk: &aws_config::SdkConfig, repository: &str, tag: &str, layer: &str) -> String {
+    let ecr = aws_sdk_ecr::Client::new(sdk);
     let _ = ecr.create_repository().repository_name(repository).send().await;
     let manifest = json!({
         "schemaVersion": 2,

@@ -10,6 +10,7 @@ mod copy;
 mod emulator;
 mod faults;
 mod first_contact;
+mod first_hour;
 mod fixture;
 mod lambda_runtime_api;
 mod outcomes;

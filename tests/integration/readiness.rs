@@ -376,14 +376,11 @@ async fn rollback_pauses_before_it_updates_and_status_says_who_rolled_back() {
     let repo = format!("{name}/web");
     let engine = engine(&sdk, &app);
     for (i, tag) in ["v1", "v2"].iter().enumerate() {
+        // In ECR: a rollback refuses a revision whose image is not.
+        let pushed = crate::cli::put_image_with(&sdk, &repo, tag, &format!("f{i}")).await;
         engine
             .handle_event(
-                &push_event(
-                    &repo,
-                    Some(tag),
-                    &digest(60 + i as u32),
-                    &format!("2026-11-26T10:0{i}:00Z"),
-                ),
+                &push_event(&repo, Some(tag), &pushed, &format!("2026-11-26T10:0{i}:00Z")),
                 "t",
             )
             .await

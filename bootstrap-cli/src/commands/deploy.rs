@@ -22,7 +22,20 @@ use crate::rollout::wait_for;
 pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.app.file.as_deref(), args.app.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
+    ctx.announce(&app).await?;
     let outcomes = deploy_app(&app, &args, &ctx).await?;
+    if let Some(why) = outcomes.first().and_then(|o| not_deployed(o, &args)) {
+        print(ctx.output, &Outcomes(outcomes.clone()))?;
+        let o = &outcomes[0];
+        return Err(CliError::NotDeployed {
+            service: format!(
+                "{}/{}",
+                o.cluster.as_deref().unwrap_or("?"),
+                o.service.as_deref().unwrap_or(&args.service)
+            ),
+            why,
+        });
+    }
     let followed = outcomes.first().filter(|_| args.wait.wait).and_then(|o| {
         // Nothing started (paused, failed before, older): nothing to follow.
         let started = o.action != Action::Skipped || o.reason == Reason::AlreadyRunning;
@@ -45,6 +58,33 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         OutputFormat::Text => print(ctx.output, &Outcomes(ended.outcome))?,
     }
     Ok(ended.exit)
+}
+
+/// Why an explicit deploy that deployed nothing did not, and what to do; `None` when it deployed
+/// or the image already runs.
+fn not_deployed(outcome: &Outcome, args: &DeployArgs) -> Option<String> {
+    if outcome.action != Action::Skipped {
+        return None;
+    }
+    let service = &args.service;
+    Some(match &outcome.reason {
+        Reason::AlreadyRunning => return None,
+        Reason::Paused => format!(
+            "automatic and explicit redeploys are paused (after `pushdeploy rollback`): `pushdeploy resume --service {service}` first"
+        ),
+        Reason::FailedBefore => format!(
+            "{} failed a deployment of it before (or was rolled back from): pass --force to deploy it on purpose",
+            args.image
+        ),
+        Reason::OlderThanRunning => format!(
+            "{} is older than the image it runs, and deploy never goes back: `pushdeploy rollback --service {service}` does",
+            args.image
+        ),
+        Reason::DeploymentInProgress => {
+            "another deploy of it holds its deploy lock: try again when it ends (`pushdeploy status`)".to_string()
+        }
+        other => format!("skipped ({})", other.as_str()),
+    })
 }
 
 /// Redeploys the service and returns its outcome (the app from `--app` / `-f`).

@@ -61,6 +61,7 @@ pub async fn run(args: DownArgs, global: &GlobalArgs) -> Result<ExitCode, CliErr
         confirm(&app)?;
     }
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
+    ctx.announce(&app).await?;
     let report = down(&ctx, &app, args.delete_data, &Progress::new(&ctx)).await?;
     print(ctx.output, &report)?;
     Ok(ExitCode::SUCCESS)

@@ -224,6 +224,7 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode, CliErr
     }
     let start = since(&args.since, Utc::now())?.timestamp_millis().max(0);
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
+    ctx.announce(&app).await?;
     let group = app.names.log_group(&args.service);
     if crate::resources::log_group::find(&ctx, &group).await?.is_none() {
         return Err(CliError::NotCreated {

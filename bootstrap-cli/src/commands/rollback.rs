@@ -8,7 +8,15 @@ use std::process::ExitCode;
 
 use chrono::{SecondsFormat, Utc};
 use pushdeploy::lock::{with_lock, Holder, Lock, LockSettings};
-use pushdeploy::task_definition::{PauseNote, TAG_PAUSED};
+use std::time::Duration;
+
+use aws_sdk_ecs::types::TaskDefinition;
+use pushdeploy::config::ServiceRoute;
+use pushdeploy::deployment::{routed_images, RoutedImage};
+use pushdeploy::image::ImageRef;
+use pushdeploy::outcome::Reason;
+use pushdeploy::task_definition::{is_paused, PauseNote, TAG_PAUSED};
+use pushdeploy::{Engine, Outcome, SyncScope};
 use serde::Serialize;
 
 use crate::app_file::App;
@@ -34,10 +42,21 @@ pub struct RolledBack {
     pub paused: bool,
     /// The pause tag's value: who, when, what.
     pub note: String,
+    /// False when the revision asked for already ran: nothing was done.
+    pub changed: bool,
 }
 
 impl fmt::Display for RolledBack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.changed {
+            return writeln!(
+                f,
+                "{}/{} already runs {}: nothing to do (nothing paused)",
+                self.cluster,
+                self.service,
+                short(&self.to)
+            );
+        }
         writeln!(
             f,
             "rolled back {}/{}: {} -> {}",
@@ -47,6 +66,10 @@ impl fmt::Display for RolledBack {
             f,
             "automatic redeploys are paused: `pushdeploy resume --service {}` lifts the pause",
             self.service
+        )?;
+        writeln!(
+            f,
+            "the image rolled away from is remembered as failed: no sync or replayed push puts it back (`pushdeploy deploy --force` does)"
         )
     }
 }
@@ -70,15 +93,38 @@ struct Resumed {
     cluster: String,
     service: String,
     paused: bool,
+    /// Whether it was paused before.
+    was_paused: bool,
+    /// What the next scheduled sync would do to it, in words.
+    next_sync: String,
 }
 
 impl fmt::Display for Resumed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "resumed {}/{}: the next push redeploys it",
-            self.cluster, self.service
-        )
+        if !self.was_paused {
+            writeln!(f, "{}/{} was not paused: nothing to resume", self.cluster, self.service)?;
+        } else {
+            writeln!(f, "resumed {}/{}", self.cluster, self.service)?;
+        }
+        writeln!(f, "the next push of a new image redeploys it")?;
+        writeln!(f, "the next sync {}", self.next_sync)
+    }
+}
+
+/// What a sync would do to the service, from its dry run.
+fn next_sync_words(outcome: Option<&Outcome>) -> String {
+    let Some(o) = outcome else {
+        return "has no route for it: nothing".into();
+    };
+    let image = o.image.as_deref().unwrap_or("the newest image");
+    match &o.reason {
+        Reason::DryRun => format!("deploys {image}, newer than what runs"),
+        Reason::FailedBefore => format!(
+            "keeps what runs: the newest image, {image}, failed or was rolled away from (`pushdeploy deploy --force` puts it back)"
+        ),
+        Reason::AlreadyRunning => "changes nothing: it runs the newest image".into(),
+        Reason::OlderThanRunning => "changes nothing: nothing in ECR is newer than what runs".into(),
+        other => format!("changes nothing ({other})"),
     }
 }
 
@@ -118,8 +164,9 @@ pub fn pick_target(running: &str, revisions: &[String], to: Option<&str>) -> Res
 pub async fn run(args: RollbackArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.target.app.file.as_deref(), args.target.app.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
+    ctx.announce(&app).await?;
     let done = rollback(&ctx, &app, &args.target.service, args.to.as_deref()).await?;
-    if !args.wait.wait {
+    if !args.wait.wait || !done.changed {
         print(ctx.output, &done)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -164,28 +211,27 @@ pub async fn rollback(ctx: &Context, app: &App, service_name: &str, to: Option<&
         .rsplit('/')
         .next()
         .and_then(|f| f.split(':').next())
-        .unwrap_or_default()
-        .to_string();
-    let revisions = active_revisions(ctx, &family).await?;
+        .unwrap_or_default();
+    let revisions = active_revisions(ctx, family).await?;
     let target = pick_target(&running, &revisions, to).map_err(|problem| CliError::NoRollbackTarget {
         service: service_name.to_string(),
         problem,
     })?;
-    let who = ctx
-        .sts()
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| aws("sts:GetCallerIdentity", e))?
-        .arn
-        .ok_or_else(|| missing("sts:GetCallerIdentity", "Arn"))?;
-    let note = PauseNote {
-        by: who,
-        at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
-        from: short(&running).to_string(),
-        to: short(&target).to_string(),
+    if target == running {
+        return Ok(RolledBack {
+            cluster,
+            service: service_name.to_string(),
+            from: running,
+            to: target,
+            paused: is_paused(svc.tags()),
+            note: String::new(),
+            changed: false,
+        });
     }
-    .to_tag_value();
+    check_target_runs(ctx, service_name, &target, &revisions, &running).await?;
+    let engine = Engine::from_clients(ctx.engine_clients(), app.names.config_parameter(), Duration::ZERO);
+    let rolled_away = rolled_away_images(ctx, &engine, &cluster, service_name, &running, &service_arn).await?;
+    let note = pause_note(ctx, &running, &target).await?;
 
     let holder = Holder::from(format!("pushdeploy rollback pid {}", std::process::id()).as_str());
     let table = app.names.lock_table();
@@ -197,6 +243,9 @@ pub async fn rollback(ctx: &Context, app: &App, service_name: &str, to: Option<&
     with_lock(&ctx.dynamodb(), lock, &holder, LockSettings::default(), async {
         // Paused first: should the update fail, no push can deploy over the person's intent.
         set_paused(ctx, &service_arn, Some(&note)).await?;
+        // The images rolled away from are remembered like a failure: a sync or a replayed event
+        // must not put back what a person took away, after `resume` either.
+        engine.remember_failure(&svc, &rolled_away).await?;
         ctx.ecs()
             .update_service()
             .cluster(&cluster)
@@ -215,7 +264,111 @@ pub async fn rollback(ctx: &Context, app: &App, service_name: &str, to: Option<&
         to: target,
         paused: true,
         note,
+        changed: true,
     })
+}
+
+/// The pause tag's value: who (the caller's ARN), when, from which revision to which.
+///
+/// IAM: `sts:GetCallerIdentity`.
+async fn pause_note(ctx: &Context, running: &str, target: &str) -> Result<String, CliError> {
+    let who = (ctx.sts().get_caller_identity().send().await)
+        .map_err(|e| aws("sts:GetCallerIdentity", e))?
+        .arn
+        .ok_or_else(|| missing("sts:GetCallerIdentity", "Arn"))?;
+    let note = PauseNote {
+        by: who,
+        at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        from: short(running).to_string(),
+        to: short(target).to_string(),
+    };
+    Ok(note.to_tag_value())
+}
+
+/// The routed images `running` runs: what a rollback takes away.
+///
+/// IAM: `ssm:GetParameter` on the config, `ecs:DescribeTaskDefinition`.
+async fn rolled_away_images(
+    ctx: &Context,
+    engine: &Engine,
+    cluster: &str,
+    service: &str,
+    running: &str,
+    service_arn: &str,
+) -> Result<Vec<RoutedImage>, CliError> {
+    let config = engine.config().get().await?;
+    let routes: Vec<&ServiceRoute> = (config.services.iter())
+        .filter(|r| r.cluster == cluster && r.service == service)
+        .collect();
+    let definition = describe_task_definition(ctx, running).await?;
+    Ok(routed_images(&routes, &definition, service_arn))
+}
+
+/// Refuses a target whose image is not in ECR, naming the revisions (up to five others) that can
+/// run.
+///
+/// IAM: `ecs:DescribeTaskDefinition`, `ecr:DescribeImages`.
+async fn check_target_runs(
+    ctx: &Context,
+    service: &str,
+    target: &str,
+    revisions: &[String],
+    running: &str,
+) -> Result<(), CliError> {
+    let Some(image) = image_not_in_ecr(ctx, target).await? else {
+        return Ok(());
+    };
+    let others = (revisions.iter()).filter(|r| *r != target && *r != running).take(5);
+    let mut runnable = Vec::new();
+    for r in others {
+        if image_not_in_ecr(ctx, r).await?.is_none() {
+            runnable.push(short(r).to_string());
+        }
+    }
+    let hint = if runnable.is_empty() {
+        "no other active revision runs an image that is in ECR".to_string()
+    } else {
+        format!("revisions that can run: {} (--to N)", runnable.join(", "))
+    };
+    Err(CliError::NoRollbackTarget {
+        service: service.to_string(),
+        problem: format!(
+            "{} runs {image}, which is not in ECR (the image `up` sets before the first push); {hint}",
+            short(target)
+        ),
+    })
+}
+
+/// The revision's task definition.
+///
+/// IAM: `ecs:DescribeTaskDefinition`.
+async fn describe_task_definition(ctx: &Context, arn: &str) -> Result<TaskDefinition, CliError> {
+    (ctx.ecs().describe_task_definition().task_definition(arn).send().await)
+        .map_err(|e| aws("ecs:DescribeTaskDefinition", e))?
+        .task_definition
+        .ok_or_else(|| missing("ecs:DescribeTaskDefinition", "taskDefinition"))
+}
+
+/// The first image of the revision that lives in this account's ECR and is not there (a
+/// placeholder `up` set before the first push, or an image since deleted), else `None`.
+///
+/// IAM: `ecs:DescribeTaskDefinition`, `ecr:DescribeImages`.
+async fn image_not_in_ecr(ctx: &Context, revision: &str) -> Result<Option<String>, CliError> {
+    let definition = describe_task_definition(ctx, revision).await?;
+    for text in (definition.container_definitions().iter()).filter_map(|c| c.image()) {
+        let Ok(image) = ImageRef::parse(text) else { continue };
+        if !image.registry.as_deref().is_some_and(|r| r.contains(".dkr.ecr.")) {
+            continue; // public or other registries: not ours to check
+        }
+        match crate::ecr::resolve(ctx, &image).await {
+            Ok(_) => {}
+            Err(CliError::ImageNotFound { .. } | CliError::RepositoryNotFound { .. }) => {
+                return Ok(Some(text.to_string()))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
 }
 
 /// Tags the service paused with `note`, or (with `None`) removes the tag.
@@ -248,20 +401,32 @@ async fn set_paused(ctx: &Context, service_arn: &str, note: Option<&str>) -> Res
 pub async fn resume(args: ServiceArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.app.file.as_deref(), args.app.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
-    resume_service(&ctx, &app, &args.service).await?;
+    ctx.announce(&app).await?;
+    let was_paused = resume_service(&ctx, &app, &args.service).await?;
+    let engine = Engine::from_clients(ctx.engine_clients(), app.names.config_parameter(), Duration::ZERO);
+    let scope = SyncScope {
+        service: Some(args.service.clone()),
+        dry_run: true,
+    };
+    let next_sync = match engine.sync(&scope, "pushdeploy resume (dry run)").await {
+        Ok(outcomes) => next_sync_words(outcomes.first()),
+        Err(e) => format!("cannot be foreseen ({})", crate::error::error_chain(&e)),
+    };
     let resumed = Resumed {
         cluster: app.names.cluster(),
         service: args.service,
         paused: false,
+        was_paused,
+        next_sync,
     };
     print(ctx.output, &resumed)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Lifts the pause.
+/// Lifts the pause; whether there was one.
 ///
 /// IAM: `ecs:DescribeServices`, `ecs:UntagResource`.
-pub async fn resume_service(ctx: &Context, app: &App, service_name: &str) -> Result<(), CliError> {
+pub async fn resume_service(ctx: &Context, app: &App, service_name: &str) -> Result<bool, CliError> {
     let cluster = app.names.cluster();
     let svc =
         describe_service(ctx, &cluster, service_name)
@@ -273,7 +438,11 @@ pub async fn resume_service(ctx: &Context, app: &App, service_name: &str) -> Res
     let arn = svc
         .service_arn()
         .ok_or_else(|| missing("ecs:DescribeServices", "serviceArn"))?;
-    set_paused(ctx, arn, None).await
+    let was_paused = is_paused(svc.tags());
+    if was_paused {
+        set_paused(ctx, arn, None).await?;
+    }
+    Ok(was_paused)
 }
 
 #[cfg(test)]

@@ -194,7 +194,19 @@ pub fn person_rollback(paused_tag: &str) -> String {
 pub async fn run(args: AppArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.file.as_deref(), args.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
-    print(ctx.output, &status(&app, &ctx).await?)?;
+    ctx.announce(&app).await?;
+    let status = status(&app, &ctx).await?;
+    let missing = |kind: &str| (status.resources.iter()).any(|r| r.kind == kind && r.state == "missing");
+    if missing("ecs cluster") && missing("routing config") {
+        // Not "missing" rows and advice to `up`: that would build a second copy here.
+        return Err(CliError::NoAppHere {
+            app: app.name.clone(),
+            region: ctx.region().to_string(),
+            account: ctx.account().await?,
+            parameter: app.names.config_parameter(),
+        });
+    }
+    print(ctx.output, &status)?;
     Ok(ExitCode::SUCCESS)
 }
 

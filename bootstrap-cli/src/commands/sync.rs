@@ -20,6 +20,7 @@ use crate::output::{print, Outcomes};
 pub async fn run(args: SyncArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.app.file.as_deref(), args.app.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
+    ctx.announce(&app).await?;
     let parameter = app.names.config_parameter();
     let engine = Engine::from_clients(ctx.engine_clients(), parameter.clone(), Duration::ZERO);
     if let Some(service) = &args.service {

@@ -68,11 +68,15 @@ impl SamParameters {
 pub async fn run(args: UpArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.app.file.as_deref(), args.app.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
+    ctx.announce(&app).await?;
     let mode = if args.dry_run { Mode::Preview } else { Mode::Apply };
     let options = Options {
         refresh_instances: args.refresh_instances,
     };
     let progress = Progress::new(&ctx);
+    if app.source.is_none() && mode == Mode::Apply {
+        refuse_defaults_over_an_app(&app, &ctx).await?;
+    }
     let (report, facts) = converge(&app, &ctx, mode, options, &progress).await?;
     if args.wait && mode == Mode::Apply {
         wait_ready(&ctx, &app, &facts, Duration::from_secs(args.timeout), &progress).await?;
@@ -81,10 +85,41 @@ pub async fn run(args: UpArgs, global: &GlobalArgs) -> Result<ExitCode, CliError
     Ok(ExitCode::SUCCESS)
 }
 
+/// Without an app file, `up` takes the defaults: it refuses when the app exists and the defaults
+/// would change it (a command run in the wrong folder must not remove routes or services).
+async fn refuse_defaults_over_an_app(app: &App, ctx: &Context) -> Result<(), CliError> {
+    let (report, _) = converge(app, ctx, Mode::Preview, Options::default(), &Progress::silent()).await?;
+    let exists = |r: &&Report| r.kind == "ecs cluster" || r.kind == "routing config";
+    if !report
+        .resources
+        .iter()
+        .filter(exists)
+        .any(|r| r.change != Change::Create)
+    {
+        return Ok(());
+    }
+    let changes: Vec<String> = (report.resources.iter())
+        .filter(|r| r.change != Change::NoChange)
+        .map(|r| format!("{} {}: {}", r.kind, r.name, r.change.words(Mode::Preview)))
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::NoFileOverExistingApp {
+        app: app.name.clone(),
+        region: ctx.region().to_string(),
+        looked_for: std::env::current_dir()
+            .map(|d| d.join("pushdeploy.toml").display().to_string())
+            .unwrap_or_else(|_| "pushdeploy.toml".into()),
+        changes: changes.join("; "),
+    })
+}
+
 /// Runs `plan`.
 pub async fn plan(args: PlanArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.file.as_deref(), args.app.as_deref())?;
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
+    ctx.announce(&app).await?;
     let progress = Progress::new(&ctx);
     let (report, _) = converge(&app, &ctx, Mode::Preview, Options::default(), &progress).await?;
     print(ctx.output, &report)?;
