@@ -91,6 +91,7 @@ impl Engine {
         let app = std::env::var(config::ENV_APP).ok();
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .app_name(user_agent_app(app.as_deref()))
+            .retry_config(function_retries())
             .load()
             .await;
         let engine = Engine::new(&sdk, parameter, config::ttl_from_env());
@@ -101,7 +102,23 @@ impl Engine {
             },
         )
     }
+}
 
+/// The function's SDK retries: standard mode (throttling, 5xx, timeouts, dropped connections) with
+/// five attempts, not the default three. A burst of pushes meets ECS's per-account request
+/// rates, and a call the function gives up on fails the whole invocation and waits a minute for
+/// Lambda's retry; waits between attempts stay capped at 5 s, so the worst case (1 + 2 + 4 + 5
+/// s) fits well inside the 60 s timeout the template gives the function.
+pub fn function_retries() -> aws_smithy_types::retry::RetryConfig {
+    aws_smithy_types::retry::RetryConfig::standard()
+        .with_max_attempts(FUNCTION_ATTEMPTS)
+        .with_max_backoff(Duration::from_secs(5))
+}
+
+/// Attempts per AWS call in the function (see [`function_retries`]).
+pub const FUNCTION_ATTEMPTS: u32 = 5;
+
+impl Engine {
     /// Takes the deploy locks in `table` instead of the app's own.
     pub fn with_lock_table(mut self, table: String) -> Engine {
         self.lock_table = Some(table);

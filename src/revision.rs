@@ -18,8 +18,8 @@ use crate::image::ImageRef;
 use crate::lock::{fresh_token, jittered};
 use crate::task_definition::{register_request, tag_value, NewRevision, TAG_REGISTRATION};
 
-/// Attempts at registering one revision.
-const REGISTER_ATTEMPTS: u32 = 4;
+/// Attempts at registering one revision: as many as the function's other calls get.
+const REGISTER_ATTEMPTS: u32 = crate::engine::FUNCTION_ATTEMPTS;
 /// Revisions of the family looked at, newest first, when looking for one registered before.
 const RECENT_REVISIONS: i32 = 5;
 
