@@ -26,7 +26,7 @@ mod test_mocks;
 pub use engine::SyncScope;
 pub use engine::{Clients, Engine};
 pub use error::Error;
-pub use outcome::{Action, Outcome};
+pub use outcome::{Action, Outcome, Reason};
 pub use task_definition::Force;
 
 #[cfg(test)]

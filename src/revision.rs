@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{SortOrder, Tag, TaskDefinitionField, TaskDefinitionStatus};
+use aws_sdk_ecs::types::{LoadBalancer, SortOrder, Tag, TaskDefinitionField, TaskDefinitionStatus};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::retry::RetryConfig;
@@ -37,6 +37,21 @@ pub async fn roll_out(
 ) -> Result<String, Error> {
     let new_arn = register(ecs, revision).await?;
     point(ecs, cluster, service, &new_arn).await?;
+    Ok(new_arn)
+}
+
+/// [`roll_out`], with the service's load balancers changed in the same `UpdateService` (a new
+/// container port: ECS refuses a revision that does not map the port its load balancer names, so
+/// the two must change together). ECS starts one new deployment for both.
+pub async fn roll_out_rewired(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    revision: NewRevision,
+    load_balancers: Vec<LoadBalancer>,
+) -> Result<String, Error> {
+    let new_arn = register(ecs, revision).await?;
+    point_with(ecs, cluster, service, &new_arn, Some(load_balancers)).await?;
     Ok(new_arn)
 }
 
@@ -154,12 +169,24 @@ pub async fn orphan_of(ecs: &aws_sdk_ecs::Client, running_arn: &str, push: &Push
 /// Points the service at `new_arn`. When that fails, the service either runs it after all (the
 /// answer was lost) or the revision is deregistered, so no retry leaves a second one behind.
 pub async fn point(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str, new_arn: &str) -> Result<(), Error> {
+    point_with(ecs, cluster, service, new_arn, None).await
+}
+
+/// [`point`], setting the service's load balancers too when given.
+async fn point_with(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    new_arn: &str,
+    load_balancers: Option<Vec<LoadBalancer>>,
+) -> Result<(), Error> {
     // IAM: ecs:UpdateService on arn:aws:ecs:<region>:<account>:service/<cluster>/*
     let sent = ecs
         .update_service()
         .cluster(cluster)
         .service(service)
         .task_definition(new_arn)
+        .set_load_balancers(load_balancers)
         .send()
         .await;
     let error = match sent {

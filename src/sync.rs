@@ -220,7 +220,15 @@ impl Engine {
                 skip(Reason::OlderThanRunning)
             }
             Decision::Deploy(_) if rolling_back => skip(Reason::DeploymentInProgress),
-            Decision::Deploy(_) if scope.dry_run => skip(Reason::DryRun),
+            // What would deploy, by tag and digest (`<repo>:<tag>@<digest>`, a reference ECS
+            // takes as it is: the digest decides).
+            Decision::Deploy(_) if scope.dry_run => {
+                let mut outcome = skipped(route, Reason::DryRun, Some(running_arn.clone()), push);
+                if let Some(tag) = &push.tag {
+                    outcome.image = Some(format!("{}/{}:{tag}@{}", push.registry(), push.repository, push.digest));
+                }
+                Ok(outcome)
+            }
             // Through the push's own path: the lock, a fresh read, the same rules. A lock held by
             // a deploy (a push) is not waited for long: that deploy decides.
             Decision::Deploy(_) => match self
@@ -395,8 +403,8 @@ mod tests {
         assert_eq!((dry[0].action, &dry[0].reason), (Action::Skipped, &Reason::DryRun));
         assert_eq!(
             dry[0].image,
-            Some(format!("{REGISTRY}/shop/web@{}", digest('b'))),
-            "v2, not the newer nightly"
+            Some(format!("{REGISTRY}/shop/web:v2@{}", digest('b'))),
+            "v2, not the newer nightly, by tag and digest"
         );
         assert_eq!(
             (register.num_calls(), ssm[1].num_calls()),

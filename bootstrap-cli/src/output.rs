@@ -6,7 +6,7 @@
 use std::fmt::{self, Display, Write as _};
 use std::io::Write as _;
 
-use pushdeploy::{Action, Outcome};
+use pushdeploy::{Action, Outcome, Reason};
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
@@ -23,6 +23,15 @@ pub fn print<T: Serialize + Display + ?Sized>(format: OutputFormat, report: &T) 
         OutputFormat::Text => write!(out, "{report}")?,
     }
     Ok(())
+}
+
+/// `1 service`, `2 services`: a count with its noun (plurals by `s`).
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// Writes an aligned table with a header row.
@@ -51,6 +60,23 @@ pub fn table<const N: usize>(f: &mut impl fmt::Write, header: &[&str; N], rows: 
     Ok(())
 }
 
+/// `arn:...:task-definition/demo-web:1` → `demo-web:1`.
+fn short_revision(arn: &str) -> &str {
+    arn.rsplit_once("task-definition/").map_or(arn, |(_, r)| r)
+}
+
+/// `<registry>/<repo>:<tag>@sha256:<hex>` → `v1 (sha256:0123456789ab)`; without a tag, the
+/// short digest alone.
+fn tag_and_digest(image: &str) -> String {
+    let (name, digest) = image.split_once('@').unwrap_or((image, ""));
+    let digest = digest.get(..19).unwrap_or(digest);
+    let last = name.rsplit('/').next().unwrap_or(name);
+    match last.split_once(':') {
+        Some((_, tag)) => format!("{tag} ({digest})"),
+        None => digest.to_string(),
+    }
+}
+
 /// Outcomes as the function returns them: a JSON array, or a few lines each.
 #[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
@@ -70,6 +96,12 @@ impl Display for Outcomes {
                 (Some(c), Some(s)) => format!("{c}/{s}"),
                 _ => "-".into(),
             };
+            if o.reason == Reason::DryRun {
+                let running = o.task_definition.as_deref().map_or("-", short_revision);
+                let image = o.image.as_deref().map_or("-".to_string(), tag_and_digest);
+                writeln!(f, "{:<9} {service}  would deploy {image} over {running}", "dry-run")?;
+                continue;
+            }
             writeln!(f, "{action:<9} {service}  ({})", o.reason)?;
             if let Some(td) = &o.task_definition {
                 writeln!(f, "          task definition  {td}")?;
@@ -82,5 +114,39 @@ impl Display for Outcomes {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dry_run_outcome_reads_as_what_would_deploy_over_what() {
+        let mut outcome = Outcome::skipped(
+            "demo",
+            "web",
+            Reason::DryRun,
+            Some("arn:aws:ecs:us-east-1:123456789012:task-definition/demo-web:1".into()),
+            Some(format!(
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo/web:v1@sha256:{}",
+                "ab".repeat(32)
+            )),
+        );
+        assert_eq!(
+            Outcomes(vec![outcome.clone()]).to_string(),
+            "dry-run   demo/web  would deploy v1 (sha256:abababababab) over demo-web:1\n"
+        );
+        outcome.image = Some(format!(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/demo/web@sha256:{}",
+            "cd".repeat(32)
+        ));
+        assert!(Outcomes(vec![outcome])
+            .to_string()
+            .contains("would deploy sha256:cdcdcdcdcdcd over"));
+        assert_eq!(
+            (plural(1, "service"), plural(2, "service")),
+            ("1 service".into(), "2 services".into())
+        );
     }
 }

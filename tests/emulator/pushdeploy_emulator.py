@@ -1028,6 +1028,7 @@ def _create_service(self: Any) -> ActionResult:
         raise invalid_parameter("Creation of service was not idempotent.")
     if existing is not None and existing.status == "DRAINING":
         raise invalid_parameter("Unable to Start a service that is still Draining.")
+    _check_container_ports(backend, self._get_param("taskDefinition"), self._get_param("loadBalancers"))
     for lb in self._get_param("loadBalancers") or []:
         arn = lb.get("targetGroupArn")
         if arn and not _target_group_attached(self.current_account, self.region, arn):
@@ -1073,8 +1074,32 @@ def _strategy_key(strategy: list[dict[str, Any]] | None) -> list[tuple[Any, ...]
     return sorted((s.get("capacityProvider"), s.get("weight", 0), s.get("base", 0)) for s in strategy or [])
 
 
+def _check_container_ports(backend: Any, task_definition: str | None, load_balancers: list[dict[str, Any]] | None) -> None:
+    """ECS refuses a service whose load balancer names a container port the task definition does
+    not map (CreateService, and UpdateService with a new taskDefinition or loadBalancers): "The
+    container web did not have a container port 8080 defined." moto takes any pair."""
+    if not task_definition or not load_balancers:
+        return
+    definition = backend.describe_task_definition(task_definition)
+    for lb in load_balancers:
+        name, port = lb.get("containerName"), lb.get("containerPort")
+        container = next((c for c in definition.container_definitions if c.get("name") == name), None)
+        if container is None:
+            raise invalid_parameter(f"The container {name} does not exist in the task definition.")
+        if not any(m.get("containerPort") == port for m in container.get("portMappings") or []):
+            raise invalid_parameter(f"The container {name} did not have a container port {port} defined.")
+
+
 def _update_service(self: Any) -> ActionResult:
     service = _active_service(self)
+    # ECS API reference, UpdateService (loadBalancers): a rolling-update service's load balancers
+    # may be added, changed or removed; the change starts a new deployment. moto ignores them.
+    load_balancers = self._get_param("loadBalancers")
+    _check_container_ports(
+        self.ecs_backend,
+        self._get_param("taskDefinition") or service.task_definition,
+        load_balancers if load_balancers is not None else service.load_balancers,
+    )
     strategy = self._get_param("capacityProviderStrategy")
     force = bool(self._get_param("forceNewDeployment"))
     if strategy is not None and _strategy_key(strategy) != _strategy_key(getattr(service, "capacity_provider_strategy", None)) and not force:
@@ -1095,7 +1120,10 @@ def _update_service(self: Any) -> ActionResult:
     if td is not None:
         # Store the full ARN as ECS does, whatever form the caller named it in.
         service.task_definition = self.ecs_backend.describe_task_definition(td).arn
-    if (td is not None and service.task_definition != before) or force:
+    rewired = load_balancers is not None and load_balancers != service.load_balancers
+    if load_balancers is not None:
+        service.load_balancers = load_balancers
+    if (td is not None and service.task_definition != before) or force or rewired:
         _start_rollout(service, service.task_definition)
     else:
         service.task_definition = before

@@ -256,3 +256,91 @@ async fn a_rollback_to_a_revision_whose_image_is_not_in_ecr_is_refused_and_to_th
         .iter()
         .any(|t| t.key() == Some("pushdeploy:paused")));
 }
+
+#[tokio::test]
+async fn plan_shows_a_port_change_and_a_service_removed_from_the_file_and_up_moves_the_port() {
+    let name = unique("planport");
+    let both =
+        format!("name = \"{name}\"\n[[services]]\nname = \"web\"\n[[services]]\nname = \"api\"\npath = \"/api/*\"\n");
+    let out = pd(&["up"], &[("pushdeploy.toml", &both)]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.lines().any(|l| l.contains(" created, 0 updated, ")),
+        "up ends with what changed: {stdout}"
+    );
+
+    let web_only = format!("name = \"{name}\"\n[[services]]\nname = \"web\"\nport = 8080\n");
+    let out = pd(&["plan"], &[("pushdeploy.toml", &web_only)]);
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    let line = |needle: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("task definition ").contains("port 80 -> 8080"),
+        "the port change is shown on the task definition: {stdout}"
+    );
+    let api = (stdout.lines())
+        .find(|l| l.starts_with("ecs service") && l.contains(&format!("{name}/api ")))
+        .unwrap_or_default();
+    assert!(
+        api.contains("not in the file") && api.contains("leaves it running"),
+        "the removed service is listed with what up does to it: {stdout}"
+    );
+
+    let out = pd(&["up"], &[("pushdeploy.toml", &web_only)]);
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(stdout.contains("1 service not in the file (left running)"), "{stdout}");
+    // The load balancer follows the port, in one deployment: ECS refuses either alone.
+    let ecs = aws_sdk_ecs::Client::new(&crate::emulator::sdk_config().await);
+    let service = ecs
+        .describe_services()
+        .cluster(&name)
+        .services("web")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .clone();
+    assert_eq!(service.load_balancers()[0].container_port(), Some(8080));
+    let running = ecs
+        .describe_task_definition()
+        .task_definition(service.task_definition().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mapping = &running.task_definition().unwrap().container_definitions()[0].port_mappings()[0];
+    assert_eq!((mapping.container_port(), mapping.host_port()), (Some(8080), Some(0)));
+    // The api service is still there, as the plan said.
+    let api = ecs
+        .describe_services()
+        .cluster(&name)
+        .services("api")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.services()[0].status(), Some("ACTIVE"));
+    let out = pd(&["plan"], &[("pushdeploy.toml", &web_only)]);
+    let (stdout, _) = text(&out);
+    assert!(!stdout.contains("port 80"), "applied: {stdout}");
+}
+
+#[tokio::test]
+async fn sync_dry_run_says_what_would_deploy_over_which_revision() {
+    let (app, _) = app_with_two_images("syncdry", true).await;
+    let out = pd(&["sync", "--app", &app.name, "--dry-run"], &[]);
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    let family = app.running_arn("web").await.rsplit('/').next().unwrap().to_string();
+    assert!(
+        stdout.contains(&format!("would deploy v2 (sha256:")) && stdout.contains(&format!("over {family}")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("skipped"), "{stdout}");
+}

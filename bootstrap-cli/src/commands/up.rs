@@ -12,7 +12,7 @@ use crate::app_file::App;
 use crate::cli::{GlobalArgs, PlanArgs, UpArgs};
 use crate::context::Context;
 use crate::error::{aws, CliError};
-use crate::output::{print, table};
+use crate::output::{plural, print, table};
 use crate::poll::{self, Poll, Wait};
 use crate::progress::Progress;
 use crate::resources::facts::Facts;
@@ -32,6 +32,17 @@ pub struct UpReport {
     pub url: Option<String>,
     /// Parameter values for `sam deploy` of the function.
     pub sam_parameters: SamParameters,
+    /// Services still on their way to running what `up` asked (their state, in words).
+    pub settling: Vec<Settling>,
+}
+
+/// A service `up` left on its way: a new service or deployment whose tasks are not all running.
+#[derive(Debug, Serialize)]
+pub struct Settling {
+    /// Service name.
+    pub service: String,
+    /// `0/1 running`, `a deployment in progress`.
+    pub state: String,
 }
 
 /// The template's parameters, as `up` knows them.
@@ -140,7 +151,9 @@ pub async fn converge(
     progress: &Progress,
 ) -> Result<(UpReport, Facts), CliError> {
     let list = resources::inventory(app, options);
-    let (reports, facts) = resources::converge(&list, ctx, mode, progress).await?;
+    let (mut reports, facts) = resources::converge(&list, ctx, mode, progress).await?;
+    reports.extend(not_in_file(app, ctx, &facts).await?);
+    let settling = settling(app, &facts, &reports);
     let scheme = if app.file.certificate_arn.is_some() {
         "https"
     } else {
@@ -169,8 +182,67 @@ pub async fn converge(
             execution_role_arn: facts.roles.get(&app.names.execution_role()).cloned(),
             extra_repositories: extra.join(","),
         },
+        settling,
     };
     Ok((report, facts))
+}
+
+/// The app's ECS services (by its tag) that the file no longer lists: `up` leaves them running.
+///
+/// IAM: `ecs:ListServices`, `ecs:DescribeServices`.
+async fn not_in_file(app: &App, ctx: &Context, facts: &Facts) -> Result<Vec<Report>, CliError> {
+    if facts.cluster.is_none() {
+        return Ok(Vec::new());
+    }
+    let listed: Vec<String> = app.services().into_iter().map(|s| s.spec.name).collect();
+    let mut tagged = service::tagged(ctx, &app.names.cluster(), &app.name).await?;
+    tagged.retain(|name| !listed.contains(name));
+    tagged.sort();
+    Ok(tagged
+        .into_iter()
+        .map(|name| Report {
+            kind: "ecs service",
+            name: format!("{}/{name}", app.names.cluster()),
+            change: Change::NotInFile,
+            state: None,
+            detail: None,
+        })
+        .collect())
+}
+
+/// The services with an image that `up` created or changed, or found short of tasks.
+fn settling(app: &App, facts: &Facts, reports: &[Report]) -> Vec<Settling> {
+    let cluster = app.names.cluster();
+    let touched = |name: &str| {
+        reports.iter().any(|r| {
+            r.change != Change::NoChange
+                && ((r.kind == "ecs service" && r.name == format!("{cluster}/{name}"))
+                    || (r.kind == "task definition" && r.name == app.names.family(name)))
+        })
+    };
+    let mut settling = Vec::new();
+    for s in app.services() {
+        let name = s.spec.name;
+        let Some(Some(service)) = facts.services.get(&name) else {
+            continue;
+        };
+        if !has_image(app, facts, &name) {
+            continue;
+        }
+        let short = service.running_count() < service.desired_count() || service.deployments().len() > 1;
+        if touched(&name) {
+            settling.push(Settling {
+                service: name,
+                state: "a new deployment is starting".into(),
+            });
+        } else if short {
+            settling.push(Settling {
+                service: name,
+                state: format!("{}/{} running", service.running_count(), service.desired_count()),
+            });
+        }
+    }
+    settling
 }
 
 /// Whether the service runs an image that exists: a pinned one (a deploy's), the placeholder, or
@@ -212,7 +284,7 @@ pub async fn wait_ready(
     // scales in toward the minimum while no task needs the instances (before the first push).
     let want = app.file.min_instances as usize;
     let wait = Wait::new(
-        format!("{want} instances to join cluster {}", app.names.cluster()),
+        format!("{} to join cluster {}", plural(want, "instance"), app.names.cluster()),
         left(),
         "check the Auto Scaling group's activity and the instances' ECS agent log (`pushdeploy status`)",
     );
@@ -283,6 +355,30 @@ impl fmt::Display for UpReport {
                 "plan: {changes} of {} resources would change; nothing was written",
                 self.resources.len()
             );
+        }
+        let count = |c: fn(&Change) -> bool| self.resources.iter().filter(|r| c(&r.change)).count();
+        let left = count(|c| *c == Change::NotInFile);
+        writeln!(
+            f,
+            "{} created, {} updated, {} unchanged{}",
+            count(|c| *c == Change::Create),
+            count(|c| matches!(c, Change::Update(_))),
+            count(|c| *c == Change::NoChange),
+            if left > 0 {
+                format!(", {} not in the file (left running)", plural(left, "service"))
+            } else {
+                String::new()
+            }
+        )?;
+        if !self.settling.is_empty() {
+            let words: Vec<String> = (self.settling.iter())
+                .map(|s| format!("{} ({})", s.service, s.state))
+                .collect();
+            writeln!(
+                f,
+                "still settling: {}; `pushdeploy status` follows it, `up --wait` waits for it",
+                words.join(", ")
+            )?;
         }
         writeln!(f, "app {} is up: {}", self.app, self.url.as_deref().unwrap_or("-"))?;
         writeln!(f, "next: deploy the function that redeploys on every push:")?;

@@ -16,6 +16,7 @@ use super::model::{Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
+use crate::output::plural;
 use crate::poll::{self, Wait};
 use crate::progress::Step;
 
@@ -346,12 +347,12 @@ impl Resource for AutoScalingGroup {
     }
 
     fn state(&self, observed: &Observed, _facts: &Facts) -> Option<String> {
-        let n = observed.group.instances().len();
+        let n = plural(observed.group.instances().len(), "instance");
         Some(match observed.stale {
-            0 => format!("{n} instances"),
-            stale if self.refresh => format!("{n} instances, refreshing {stale} on an older AMI"),
+            0 => n,
+            stale if self.refresh => format!("{n}, refreshing {stale} on an older AMI"),
             stale => format!(
-                "{n} instances, {stale} on an older AMI than the current one: `pushdeploy up --refresh-instances` replaces them"
+                "{n}, {stale} on an older AMI than the current one: `pushdeploy up --refresh-instances` replaces them"
             ),
         })
     }

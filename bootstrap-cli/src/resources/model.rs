@@ -117,6 +117,8 @@ pub enum Change {
     Update(Vec<String>),
     /// It existed as wanted.
     NoChange,
+    /// An ECS service of the app that the app file no longer lists: `up` does not delete it.
+    NotInFile,
 }
 
 impl Change {
@@ -128,6 +130,16 @@ impl Change {
             (Change::Update(d), Mode::Preview) => format!("update: {}", d.join("; ")),
             (Change::Update(d), Mode::Apply) => format!("updated: {}", d.join("; ")),
             (Change::NoChange, _) => "no change".into(),
+            (Change::NotInFile, Mode::Preview) => concat!(
+                "not in the file: `up` leaves it running but stops its redeploys (its route goes); ",
+                "add it back to keep it, or delete it (`pushdeploy down` deletes the whole app)"
+            )
+            .into(),
+            (Change::NotInFile, Mode::Apply) => concat!(
+                "not in the file: left running, no longer redeployed; ",
+                "add it back to keep it, or delete it (`pushdeploy down` deletes the whole app)"
+            )
+            .into(),
         }
     }
 }
@@ -170,6 +182,7 @@ impl Report {
             Change::Create => "missing".into(),
             Change::Update(d) => format!("drifted: {}", d.join("; ")),
             Change::NoChange => self.state.clone().unwrap_or_else(|| "present".into()),
+            Change::NotInFile => "not in the app file: no longer redeployed".into(),
         }
     }
 }

@@ -14,6 +14,7 @@ use super::model::{Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
+use crate::output::plural;
 use crate::progress::Step;
 
 /// Largest value of a standard-tier parameter (SSM user guide, "Managing parameter tiers").
@@ -215,8 +216,8 @@ impl Resource for RoutingConfig {
     fn state(&self, _stored: &String, _facts: &Facts) -> Option<String> {
         let len = self.config.to_json().len();
         Some(format!(
-            "{} routes, {len} characters{}",
-            self.config.services.len(),
+            "{}, {len} characters{}",
+            plural(self.config.services.len(), "route"),
             if len > STANDARD_TIER_LEN {
                 " (advanced tier)"
             } else {

@@ -19,6 +19,7 @@ use super::model::{Detail, Resource, APP_TAG};
 use crate::app_file::{App, AppService, AutoscalingSpec};
 use crate::context::Context;
 use crate::error::{aws, CliError};
+use crate::output::plural;
 use crate::progress::Step;
 
 /// The policy that tracks the tasks' average CPU.
@@ -434,7 +435,7 @@ impl Resource for ServiceScaling {
                     policies.join(", ")
                 )
             }
-            None => format!("off: {desired} tasks, as the app file says"),
+            None => format!("off: {}, as the app file says", plural(desired as usize, "task")),
         };
         let mut fields = serde_json::Map::new();
         fields.insert(

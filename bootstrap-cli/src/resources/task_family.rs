@@ -9,11 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
-    PortMapping, Secret, Service as EcsService, Tag, TaskDefinition as EcsTaskDefinition, TransportProtocol,
+    Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LoadBalancer as EcsLoadBalancer, LogConfiguration,
+    LogDriver, NetworkMode, PortMapping, Secret, Service as EcsService, Tag, TaskDefinition as EcsTaskDefinition,
+    TransportProtocol,
 };
 use pushdeploy::lock::{with_lock, Holder, Lock, LockSettings};
-use pushdeploy::revision::roll_out;
+use pushdeploy::revision::{roll_out, roll_out_rewired};
 use pushdeploy::task_definition::{is_carried, placeholder_key, NewRevision};
 
 use super::facts::{need, Facts};
@@ -50,6 +51,8 @@ pub struct ContainerSettings {
     pub task_role: Option<String>,
     /// The execution role's ARN (a task-level field); `None` leaves the revision's as it is.
     pub execution_role: Option<String>,
+    /// The container port the load balancer sends to (the first port mapping's).
+    pub port: i32,
 }
 
 /// What the file owns of the running revision, and how it differs.
@@ -114,6 +117,13 @@ pub enum Drift {
         /// Wanted (its ARN).
         want: String,
     },
+    /// The container port (the load balancer's target moves with it).
+    Port {
+        /// Now (`None`: no port mapping).
+        have: Option<i32>,
+        /// Wanted.
+        want: i32,
+    },
 }
 
 /// `+ADDED ~CHANGED -REMOVED`: names only, never values.
@@ -168,6 +178,11 @@ impl fmt::Display for Drift {
             Drift::HealthCheck { wanted: false, .. } => write!(f, "health check removed"),
             Drift::HealthCheck { .. } => write!(f, "health check changed"),
             Drift::Logs { group } => write!(f, "logs -> awslogs {group}"),
+            Drift::Port { have, want } => write!(
+                f,
+                "port {} -> {want} (the load balancer follows: a new deployment)",
+                have.map_or("none".to_string(), |p| p.to_string())
+            ),
         }
     }
 }
@@ -270,6 +285,20 @@ impl ContainerSettings {
                 wanted: self.health_check.is_some(),
             });
         }
+        drift.extend(self.wiring_drift(c));
+        drift
+    }
+
+    /// How the container's port and logs differ.
+    fn wiring_drift(&self, c: &ContainerDefinition) -> Vec<Drift> {
+        let mut drift = Vec::new();
+        let port = c.port_mappings().first().and_then(|m| m.container_port());
+        if port != Some(self.port) {
+            drift.push(Drift::Port {
+                have: port,
+                want: self.port,
+            });
+        }
         let logs = c
             .log_configuration()
             .is_some_and(|l| l.log_driver() == &LogDriver::Awslogs && l.options() == Some(&awslogs_options(self)));
@@ -317,6 +346,17 @@ impl ContainerSettings {
         });
         container.command = (!self.command.is_empty()).then(|| self.command.clone());
         container.health_check = self.health_check.as_ref().map(health_check_of);
+        match container.port_mappings.as_mut().and_then(|m| m.first_mut()) {
+            // Host port, protocol and the other mappings stay as they are.
+            Some(first) => first.container_port = Some(self.port),
+            None => {
+                container.port_mappings = Some(vec![PortMapping::builder()
+                    .container_port(self.port)
+                    .host_port(0)
+                    .protocol(TransportProtocol::Tcp)
+                    .build()])
+            }
+        }
         container.log_configuration = Some(
             LogConfiguration::builder()
                 .log_driver(LogDriver::Awslogs)
@@ -366,6 +406,7 @@ impl TaskFamily {
                 secrets: service.spec.secrets.clone(),
                 task_role: None,      // known once the role exists: `settings` fills it in
                 execution_role: None, // likewise
+                port: i32::from(service.spec.port),
             },
             port: service.spec.port,
             execution_role: app.names.execution_role(),
@@ -404,14 +445,49 @@ impl TaskFamily {
     /// Registers `definition` (every field copied) with `tags` and points the service at it.
     ///
     /// IAM: `ecs:RegisterTaskDefinition`, `ecs:TagResource`, `iam:PassRole`, `ecs:UpdateService`.
-    async fn roll(&self, ctx: &Context, definition: EcsTaskDefinition, tags: Vec<Tag>) -> Result<(), CliError> {
+    /// With `port`, the service's load balancers move to it in the same `UpdateService`.
+    async fn roll(
+        &self,
+        ctx: &Context,
+        definition: EcsTaskDefinition,
+        tags: Vec<Tag>,
+        rewire: Option<Vec<EcsLoadBalancer>>,
+    ) -> Result<(), CliError> {
         let revision = NewRevision {
             definition,
             tags,
             image: String::new(),
         };
-        roll_out(&ctx.ecs(), &self.cluster, &self.service, revision).await?;
+        match rewire {
+            Some(load_balancers) => {
+                roll_out_rewired(&ctx.ecs(), &self.cluster, &self.service, revision, load_balancers).await?
+            }
+            None => roll_out(&ctx.ecs(), &self.cluster, &self.service, revision).await?,
+        };
         Ok(())
+    }
+
+    /// The service's load balancers with this container's port set to `port`, when one differs.
+    fn rewired(&self, service: &EcsService, port: i32) -> Option<Vec<EcsLoadBalancer>> {
+        let mine = |lb: &EcsLoadBalancer| lb.container_name() == Some(self.container.as_str());
+        if !service
+            .load_balancers()
+            .iter()
+            .any(|lb| mine(lb) && lb.container_port() != Some(port))
+        {
+            return None;
+        }
+        Some(
+            (service.load_balancers().iter())
+                .map(|lb| {
+                    let mut lb = lb.clone();
+                    if mine(&lb) {
+                        lb.container_port = Some(port);
+                    }
+                    lb
+                })
+                .collect(),
+        )
     }
 }
 
@@ -539,7 +615,8 @@ impl Resource for TaskFamily {
                 .into_iter()
                 .filter(|t| t.key().is_some_and(is_carried))
                 .collect();
-            self.roll(ctx, definition, tags).await
+            self.roll(ctx, definition, tags, self.rewired(&service, settings.port))
+                .await
         })
         .await
     }
@@ -602,6 +679,7 @@ mod tests {
             secrets: BTreeMap::new(),
             task_role: None,
             execution_role: None,
+            port: 80,
         }
     }
 
@@ -660,6 +738,30 @@ mod tests {
             (&[][..], None, &[][..])
         );
         assert!(bare.drift(&with(web), "web").is_empty());
+    }
+
+    #[test]
+    fn a_new_port_drifts_and_moves_only_the_first_mappings_container_port() {
+        let wanted = ContainerSettings {
+            port: 8080,
+            ..settings()
+        };
+        let mut web = ContainerDefinition::builder()
+            .name("web")
+            .port_mappings(PortMapping::builder().container_port(80).host_port(0).build())
+            .port_mappings(PortMapping::builder().container_port(9090).host_port(9090).build())
+            .build();
+        settings().apply_to(&mut web);
+        assert_eq!(
+            drift_of(&wanted, web.clone()),
+            ["port 80 -> 8080 (the load balancer follows: a new deployment)"]
+        );
+        wanted.apply_to(&mut web);
+        let ports: Vec<_> = (web.port_mappings().iter())
+            .map(|m| (m.container_port(), m.host_port()))
+            .collect();
+        assert_eq!(ports, [(Some(8080), Some(0)), (Some(9090), Some(9090))]);
+        assert!(wanted.drift(&with(web), "web").is_empty());
     }
 
     #[test]
