@@ -1109,6 +1109,8 @@ def _update_service(self: Any) -> ActionResult:
             "change to a capacity provider strategy on a service that is already using one, you must force a new deployment."
         )
     before = service.task_definition
+    # moto copies loadBalancers onto the service itself: compare with what it had before.
+    load_balancers_before = list(service.load_balancers or [])
     desired_before = service.desired_count
     running_before = service.running_count
     result = _original_update_service(self)
@@ -1120,7 +1122,7 @@ def _update_service(self: Any) -> ActionResult:
     if td is not None:
         # Store the full ARN as ECS does, whatever form the caller named it in.
         service.task_definition = self.ecs_backend.describe_task_definition(td).arn
-    rewired = load_balancers is not None and load_balancers != service.load_balancers
+    rewired = load_balancers is not None and load_balancers != load_balancers_before
     if load_balancers is not None:
         service.load_balancers = load_balancers
     if (td is not None and service.task_definition != before) or force or rewired:

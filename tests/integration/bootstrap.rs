@@ -1090,7 +1090,8 @@ async fn up_wait_times_out_with_a_message_that_says_what_to_check() {
     .unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("instances to join") && text.contains("pushdeploy status"),
+        (text.contains("1 instance to join") || text.contains("instances to join"))
+            && text.contains("pushdeploy status"),
         "{text}"
     );
 }

@@ -270,6 +270,13 @@ async fn plan_shows_a_port_change_and_a_service_removed_from_the_file_and_up_mov
         "up ends with what changed: {stdout}"
     );
 
+    // A first image on port 80, to roll back to later.
+    let sdk = crate::emulator::sdk_config().await;
+    crate::cli::put_image_with(&sdk, &format!("{name}/web"), "v1", "d1").await;
+    let v1 = format!("{name}/web:v1");
+    let out = pd(&["deploy", "--app", &name, "--service", "web", "--image", &v1], &[]);
+    assert!(out.status.success(), "{:?}", text(&out));
+
     let web_only = format!("name = \"{name}\"\n[[services]]\nname = \"web\"\nport = 8080\n");
     let out = pd(&["plan"], &[("pushdeploy.toml", &web_only)]);
     let (stdout, err) = text(&out);
@@ -298,7 +305,7 @@ async fn plan_shows_a_port_change_and_a_service_removed_from_the_file_and_up_mov
     assert!(out.status.success(), "{err}");
     assert!(stdout.contains("1 service not in the file (left running)"), "{stdout}");
     // The load balancer follows the port, in one deployment: ECS refuses either alone.
-    let ecs = aws_sdk_ecs::Client::new(&crate::emulator::sdk_config().await);
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
     let service = ecs
         .describe_services()
         .cluster(&name)
@@ -329,6 +336,22 @@ async fn plan_shows_a_port_change_and_a_service_removed_from_the_file_and_up_mov
     let out = pd(&["plan"], &[("pushdeploy.toml", &web_only)]);
     let (stdout, _) = text(&out);
     assert!(!stdout.contains("port 80"), "applied: {stdout}");
+    assert!(
+        stdout.contains("plan: 0 of "),
+        "a service not in the file is not a change: {stdout}"
+    );
+
+    // A rollback to the revision before the port change takes the load balancer back with it.
+    let out = pd(&["rollback", "--app", &name, "--service", "web"], &[]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let service = ecs
+        .describe_services()
+        .cluster(&name)
+        .services("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(service.services()[0].load_balancers()[0].container_port(), Some(80));
 }
 
 #[tokio::test]

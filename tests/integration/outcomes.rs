@@ -296,7 +296,8 @@ async fn a_missed_push_is_deployed_by_sync_and_by_the_schedule_and_a_converged_s
     assert_eq!(one(&dry).reason, Reason::DryRun);
     assert_eq!(
         one(&dry).image.as_deref(),
-        Some(format!("{REGISTRY}/{repo}@{v2}").as_str())
+        Some(format!("{REGISTRY}/{repo}:v2@{v2}").as_str()),
+        "what would deploy, by tag and digest"
     );
     assert!(writes(&app.calls).is_empty(), "a dry run writes nothing");
 

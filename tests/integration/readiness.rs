@@ -526,11 +526,7 @@ async fn a_new_ami_release_changes_nothing_until_asked_and_status_says_instances
         asg_state(&refreshed)
     );
     let after = up_ok(&ctx, &app).await;
-    assert_eq!(
-        asg_state(&after),
-        "1 instances",
-        "the instance now runs the current AMI"
-    );
+    assert_eq!(asg_state(&after), "1 instance", "the instance now runs the current AMI");
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::app_file::App;
 use crate::cli::{GlobalArgs, OutputFormat, RollbackArgs, ServiceArgs};
 use crate::context::Context;
-use crate::ecs::{active_revisions, describe_service, revision_number};
+use crate::ecs::{active_revisions, describe_revision, describe_service, revision_number};
 use crate::error::{aws, missing, CliError};
 use crate::output::{print, Outcomes};
 use crate::rollout::{short, wait_for};
@@ -232,6 +232,8 @@ pub async fn rollback(ctx: &Context, app: &App, service_name: &str, to: Option<&
     let engine = Engine::from_clients(ctx.engine_clients(), app.names.config_parameter(), Duration::ZERO);
     let rolled_away = rolled_away_images(ctx, &engine, &cluster, service_name, &running, &service_arn).await?;
     let note = pause_note(ctx, &running, &target).await?;
+    // A target from before a port change maps the old port: the load balancer goes back with it.
+    let rewire = rewired_to(&svc, &describe_revision(ctx, &target).await?.definition);
 
     let holder = Holder::from(format!("pushdeploy rollback pid {}", std::process::id()).as_str());
     let table = app.names.lock_table();
@@ -251,6 +253,7 @@ pub async fn rollback(ctx: &Context, app: &App, service_name: &str, to: Option<&
             .cluster(&cluster)
             .service(service_name)
             .task_definition(&target)
+            .set_load_balancers(rewire)
             .send()
             .await
             .map_err(|e| aws("ecs:UpdateService", e))?;
@@ -308,6 +311,31 @@ async fn rolled_away_images(
 /// run.
 ///
 /// IAM: `ecs:DescribeTaskDefinition`, `ecr:DescribeImages`.
+/// The service's load balancers moved to the ports `target` maps, when one names a container
+/// port the target does not map (a rollback across a port change): ECS refuses the revision
+/// alone, so both change in one `UpdateService`.
+fn rewired_to(
+    service: &aws_sdk_ecs::types::Service,
+    target: &TaskDefinition,
+) -> Option<Vec<aws_sdk_ecs::types::LoadBalancer>> {
+    let mut changed = false;
+    let load_balancers = (service.load_balancers().iter())
+        .map(|lb| {
+            let mut lb = lb.clone();
+            let container = (target.container_definitions().iter()).find(|c| c.name() == lb.container_name());
+            let ports: Vec<i32> = (container.map(|c| c.port_mappings()).unwrap_or_default().iter())
+                .filter_map(|m| m.container_port())
+                .collect();
+            if !ports.is_empty() && !lb.container_port().is_some_and(|p| ports.contains(&p)) {
+                lb.container_port = Some(ports[0]);
+                changed = true;
+            }
+            lb
+        })
+        .collect();
+    changed.then_some(load_balancers)
+}
+
 async fn check_target_runs(
     ctx: &Context,
     service: &str,

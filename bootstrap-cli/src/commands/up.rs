@@ -109,8 +109,9 @@ async fn refuse_defaults_over_an_app(app: &App, ctx: &Context) -> Result<(), Cli
     {
         return Ok(());
     }
+    // A service the file no longer lists is left as it is: not a change.
     let changes: Vec<String> = (report.resources.iter())
-        .filter(|r| r.change != Change::NoChange)
+        .filter(|r| !matches!(r.change, Change::NoChange | Change::NotInFile))
         .map(|r| format!("{} {}: {}", r.kind, r.name, r.change.words(Mode::Preview)))
         .collect();
     if changes.is_empty() {
@@ -153,7 +154,10 @@ pub async fn converge(
     let list = resources::inventory(app, options);
     let (mut reports, facts) = resources::converge(&list, ctx, mode, progress).await?;
     reports.extend(not_in_file(app, ctx, &facts).await?);
-    let settling = settling(app, &facts, &reports);
+    let settling = match mode {
+        Mode::Apply => settling(app, &facts, &reports),
+        Mode::Preview => Vec::new(),
+    };
     let scheme = if app.file.certificate_arn.is_some() {
         "https"
     } else {
@@ -210,14 +214,21 @@ async fn not_in_file(app: &App, ctx: &Context, facts: &Facts) -> Result<Vec<Repo
         .collect())
 }
 
-/// The services with an image that `up` created or changed, or found short of tasks.
+/// The services with an image that `up` started a deployment of (a new service, a new revision,
+/// a new capacity provider), or found short of tasks.
 fn settling(app: &App, facts: &Facts, reports: &[Report]) -> Vec<Settling> {
     let cluster = app.names.cluster();
     let touched = |name: &str| {
-        reports.iter().any(|r| {
-            r.change != Change::NoChange
-                && ((r.kind == "ecs service" && r.name == format!("{cluster}/{name}"))
-                    || (r.kind == "task definition" && r.name == app.names.family(name)))
+        reports.iter().any(|r| match &r.change {
+            Change::Create => {
+                (r.kind == "ecs service" && r.name == format!("{cluster}/{name}"))
+                    || (r.kind == "task definition" && r.name == app.names.family(name))
+            }
+            Change::Update(_) if r.kind == "task definition" => r.name == app.names.family(name),
+            Change::Update(d) if r.kind == "ecs service" => {
+                r.name == format!("{cluster}/{name}") && d.iter().any(|w| w.contains("a new deployment"))
+            }
+            _ => false,
         })
     };
     let mut settling = Vec::new();
@@ -347,7 +358,9 @@ impl fmt::Display for UpReport {
             })
             .collect();
         table(f, &["RESOURCE", "NAME", "CHANGE", "STATE"], &rows)?;
-        let changes = self.resources.iter().filter(|r| r.change != Change::NoChange).count();
+        let changes = (self.resources.iter())
+            .filter(|r| !matches!(r.change, Change::NoChange | Change::NotInFile))
+            .count();
         writeln!(f)?;
         if self.dry_run {
             return writeln!(
