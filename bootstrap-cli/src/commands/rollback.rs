@@ -307,10 +307,6 @@ async fn rolled_away_images(
     Ok(routed_images(&routes, &definition, service_arn))
 }
 
-/// Refuses a target whose image is not in ECR, naming the revisions (up to five others) that can
-/// run.
-///
-/// IAM: `ecs:DescribeTaskDefinition`, `ecr:DescribeImages`.
 /// The service's load balancers moved to the ports `target` maps, when one names a container
 /// port the target does not map (a rollback across a port change): ECS refuses the revision
 /// alone, so both change in one `UpdateService`.
@@ -336,6 +332,10 @@ fn rewired_to(
     changed.then_some(load_balancers)
 }
 
+/// Refuses a target whose image is not in ECR, naming the revisions (up to five others) that can
+/// run.
+///
+/// IAM: `ecs:DescribeTaskDefinition`, `ecr:DescribeImages`.
 async fn check_target_runs(
     ctx: &Context,
     service: &str,
