@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::cli::put_image;
 use crate::emulator::{emulator, REGION};
 use crate::first_contact::run;
-use crate::fixture::{container, image, push_event, unique, App};
+use crate::fixture::{container, described, image, push_event, unique, App};
 
 /// The binary in a fresh folder holding `files`, against the shared emulator with the default
 /// account's keys in the environment.
@@ -306,15 +306,7 @@ async fn plan_shows_a_port_change_and_a_service_removed_from_the_file_and_up_mov
     assert!(stdout.contains("1 service not in the file (left running)"), "{stdout}");
     // The load balancer follows the port, in one deployment: ECS refuses either alone.
     let ecs = aws_sdk_ecs::Client::new(&sdk);
-    let service = ecs
-        .describe_services()
-        .cluster(&name)
-        .services("web")
-        .send()
-        .await
-        .unwrap()
-        .services()[0]
-        .clone();
+    let service = described(&ecs, &name, "web").await;
     assert_eq!(service.load_balancers()[0].container_port(), Some(8080));
     let running = ecs
         .describe_task_definition()
@@ -325,14 +317,7 @@ async fn plan_shows_a_port_change_and_a_service_removed_from_the_file_and_up_mov
     let mapping = &running.task_definition().unwrap().container_definitions()[0].port_mappings()[0];
     assert_eq!((mapping.container_port(), mapping.host_port()), (Some(8080), Some(0)));
     // The api service is still there, as the plan said.
-    let api = ecs
-        .describe_services()
-        .cluster(&name)
-        .services("api")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(api.services()[0].status(), Some("ACTIVE"));
+    assert_eq!(described(&ecs, &name, "api").await.status(), Some("ACTIVE"));
     let out = pd(&["plan"], &[("pushdeploy.toml", &web_only)]);
     let (stdout, _) = text(&out);
     assert!(!stdout.contains("port 80"), "applied: {stdout}");
@@ -344,14 +329,8 @@ async fn plan_shows_a_port_change_and_a_service_removed_from_the_file_and_up_mov
     // A rollback to the revision before the port change takes the load balancer back with it.
     let out = pd(&["rollback", "--app", &name, "--service", "web"], &[]);
     assert!(out.status.success(), "{:?}", text(&out));
-    let service = ecs
-        .describe_services()
-        .cluster(&name)
-        .services("web")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(service.services()[0].load_balancers()[0].container_port(), Some(80));
+    let service = described(&ecs, &name, "web").await;
+    assert_eq!(service.load_balancers()[0].container_port(), Some(80));
 }
 
 #[tokio::test]

@@ -64,6 +64,19 @@ where
     }
 }
 
+/// Service `service` of `cluster` as DescribeServices shows it, with its tags.
+pub async fn described(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str) -> aws_sdk_ecs::types::Service {
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
+        .send()
+        .await
+        .unwrap();
+    out.services.unwrap().remove(0)
+}
+
 pub fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let salt = std::time::SystemTime::now()
@@ -234,16 +247,7 @@ impl App {
 
     /// The service's deployments as DescribeServices shows them, with its tags.
     pub async fn described(&self, service: &str) -> aws_sdk_ecs::types::Service {
-        let out = self
-            .ecs
-            .describe_services()
-            .cluster(&self.cluster)
-            .services(service)
-            .include(aws_sdk_ecs::types::ServiceField::Tags)
-            .send()
-            .await
-            .unwrap();
-        out.services.unwrap().remove(0)
+        described(&self.ecs, &self.cluster, service).await
     }
 
     /// Writes the routing config: `services` is the JSON array of routes.
