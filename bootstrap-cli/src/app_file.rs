@@ -639,7 +639,8 @@ fn line_of(text: &str, key: &str, nth_service: Option<usize>) -> Option<usize> {
     None
 }
 
-fn check_app_name(name: &str) -> Result<(), String> {
+/// Whether `name` can name an app (it names load balancers and target groups).
+pub fn check_app_name(name: &str) -> Result<(), String> {
     if name.is_empty()
         || name.len() > 20
         || !name

@@ -37,6 +37,11 @@ fn region_flag(text: &str) -> Result<String, String> {
     crate::app_file::check_region(text).map(|()| text.to_string())
 }
 
+/// `init --app`, checked as the app file's `name` is.
+fn app_flag(text: &str) -> Result<String, String> {
+    crate::app_file::check_app_name(text).map(|()| text.to_string())
+}
+
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -90,7 +95,10 @@ pub struct AppArgs {
 /// `pushdeploy init`
 #[derive(Debug, Clone, Args)]
 pub struct InitArgs {
-    /// Where to write the file
+    /// App name written into the file (`name`; default: the file leaves it to --app, else "demo")
+    #[arg(long, value_parser = app_flag)]
+    pub app: Option<String>,
+    /// Where to write the file; other than ./pushdeploy.toml, pass it to later commands with -f
     #[arg(long, default_value = "pushdeploy.toml")]
     pub path: std::path::PathBuf,
     /// Overwrite an existing file

@@ -21,7 +21,7 @@ use crate::error::CliError;
 /// may name the region).
 pub async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     match command {
-        Command::Init(args) => init::run(args),
+        Command::Init(args) => init::run(args, global),
         Command::Up(args) => up::run(args, global).await,
         Command::Plan(args) => up::plan(args, global).await,
         Command::Status(args) => status::run(args, global).await,
