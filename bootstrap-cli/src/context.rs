@@ -17,6 +17,8 @@ pub struct Context {
     pub sdk: SdkConfig,
     /// Output format.
     pub output: OutputFormat,
+    /// `-v` count: 1 adds a progress line per step without a terminal.
+    pub verbose: u8,
     region: String,
     account: std::sync::Arc<std::sync::OnceLock<String>>,
     interceptors: Vec<SharedInterceptor>,
@@ -79,7 +81,9 @@ impl Context {
             Err(CredentialsError::CredentialsNotLoaded(_)) => return Err(no_credentials(None)),
             Err(e) => return Err(no_credentials(Some(crate::error::error_chain(&e)))),
         }
-        Ok(Context::new(sdk, global.output))
+        let mut ctx = Context::new(sdk, global.output);
+        ctx.verbose = global.verbose;
+        Ok(ctx)
     }
 
     /// Over a given configuration, which must name a region (tests aim it at the emulator).
@@ -96,6 +100,7 @@ impl Context {
         Context {
             sdk,
             output,
+            verbose: 0,
             region,
             account: std::sync::Arc::new(std::sync::OnceLock::new()),
             interceptors: Vec::new(),

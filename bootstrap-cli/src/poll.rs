@@ -65,6 +65,9 @@ where
                         hint: wait.hint.to_string(),
                     });
                 }
+                if delay == FIRST_DELAY {
+                    step.waiting(&wait.what);
+                }
                 step.set(&format!("waiting for {}: {state}", wait.what));
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(MAX_DELAY);

@@ -346,3 +346,45 @@ async fn sync_dry_run_says_what_would_deploy_over_which_revision() {
     );
     assert!(!stdout.contains("skipped"), "{stdout}");
 }
+
+#[test]
+fn without_a_terminal_up_lists_each_resource_once_and_down_deletes_services_together_saying_what_it_waits_for() {
+    let name = unique("pipes");
+    let file =
+        format!("name = \"{name}\"\n[[services]]\nname = \"web\"\n[[services]]\nname = \"api\"\npath = \"/api/*\"\n");
+    let out = pd(&["up"], &[("pushdeploy.toml", &file)]);
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    // The table on stdout names every resource; stderr does not repeat it line by line.
+    assert!(stdout.contains(&format!("ecs service          {name}/api")), "{stdout}");
+    assert!(
+        !err.lines().any(|l| l.starts_with("ecs service") || l.starts_with("security group")),
+        "{err}"
+    );
+    // -v adds a line per step, each with one elapsed time.
+    let out = pd(&["plan", "-v"], &[("pushdeploy.toml", &file)]);
+    let (_, err) = text(&out);
+    let step = (err.lines())
+        .find(|l| l.starts_with(&format!("ecs service {name}/web:")))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(step.matches("s)").count(), 1, "{step}");
+
+    let out = pd(&["down", "--yes"], &[("pushdeploy.toml", &file)]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    let at = |needle: &str| {
+        (err.lines())
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?}: {err}"))
+    };
+    // Both drains start before either ends: the services go together.
+    let starts = [
+        at(&format!("delete ecs service {name}/web: waiting for")),
+        at(&format!("delete ecs service {name}/api: waiting for")),
+    ];
+    let ends = [
+        at(&format!("delete ecs service {name}/web: deleted")),
+        at(&format!("delete ecs service {name}/api: deleted")),
+    ];
+    assert!(starts.iter().max() < ends.iter().min(), "{err}");
+}

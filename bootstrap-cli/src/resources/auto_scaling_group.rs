@@ -317,7 +317,7 @@ impl Resource for AutoScalingGroup {
     }
 
     /// IAM: `autoscaling:DeleteAutoScalingGroup` (its instances terminate with it).
-    async fn delete(&self, ctx: &Context, observed: &Observed, _step: &Step) -> Result<(), CliError> {
+    async fn delete(&self, ctx: &Context, observed: &Observed, step: &Step) -> Result<(), CliError> {
         let asg = ctx.autoscaling();
         // A `down` cut short finds the group still deleting; asking again would be refused
         // (ScalingActivityInProgress), so go on to the wait.
@@ -334,6 +334,7 @@ impl Resource for AutoScalingGroup {
             TERMINATION,
             "run `pushdeploy down` again to continue",
         );
+        step.waiting(&wait.what);
         let done = asg
             .wait_until_group_not_exists()
             .auto_scaling_group_names(&self.name)

@@ -74,6 +74,14 @@ pub struct LoadBalancerFacts {
     pub dns_name: String,
 }
 
+impl LoadBalancerFacts {
+    /// The app's URL: HTTPS when the app file names a certificate.
+    pub fn url(&self, app: &crate::app_file::App) -> String {
+        let scheme = if app.file.certificate_arn.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.dns_name)
+    }
+}
+
 /// What earlier resources resolved to, for the later ones.
 #[derive(Debug, Default)]
 pub struct Facts {

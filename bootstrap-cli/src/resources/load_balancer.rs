@@ -197,7 +197,7 @@ impl Resource for LoadBalancer {
     }
 
     /// IAM: `elasticloadbalancing:DeleteLoadBalancer`, `elasticloadbalancing:DescribeLoadBalancers`.
-    async fn delete(&self, ctx: &Context, lb: &ElbLoadBalancer, _step: &Step) -> Result<(), CliError> {
+    async fn delete(&self, ctx: &Context, lb: &ElbLoadBalancer, step: &Step) -> Result<(), CliError> {
         let elb = ctx.elbv2();
         let arn = lb
             .load_balancer_arn()
@@ -217,6 +217,7 @@ impl Resource for LoadBalancer {
             TRANSITION,
             "run `pushdeploy down` again to continue",
         );
+        step.waiting(&wait.what);
         let done = elb
             .wait_until_load_balancers_deleted()
             .load_balancer_arns(arn)

@@ -7,9 +7,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::client::Waiters as _;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableDescription, Tag,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableDescription, TableStatus, Tag,
     TimeToLiveSpecification, TimeToLiveStatus,
 };
 use pushdeploy::lock::{KEY, TTL_ATTRIBUTE};
@@ -19,7 +18,7 @@ use super::model::{Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
-use crate::poll::{self, Wait};
+use crate::poll::{self, Poll, Wait};
 use crate::progress::Step;
 
 /// How long `up` waits for the table to be ACTIVE, and `down` for it to be gone.
@@ -119,21 +118,46 @@ impl LockTable {
         })
     }
 
-    /// Waits until the table is ACTIVE: DynamoDB takes writes only then.
+    /// Waits until the table is ACTIVE: DynamoDB takes writes only then. Polled from half a
+    /// second on (the SDK's TableExists waiter first looks after 20 s, for a table that is
+    /// usually active in a few).
     ///
     /// IAM: `dynamodb:DescribeTable`.
-    async fn wait_active(&self, ctx: &Context) -> Result<TableDescription, CliError> {
+    async fn wait_active(&self, ctx: &Context, step: &Step) -> Result<TableDescription, CliError> {
         let wait = Wait::new(
             format!("lock table {} to be active", self.name),
             TRANSITION,
             "run `pushdeploy up` again to continue",
         );
-        let done = (ctx.dynamodb().wait_until_table_exists().table_name(&self.name))
-            .wait(TRANSITION)
-            .await;
-        let out = poll::waited(done, "dynamodb:DescribeTable", &wait)?.into_result();
-        let table = out.ok().and_then(|o| o.table);
-        table.ok_or_else(|| missing("dynamodb:DescribeTable", "Table"))
+        poll::until(&wait, step, || async {
+            let table = match self.describe(ctx).await? {
+                // Not visible yet right after CreateTable: DynamoDB is eventually consistent.
+                None => return Ok(Poll::Pending("not visible yet".to_string())),
+                Some(table) => table,
+            };
+            Ok(match table.table_status() {
+                Some(TableStatus::Active) => Poll::Done(table),
+                Some(status) => Poll::Pending(status.as_str().to_string()),
+                None => Poll::Pending("no status yet".to_string()),
+            })
+        })
+        .await
+    }
+
+    /// The table, or `None` when DynamoDB does not know it.
+    ///
+    /// IAM: `dynamodb:DescribeTable`.
+    async fn describe(&self, ctx: &Context) -> Result<Option<TableDescription>, CliError> {
+        match ctx.dynamodb().describe_table().table_name(&self.name).send().await {
+            Ok(out) => (out.table.map(Some)).ok_or_else(|| missing("dynamodb:DescribeTable", "Table")),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(aws("dynamodb:DescribeTable", e)),
+        }
     }
 }
 
@@ -151,16 +175,8 @@ impl Resource for LockTable {
 
     /// IAM: `dynamodb:DescribeTable` and what `ttl` needs.
     async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
-        let described = ctx.dynamodb().describe_table().table_name(&self.name).send().await;
-        let table = match described {
-            Ok(out) => out.table.ok_or_else(|| missing("dynamodb:DescribeTable", "Table"))?,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(aws("dynamodb:DescribeTable", e)),
+        let Some(table) = self.describe(ctx).await? else {
+            return Ok(None);
         };
         let ttl = self.ttl(ctx).await?;
         self.observed(&table, ttl).map(Some)
@@ -181,7 +197,7 @@ impl Resource for LockTable {
 
     /// IAM: `dynamodb:CreateTable`, `dynamodb:TagResource` (tags given at creation), and what
     /// `wait_active` and `enable_ttl` need.
-    async fn create(&self, ctx: &Context, _facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
+    async fn create(&self, ctx: &Context, _facts: &Facts, step: &Step) -> Result<Observed, CliError> {
         let created = ctx
             .dynamodb()
             .create_table()
@@ -216,7 +232,7 @@ impl Resource for LockTable {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
             Err(e) => return Err(aws("dynamodb:CreateTable", e)),
         }
-        let table = self.wait_active(ctx).await?;
+        let table = self.wait_active(ctx, step).await?;
         self.enable_ttl(ctx).await?;
         self.observed(&table, Some(TTL_ATTRIBUTE.to_string()))
     }
@@ -239,7 +255,7 @@ impl Resource for LockTable {
     }
 
     /// IAM: `dynamodb:DeleteTable`, `dynamodb:DescribeTable`.
-    async fn delete(&self, ctx: &Context, _: &Observed, _step: &Step) -> Result<(), CliError> {
+    async fn delete(&self, ctx: &Context, _: &Observed, step: &Step) -> Result<(), CliError> {
         match ctx.dynamodb().delete_table().table_name(&self.name).send().await {
             Ok(_) => {}
             Err(e)
@@ -255,10 +271,13 @@ impl Resource for LockTable {
             TRANSITION,
             "run `pushdeploy down` again to continue",
         );
-        let done = (ctx.dynamodb().wait_until_table_not_exists().table_name(&self.name))
-            .wait(TRANSITION)
-            .await;
-        poll::waited(done, "dynamodb:DescribeTable", &wait).map(|_| ())
+        poll::until(&wait, step, || async {
+            Ok(match self.describe(ctx).await? {
+                None => Poll::Done(()),
+                Some(table) => Poll::Pending(table.table_status().map_or("still there", |s| s.as_str()).to_string()),
+            })
+        })
+        .await
     }
 
     fn record(&self, _observed: &Observed, _facts: &mut Facts) {}

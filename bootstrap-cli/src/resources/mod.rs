@@ -35,12 +35,14 @@ pub mod task_family;
 
 use std::collections::BTreeSet;
 
+use futures::future::join_all;
+
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::progress::Progress;
 use facts::{Facts, GroupRole};
-use model::{AnyResource, Deleted, Kept, Lifetime, Mode, Report};
+use model::{AnyResource, Deleted, Existing, Kept, Lifetime, Mode, Report};
 
 /// Settings of one `up` that are not in the app file.
 #[derive(Debug, Clone, Copy, Default)]
@@ -186,37 +188,61 @@ pub async fn teardown(
         list.len()
     ));
     let mut done = Teardown::default();
+    let mut doomed: Vec<(&dyn AnyResource, Option<&dyn Existing>)> = Vec::new();
     for (r, existing) in list.iter().zip(&found).rev() {
-        let (kind, name) = (r.kind(), r.name());
         match (r.lifetime(), existing) {
             (Lifetime::Account, _) => continue,
             (Lifetime::Data, Some(_)) if !delete_data => {
-                done.kept.push(Kept { kind, name });
+                done.kept.push(Kept {
+                    kind: r.kind(),
+                    name: r.name(),
+                });
                 continue;
             }
             (Lifetime::Data, None) if !delete_data => continue,
             // Absent and not wanted (scaling that is off): nothing to say.
             (_, None) if !r.wanted() => continue,
-            _ => {}
+            _ => doomed.push((r.as_ref(), existing.as_deref())),
         }
-        let step = progress.step(&format!("delete {kind} {name}"));
-        let deleted = match existing {
-            Some(existing) => existing.delete(ctx, &step).await.map(|()| true),
-            None => Ok(false),
-        };
-        match deleted {
-            Ok(deleted) => {
-                step.done(if deleted { "deleted" } else { "already gone" });
-                done.deleted.push(Deleted { kind, name, deleted });
-            }
-            Err(e) => {
-                step.failed();
-                return Err(e);
-            }
+    }
+    // Neighbours of one kind that may go together are deleted concurrently; the order between
+    // kinds stays the inventory's, reversed.
+    let together = |a: &(&dyn AnyResource, _), b: &(&dyn AnyResource, _)| {
+        a.0.kind() == b.0.kind() && a.0.deleted_together() && b.0.deleted_together()
+    };
+    for batch in doomed.chunk_by(together) {
+        let results = join_all(batch.iter().map(|(r, existing)| delete_one(*r, *existing, ctx, progress))).await;
+        for result in results {
+            done.deleted.push(result?);
         }
     }
     done.kept.reverse();
     Ok(done)
+}
+
+/// Deletes one resource (or says it was already gone), with its step.
+async fn delete_one(
+    r: &dyn AnyResource,
+    existing: Option<&dyn Existing>,
+    ctx: &Context,
+    progress: &Progress,
+) -> Result<Deleted, CliError> {
+    let (kind, name) = (r.kind(), r.name());
+    let step = progress.step(&format!("delete {kind} {name}"));
+    let deleted = match existing {
+        Some(existing) => existing.delete(ctx, &step).await.map(|()| true),
+        None => Ok(false),
+    };
+    match deleted {
+        Ok(deleted) => {
+            step.done(if deleted { "deleted" } else { "already gone" });
+            Ok(Deleted { kind, name, deleted })
+        }
+        Err(e) => {
+            step.failed();
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]

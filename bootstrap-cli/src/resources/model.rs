@@ -45,6 +45,11 @@ pub trait Resource {
     fn wanted(&self) -> bool {
         true
     }
+    /// Whether `down` may delete it at the same time as its neighbours of the same kind in the
+    /// list (none of them uses another): ECS services, each a long drain.
+    fn deleted_together(&self) -> bool {
+        false
+    }
 
     /// What exists, or `None`. Reads only.
     async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<Self::Observed>, CliError>;
@@ -175,18 +180,6 @@ pub struct Report {
     pub detail: Option<Detail>,
 }
 
-impl Report {
-    /// The resource's state as `status` words it: `missing`, `drifted: ...`, or its own state.
-    pub fn status_words(&self) -> String {
-        match &self.change {
-            Change::Create => "missing".into(),
-            Change::Update(d) => format!("drifted: {}", d.join("; ")),
-            Change::NoChange => self.state.clone().unwrap_or_else(|| "present".into()),
-            Change::NotInFile => "not in the app file: no longer redeployed".into(),
-        }
-    }
-}
-
 /// One resource `down` deleted, found already gone, or kept.
 #[derive(Debug, Clone, Serialize)]
 pub struct Deleted {
@@ -217,6 +210,8 @@ pub trait AnyResource {
     fn lifetime(&self) -> Lifetime;
     /// Whether the app file wants it.
     fn wanted(&self) -> bool;
+    /// Whether `down` may delete it alongside its neighbours of the same kind.
+    fn deleted_together(&self) -> bool;
     /// Observes it, then (in [`Mode::Apply`]) creates it or removes its drift; records its facts.
     fn converge<'a>(
         &'a self,
@@ -266,6 +261,10 @@ impl<R: Resource> AnyResource for R {
 
     fn wanted(&self) -> bool {
         Resource::wanted(self)
+    }
+
+    fn deleted_together(&self) -> bool {
+        Resource::deleted_together(self)
     }
 
     fn converge<'a>(

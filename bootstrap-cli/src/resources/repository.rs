@@ -263,8 +263,8 @@ impl Resource for Repository {
     fn state(&self, observed: &Observed, _facts: &Facts) -> Option<String> {
         Some(match (observed.facts.images, observed.facts.has_latest) {
             (0, _) => "empty: waiting for a first push".to_string(),
-            (n, true) => format!("{n} image(s), latest among them"),
-            (n, false) => format!("{n} image(s), no latest"),
+            (n, true) => format!("{}, latest among them", crate::output::plural(n, "image")),
+            (n, false) => format!("{}, no latest", crate::output::plural(n, "image")),
         })
     }
 }

@@ -11,7 +11,6 @@ use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, DeploymentCircuitBreaker, DeploymentConfiguration, LoadBalancer as EcsLoadBalancer,
     PropagateTags, Service as EcsService, ServiceField, Tag,
 };
-use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 
 use super::facts::{need, Facts};
 use super::model::{Resource, APP_TAG};
@@ -20,7 +19,7 @@ use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::ecs::describe_service;
 use crate::error::{aws, missing, CliError};
-use crate::poll::{self, Wait};
+use crate::poll::{self, Poll, Wait};
 use crate::progress::Step;
 use pushdeploy::ecs_status::Status;
 
@@ -126,7 +125,7 @@ impl Service {
     /// ("Unable to Start a service that is still Draining").
     ///
     /// IAM: `ecs:DescribeServices`.
-    async fn wait_drained(&self, ctx: &Context) -> Result<(), CliError> {
+    async fn wait_drained(&self, ctx: &Context, step: &Step) -> Result<(), CliError> {
         let out = ctx
             .ecs()
             .describe_services()
@@ -136,7 +135,7 @@ impl Service {
             .await
             .map_err(|e| aws("ecs:DescribeServices", e))?;
         if out.services().iter().any(|s| Status::of_service(s) == Status::Draining) {
-            wait_inactive(ctx, &self.cluster, &self.name).await?;
+            wait_inactive(ctx, &self.cluster, &self.name, step).await?;
         }
         Ok(())
     }
@@ -151,27 +150,30 @@ pub fn deployment_configuration() -> DeploymentConfiguration {
         .build()
 }
 
-/// Waits until the service is INACTIVE (drained), with the SDK's waiter.
+/// Waits until the service is INACTIVE (drained) or gone, looking from half a second on (the
+/// SDK's ServicesInactive waiter first looks after 15 s).
 ///
 /// IAM: `ecs:DescribeServices`.
-pub async fn wait_inactive(ctx: &Context, cluster: &str, service: &str) -> Result<(), CliError> {
+pub async fn wait_inactive(ctx: &Context, cluster: &str, service: &str, step: &Step) -> Result<(), CliError> {
     let wait = Wait::new(
         format!("service {service} to drain"),
         DRAINING,
         "its tasks are still stopping: run `pushdeploy down` again to continue",
     );
-    let done = ctx
-        .ecs()
-        .wait_until_services_inactive()
-        .cluster(cluster)
-        .services(service)
-        .wait(DRAINING)
-        .await;
-    match done {
-        // The waiter's only failure state is MISSING: ECS has purged it, which is gone too.
-        Err(WaiterError::FailureState(_)) => Ok(()),
-        other => poll::waited(other, "ecs:DescribeServices", &wait).map(|_| ()),
-    }
+    poll::until(&wait, step, || async {
+        let out = (ctx.ecs().describe_services().cluster(cluster).services(service).send().await)
+            .map_err(|e| aws("ecs:DescribeServices", e))?;
+        // No service in the answer (a failure `MISSING`): ECS has purged it, which is gone too.
+        Ok(match out.services().first().map(Status::of_service) {
+            None | Some(Status::Inactive) => Poll::Done(()),
+            Some(Status::Draining) => {
+                let running = out.services()[0].running_count();
+                Poll::Pending(format!("draining, {}", crate::output::plural(running.max(0) as usize, "task")))
+            }
+            Some(_) => Poll::Pending("still active".to_string()),
+        })
+    })
+    .await
 }
 
 /// Waits until the service is stable (one deployment, all its tasks running), with the SDK's
@@ -241,6 +243,10 @@ impl Resource for Service {
         format!("{}/{}", self.cluster, self.name)
     }
 
+    fn deleted_together(&self) -> bool {
+        true
+    }
+
     async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<EcsService>, CliError> {
         // The task definition's look at the service (just before) is still fresh.
         match facts.services.get(&self.name) {
@@ -254,10 +260,10 @@ impl Resource for Service {
     }
 
     /// IAM: `ecs:CreateService`, `ecs:TagResource`, `ecs:DescribeServices`.
-    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<EcsService, CliError> {
+    async fn create(&self, ctx: &Context, facts: &Facts, step: &Step) -> Result<EcsService, CliError> {
         let revision = need(facts.revisions.get(&self.name), "the service's task definition")?;
         let target_group = need(facts.target_groups.get(&self.name), "the service's target group")?;
-        self.wait_drained(ctx).await?;
+        self.wait_drained(ctx, step).await?;
         let ecs = ctx.ecs();
         let created = poll::retry(
             service_linked_role::PROPAGATION,
@@ -321,7 +327,7 @@ impl Resource for Service {
     }
 
     /// IAM: `ecs:UpdateService`, `ecs:DeleteService`, `ecs:DescribeServices`.
-    async fn delete(&self, ctx: &Context, _: &EcsService, _step: &Step) -> Result<(), CliError> {
+    async fn delete(&self, ctx: &Context, _: &EcsService, step: &Step) -> Result<(), CliError> {
         let ecs = ctx.ecs();
         let scaled = ecs
             .update_service()
@@ -352,7 +358,7 @@ impl Resource for Service {
             Err(e) if poll::code_is("ServiceNotActiveException")(&e) => {}
             Err(e) => return Err(aws("ecs:DeleteService", e)),
         }
-        wait_inactive(ctx, &self.cluster, &self.name).await
+        wait_inactive(ctx, &self.cluster, &self.name, step).await
     }
 
     fn record(&self, service: &EcsService, facts: &mut Facts) {
