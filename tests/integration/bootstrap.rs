@@ -534,7 +534,11 @@ async fn up_never_reverts_a_revision_the_lambda_deployed() {
         Some(format!("{REGISTRY}/{name}/web@{d}").as_str())
     );
     assert_eq!(web.rolled_back, None);
-    assert!(st.resources.iter().all(|r| r.state != "missing"), "{:#?}", st.resources);
+    assert!(
+        st.resources.iter().all(|r| r.condition != status::Condition::Missing),
+        "{:#?}",
+        st.resources
+    );
 }
 
 #[tokio::test]
@@ -1159,7 +1163,7 @@ async fn up_reports_what_a_repository_already_holds() {
     let repo = result.resources.iter().find(|r| r.kind == "ecr repository").unwrap();
     // An existing repository is kept, and brought to the file's settings (scan on push by default).
     assert_eq!(repo.change, Change::Update(vec!["scan on push false -> true".into()]));
-    assert_eq!(repo.state.as_deref(), Some("2 image(s), latest among them"));
+    assert_eq!(repo.state.as_deref(), Some("2 images, latest among them"));
     let sdk = sdk_config().await;
     let ecr = aws_sdk_ecr::Client::new(&sdk);
     let r = ecr

@@ -506,7 +506,7 @@ async fn a_new_ami_release_changes_nothing_until_asked_and_status_says_instances
     assert!(asg_state(&plain).contains("1 on an older AMI"), "{}", asg_state(&plain));
     let st = status::status(&app, &ctx).await.unwrap();
     let group = st.resources.iter().find(|r| r.kind == "auto scaling group").unwrap();
-    assert!(group.state.contains("--refresh-instances"), "{}", group.state);
+    assert!(group.words().contains("--refresh-instances"), "{}", group.words());
 
     let (refreshed, _) = up::converge(
         &app,

@@ -21,7 +21,7 @@ use crate::error::{aws, CliError};
 use crate::output::{print, table};
 use crate::progress::Progress;
 use crate::resources::facts::Facts;
-use crate::resources::model::{Detail, Mode, Report};
+use crate::resources::model::{Change, Detail, Mode, Report};
 use crate::resources::{self, Options};
 use crate::rollout::short;
 
@@ -30,6 +30,12 @@ use crate::rollout::short;
 pub struct Status {
     /// App name.
     pub app: String,
+    /// Region.
+    pub region: String,
+    /// Account.
+    pub account: String,
+    /// The load balancer's URL, once it exists.
+    pub url: Option<String>,
     /// Every resource `up` manages.
     pub resources: Vec<ResourceState>,
     /// Every service.
@@ -43,8 +49,93 @@ pub struct ResourceState {
     pub kind: &'static str,
     /// Name.
     pub name: String,
-    /// `missing`, `drifted: ...` or the kind's own state (`present` when it has none).
-    pub state: String,
+    /// Whether it exists as the app file wants.
+    pub condition: Condition,
+    /// The kind's own state when it exists (`active`, `1/1 running`).
+    pub state: Option<String>,
+    /// How it differs from the app file, when `drifted`.
+    pub drift: Vec<String>,
+}
+
+/// Whether a resource exists as the app file wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Condition {
+    /// As wanted.
+    Present,
+    /// Not there (`up` creates it).
+    Missing,
+    /// There, but not as the file says (`up` updates it).
+    Drifted,
+    /// An ECS service of the app that the file no longer lists (no longer redeployed).
+    NotInFile,
+}
+
+impl ResourceState {
+    fn of(report: Report) -> ResourceState {
+        let (condition, drift) = match report.change {
+            Change::Create => (Condition::Missing, Vec::new()),
+            Change::Update(drift) => (Condition::Drifted, drift),
+            Change::NoChange => (Condition::Present, Vec::new()),
+            Change::NotInFile => (Condition::NotInFile, Vec::new()),
+        };
+        ResourceState {
+            kind: report.kind,
+            name: report.name,
+            condition,
+            state: report.state,
+            drift,
+        }
+    }
+
+    /// The state as the table words it.
+    pub fn words(&self) -> String {
+        match self.condition {
+            Condition::Missing => "missing".into(),
+            Condition::Drifted => format!("drifted: {}", self.drift.join("; ")),
+            Condition::Present => self.state.clone().unwrap_or_else(|| "present".into()),
+            Condition::NotInFile => "not in the app file: no longer redeployed".into(),
+        }
+    }
+}
+
+/// How a service's last deployment ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastDeployment {
+    /// `completed`, `in-progress` or `failed`.
+    pub outcome: DeploymentOutcome,
+    /// The revision it deployed (`family:N`), when one is known.
+    pub revision: Option<String>,
+    /// ECS's reason, when it failed.
+    pub reason: Option<String>,
+}
+
+/// The end of a deployment, as a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeploymentOutcome {
+    /// All tasks of the new revision run.
+    Completed,
+    /// Still rolling.
+    InProgress,
+    /// Failed, or rolled back by ECS.
+    Failed,
+}
+
+impl fmt::Display for LastDeployment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let outcome = match self.outcome {
+            DeploymentOutcome::Completed => "completed",
+            DeploymentOutcome::InProgress => "in progress",
+            DeploymentOutcome::Failed => "failed",
+        };
+        match (&self.revision, &self.reason) {
+            (Some(revision), Some(reason)) => write!(f, "{outcome}: {revision} ({reason})"),
+            (Some(revision), None) => write!(f, "{outcome}: {revision}"),
+            (None, Some(reason)) => write!(f, "{outcome}: {reason}"),
+            (None, None) => write!(f, "{outcome}"),
+        }
+    }
 }
 
 /// Who put a previous revision back.
@@ -88,9 +179,8 @@ pub struct ServiceStatus {
     pub rolled_back_by: Option<RolledBackBy>,
     /// The rollback in plain words (never reported as a success).
     pub rolled_back: Option<String>,
-    /// How the last deployment ended: `completed`, `in progress`, or `failed` with ECS's
-    /// reason (a rollback by ECS counts as failed).
-    pub last_outcome: Option<String>,
+    /// How the last deployment ended (a rollback by ECS counts as failed).
+    pub last_deployment: Option<LastDeployment>,
     /// Digests the function will not deploy again because a deployment of them failed
     /// (`pushdeploy deploy --force` does), newest first.
     pub failed_before: Vec<String>,
@@ -196,7 +286,7 @@ pub async fn run(args: AppArgs, global: &GlobalArgs) -> Result<ExitCode, CliErro
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
     ctx.announce(&app).await?;
     let status = status(&app, &ctx).await?;
-    let missing = |kind: &str| (status.resources.iter()).any(|r| r.kind == kind && r.state == "missing");
+    let missing = |kind: &str| (status.resources.iter()).any(|r| r.kind == kind && r.condition == Condition::Missing);
     if missing("ecs cluster") && missing("routing config") {
         // Not "missing" rows and advice to `up`: that would build a second copy here.
         return Err(CliError::NoAppHere {
@@ -218,16 +308,12 @@ pub async fn status(app: &App, ctx: &Context) -> Result<Status, CliError> {
     for s in app.services() {
         services.push(service_status(ctx, app, &s, &facts, &reports).await?);
     }
-    let resources = (reports.into_iter())
-        .map(|r| ResourceState {
-            kind: r.kind,
-            name: r.name.clone(),
-            state: r.status_words(),
-        })
-        .collect();
     Ok(Status {
         app: app.name.clone(),
-        resources,
+        region: ctx.region().to_string(),
+        account: ctx.account().await?,
+        url: facts.load_balancer.as_ref().map(|lb| lb.url(app)),
+        resources: reports.into_iter().map(ResourceState::of).collect(),
         services,
     })
 }
@@ -354,7 +440,7 @@ async fn service_status(
         st.rolled_back_by = Some(RolledBackBy::CircuitBreaker);
         st.rolled_back = Some(text);
     }
-    st.last_outcome = last_outcome(&st.deployments, st.rolled_back_by.as_ref());
+    st.last_deployment = last_deployment(&st.deployments, st.rolled_back_by.as_ref());
     st.failed_before = (failed_digests(svc.tags(), &s.repository).into_iter())
         .map(str::to_string)
         .collect();
@@ -374,26 +460,47 @@ async fn service_status(
 
 /// How the last deployment ended, from the deployments ECS shows (PRIMARY first): a failed one
 /// still draining, or one ECS's circuit breaker rolled back, is `failed`.
-pub fn last_outcome(deployments: &[DeploymentState], rolled_back_by: Option<&RolledBackBy>) -> Option<String> {
+pub fn last_deployment(deployments: &[DeploymentState], rolled_back_by: Option<&RolledBackBy>) -> Option<LastDeployment> {
     let failed = (deployments.iter()).find(|d| d.rollout_state == Some(DeploymentRolloutState::Failed));
     if let Some(failed) = failed {
-        let reason = failed.rollout_state_reason.as_deref().unwrap_or("ECS gave no reason");
-        return Some(format!("failed: {} ({reason})", short(&failed.task_definition)));
+        return Some(LastDeployment {
+            outcome: DeploymentOutcome::Failed,
+            revision: Some(short(&failed.task_definition).to_string()),
+            reason: Some((failed.rollout_state_reason.as_deref()).unwrap_or("ECS gave no reason").to_string()),
+        });
     }
     let primary = deployments.first()?;
-    let revision = short(&primary.task_definition);
+    let revision = Some(short(&primary.task_definition).to_string());
     Some(match (&primary.rollout_state, rolled_back_by) {
-        (_, Some(RolledBackBy::CircuitBreaker)) => "failed: rolled back by ECS's circuit breaker".to_string(),
-        (Some(DeploymentRolloutState::Completed), _) => format!("completed: {revision}"),
-        (Some(DeploymentRolloutState::InProgress) | None, _) => format!("in progress: {revision}"),
-        (Some(other), _) => format!("{}: {revision}", other.as_str().to_lowercase()),
+        (_, Some(RolledBackBy::CircuitBreaker)) => LastDeployment {
+            outcome: DeploymentOutcome::Failed,
+            revision: None,
+            reason: Some("rolled back by ECS's circuit breaker".to_string()),
+        },
+        (Some(DeploymentRolloutState::Completed), _) => LastDeployment {
+            outcome: DeploymentOutcome::Completed,
+            revision,
+            reason: None,
+        },
+        (Some(DeploymentRolloutState::Failed), _) => LastDeployment {
+            outcome: DeploymentOutcome::Failed,
+            revision,
+            reason: primary.rollout_state_reason.clone(),
+        },
+        _ => LastDeployment {
+            outcome: DeploymentOutcome::InProgress,
+            revision,
+            reason: None,
+        },
     })
 }
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = self.url.as_deref().unwrap_or("no load balancer yet");
+        writeln!(f, "app {} in {} (account {}): {url}\n", self.app, self.region, self.account)?;
         let rows: Vec<[String; 3]> = (self.resources.iter())
-            .map(|r| [r.kind.to_string(), r.name.clone(), r.state.clone()])
+            .map(|r| [r.kind.to_string(), r.name.clone(), r.words()])
             .collect();
         table(f, &["RESOURCE", "NAME", "STATE"], &rows)?;
         for s in &self.services {
@@ -434,7 +541,7 @@ impl fmt::Display for ServiceStatus {
         if let Some(rb) = &self.rolled_back {
             writeln!(f, "  ROLLED BACK: {rb}")?;
         }
-        if let Some(last) = &self.last_outcome {
+        if let Some(last) = &self.last_deployment {
             writeln!(f, "  last deployment  {last}")?;
         }
         if !self.failed_before.is_empty() {
@@ -507,14 +614,14 @@ mod tests {
             desired: 1,
             failed_tasks: 0,
         };
-        assert_eq!(last_outcome(&[], None), None);
+        assert_eq!(last_deployment(&[], None), None);
         let done = [d("PRIMARY", "web:7", "COMPLETED", None)];
-        assert_eq!(last_outcome(&done, None).as_deref(), Some("completed: web:7"));
+        assert_eq!(last_deployment(&done, None).map(|l| l.to_string()).as_deref(), Some("completed: web:7"));
         let running = [
             d("PRIMARY", "web:8", "IN_PROGRESS", None),
             d("ACTIVE", "web:7", "COMPLETED", None),
         ];
-        assert_eq!(last_outcome(&running, None).as_deref(), Some("in progress: web:8"));
+        assert_eq!(last_deployment(&running, None).map(|l| l.to_string()).as_deref(), Some("in progress: web:8"));
         let failing = [
             d("PRIMARY", "web:7", "IN_PROGRESS", None),
             d(
@@ -525,15 +632,17 @@ mod tests {
             ),
         ];
         assert_eq!(
-            last_outcome(&failing, None).as_deref(),
+            last_deployment(&failing, None).map(|l| l.to_string()).as_deref(),
             Some("failed: web:8 (ECS deployment circuit breaker: tasks failed to start.)")
         );
-        assert!(last_outcome(&done, Some(&RolledBackBy::CircuitBreaker))
-            .unwrap()
-            .starts_with("failed"));
-        assert!(last_outcome(&done, Some(&RolledBackBy::Person))
-            .unwrap()
-            .starts_with("completed"));
+        assert_eq!(
+            last_deployment(&done, Some(&RolledBackBy::CircuitBreaker)).unwrap().outcome,
+            DeploymentOutcome::Failed
+        );
+        assert_eq!(
+            last_deployment(&done, Some(&RolledBackBy::Person)).unwrap().outcome,
+            DeploymentOutcome::Completed
+        );
     }
 
     #[test]

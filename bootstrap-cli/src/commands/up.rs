@@ -158,11 +158,6 @@ pub async fn converge(
         Mode::Apply => settling(app, &facts, &reports),
         Mode::Preview => Vec::new(),
     };
-    let scheme = if app.file.certificate_arn.is_some() {
-        "https"
-    } else {
-        "http"
-    };
     let prefix = format!("{}/", app.name);
     let mut extra: Vec<String> = app
         .services()
@@ -176,10 +171,7 @@ pub async fn converge(
         app: app.name.clone(),
         dry_run: mode == Mode::Preview,
         resources: reports,
-        url: facts
-            .load_balancer
-            .as_ref()
-            .map(|lb| format!("{scheme}://{}", lb.dns_name)),
+        url: facts.load_balancer.as_ref().map(|lb| lb.url(app)),
         sam_parameters: SamParameters {
             app_name: app.name.clone(),
             cluster_name: app.names.cluster(),
