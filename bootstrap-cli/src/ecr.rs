@@ -40,7 +40,7 @@ async fn describe_one(ctx: &Context, image: &ImageRef, tag: Option<&str>) -> Res
         .ecr()
         .describe_images()
         .repository_name(&image.repository)
-        .set_registry_id(registry_account)
+        .set_registry_id(registry_account.clone())
         .image_ids(id)
         .send()
         .await
@@ -48,11 +48,58 @@ async fn describe_one(ctx: &Context, image: &ImageRef, tag: Option<&str>) -> Res
             Some(s) if s.is_repository_not_found_exception() => CliError::RepositoryNotFound {
                 repository: image.repository.clone(),
             },
-            Some(s) if s.is_image_not_found_exception() => CliError::ImageNotFound { image: shown.clone() },
+            Some(s) if s.is_image_not_found_exception() => CliError::ImageNotFound {
+                image: shown.clone(),
+                there: String::new(),
+            },
             _ => aws("ecr:DescribeImages", e),
-        })?;
-    (out.image_details.unwrap_or_default().into_iter().next()).ok_or(CliError::ImageNotFound { image: shown })
+        });
+    let not_found = |image| CliError::ImageNotFound {
+        image,
+        there: String::new(),
+    };
+    let found = out.and_then(|out| (out.image_details.unwrap_or_default().into_iter().next()).ok_or(not_found(shown)));
+    match found {
+        Err(CliError::ImageNotFound { image: shown, .. }) => {
+            let implied = (image.tag.is_none() && image.digest.is_none()).then_some(" (no tag means `latest`)");
+            let tags = newest_tags(ctx, &image.repository, registry_account).await?;
+            let there = match tags.as_slice() {
+                [] => " (the repository holds no tagged image)".to_string(),
+                tags => format!(" (tags there, newest first: {})", tags.join(", ")),
+            };
+            Err(CliError::ImageNotFound {
+                image: format!("{shown}{}", implied.unwrap_or_default()),
+                there,
+            })
+        }
+        other => other,
+    }
 }
+
+/// Up to [`SHOWN_TAGS`] tags of `repository`, newest push first, for an error that says what
+/// exists.
+///
+/// IAM: `ecr:DescribeImages` on the repository.
+async fn newest_tags(ctx: &Context, repository: &str, registry: Option<String>) -> Result<Vec<String>, CliError> {
+    let mut images = Vec::new();
+    let mut pages = (ctx.ecr().describe_images())
+        .repository_name(repository)
+        .set_registry_id(registry)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws("ecr:DescribeImages", e))?;
+        images.extend(page.image_details.unwrap_or_default());
+    }
+    // Pushed in the same second: the later listed first (ECR lists in push order).
+    images.reverse();
+    images.sort_by_key(|i| std::cmp::Reverse(i.image_pushed_at.map(|t| (t.secs(), t.subsec_nanos()))));
+    let tags = images.into_iter().flat_map(|i| i.image_tags.unwrap_or_default());
+    Ok(tags.take(SHOWN_TAGS).collect())
+}
+
+/// How many tags an image-not-found error lists.
+const SHOWN_TAGS: usize = 10;
 
 /// Looks `image` up in its repository: by tag when it has one (`latest` when it has neither tag
 /// nor digest), else by digest. A tag and a digest that name different images are an error.

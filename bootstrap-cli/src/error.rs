@@ -102,10 +102,12 @@ pub enum CliError {
         repository: String,
     },
     /// The tag or digest is not in the repository.
-    #[error("image {image} not found in ECR: push it first (`docker push`), or check the tag or digest")]
+    #[error("image {image} not found in ECR{there}: push it first (`docker push`), or check the tag or digest")]
     ImageNotFound {
         /// The image asked for.
         image: String,
+        /// What the repository holds, in words (` (tags there, newest first: v2, v1)`), or empty.
+        there: String,
     },
     /// Tag and digest were both given but do not name the same image.
     #[error("tag {tag} of {repository} is {actual}, not {digest}: give either the tag or the digest, or both of the same image")]

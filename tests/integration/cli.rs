@@ -91,6 +91,12 @@ async fn deploy_explains_what_is_wrong_with_its_arguments() {
     let err = deploy(&args(&app, "api", &format!("{repo}:v2")), &ctx)
         .await
         .unwrap_err();
+    assert!(matches!(err, CliError::UnknownService { .. }), "{err:?}");
+    assert!(err.to_string().contains("(services: web)"), "{err}");
+    // A service of the app, another repository: the routes say which runs what.
+    let err = deploy(&args(&app, "web", &format!("{}/other:v2", app.name)), &ctx)
+        .await
+        .unwrap_err();
     assert!(matches!(err, CliError::NoRoute { .. }), "{err:?}");
     assert!(
         err.to_string().contains(&format!("{}/web<-{repo}", app.cluster)),
@@ -101,6 +107,9 @@ async fn deploy_explains_what_is_wrong_with_its_arguments() {
         .await
         .unwrap_err();
     assert!(matches!(err, CliError::ImageNotFound { .. }), "{err:?}");
+    assert!(err.to_string().contains("tags there, newest first: v2"), "{err}");
+    let err = deploy(&args(&app, "web", &repo), &ctx).await.unwrap_err();
+    assert!(err.to_string().contains("no tag means `latest`"), "{err}");
 
     let other = format!("{}/nothing", app.name);
     app.config(json!([app.route("web", &repo), app.route("web", &other)]))

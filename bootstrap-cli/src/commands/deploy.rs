@@ -102,6 +102,15 @@ pub async fn deploy_app(app: &App, args: &DeployArgs, ctx: &Context) -> Result<V
     let image = ImageRef::parse(&args.image)?;
     let engine = Engine::from_clients(ctx.engine_clients(), parameter.clone(), Duration::ZERO);
     let config = engine.config().get().await?;
+    if !config.services.iter().any(|r| r.service == args.service) {
+        let mut services: Vec<&str> = config.services.iter().map(|r| r.service.as_str()).collect();
+        services.dedup();
+        return Err(CliError::UnknownService {
+            app: app.name.clone(),
+            service: args.service.clone(),
+            services: services.join(", "),
+        });
+    }
     let route = config
         .services
         .iter()

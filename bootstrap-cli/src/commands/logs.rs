@@ -238,11 +238,26 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode, CliErr
         last_call: None,
     };
     let mut follower = Follower::new(start);
+    let (mut shown, mut said_none) = (0, false);
     loop {
         let from = follower.start;
         reader
-            .read(from, |lines| print(&mut out, ctx.output, &follower.fresh(lines)))
+            .read(from, |lines| {
+                let fresh = follower.fresh(lines);
+                shown += fresh.len();
+                print(&mut out, ctx.output, &fresh)
+            })
             .await?;
+        if shown == 0 && !said_none && ctx.output == OutputFormat::Text {
+            // Said on stderr, once: stdout holds only log lines.
+            let more = if args.follow {
+                "; waiting for new ones (Ctrl-C stops)"
+            } else {
+                "; `--since 1d` looks further back"
+            };
+            eprintln!("no log lines in {} (--since {}){more}", reader.group, args.since);
+            said_none = true;
+        }
         if !args.follow {
             return Ok(ExitCode::SUCCESS);
         }
