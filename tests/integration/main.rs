@@ -18,3 +18,4 @@ mod readiness;
 mod redeploy;
 mod smoke;
 mod strict;
+mod transcript;
