@@ -369,9 +369,20 @@ impl App {
     ) -> Result<App, AppFileError> {
         let fail = |p: Problem| AppFileError {
             file: shown.to_string(),
-            message: match text.and_then(|t| line_of(t, p.key, p.service)) {
-                Some(line) => format!("line {line}, field `{}`: {}", p.key, p.message),
-                None => format!("field `{}`: {}", p.key, p.message),
+            message: {
+                let line = |key: &str| text.and_then(|t| line_of(t, key, p.service));
+                // The other fields the problem is about, each with its line (or its default).
+                let also: Vec<String> = (p.also.iter())
+                    .map(|key| match line(key) {
+                        Some(n) => format!("`{key}` on line {n}"),
+                        None => format!("`{key}` (the default)"),
+                    })
+                    .collect();
+                let also = if also.is_empty() { String::new() } else { format!(" (see {})", also.join(", ")) };
+                match line(p.key) {
+                    Some(n) => format!("line {n}, field `{}`: {}{also}", p.key, p.message),
+                    None => format!("field `{}`: {}{also}", p.key, p.message),
+                }
             },
         };
         let name = resolved_name(&file, app_flag).map_err(fail)?;
@@ -493,6 +504,8 @@ struct Problem {
     key: &'static str,
     service: Option<usize>,
     message: String,
+    /// Other fields of the same table the problem is about (a cross-field rule).
+    also: Vec<&'static str>,
 }
 
 impl Problem {
@@ -501,6 +514,7 @@ impl Problem {
             key,
             service: None,
             message,
+            also: Vec::new(),
         }
     }
 
@@ -509,7 +523,14 @@ impl Problem {
             key,
             service: Some(service),
             message,
+            also: Vec::new(),
         }
+    }
+
+    /// The problem is about `keys` too.
+    fn with(mut self, keys: &[&'static str]) -> Problem {
+        self.also.extend_from_slice(keys);
+        self
     }
 }
 
@@ -540,7 +561,8 @@ fn check_instances(file: &AppFile) -> Result<(), Problem> {
             "need min_instances <= desired_instances <= max_instances, got {} <= {} <= {}",
             file.min_instances, file.desired_instances, file.max_instances
         ),
-    ))
+    )
+    .with(&["min_instances", "max_instances"]))
 }
 
 fn check_services(file: &AppFile, app: &str) -> Result<(), Problem> {
@@ -588,7 +610,7 @@ fn check_services(file: &AppFile, app: &str) -> Result<(), Problem> {
             ));
         }
         if let Some(scaling) = &s.autoscaling {
-            check_autoscaling(scaling).map_err(|m| Problem::service("min_count", i, m))?;
+            check_autoscaling(scaling).map_err(|m| Problem::service("min_count", i, m).with(&["max_count"]))?;
         }
     }
     Ok(())
@@ -613,8 +635,43 @@ pub const MAX_CONFIG_LEN: usize = 8192;
 fn parse(text: &str, shown: &str) -> Result<AppFile, AppFileError> {
     toml::from_str(text).map_err(|e| AppFileError {
         file: shown.to_string(),
-        message: e.to_string().trim_end().to_string(),
+        message: in_toml_words(e.to_string().trim_end()),
     })
+}
+
+/// serde's Rust words for a type (`expected i64`, `expected struct HealthCheckSpec`) said as what
+/// to write in TOML instead.
+fn in_toml_words(message: &str) -> String {
+    const WORDS: &[(&str, &str)] = &[
+        ("expected u8", "expected a whole number, 0 or more, without quotes (like 30)"),
+        ("expected u16", "expected a whole number, 0 or more, without quotes (like 30)"),
+        ("expected u32", "expected a whole number, 0 or more, without quotes (like 30)"),
+        ("expected u64", "expected a whole number, 0 or more, without quotes (like 30)"),
+        ("expected usize", "expected a whole number, 0 or more, without quotes (like 30)"),
+        ("expected i32", "expected a whole number without quotes (like 30)"),
+        ("expected i64", "expected a whole number without quotes (like 30)"),
+        ("expected f64", "expected a number without quotes (like 70 or 70.5)"),
+        ("expected a boolean", "expected true or false, without quotes"),
+        ("expected a string", "expected text in quotes (like \"web\")"),
+        ("expected a sequence", "expected a list in brackets (like [\"a\", \"b\"])"),
+        ("expected a map", "expected a table (like { KEY = \"value\" }, or a [section] of its own)"),
+    ];
+    let mut message = message.to_string();
+    for (rust, toml) in WORDS {
+        if let Some(at) = message.find(rust) {
+            // Only the whole word: `expected u32` but not `expected u32x`.
+            let end = at + rust.len();
+            if message[end..].chars().next().is_none_or(|c| !c.is_alphanumeric()) {
+                message.replace_range(at..end, toml);
+            }
+        }
+    }
+    if let Some(at) = message.find("expected struct ") {
+        let rest = &message[at + "expected struct ".len()..];
+        let name_len = rest.find(|c: char| !c.is_alphanumeric()).unwrap_or(rest.len());
+        message.replace_range(at..at + "expected struct ".len() + name_len, "expected a table of settings (a [section] with `key = value` lines, see `pushdeploy init`)");
+    }
+    message
 }
 
 /// Line (1-based) of `key = ...`, in the `nth` `[[services]]` table when given.
@@ -1033,6 +1090,31 @@ mod tests {
         let app = load(STARTER).unwrap();
         assert_eq!(app.file, AppFile::default());
         assert_eq!(app.name, "demo");
+    }
+
+    #[test]
+    fn a_wrong_type_is_said_in_toml_words_not_rust_types() {
+        let err = load("min_instances = \"two\"\n").unwrap_err().to_string();
+        assert!(err.contains("expected a whole number, 0 or more, without quotes"), "{err}");
+        assert!(!err.contains("u32"), "{err}");
+        let err = load("[[services]]\nname = \"web\"\nhealth_check = \"yes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected a table of settings") && !err.contains("HealthCheckSpec"), "{err}");
+        let err = load("subnets = \"subnet-1\"\n").unwrap_err().to_string();
+        assert!(err.contains("expected a list in brackets"), "{err}");
+        assert_eq!(in_toml_words("expected u32x"), "expected u32x");
+    }
+
+    #[test]
+    fn a_rule_across_fields_names_the_line_of_each() {
+        let err = load("min_instances = 3\ndesired_instances = 2\n").unwrap_err().to_string();
+        assert!(
+            err.contains("line 2, field `desired_instances`")
+                && err.contains("`min_instances` on line 1")
+                && err.contains("`max_instances` (the default)"),
+            "{err}"
+        );
     }
 
     #[test]
