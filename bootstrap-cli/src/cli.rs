@@ -47,7 +47,7 @@ fn app_flag(text: &str) -> Result<String, String> {
 pub enum OutputFormat {
     /// For people
     Text,
-    /// For scripts: one JSON document on stdout
+    /// For scripts: one JSON document on stdout (`logs`: one JSON object per line)
     Json,
 }
 

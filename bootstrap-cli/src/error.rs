@@ -15,6 +15,31 @@ pub struct AppFileError {
     pub message: String,
 }
 
+impl CliError {
+    /// The engine's errors that speak to the function's operator (its environment variables,
+    /// Lambda's retries) in the words of a CLI user instead.
+    pub fn for_people(self) -> CliError {
+        use pushdeploy::config::ConfigError;
+        match self {
+            CliError::Engine(pushdeploy::Error::Config(ConfigError::Missing { parameter })) => CliError::NotCreated {
+                what: format!("the routing config {parameter}"),
+            },
+            CliError::Engine(pushdeploy::Error::Busy {
+                cluster,
+                service,
+                holder,
+                waited_secs,
+            }) => CliError::Busy {
+                cluster,
+                service,
+                holder,
+                waited_secs,
+            },
+            other => other,
+        }
+    }
+}
+
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -189,6 +214,18 @@ pub enum CliError {
         /// Why.
         problem: String,
     },
+    /// Another deploy of the service held its lock longer than the command waited.
+    #[error("service {service} in cluster {cluster} is being deployed by {holder}; gave up after {waited_secs}s: run the command again once that deploy is done (`pushdeploy status` shows it)")]
+    Busy {
+        /// Cluster name.
+        cluster: String,
+        /// Service name.
+        service: String,
+        /// Lock holder as recorded in the lock.
+        holder: String,
+        /// How long the command waited.
+        waited_secs: u64,
+    },
     /// A resource another one needs does not exist.
     #[error("{what} does not exist yet: run `pushdeploy up` first")]
     NotCreated {
@@ -286,4 +323,29 @@ where
 /// An AWS response without a field it always carries.
 pub fn missing(operation: &'static str, field: &str) -> CliError {
     CliError::Engine(pushdeploy::error::missing_field(operation, field))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engine_errors_a_cli_user_meets_name_no_function_variables() {
+        let missing = CliError::Engine(pushdeploy::Error::Config(pushdeploy::config::ConfigError::Missing {
+            parameter: "/pushdeploy/shop/config".into(),
+        }))
+        .for_people()
+        .to_string();
+        assert!(missing.contains("/pushdeploy/shop/config") && missing.contains("pushdeploy up"), "{missing}");
+        assert!(!missing.contains("PUSHDEPLOY_") && !missing.contains("<app>"), "{missing}");
+        let busy = CliError::Engine(pushdeploy::Error::Busy {
+            cluster: "shop".into(),
+            service: "web".into(),
+            holder: "lambda".into(),
+            waited_secs: 30,
+        })
+        .for_people()
+        .to_string();
+        assert!(busy.contains("run the command again") && !busy.contains("Lambda"), "{busy}");
+    }
 }

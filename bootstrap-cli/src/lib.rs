@@ -24,7 +24,7 @@ pub use error::{error_chain, CliError};
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    commands::run(cli.command, &cli.global).await
+    (commands::run(cli.command, &cli.global).await).map_err(CliError::for_people)
 }
 
 /// Logs go to stderr so stdout stays parseable; `-v` shows the engine's progress. The SDK's own
@@ -37,8 +37,11 @@ pub fn init_tracing(verbose: u8) {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into());
+    // Colour codes only for a person at a terminal who did not ask for none (no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .without_time()
         .try_init();
