@@ -388,3 +388,12 @@ fn without_a_terminal_up_lists_each_resource_once_and_down_deletes_services_toge
     ];
     assert!(starts.iter().max() < ends.iter().min(), "{err}");
 }
+
+#[test]
+fn debug_logs_piped_have_no_colour_codes() {
+    let out = pd(&["plan", "--app", &unique("nocolour"), "-vv"], &[]);
+    let (_, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.lines().count() > 5, "-vv logs the requests: {err}");
+    assert!(!err.contains('\u{1b}'), "no escape codes when stderr is a pipe: {err}");
+}
