@@ -497,6 +497,69 @@ logs_models.LogsBackend.put_retention_policy = _put_retention_policy
 
 
 # ---------------------------------------------------------------------------------------------
+# CloudWatch alarms: what PutMetricAlarm and DeleteAlarms refuse, and the state AWS keeps
+from moto.cloudwatch import models as cw_models
+from moto.cloudwatch.exceptions import InvalidParameterValue as CwInvalidParameterValue
+from moto.cloudwatch.exceptions import ValidationError as CwValidationError
+
+_original_put_metric_alarm = cw_models.CloudWatchBackend.put_metric_alarm
+_original_delete_alarms = cw_models.CloudWatchBackend.delete_alarms
+
+
+def _put_metric_alarm(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    # CloudWatch API reference, PutMetricAlarm: AlarmName 1-255; Period 10, 20, 30 or a
+    # multiple of 60; EvaluationPeriods at least 1, and times Period at most one day; Tags at
+    # most 50. "When you update an existing alarm, its state is left unchanged"; a new one
+    # starts in INSUFFICIENT_DATA (moto: OK).
+    params = dict(zip(["namespace", "metric_name", "comparison_operator", "evaluation_periods", "period"], args))
+    params.update(kwargs)
+    if not 1 <= len(name or "") <= 255:
+        raise CwValidationError("1 validation error detected: Value at 'alarmName' failed to satisfy constraint: Member must have length between 1 and 255")
+    period = int(params.get("period") or 0)
+    evaluations = int(params.get("evaluation_periods") or 0)
+    if params.get("metric_name") and not (period in (10, 20, 30) or (period >= 60 and period % 60 == 0)):
+        raise CwInvalidParameterValue(f"The parameter Period must be 10, 20, 30 or a multiple of 60, not {period}.")
+    if params.get("metric_name") and evaluations < 1:
+        raise CwValidationError("1 validation error detected: Value at 'evaluationPeriods' failed to satisfy constraint: Member must have value greater than or equal to 1")
+    if period and period < 3600 and period * evaluations > 86400:
+        raise CwValidationError("Metrics cannot be checked across more than a day (EvaluationPeriods * Period must be <= 86400).")
+    if len(params.get("tags") or []) > 50:
+        raise CwValidationError("1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50")
+    before = self.alarms.get(name)
+    alarm = _original_put_metric_alarm(self, name, *args, **kwargs)
+    if before is not None:
+        alarm.state_value, alarm.state_reason = before.state_value, before.state_reason
+        alarm.state_updated_timestamp = before.state_updated_timestamp
+    else:
+        alarm.state_value = "INSUFFICIENT_DATA"
+        alarm.state_reason = "Unchecked: Initial alarm creation"
+    return alarm
+
+
+def _delete_alarms(self: Any, alarm_names: list[str]) -> None:
+    # CloudWatch API reference, DeleteAlarms: "You can specify up to 100 alarms".
+    if len(alarm_names) > 100:
+        raise CwValidationError("1 validation error detected: Value at 'alarmNames' failed to satisfy constraint: Member must have length less than or equal to 100")
+    _original_delete_alarms(self, alarm_names)
+
+
+cw_models.CloudWatchBackend.put_metric_alarm = _put_metric_alarm
+cw_models.CloudWatchBackend.delete_alarms = _delete_alarms
+
+
+def _alarm_states(service: Any) -> dict[str, str]:
+    """The state of each alarm the service's deployment configuration names, when enabled."""
+    alarms = (getattr(service, "deployment_configuration", None) or {}).get("alarms") or {}
+    if not alarms.get("enable"):
+        return {}
+    backend = cw_models.cloudwatch_backends[service._account_id][service.region_name]
+    return {
+        name: (backend.alarms[name].state_value if name in backend.alarms else "MISSING")
+        for name in alarms.get("alarmNames") or []
+    }
+
+
+# ---------------------------------------------------------------------------------------------
 # Application Auto Scaling: what PutScalingPolicy refuses
 # ---------------------------------------------------------------------------------------------
 
@@ -724,6 +787,10 @@ class Rollout:
         self.rollback_of = rollback_of
         self.rollback: dict[str, Any] | None = None
         self.breaker_triggered = False
+        # ECS developer guide, "How CloudWatch alarms detect Amazon ECS deployment failures": an
+        # alarm already in ALARM when the deployment starts is not watched by it.
+        self.alarms_ignored = {n for n, state in _alarm_states(service).items() if state == "ALARM"}
+        self.triggered_alarms: list[str] = []
         self.failed_tasks = 0
         self.source_revisions: list[str] = []
         images = _task_definition_images(backend, task_definition)
@@ -802,11 +869,25 @@ class Rollout:
                 "failureCount": self.failed_tasks,
                 "threshold": 10,
             },
-            "alarms": {"status": "DISABLED", "alarmNames": [], "triggeredAlarmNames": []},
+            "alarms": self.alarms(),
         }
         if self.rollback:
             out["rollback"] = self.rollback
         return out
+
+    def alarms(self) -> dict[str, Any]:
+        """ServiceDeploymentAlarms: TRIGGERED, MONITORING while it runs (and bakes), then
+        MONITORING_COMPLETE; DISABLED without alarms."""
+        names = sorted(_alarm_states(self.service))
+        if not names:
+            status = "DISABLED"
+        elif self.triggered_alarms:
+            status = "TRIGGERED"
+        elif self.rollout_state == "IN_PROGRESS":
+            status = "MONITORING"
+        else:
+            status = "MONITORING_COMPLETE"
+        return {"status": status, "alarmNames": names, "triggeredAlarmNames": list(self.triggered_alarms)}
 
     def revision(self) -> dict[str, Any]:
         svc = self.service
@@ -877,6 +958,28 @@ def _breaker(service: Any) -> dict[str, Any]:
     return (getattr(service, "deployment_configuration", None) or {}).get("deploymentCircuitBreaker") or {}
 
 
+def _fail(service: Any, rollout: Rollout, previous: list[Rollout], reason: str, rollback: bool) -> None:
+    """A failed deployment rolled back to the last one that completed, or stopped."""
+    if rollback and previous:
+        target = previous[-1]
+        rollout.status = "ROLLBACK_IN_PROGRESS"
+        rollout.status_reason = reason
+        back = _start_rollout(service, target.task_definition, rollback_of=rollout)
+        # Seen in describe-services output: the rollback PRIMARY takes the id and revision of the
+        # deployment it returns to.
+        back.id = target.id
+        back.revision_arn = target.revision_arn
+        back.reason = f"{reason.split(':')[0]}: rolling back to deploymentId {target.id}."
+        rollout.rollback = {"reason": reason, "startedAt": utcnow(), "serviceRevisionArn": target.revision_arn}
+        rollout.draining = True
+        _event(service, f"rolling back to deployment {target.id}.")
+    else:
+        rollout.status = "STOPPED"
+        rollout.status_reason = reason
+        rollout.finished = utcnow()
+    _publish(service)
+
+
 def _tick_service(service: Any) -> None:
     now = _now()
     if service.status == "DRAINING" and now >= getattr(service, "_inactive_at", now):
@@ -895,7 +998,19 @@ def _tick_service(service: Any) -> None:
         if rollout.rollout_state != "IN_PROGRESS" or getattr(rollout, "superseded", False) or now < rollout.finish_at:
             continue
         previous = [r for r in _rollouts(service) if r.rollout_state == "COMPLETED" and r is not rollout]
-        if rollout.bad and _breaker(service).get("enable"):
+        fired = [n for n, state in _alarm_states(service).items() if state == "ALARM" and n not in rollout.alarms_ignored]
+        if fired:
+            # ECS developer guide, "How CloudWatch alarms detect Amazon ECS deployment failures":
+            # an alarm in ALARM during the deployment or its bake time fails it; with rollback on,
+            # ECS deploys the last deployment that completed.
+            rollout.triggered_alarms = sorted(fired)
+            reason = f"ECS deployment {rollout.id} failed: alarm(s) {', '.join(rollout.triggered_alarms)} in ALARM state."
+            rollout.rollout_state = "FAILED"
+            rollout.reason = reason
+            _event(service, f"(deployment {rollout.id}) deployment failed: alarm detected.")
+            rollback = bool(((getattr(service, "deployment_configuration", None) or {}).get("alarms") or {}).get("rollback"))
+            _fail(service, rollout, previous, reason, rollback)
+        elif rollout.bad and _breaker(service).get("enable"):
             # ECS developer guide, "How the Amazon ECS deployment circuit breaker detects failures":
             # the deployment moves to FAILED; with rollback on, ECS deploys the last deployment that
             # completed.
@@ -904,29 +1019,7 @@ def _tick_service(service: Any) -> None:
             rollout.failed_tasks = 10
             rollout.breaker_triggered = True
             _event(service, f"(deployment {rollout.id}) deployment failed: tasks failed to start.")
-            if _breaker(service).get("rollback") and previous:
-                target = previous[-1]
-                rollout.status = "ROLLBACK_IN_PROGRESS"
-                rollout.status_reason = "ECS deployment circuit breaker: tasks failed to start."
-                rollback = _start_rollout(service, target.task_definition, rollback_of=rollout)
-                # Seen in describe-services output: the rollback PRIMARY takes the id and revision
-                # of the deployment it returns to.
-                rollback.id = target.id
-                rollback.revision_arn = target.revision_arn
-                rollback.reason = f"ECS deployment circuit breaker: rolling back to deploymentId {target.id}."
-                rollout.rollback = {
-                    "reason": "ECS deployment circuit breaker: tasks failed to start.",
-                    "startedAt": utcnow(),
-                    "serviceRevisionArn": target.revision_arn,
-                }
-                rollout.draining = True
-                _event(service, f"rolling back to deployment {target.id}.")
-                _publish(service)
-            else:
-                rollout.status = "STOPPED"
-                rollout.status_reason = "ECS deployment circuit breaker: tasks failed to start."
-                rollout.finished = utcnow()
-                _publish(service)
+            _fail(service, rollout, previous, "ECS deployment circuit breaker: tasks failed to start.", bool(_breaker(service).get("rollback")))
         elif rollout.bad:
             rollout.failed_tasks += 1  # without the breaker ECS keeps trying
             rollout.finish_at = now + SETTINGS["deployment_seconds"]
@@ -1621,6 +1714,105 @@ def _answer(start_response: Any, status: str, answer: Any) -> list[bytes]:
     return [body]
 
 
+# Smithy RPC v2 CBOR (aws-sdk-cloudwatch 1.100 and later speaks it; moto does not): the request is
+# decoded with the service's model, handed to moto in the service's JSON protocol, and the answer
+# encoded back, errors as `{"__type", "message"}` maps (Smithy, "RPC v2 CBOR protocol").
+CBOR_PATH = re.compile(r"^/service/([A-Za-z0-9]+)/operation/([A-Za-z0-9]+)$")
+CBOR_MODELS: dict[str, Any] = {}
+
+
+def _cbor_model(target: str) -> Any:
+    if not CBOR_MODELS:
+        import botocore.session
+
+        session = botocore.session.get_session()
+        for name in ("cloudwatch",):
+            model = session.get_service_model(name)
+            CBOR_MODELS[model.metadata["targetPrefix"]] = model
+    return CBOR_MODELS[target]
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "timestamp"):
+        return value.timestamp()
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value)} is not JSON")
+
+
+def _cbor_head(out: bytearray, major: int, n: int) -> None:
+    if n < 24:
+        out.append(major << 5 | n)
+    elif n < 256:
+        out += bytes([major << 5 | 24, n])
+    elif n < 65536:
+        out += bytes([major << 5 | 25]) + n.to_bytes(2, "big")
+    else:
+        out += bytes([major << 5 | 26]) + n.to_bytes(4, "big")
+
+
+def _cbor_text_map(fields: dict[str, str]) -> bytes:
+    out = bytearray()
+    _cbor_head(out, 5, len(fields))
+    for key, value in fields.items():
+        for text in (key, value):
+            data = text.encode()
+            _cbor_head(out, 3, len(data))
+            out += data
+    return bytes(out)
+
+
+def _from_cbor(environ: dict[str, Any], request: bytes) -> tuple[dict[str, Any], bytes, Any] | None:
+    """A CBOR request as its JSON twin: (environ, body, operation model), or None."""
+    if environ.get("CONTENT_TYPE", "").split(";")[0].strip() != "application/cbor":
+        return None
+    match = CBOR_PATH.match(environ.get("PATH_INFO", ""))
+    if not match:
+        return None
+    from botocore.parsers import RpcV2CBORParser
+
+    target, operation = match.groups()
+    op = _cbor_model(target).operation_model(operation)
+    params: dict[str, Any] = {}
+    if request and op.input_shape is not None:
+        params = RpcV2CBORParser().parse({"body": request, "headers": {}, "status_code": 200}, op.input_shape)
+        params.pop("ResponseMetadata", None)
+    body = json.dumps(params, default=_json_default).encode()
+    twin = dict(environ)
+    twin.update(
+        {
+            "PATH_INFO": "/",
+            "CONTENT_TYPE": "application/x-amz-json-1.0",
+            "HTTP_X_AMZ_TARGET": f"{target}.{operation}",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+        }
+    )
+    return twin, body, op
+
+
+def _to_cbor(op: Any, status: str, payload: bytes) -> bytes:
+    """moto's JSON answer to `op` in CBOR."""
+    from botocore.parsers import JSONParser
+    from botocore.serialize import RpcV2CBORSerializer
+
+    if int(status.split()[0]) >= 300:
+        try:
+            error = json.loads(payload or b"{}")
+        except ValueError:
+            error = {}
+        code = str(error.get("__type") or error.get("code") or "InternalFailure").rsplit("#", 1)[-1]
+        return _cbor_text_map({"__type": code, "message": str(error.get("message") or error.get("Message") or "")})
+    out = bytearray()
+    if op.output_shape is None:
+        _cbor_head(out, 5, 0)
+        return bytes(out)
+    value = JSONParser().parse({"body": payload or b"{}", "headers": {}, "status_code": 200}, op.output_shape)
+    value.pop("ResponseMetadata", None)
+    RpcV2CBORSerializer()._serialize_data_item(out, value, op.output_shape)
+    return bytes(out)
+
+
 class StrictApp:
     def __init__(self, app: Any):
         self.app = app
@@ -1635,6 +1827,30 @@ class StrictApp:
             length = 0
         request = environ["wsgi.input"].read(length) if length > 0 else b""
         environ["wsgi.input"] = io.BytesIO(request)
+        cbor = _from_cbor(environ, request)
+        if cbor is not None:
+            environ, request, op = cbor
+            answered: list[Any] = []
+
+            def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
+                answered.append(status)
+                return lambda _data: None
+
+            payload = b"".join(self._handle(environ, request, capture))
+            status = answered[0] if answered else "500 Internal Server Error"
+            encoded = _to_cbor(op, status, payload)
+            start_response(
+                status,
+                [
+                    ("Content-Type", "application/cbor"),
+                    ("smithy-protocol", "rpc-v2-cbor"),
+                    ("Content-Length", str(len(encoded))),
+                ],
+            )
+            return [encoded]
+        return self._handle(environ, request, start_response)
+
+    def _handle(self, environ: dict[str, Any], request: bytes, start_response: Any) -> Any:
         with LOCK:
             fault = _throttled(environ, request, start_response)
             if fault is not None:

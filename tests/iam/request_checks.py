@@ -636,6 +636,10 @@ def tag_on_create_checks(req: Request, info: sar.ActionInfo, checks: list[Check]
     pairs = []  # (tag action, resource type whose ARNs are tagged)
     if req.prefix == "ecs" and req.operation in ECS_TAG_ON_CREATE:
         pairs.append(("ecs:TagResource", ECS_TAG_ON_CREATE[req.operation]))
+    # CloudWatch API reference, PutMetricAlarm: "To create an alarm with tags, you must also
+    # have the cloudwatch:TagResource permission" (the SAR lists no dependent action for it).
+    if req.prefix == "cloudwatch" and req.operation == "PutMetricAlarm":
+        pairs.append(("cloudwatch:TagResource", "alarm"))
     for rt in info.resource_types:
         pairs += [(d, rt.name) for d in rt.dependent_actions if TAG_ACTION.match(d) and d != "ecs:TagResource"]
     out = []
