@@ -95,6 +95,14 @@ immutable_tags = false
 # max_count = 4
 # cpu_target = 60              # average CPU of the tasks, percent
 # requests_per_target = 1000   # load balancer requests per task and minute
+# Deployment alarms: ECS fails a deployment, and rolls it back, when one goes into ALARM while
+# it runs or in the bake time after. `up` creates two on the service's target group
+# (pushdeploy-<app>-<service>-5xx and -unhealthy); name your own alarms beside them.
+# [services.deployment]
+# default_alarms = true
+# max_5xx_per_minute = 10      # 5xx responses from the tasks in one minute
+# max_unhealthy_tasks = 0      # unhealthy tasks, two minutes in a row
+# alarms = ["shop-web-p99"]    # your own CloudWatch alarms, at most 10
 "#;
 
 /// The app file, with defaults filled in.
@@ -203,6 +211,39 @@ pub struct ServiceSpec {
     pub task_role_policies: Vec<String>,
     /// AppService auto scaling.
     pub autoscaling: Option<AutoscalingSpec>,
+    /// What fails (and rolls back) a deployment besides tasks that do not start.
+    pub deployment: DeploymentSpec,
+}
+
+/// A service's deployment alarms: ECS fails a deployment, and rolls it back, when one of them
+/// goes into ALARM while it runs or during the bake time after (ECS developer guide, "How
+/// CloudWatch alarms detect Amazon ECS deployment failures").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeploymentSpec {
+    /// Whether `up` creates the service's two alarms on its target group: 5xx responses from its
+    /// tasks, and unhealthy tasks.
+    pub default_alarms: bool,
+    /// 5xx responses from the service's tasks within one minute that fail a deployment (1-100000).
+    #[serde(deserialize_with = "max_5xx")]
+    pub max_5xx_per_minute: u32,
+    /// Unhealthy tasks, two minutes in a row, above which a deployment fails (0-5000).
+    #[serde(deserialize_with = "max_unhealthy")]
+    pub max_unhealthy_tasks: u32,
+    /// Your own CloudWatch alarms, by name, that fail a deployment too (at most 10).
+    #[serde(deserialize_with = "alarm_names")]
+    pub alarms: Vec<String>,
+}
+
+impl Default for DeploymentSpec {
+    fn default() -> Self {
+        DeploymentSpec {
+            default_alarms: true,
+            max_5xx_per_minute: 10,
+            max_unhealthy_tasks: 0,
+            alarms: Vec::new(),
+        }
+    }
 }
 
 /// AppService auto scaling (Application Auto Scaling target tracking).
@@ -300,6 +341,7 @@ impl Default for ServiceSpec {
             secrets_kms_key: None,
             task_role_policies: Vec::new(),
             autoscaling: None,
+            deployment: DeploymentSpec::default(),
         }
     }
 }
@@ -1047,6 +1089,31 @@ fn in_range<'de, D: Deserializer<'de>>(d: D, what: &str, low: u32, high: u32) ->
         .ok()
         .filter(|n| (low..=high).contains(n))
         .ok_or_else(|| custom(format!("{what} {n} is not between {low} and {high}")))
+}
+
+fn max_5xx<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "deployment max_5xx_per_minute", 1, 100_000)
+}
+
+fn max_unhealthy<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    in_range(d, "deployment max_unhealthy_tasks", 0, MAX_TASKS)
+}
+
+/// Most alarms of your own a service's deployments watch (pushdeploy's limit: ECS documents
+/// none; a deployment is failed by any one of them).
+pub const MAX_OWN_ALARMS: usize = 10;
+
+fn alarm_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    if names.len() > MAX_OWN_ALARMS {
+        return Err(custom(format!("at most {MAX_OWN_ALARMS} alarms, not {}", names.len())));
+    }
+    // CloudWatch API reference, PutMetricAlarm: AlarmName is 1-255 UTF-8 characters, no ASCII
+    // control characters.
+    if let Some(bad) = names.iter().find(|n| n.is_empty() || n.chars().count() > 255 || n.chars().any(|c| c.is_ascii_control())) {
+        return Err(custom(format!("{bad:?} is not a CloudWatch alarm name: 1 to 255 characters, no control characters")));
+    }
+    Ok(names)
 }
 
 fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {

@@ -190,6 +190,8 @@ clients! {
     application_autoscaling => aws_sdk_applicationautoscaling,
     /// Auto Scaling client.
     autoscaling => aws_sdk_autoscaling,
+    /// CloudWatch client (deployment alarms).
+    cloudwatch => aws_sdk_cloudwatch,
     /// DynamoDB client (the deploy lock table).
     dynamodb => aws_sdk_dynamodb,
     /// EC2 client.

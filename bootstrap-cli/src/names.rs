@@ -88,6 +88,12 @@ impl Names {
         format!("pd-{}-{service}", self.app)
     }
 
+    /// One of a service's deployment alarms (`5xx`, `unhealthy`): 255 characters at most,
+    /// and IAM grants `alarm:pushdeploy-*`.
+    pub fn alarm(&self, service: &str, what: &str) -> String {
+        format!("pushdeploy-{}-{service}-{what}", self.app)
+    }
+
     /// A service's task-definition family.
     pub fn family(&self, service: &str) -> String {
         format!("{}-{service}", self.app)

@@ -138,7 +138,20 @@ pub struct App {
 impl App {
     /// A fresh app with its own cluster and no config yet.
     pub async fn new(prefix: &str) -> App {
-        let name = unique(prefix);
+        let app = App::attach(&unique(prefix)).await;
+        app.ecs
+            .create_cluster()
+            .cluster_name(&app.name)
+            .send()
+            .await
+            .expect("create cluster");
+        create_lock_table(&app.sdk, &pushdeploy::lock::table_name(&app.name)).await;
+        app
+    }
+
+    /// The engine and clients for an app that exists already (one `pushdeploy up` made).
+    pub async fn attach(name: &str) -> App {
+        let name = name.to_string();
         let sdk = sdk_config().await;
         let calls = CallLog::default();
         // The engine's requests carry the function's name, as the function's do (the IAM proof
@@ -180,12 +193,6 @@ impl App {
             },
         );
         let ecs = aws_sdk_ecs::Client::new(&sdk);
-        ecs.create_cluster()
-            .cluster_name(&name)
-            .send()
-            .await
-            .expect("create cluster");
-        create_lock_table(&sdk, &pushdeploy::lock::table_name(&name)).await;
         App {
             cluster: name.clone(),
             name,

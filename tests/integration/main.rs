@@ -2,6 +2,7 @@
 //! (moto_server), through the real AWS SDK wire protocol. One binary, one emulator process;
 //! every test works in names of its own.
 
+mod alarms;
 mod app_settings;
 mod bootstrap;
 mod chaos;

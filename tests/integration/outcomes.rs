@@ -16,11 +16,11 @@ use crate::cli::put_image;
 use crate::emulator::{control, emulator, ACCOUNT, REGION};
 use crate::fixture::{container, eventually, image, unique, App, REGISTRY};
 
-const ROLLOUT: Duration = Duration::from_secs(30);
-const EVERY: Duration = Duration::from_millis(200);
+pub(crate) const ROLLOUT: Duration = Duration::from_secs(30);
+pub(crate) const EVERY: Duration = Duration::from_millis(200);
 
 /// An `ECS Deployment State Change` as ECS sends it for a service of `app`.
-fn deployment_event(app: &App, service: &str, id: &str, name: &str, reason: &str) -> Value {
+pub(crate) fn deployment_event(app: &App, service: &str, id: &str, name: &str, reason: &str) -> Value {
     json!({
         "version": "0", "id": unique("event"),
         "detail-type": "ECS Deployment State Change", "source": "aws.ecs",
@@ -45,13 +45,13 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn push_now(repo: &str, tag: &str, digest: &str) -> Value {
+pub(crate) fn push_now(repo: &str, tag: &str, digest: &str) -> Value {
     crate::fixture::push_event(repo, Some(tag), digest, &now())
 }
 
 /// The deployment with this rollout state (`COMPLETED` on the PRIMARY one, `FAILED`), once
 /// ECS shows it: its id, task definition and ECS's reason.
-async fn deployment_in(app: &App, service: &str, state: &str, task_definition: &str) -> (String, String) {
+pub(crate) async fn deployment_in(app: &App, service: &str, state: &str, task_definition: &str) -> (String, String) {
     let found = std::cell::RefCell::new(None);
     eventually(
         &format!("a {state} deployment of {task_definition}"),
@@ -83,13 +83,13 @@ fn failed_tag(service: &aws_sdk_ecs::types::Service, repo: &str) -> Option<Strin
         .and_then(|t| t.value().map(str::to_string))
 }
 
-fn one(outcomes: &[Outcome]) -> &Outcome {
+pub(crate) fn one(outcomes: &[Outcome]) -> &Outcome {
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
     &outcomes[0]
 }
 
 /// Images go into ECR a second apart: ECR records push times in whole seconds.
-async fn put_later(app: &App, repo: &str, tag: &str, layer: &str) -> String {
+pub(crate) async fn put_later(app: &App, repo: &str, tag: &str, layer: &str) -> String {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     put_image(app, repo, tag, layer).await
 }

@@ -8,6 +8,7 @@
 //! Every create looks first: moto, and AWS for some kinds, replace duplicates instead of refusing
 //! them, and a run cut short must be finished by the next one.
 
+pub mod alarm;
 pub mod auto_scaling_group;
 pub mod capacity_provider;
 pub mod cluster;
@@ -89,6 +90,9 @@ pub fn inventory(app: &App, options: Options) -> Inventory {
             .iter()
             .map(|s| Box::new(target_group::TargetGroup::new(app, s)) as Box<dyn AnyResource>),
     );
+    list.extend(services.iter().flat_map(|s| {
+        alarm::KINDS.map(|kind| Box::new(alarm::Alarm::new(app, s, kind)) as Box<dyn AnyResource>)
+    }));
     list.push(Box::new(listener::Listener::http(app)));
     if app.file.certificate_arn.is_some() {
         list.push(Box::new(listener::Listener::https(app)));
@@ -278,6 +282,9 @@ mod tests {
         ("ecs service", "cluster capacity"),
         ("ecs service", "listener"),
         ("ecs service", "listener rule"),
+        ("alarm", "target group"),
+        ("alarm", "load balancer"),
+        ("ecs service", "alarm"),
         ("ecs service", "ecs cluster"),
         ("service scaling", "ecs service"),
         ("routing config", "ecs service"),

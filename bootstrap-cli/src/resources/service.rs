@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use aws_sdk_ecs::client::Waiters as _;
 use aws_sdk_ecs::types::{
-    CapacityProviderStrategyItem, DeploymentCircuitBreaker, DeploymentConfiguration, LoadBalancer as EcsLoadBalancer,
+    CapacityProviderStrategyItem, DeploymentAlarms, DeploymentCircuitBreaker, DeploymentConfiguration,
+    LoadBalancer as EcsLoadBalancer,
     PropagateTags, Service as EcsService, ServiceField, Tag,
 };
 
@@ -52,6 +53,13 @@ pub enum Drift {
         /// Now.
         have: Option<i32>,
     },
+    /// The alarms that fail (and roll back) a deployment.
+    Alarms {
+        /// Watched now (none when off).
+        have: Vec<String>,
+        /// Wanted.
+        want: Vec<String>,
+    },
 }
 
 impl fmt::Display for Drift {
@@ -73,6 +81,10 @@ impl fmt::Display for Drift {
                 "health check grace {} -> {HEALTH_CHECK_GRACE}s",
                 have.map_or("none".to_string(), |h| format!("{h}s"))
             ),
+            Drift::Alarms { have, want } => {
+                let list = |names: &[String]| if names.is_empty() { "none".to_string() } else { names.join(", ") };
+                write!(f, "deployment alarms {} -> {}", list(have), list(want))
+            }
         }
     }
 }
@@ -89,7 +101,24 @@ pub struct Service {
     /// Whether the desired count is the file's (`None`: the scaler's, never reset by `up`).
     owned_desired: Option<i32>,
     capacity_provider: String,
+    /// The alarms that fail a deployment, sorted: the two `up` creates and the file's own.
+    alarms: Vec<String>,
     app: String,
+}
+
+/// The alarms a deployment of `service` watches: the two `up` creates (unless the file turns
+/// them off) and the file's own, sorted.
+pub fn deployment_alarms(app: &App, service: &AppService) -> Vec<String> {
+    let spec = &service.spec.deployment;
+    let mut names: Vec<String> = if spec.default_alarms {
+        super::alarm::KINDS.iter().map(|k| app.names.alarm(&service.spec.name, k.suffix())).collect()
+    } else {
+        Vec::new()
+    };
+    names.extend(spec.alarms.iter().cloned());
+    names.sort();
+    names.dedup();
+    names
 }
 
 impl Service {
@@ -109,6 +138,7 @@ impl Service {
                 None => Some(service.spec.desired_count as i32),
             },
             capacity_provider: app.names.capacity(),
+            alarms: deployment_alarms(app, service),
             app: app.name.clone(),
         }
     }
@@ -141,10 +171,19 @@ impl Service {
     }
 }
 
-/// The circuit breaker `up` sets: roll back a deployment whose tasks fail to start.
-pub fn deployment_configuration() -> DeploymentConfiguration {
+/// The circuit breaker `up` sets (roll back a deployment whose tasks fail to start) and the
+/// deployment alarms (roll back one during which an alarm goes into ALARM; off when `alarms` is
+/// empty, which also clears alarms set before).
+pub fn deployment_configuration(alarms: &[String]) -> DeploymentConfiguration {
+    let watched = DeploymentAlarms::builder()
+        .set_alarm_names(Some(alarms.to_vec()))
+        .enable(!alarms.is_empty())
+        .rollback(!alarms.is_empty())
+        .build()
+        .expect("names, enable and rollback are set");
     DeploymentConfiguration::builder()
         .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+        .alarms(watched)
         .maximum_percent(200)
         .minimum_healthy_percent(100)
         .build()
@@ -198,7 +237,7 @@ pub async fn wait_stable(ctx: &Context, cluster: &str, service: &str, limit: Dur
 
 /// What the service differs in from what `up` wants (never the task definition, nor the desired
 /// count when that is `None`: the scaler's).
-pub fn service_drift(service: &EcsService, desired: Option<i32>, capacity_provider: &str) -> Vec<Drift> {
+pub fn service_drift(service: &EcsService, desired: Option<i32>, capacity_provider: &str, alarms: &[String]) -> Vec<Drift> {
     let mut drift = Vec::new();
     if let Some(desired) = desired.filter(|d| *d != service.desired_count()) {
         drift.push(Drift::DesiredCount {
@@ -226,6 +265,19 @@ pub fn service_drift(service: &EcsService, desired: Option<i32>, capacity_provid
     if service.health_check_grace_period_seconds() != Some(HEALTH_CHECK_GRACE) {
         drift.push(Drift::HealthCheckGrace {
             have: service.health_check_grace_period_seconds(),
+        });
+    }
+    let watched = service.deployment_configuration().and_then(|d| d.alarms());
+    let mut have: Vec<String> = match watched {
+        Some(w) if w.enable() => w.alarm_names().to_vec(),
+        _ => Vec::new(),
+    };
+    have.sort();
+    let rolls_back = watched.is_some_and(|w| w.rollback()) || alarms.is_empty();
+    if have != alarms || !rolls_back {
+        drift.push(Drift::Alarms {
+            have,
+            want: alarms.to_vec(),
         });
     }
     drift
@@ -256,7 +308,7 @@ impl Resource for Service {
     }
 
     fn diff(&self, service: &EcsService, _facts: &Facts) -> Vec<Drift> {
-        service_drift(service, self.owned_desired, &self.capacity_provider)
+        service_drift(service, self.owned_desired, &self.capacity_provider, &self.alarms)
     }
 
     /// IAM: `ecs:CreateService`, `ecs:TagResource`, `ecs:DescribeServices`.
@@ -282,7 +334,7 @@ impl Resource for Service {
                             .build(),
                     )
                     .capacity_provider_strategy(self.strategy())
-                    .deployment_configuration(deployment_configuration())
+                    .deployment_configuration(deployment_configuration(&self.alarms))
                     .health_check_grace_period_seconds(HEALTH_CHECK_GRACE)
                     .propagate_tags(PropagateTags::Service)
                     .enable_ecs_managed_tags(true)
@@ -313,7 +365,7 @@ impl Resource for Service {
             .cluster(&self.cluster)
             .service(&self.name)
             .set_desired_count(self.owned_desired)
-            .deployment_configuration(deployment_configuration())
+            .deployment_configuration(deployment_configuration(&self.alarms))
             .health_check_grace_period_seconds(HEALTH_CHECK_GRACE);
         if drift.iter().any(|d| matches!(d, Drift::CapacityProvider { .. })) {
             // ECS refuses a strategy change without a new deployment (UpdateService reference);
@@ -423,7 +475,7 @@ mod tests {
     fn an_unchanged_strategy_is_no_drift_and_a_changed_one_says_it_redeploys() {
         let ours = EcsService::builder()
             .desired_count(1)
-            .deployment_configuration(deployment_configuration())
+            .deployment_configuration(deployment_configuration(&[]))
             .capacity_provider_strategy(
                 Item::builder()
                     .capacity_provider("pushdeploy-demo")
@@ -433,13 +485,13 @@ mod tests {
             )
             .health_check_grace_period_seconds(HEALTH_CHECK_GRACE)
             .build();
-        assert!(service_drift(&ours, Some(1), "pushdeploy-demo").is_empty());
+        assert!(service_drift(&ours, Some(1), "pushdeploy-demo", &[]).is_empty());
         // Scaling on: whatever count the scaler chose is no drift.
         let mut scaled = ours.clone();
         scaled.desired_count = 7;
-        assert!(service_drift(&scaled, None, "pushdeploy-demo").is_empty());
+        assert!(service_drift(&scaled, None, "pushdeploy-demo", &[]).is_empty());
         let bare = EcsService::builder().desired_count(2).build();
-        let drift: Vec<String> = service_drift(&bare, Some(1), "pushdeploy-demo")
+        let drift: Vec<String> = service_drift(&bare, Some(1), "pushdeploy-demo", &["a".to_string()])
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -449,7 +501,8 @@ mod tests {
                 "desired count 2 -> 1",
                 "deployment circuit breaker -> enabled with rollback",
                 "capacity provider none -> pushdeploy-demo (a new deployment)",
-                "health check grace none -> 60s"
+                "health check grace none -> 60s",
+                "deployment alarms none -> a"
             ]
         );
     }

@@ -1,0 +1,358 @@
+//! A service's deployment alarms on its target group, `pushdeploy-<app>-<service>-5xx` and
+//! `-unhealthy`: the service's `deploymentConfiguration.alarms` names them with rollback, so a
+//! deployment whose tasks start and then fail requests, or fail their health checks, is failed
+//! and rolled back by ECS (ECS developer guide, "How CloudWatch alarms detect Amazon ECS
+//! deployment failures"). ECS reads them with its service-linked role.
+//!
+//! Metrics: `AWS/ApplicationELB` `HTTPCode_Target_5XX_Count` (Sum; reported only when not zero,
+//! so missing data is not breaching) and `UnHealthyHostCount` (Maximum), by `TargetGroup` and
+//! `LoadBalancer`, each the ARN's final part (ELB user guide, "CloudWatch metrics for your
+//! Application Load Balancer").
+
+use std::fmt;
+
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, StandardUnit, Statistic, Tag};
+
+use super::facts::Facts;
+use super::model::{Resource, APP_TAG};
+use crate::app_file::{App, AppService};
+use crate::context::Context;
+use crate::error::{aws, CliError};
+use crate::progress::Step;
+
+/// The two alarms `up` makes per service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmKind {
+    /// 5xx responses from the service's tasks.
+    Errors,
+    /// Targets failing the load balancer's health check.
+    Unhealthy,
+}
+
+/// Both kinds, in the order `up` lists them.
+pub const KINDS: [AlarmKind; 2] = [AlarmKind::Errors, AlarmKind::Unhealthy];
+
+impl AlarmKind {
+    /// The end of the alarm's name.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            AlarmKind::Errors => "5xx",
+            AlarmKind::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// What an alarm is set to watch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    metric: &'static str,
+    statistic: Statistic,
+    comparison: ComparisonOperator,
+    threshold: f64,
+    /// Seconds per period.
+    period: i32,
+    /// Periods in a row that breach before ALARM.
+    evaluations: i32,
+    /// `TargetGroup` and `LoadBalancer`, once both exist.
+    dimensions: Option<[(String, String); 2]>,
+}
+
+/// How an alarm differs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Drift {
+    /// Its metric, statistic, threshold, period or dimensions.
+    Settings {
+        /// What differs, in words.
+        what: String,
+    },
+    /// The app file turned the default alarms off.
+    Unwanted,
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Drift::Settings { what } => write!(f, "{what}"),
+            Drift::Unwanted => write!(f, "default_alarms = false: delete"),
+        }
+    }
+}
+
+/// An alarm as it exists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    settings: Settings,
+    state: String,
+}
+
+/// One deployment alarm of one service.
+#[derive(Debug, Clone)]
+pub struct Alarm {
+    kind: AlarmKind,
+    service: String,
+    name: String,
+    threshold: u32,
+    wanted: bool,
+    app: String,
+}
+
+impl Alarm {
+    /// The `kind` alarm of `service`.
+    pub fn new(app: &App, service: &AppService, kind: AlarmKind) -> Alarm {
+        let spec = &service.spec.deployment;
+        Alarm {
+            kind,
+            service: service.spec.name.clone(),
+            name: app.names.alarm(&service.spec.name, kind.suffix()),
+            threshold: match kind {
+                AlarmKind::Errors => spec.max_5xx_per_minute,
+                AlarmKind::Unhealthy => spec.max_unhealthy_tasks,
+            },
+            wanted: spec.default_alarms,
+            app: app.name.clone(),
+        }
+    }
+
+    /// What the alarm should watch; the dimensions once the load balancer and target group exist.
+    fn settings(&self, facts: &Facts) -> Settings {
+        let dimensions = match (&facts.load_balancer, facts.target_groups.get(&self.service)) {
+            (Some(lb), Some(tg)) => arn_suffixes(&lb.arn, tg),
+            _ => None,
+        };
+        match self.kind {
+            AlarmKind::Errors => Settings {
+                metric: "HTTPCode_Target_5XX_Count",
+                statistic: Statistic::Sum,
+                comparison: ComparisonOperator::GreaterThanOrEqualToThreshold,
+                threshold: f64::from(self.threshold),
+                period: 60,
+                evaluations: 1,
+                dimensions,
+            },
+            AlarmKind::Unhealthy => Settings {
+                metric: "UnHealthyHostCount",
+                statistic: Statistic::Maximum,
+                comparison: ComparisonOperator::GreaterThanThreshold,
+                threshold: f64::from(self.threshold),
+                period: 60,
+                evaluations: 2,
+                dimensions,
+            },
+        }
+    }
+
+    /// Creates or overwrites the alarm (PutMetricAlarm does both; tags count only when it
+    /// creates). Needs the dimensions.
+    ///
+    /// IAM: `cloudwatch:PutMetricAlarm`; with tags, `cloudwatch:TagResource`.
+    async fn put(&self, ctx: &Context, facts: &Facts, tagged: bool) -> Result<Settings, CliError> {
+        let settings = self.settings(facts);
+        let dimensions = (settings.dimensions.clone())
+            .ok_or_else(|| crate::error::missing("cloudwatch:PutMetricAlarm", "the load balancer and target group"))?;
+        let mut call = (ctx.cloudwatch().put_metric_alarm())
+            .alarm_name(&self.name)
+            .alarm_description(format!(
+                "pushdeploy: fails (and rolls back) a deployment of ECS service {}/{}",
+                self.app, self.service
+            ))
+            .namespace(NAMESPACE)
+            .metric_name(settings.metric)
+            .statistic(settings.statistic.clone())
+            .comparison_operator(settings.comparison.clone())
+            .threshold(settings.threshold)
+            .period(settings.period)
+            .evaluation_periods(settings.evaluations)
+            .unit(StandardUnit::Count)
+            .treat_missing_data("notBreaching")
+            .set_dimensions(Some(
+                dimensions
+                    .iter()
+                    .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+                    .collect(),
+            ));
+        if tagged {
+            call = call.tags(Tag::builder().key(APP_TAG).value(&self.app).build());
+        }
+        call.send().await.map_err(|e| aws("cloudwatch:PutMetricAlarm", e))?;
+        Ok(settings)
+    }
+}
+
+const NAMESPACE: &str = "AWS/ApplicationELB";
+
+/// `TargetGroup` and `LoadBalancer` dimension values: `targetgroup/<name>/<id>` and
+/// `app/<name>/<id>`, the final parts of the ARNs.
+fn arn_suffixes(load_balancer_arn: &str, target_group_arn: &str) -> Option<[(String, String); 2]> {
+    let lb = load_balancer_arn.split_once(":loadbalancer/")?.1;
+    let tg = target_group_arn.rsplit_once(':')?.1;
+    Some([
+        ("TargetGroup".to_string(), tg.to_string()),
+        ("LoadBalancer".to_string(), lb.to_string()),
+    ])
+}
+
+fn observed(alarm: &MetricAlarm) -> Observed {
+    let mut dimensions: Vec<(String, String)> = (alarm.dimensions().iter())
+        .map(|d| (d.name().unwrap_or_default().to_string(), d.value().unwrap_or_default().to_string()))
+        .collect();
+    dimensions.sort();
+    dimensions.reverse(); // TargetGroup before LoadBalancer, as `settings` lists them
+    let pair = <[(String, String); 2]>::try_from(dimensions).ok();
+    Observed {
+        settings: Settings {
+            metric: match alarm.metric_name() {
+                Some("HTTPCode_Target_5XX_Count") => "HTTPCode_Target_5XX_Count",
+                Some("UnHealthyHostCount") => "UnHealthyHostCount",
+                _ => "other",
+            },
+            statistic: alarm.statistic().cloned().unwrap_or(Statistic::SampleCount),
+            comparison: (alarm.comparison_operator().cloned())
+                .unwrap_or(ComparisonOperator::LessThanLowerThreshold),
+            threshold: alarm.threshold().unwrap_or(f64::NAN),
+            period: alarm.period().unwrap_or(0),
+            evaluations: alarm.evaluation_periods().unwrap_or(0),
+            dimensions: pair,
+        },
+        state: alarm.state_value().map_or("unknown", |s| s.as_str()).to_string(),
+    }
+}
+
+impl Resource for Alarm {
+    type Observed = Observed;
+    type Drift = Drift;
+
+    fn kind(&self) -> &'static str {
+        "alarm"
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn wanted(&self) -> bool {
+        self.wanted
+    }
+
+    /// IAM: `cloudwatch:DescribeAlarms`.
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
+        let out = (ctx.cloudwatch().describe_alarms().alarm_names(&self.name).send().await)
+            .map_err(|e| aws("cloudwatch:DescribeAlarms", e))?;
+        let found = out.metric_alarms().iter().find(|a| a.alarm_name() == Some(self.name.as_str()));
+        Ok(found.map(observed))
+    }
+
+    fn diff(&self, observed: &Observed, facts: &Facts) -> Vec<Drift> {
+        if !self.wanted {
+            return vec![Drift::Unwanted];
+        }
+        let (want, have) = (self.settings(facts), &observed.settings);
+        let mut what = Vec::new();
+        if have.metric != want.metric || have.statistic != want.statistic || have.comparison != want.comparison {
+            what.push(format!("metric {} ({}) -> {} ({})", have.metric, have.statistic.as_str(), want.metric, want.statistic.as_str()));
+        }
+        if have.threshold != want.threshold {
+            what.push(format!("threshold {} -> {}", have.threshold, want.threshold));
+        }
+        if (have.period, have.evaluations) != (want.period, want.evaluations) {
+            what.push(format!(
+                "{} x {}s -> {} x {}s",
+                have.evaluations, have.period, want.evaluations, want.period
+            ));
+        }
+        if want.dimensions.is_some() && have.dimensions != want.dimensions {
+            what.push("target group or load balancer changed".to_string());
+        }
+        what.into_iter().map(|what| Drift::Settings { what }).collect()
+    }
+
+    async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
+        let settings = self.put(ctx, facts, true).await?;
+        Ok(Observed {
+            settings,
+            state: "INSUFFICIENT_DATA".to_string(),
+        })
+    }
+
+    async fn apply(&self, ctx: &Context, observed: &Observed, drift: &[Drift], facts: &Facts, step: &Step) -> Result<(), CliError> {
+        if drift.contains(&Drift::Unwanted) {
+            return self.delete(ctx, observed, step).await;
+        }
+        // An update keeps the alarm's state and tags (PutMetricAlarm reference).
+        self.put(ctx, facts, false).await.map(|_| ())
+    }
+
+    /// IAM: `cloudwatch:DeleteAlarms`.
+    async fn delete(&self, ctx: &Context, _: &Observed, _step: &Step) -> Result<(), CliError> {
+        match ctx.cloudwatch().delete_alarms().alarm_names(&self.name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found()) => Ok(()),
+            Err(e) => Err(aws("cloudwatch:DeleteAlarms", e)),
+        }
+    }
+
+    fn record(&self, _observed: &Observed, _facts: &mut Facts) {}
+
+    fn state(&self, observed: &Observed, _facts: &Facts) -> Option<String> {
+        let rule = match self.kind {
+            AlarmKind::Errors => format!("{} or more 5xx in a minute", self.threshold),
+            AlarmKind::Unhealthy => format!("more than {} unhealthy for 2 minutes", self.threshold),
+        };
+        Some(format!("{}: {rule}", observed.state.to_lowercase().replace('_', " ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app_file::AppFile;
+    use crate::resources::facts::LoadBalancerFacts;
+
+    const LB: &str = "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/pd-shop/50dc6c495c0c9188";
+    const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/pd-shop-web/73e2d6bc24d8a067";
+
+    fn facts() -> Facts {
+        let mut facts = Facts::default();
+        facts.load_balancer = Some(LoadBalancerFacts {
+            arn: LB.into(),
+            dns_name: "x".into(),
+        });
+        facts.target_groups.insert("web".into(), TG.into());
+        facts
+    }
+
+    fn alarm(kind: AlarmKind, file: AppFile) -> Alarm {
+        let app = App::resolve(file, Some("shop"), "defaults", None).unwrap();
+        Alarm::new(&app, &app.services()[0], kind)
+    }
+
+    #[test]
+    fn the_alarms_watch_the_target_group_by_the_final_parts_of_the_arns() {
+        let a = alarm(AlarmKind::Errors, AppFile::default());
+        assert_eq!(a.name(), "pushdeploy-shop-web-5xx");
+        let dims = a.settings(&facts()).dimensions.unwrap();
+        assert_eq!(dims[0], ("TargetGroup".into(), "targetgroup/pd-shop-web/73e2d6bc24d8a067".into()));
+        assert_eq!(dims[1], ("LoadBalancer".into(), "app/pd-shop/50dc6c495c0c9188".into()));
+        let same = Observed {
+            settings: a.settings(&facts()),
+            state: "OK".into(),
+        };
+        assert!(a.diff(&same, &facts()).is_empty());
+    }
+
+    #[test]
+    fn a_new_threshold_is_drift_and_alarms_turned_off_are_deleted() {
+        let mut file = AppFile::default();
+        file.services[0].deployment.max_5xx_per_minute = 50;
+        let a = alarm(AlarmKind::Errors, file.clone());
+        let before = Observed {
+            settings: alarm(AlarmKind::Errors, AppFile::default()).settings(&facts()),
+            state: "OK".into(),
+        };
+        let drift: Vec<String> = a.diff(&before, &facts()).iter().map(ToString::to_string).collect();
+        assert_eq!(drift, ["threshold 10 -> 50"]);
+        file.services[0].deployment.default_alarms = false;
+        let off = alarm(AlarmKind::Unhealthy, file);
+        assert!(!off.wanted());
+        assert_eq!(off.diff(&before, &facts()), [Drift::Unwanted]);
+    }
+}
