@@ -100,8 +100,8 @@ immutable_tags = false
 # (pushdeploy-<app>-<service>-5xx and -unhealthy); name your own alarms beside them.
 # [services.deployment]
 # default_alarms = true
-# max_5xx_per_minute = 10      # 5xx responses from the tasks in one minute
-# max_unhealthy_tasks = 0      # unhealthy tasks, two minutes in a row
+# max_5xx_per_minute = 10      # more 5xx responses from the tasks in one minute fail it
+# max_unhealthy_tasks = 0      # more unhealthy tasks, two minutes in a row, fail it
 # alarms = ["shop-web-p99"]    # your own CloudWatch alarms, at most 10
 "#;
 
@@ -224,7 +224,8 @@ pub struct DeploymentSpec {
     /// Whether `up` creates the service's two alarms on its target group: 5xx responses from its
     /// tasks, and unhealthy tasks.
     pub default_alarms: bool,
-    /// 5xx responses from the service's tasks within one minute that fail a deployment (1-100000).
+    /// 5xx responses from the service's tasks within one minute above which a deployment fails
+    /// (0-100000).
     #[serde(deserialize_with = "max_5xx")]
     pub max_5xx_per_minute: u32,
     /// Unhealthy tasks, two minutes in a row, above which a deployment fails (0-5000).
@@ -682,14 +683,16 @@ fn parse(text: &str, shown: &str) -> Result<AppFile, AppFileError> {
 }
 
 /// serde's Rust words for a type (`expected i64`, `expected struct HealthCheckSpec`) said as what
-/// to write in TOML instead.
+/// to write in TOML instead. Only the message is rewritten, not the echoed line of the file
+/// above it (the lines up to the last one of `|`).
 fn in_toml_words(message: &str) -> String {
+    const WHOLE_NUMBER: &str = "expected a whole number, 0 or more, without quotes (like 30)";
     const WORDS: &[(&str, &str)] = &[
-        ("expected u8", "expected a whole number, 0 or more, without quotes (like 30)"),
-        ("expected u16", "expected a whole number, 0 or more, without quotes (like 30)"),
-        ("expected u32", "expected a whole number, 0 or more, without quotes (like 30)"),
-        ("expected u64", "expected a whole number, 0 or more, without quotes (like 30)"),
-        ("expected usize", "expected a whole number, 0 or more, without quotes (like 30)"),
+        ("expected u8", WHOLE_NUMBER),
+        ("expected u16", WHOLE_NUMBER),
+        ("expected u32", WHOLE_NUMBER),
+        ("expected u64", WHOLE_NUMBER),
+        ("expected usize", WHOLE_NUMBER),
         ("expected i32", "expected a whole number without quotes (like 30)"),
         ("expected i64", "expected a whole number without quotes (like 30)"),
         ("expected f64", "expected a number without quotes (like 70 or 70.5)"),
@@ -698,22 +701,38 @@ fn in_toml_words(message: &str) -> String {
         ("expected a sequence", "expected a list in brackets (like [\"a\", \"b\"])"),
         ("expected a map", "expected a table (like { KEY = \"value\" }, or a [section] of its own)"),
     ];
-    let mut message = message.to_string();
+    let lines: Vec<&str> = message.lines().collect();
+    let body_from = lines.iter().rposition(|l| l.trim_start().starts_with('|')).map_or(0, |i| i + 1);
+    let mut text = lines[body_from..].join("\n");
     for (rust, toml) in WORDS {
-        if let Some(at) = message.find(rust) {
-            // Only the whole word: `expected u32` but not `expected u32x`.
-            let end = at + rust.len();
-            if message[end..].chars().next().is_none_or(|c| !c.is_alphanumeric()) {
-                message.replace_range(at..end, toml);
-            }
-        }
+        text = replace_words(&text, rust, toml);
     }
-    if let Some(at) = message.find("expected struct ") {
-        let rest = &message[at + "expected struct ".len()..];
+    while let Some(at) = text.find("expected struct ") {
+        let rest = &text[at + "expected struct ".len()..];
         let name_len = rest.find(|c: char| !c.is_alphanumeric()).unwrap_or(rest.len());
-        message.replace_range(at..at + "expected struct ".len() + name_len, "expected a table of settings (a [section] with `key = value` lines, see `pushdeploy init`)");
+        text.replace_range(
+            at..at + "expected struct ".len() + name_len,
+            "expected a table of settings (a [section] with `key = value` lines, see `pushdeploy init`)",
+        );
     }
-    message
+    let mut out: Vec<String> = lines[..body_from].iter().map(|l| l.to_string()).collect();
+    out.push(text);
+    out.join("\n")
+}
+
+/// `text` with every `word` (not followed by a letter or digit) replaced by `with`.
+fn replace_words(text: &str, word: &str, with: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(word) {
+        let end = at + word.len();
+        let whole = rest[end..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+        out.push_str(&rest[..at]);
+        out.push_str(if whole { with } else { word });
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Line (1-based) of `key = ...`, in the `nth` `[[services]]` table when given.
@@ -1092,7 +1111,7 @@ fn in_range<'de, D: Deserializer<'de>>(d: D, what: &str, low: u32, high: u32) ->
 }
 
 fn max_5xx<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    in_range(d, "deployment max_5xx_per_minute", 1, 100_000)
+    in_range(d, "deployment max_5xx_per_minute", 0, 100_000)
 }
 
 fn max_unhealthy<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
@@ -1171,6 +1190,10 @@ mod tests {
         let err = load("subnets = \"subnet-1\"\n").unwrap_err().to_string();
         assert!(err.contains("expected a list in brackets"), "{err}");
         assert_eq!(in_toml_words("expected u32x"), "expected u32x");
+        // The echoed line of the file is left as written.
+        let echoed = "TOML parse error\n  |\n1 | x = \"expected u32\"\n  |     ^^^\ninvalid type: expected u32";
+        let said = in_toml_words(echoed);
+        assert!(said.contains("1 | x = \"expected u32\"") && said.ends_with("without quotes (like 30)"), "{said}");
     }
 
     #[test]

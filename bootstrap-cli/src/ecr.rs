@@ -1,7 +1,7 @@
 //! Finding an image in ECR by tag or digest: its digest, tags, registry account and push time.
 //! `pushdeploy deploy` and `pushdeploy event` both resolve images here.
 
-use aws_sdk_ecr::types::{ImageDetail, ImageIdentifier};
+use aws_sdk_ecr::types::{DescribeImagesFilter, ImageDetail, ImageIdentifier, TagStatus};
 use chrono::{DateTime, Utc};
 use pushdeploy::image::ImageRef;
 
@@ -62,7 +62,8 @@ async fn describe_one(ctx: &Context, image: &ImageRef, tag: Option<&str>) -> Res
     match found {
         Err(CliError::ImageNotFound { image: shown, .. }) => {
             let implied = (image.tag.is_none() && image.digest.is_none()).then_some(" (no tag means `latest`)");
-            let tags = newest_tags(ctx, &image.repository, registry_account).await?;
+            // What exists is a hint: if it cannot be read, the error stays "not found".
+            let tags = newest_tags(ctx, &image.repository, registry_account).await.unwrap_or_default();
             let there = match tags.as_slice() {
                 [] => " (the repository holds no tagged image)".to_string(),
                 tags => format!(" (tags there, newest first: {})", tags.join(", ")),
@@ -82,12 +83,17 @@ async fn describe_one(ctx: &Context, image: &ImageRef, tag: Option<&str>) -> Res
 /// IAM: `ecr:DescribeImages` on the repository.
 async fn newest_tags(ctx: &Context, repository: &str, registry: Option<String>) -> Result<Vec<String>, CliError> {
     let mut images = Vec::new();
+    let tagged = DescribeImagesFilter::builder().tag_status(TagStatus::Tagged).build();
     let mut pages = (ctx.ecr().describe_images())
         .repository_name(repository)
         .set_registry_id(registry)
+        .filter(tagged)
+        .max_results(1000)
         .into_paginator()
         .send();
-    while let Some(page) = pages.next().await {
+    // Two pages at most: a hint, not an inventory.
+    for _ in 0..2 {
+        let Some(page) = pages.next().await else { break };
         let page = page.map_err(|e| aws("ecr:DescribeImages", e))?;
         images.extend(page.image_details.unwrap_or_default());
     }

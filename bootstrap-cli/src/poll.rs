@@ -52,6 +52,16 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Poll<T>, CliError>>,
 {
+    let waited = poll_until(wait, step, &mut check).await;
+    step.wait_over();
+    waited
+}
+
+async fn poll_until<T, F, Fut>(wait: &Wait, step: &Step, check: &mut F) -> Result<T, CliError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>, CliError>>,
+{
     let started = Instant::now();
     let mut delay = FIRST_DELAY;
     loop {

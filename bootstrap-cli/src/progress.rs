@@ -94,7 +94,7 @@ impl Step {
         if let Some(bar) = &self.bar {
             bar.set_message(format!("{}: {message}", self.label));
         }
-        if let Some(now) = self.waiting.lock().expect("not poisoned").as_mut() {
+        if let Some(now) = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut() {
             *now = message.to_string();
         }
     }
@@ -104,12 +104,11 @@ impl Step {
     pub fn waiting(&self, what: &str) {
         let message = format!("waiting for {what}");
         self.set(&message);
-        let mut now = self.waiting.lock().expect("not poisoned");
-        if now.is_some() || self.lines == Lines::Off {
-            *now = Some(message);
+        *self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(message.clone());
+        let beating = (self.heartbeat.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).is_some();
+        if beating || self.lines == Lines::Off {
             return;
         }
-        *now = Some(message.clone());
         eprintln!("{}: {message}", self.label);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
@@ -119,11 +118,11 @@ impl Step {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
             loop {
                 tick.tick().await;
-                let now = shared.lock().expect("not poisoned").clone().unwrap_or_default();
+                let now = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().unwrap_or_default();
                 eprintln!("{label}: still {now} ({})", seconds(started));
             }
         });
-        *self.heartbeat.lock().expect("not poisoned") = Some(beat);
+        *self.heartbeat.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(beat);
     }
 
     /// Says what the step is doing now: the spinner's message on a terminal, a line otherwise
@@ -164,12 +163,17 @@ impl Step {
         }
     }
 
+    /// The wait is over (the step may go on with other calls): no more heartbeats.
+    pub fn wait_over(&self) {
+        self.stop_heartbeat();
+    }
+
     /// Stops the heartbeat; whether the step waited (and so said so).
     fn stop_heartbeat(&self) -> bool {
-        if let Some(beat) = self.heartbeat.lock().expect("not poisoned").take() {
+        if let Some(beat) = self.heartbeat.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
             beat.abort();
         }
-        self.waiting.lock().expect("not poisoned").is_some()
+        self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
     }
 }
 

@@ -1801,6 +1801,8 @@ def _to_cbor(op: Any, status: str, payload: bytes) -> bytes:
             error = json.loads(payload or b"{}")
         except ValueError:
             error = {}
+        if not isinstance(error, dict):
+            error = {}
         code = str(error.get("__type") or error.get("code") or "InternalFailure").rsplit("#", 1)[-1]
         return _cbor_text_map({"__type": code, "message": str(error.get("message") or error.get("Message") or "")})
     out = bytearray()

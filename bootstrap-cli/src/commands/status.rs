@@ -144,6 +144,8 @@ impl fmt::Display for LastDeployment {
 pub enum RolledBackBy {
     /// ECS's deployment circuit breaker.
     CircuitBreaker,
+    /// ECS, on a deployment alarm that went into ALARM.
+    Alarm,
     /// A person, with `pushdeploy rollback`.
     Person,
 }
@@ -262,11 +264,22 @@ pub fn circuit_breaker_rollback(
         .and_then(|r| r.started_at())
         .map(|t| format!(" at {t}"))
         .unwrap_or_default();
+    let who = match triggered_alarms(deployment) {
+        Some(names) => format!("ECS ({} in ALARM)", names.join(", ")),
+        None => "ECS's circuit breaker".to_string(),
+    };
     Some(format!(
-        "ECS's circuit breaker {state} the deployment of {} ({reason}) to {}{when}",
+        "{who} {state} the deployment of {} ({reason}) to {}{when}",
         failed.map_or("a new revision", short),
         back_to.map_or("the last revision that worked", short)
     ))
+}
+
+/// The alarms that failed `deployment`, when alarms did (`None`: they did not).
+pub fn triggered_alarms(deployment: &ServiceDeployment) -> Option<Vec<String>> {
+    let alarms = deployment.alarms()?;
+    (alarms.status() == Some(&aws_sdk_ecs::types::ServiceDeploymentRollbackMonitorsStatus::Triggered))
+        .then(|| alarms.triggered_alarm_names().to_vec())
 }
 
 /// A person's rollback, from the pause tag `pushdeploy rollback` writes.
@@ -318,10 +331,11 @@ pub async fn status(app: &App, ctx: &Context) -> Result<Status, CliError> {
     })
 }
 
-/// The newest service deployment, if it is a rollback, with the revisions it went from and to.
+/// The newest service deployment, if it is a rollback: who rolled back (the circuit breaker or an
+/// alarm) and, in words, the revisions it went from and to.
 ///
 /// IAM: `ecs:ListServiceDeployments`, `ecs:DescribeServiceDeployments`, `ecs:DescribeServiceRevisions`.
-async fn latest_rollback(ctx: &Context, cluster: &str, service: &str) -> Result<Option<String>, CliError> {
+async fn latest_rollback(ctx: &Context, cluster: &str, service: &str) -> Result<Option<(RolledBackBy, String)>, CliError> {
     let ecs = ctx.ecs();
     let mut newest: Option<aws_sdk_ecs::types::ServiceDeploymentBrief> = None;
     let mut token = None;
@@ -393,11 +407,11 @@ async fn latest_rollback(ctx: &Context, cluster: &str, service: &str) -> Result<
             .find(|r| arn.is_some() && r.service_revision_arn() == arn)
             .and_then(|r| r.task_definition())
     };
-    Ok(circuit_breaker_rollback(
-        deployment,
-        task_definition(failed_arn),
-        task_definition(back_arn),
-    ))
+    let by = match triggered_alarms(deployment) {
+        Some(_) => RolledBackBy::Alarm,
+        None => RolledBackBy::CircuitBreaker,
+    };
+    Ok(circuit_breaker_rollback(deployment, task_definition(failed_arn), task_definition(back_arn)).map(|text| (by, text)))
 }
 
 async fn service_status(
@@ -436,8 +450,8 @@ async fn service_status(
     if st.paused {
         st.rolled_back_by = Some(RolledBackBy::Person);
         st.rolled_back = tag_value(svc.tags(), TAG_PAUSED).map(person_rollback);
-    } else if let Some(text) = latest_rollback(ctx, &cluster, &s.spec.name).await? {
-        st.rolled_back_by = Some(RolledBackBy::CircuitBreaker);
+    } else if let Some((by, text)) = latest_rollback(ctx, &cluster, &s.spec.name).await? {
+        st.rolled_back_by = Some(by);
         st.rolled_back = Some(text);
     }
     st.last_deployment = last_deployment(&st.deployments, st.rolled_back_by.as_ref());
@@ -476,6 +490,11 @@ pub fn last_deployment(deployments: &[DeploymentState], rolled_back_by: Option<&
             outcome: DeploymentOutcome::Failed,
             revision: None,
             reason: Some("rolled back by ECS's circuit breaker".to_string()),
+        },
+        (_, Some(RolledBackBy::Alarm)) => LastDeployment {
+            outcome: DeploymentOutcome::Failed,
+            revision: None,
+            reason: Some("rolled back by ECS on a deployment alarm".to_string()),
         },
         (Some(DeploymentRolloutState::Completed), _) => LastDeployment {
             outcome: DeploymentOutcome::Completed,

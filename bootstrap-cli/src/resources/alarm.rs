@@ -4,14 +4,14 @@
 //! and rolled back by ECS (ECS developer guide, "How CloudWatch alarms detect Amazon ECS
 //! deployment failures"). ECS reads them with its service-linked role.
 //!
-//! Metrics: `AWS/ApplicationELB` `HTTPCode_Target_5XX_Count` (Sum; reported only when not zero,
+//! Metrics: `AWS/ApplicationELB` `HTTPCode_Target_5XX_Count` (Sum above the threshold; reported only when not zero,
 //! so missing data is not breaching) and `UnHealthyHostCount` (Maximum), by `TargetGroup` and
 //! `LoadBalancer`, each the ARN's final part (ELB user guide, "CloudWatch metrics for your
 //! Application Load Balancer").
 
 use std::fmt;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, StandardUnit, Statistic, Tag};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
 
 use super::facts::Facts;
 use super::model::{Resource, APP_TAG};
@@ -123,7 +123,7 @@ impl Alarm {
             AlarmKind::Errors => Settings {
                 metric: "HTTPCode_Target_5XX_Count",
                 statistic: Statistic::Sum,
-                comparison: ComparisonOperator::GreaterThanOrEqualToThreshold,
+                comparison: ComparisonOperator::GreaterThanThreshold,
                 threshold: f64::from(self.threshold),
                 period: 60,
                 evaluations: 1,
@@ -162,7 +162,7 @@ impl Alarm {
             .threshold(settings.threshold)
             .period(settings.period)
             .evaluation_periods(settings.evaluations)
-            .unit(StandardUnit::Count)
+            // No `Unit`: one that does not match the metric's would leave the alarm without data.
             .treat_missing_data("notBreaching")
             .set_dimensions(Some(
                 dimensions
@@ -294,7 +294,7 @@ impl Resource for Alarm {
 
     fn state(&self, observed: &Observed, _facts: &Facts) -> Option<String> {
         let rule = match self.kind {
-            AlarmKind::Errors => format!("{} or more 5xx in a minute", self.threshold),
+            AlarmKind::Errors => format!("more than {} 5xx in a minute", self.threshold),
             AlarmKind::Unhealthy => format!("more than {} unhealthy for 2 minutes", self.threshold),
         };
         Some(format!("{}: {rule}", observed.state.to_lowercase().replace('_', " ")))
