@@ -421,7 +421,11 @@ impl App {
                         None => format!("`{key}` (the default)"),
                     })
                     .collect();
-                let also = if also.is_empty() { String::new() } else { format!(" (see {})", also.join(", ")) };
+                let also = if also.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (see {})", also.join(", "))
+                };
                 match line(p.key) {
                     Some(n) => format!("line {n}, field `{}`: {}{also}", p.key, p.message),
                     None => format!("field `{}`: {}{also}", p.key, p.message),
@@ -698,11 +702,20 @@ fn in_toml_words(message: &str) -> String {
         ("expected f64", "expected a number without quotes (like 70 or 70.5)"),
         ("expected a boolean", "expected true or false, without quotes"),
         ("expected a string", "expected text in quotes (like \"web\")"),
-        ("expected a sequence", "expected a list in brackets (like [\"a\", \"b\"])"),
-        ("expected a map", "expected a table (like { KEY = \"value\" }, or a [section] of its own)"),
+        (
+            "expected a sequence",
+            "expected a list in brackets (like [\"a\", \"b\"])",
+        ),
+        (
+            "expected a map",
+            "expected a table (like { KEY = \"value\" }, or a [section] of its own)",
+        ),
     ];
     let lines: Vec<&str> = message.lines().collect();
-    let body_from = lines.iter().rposition(|l| l.trim_start().starts_with('|')).map_or(0, |i| i + 1);
+    let body_from = lines
+        .iter()
+        .rposition(|l| l.trim_start().starts_with('|'))
+        .map_or(0, |i| i + 1);
     let mut text = lines[body_from..].join("\n");
     for (rust, toml) in WORDS {
         text = replace_words(&text, rust, toml);
@@ -1129,8 +1142,13 @@ fn alarm_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     }
     // CloudWatch API reference, PutMetricAlarm: AlarmName is 1-255 UTF-8 characters, no ASCII
     // control characters.
-    if let Some(bad) = names.iter().find(|n| n.is_empty() || n.chars().count() > 255 || n.chars().any(|c| c.is_ascii_control())) {
-        return Err(custom(format!("{bad:?} is not a CloudWatch alarm name: 1 to 255 characters, no control characters")));
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.is_empty() || n.chars().count() > 255 || n.chars().any(|c| c.is_ascii_control()))
+    {
+        return Err(custom(format!(
+            "{bad:?} is not a CloudWatch alarm name: 1 to 255 characters, no control characters"
+        )));
     }
     Ok(names)
 }
@@ -1181,24 +1199,35 @@ mod tests {
     #[test]
     fn a_wrong_type_is_said_in_toml_words_not_rust_types() {
         let err = load("min_instances = \"two\"\n").unwrap_err().to_string();
-        assert!(err.contains("expected a whole number, 0 or more, without quotes"), "{err}");
+        assert!(
+            err.contains("expected a whole number, 0 or more, without quotes"),
+            "{err}"
+        );
         assert!(!err.contains("u32"), "{err}");
         let err = load("[[services]]\nname = \"web\"\nhealth_check = \"yes\"\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("expected a table of settings") && !err.contains("HealthCheckSpec"), "{err}");
+        assert!(
+            err.contains("expected a table of settings") && !err.contains("HealthCheckSpec"),
+            "{err}"
+        );
         let err = load("subnets = \"subnet-1\"\n").unwrap_err().to_string();
         assert!(err.contains("expected a list in brackets"), "{err}");
         assert_eq!(in_toml_words("expected u32x"), "expected u32x");
         // The echoed line of the file is left as written.
         let echoed = "TOML parse error\n  |\n1 | x = \"expected u32\"\n  |     ^^^\ninvalid type: expected u32";
         let said = in_toml_words(echoed);
-        assert!(said.contains("1 | x = \"expected u32\"") && said.ends_with("without quotes (like 30)"), "{said}");
+        assert!(
+            said.contains("1 | x = \"expected u32\"") && said.ends_with("without quotes (like 30)"),
+            "{said}"
+        );
     }
 
     #[test]
     fn a_rule_across_fields_names_the_line_of_each() {
-        let err = load("min_instances = 3\ndesired_instances = 2\n").unwrap_err().to_string();
+        let err = load("min_instances = 3\ndesired_instances = 2\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("line 2, field `desired_instances`")
                 && err.contains("`min_instances` on line 1")

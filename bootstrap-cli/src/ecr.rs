@@ -63,7 +63,9 @@ async fn describe_one(ctx: &Context, image: &ImageRef, tag: Option<&str>) -> Res
         Err(CliError::ImageNotFound { image: shown, .. }) => {
             let implied = (image.tag.is_none() && image.digest.is_none()).then_some(" (no tag means `latest`)");
             // What exists is a hint: if it cannot be read, the error stays "not found".
-            let tags = newest_tags(ctx, &image.repository, registry_account).await.unwrap_or_default();
+            let tags = newest_tags(ctx, &image.repository, registry_account)
+                .await
+                .unwrap_or_default();
             let there = match tags.as_slice() {
                 [] => " (the repository holds no tagged image)".to_string(),
                 tags => format!(" (tags there, newest first: {})", tags.join(", ")),

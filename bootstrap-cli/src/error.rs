@@ -336,8 +336,14 @@ mod tests {
         }))
         .for_people()
         .to_string();
-        assert!(missing.contains("/pushdeploy/shop/config") && missing.contains("pushdeploy up"), "{missing}");
-        assert!(!missing.contains("PUSHDEPLOY_") && !missing.contains("<app>"), "{missing}");
+        assert!(
+            missing.contains("/pushdeploy/shop/config") && missing.contains("pushdeploy up"),
+            "{missing}"
+        );
+        assert!(
+            !missing.contains("PUSHDEPLOY_") && !missing.contains("<app>"),
+            "{missing}"
+        );
         let busy = CliError::Engine(pushdeploy::Error::Busy {
             cluster: "shop".into(),
             service: "web".into(),
@@ -346,6 +352,9 @@ mod tests {
         })
         .for_people()
         .to_string();
-        assert!(busy.contains("run the command again") && !busy.contains("Lambda"), "{busy}");
+        assert!(
+            busy.contains("run the command again") && !busy.contains("Lambda"),
+            "{busy}"
+        );
     }
 }

@@ -94,7 +94,12 @@ impl Step {
         if let Some(bar) = &self.bar {
             bar.set_message(format!("{}: {message}", self.label));
         }
-        if let Some(now) = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut() {
+        if let Some(now) = self
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
             *now = message.to_string();
         }
     }
@@ -118,7 +123,11 @@ impl Step {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
             loop {
                 tick.tick().await;
-                let now = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().unwrap_or_default();
+                let now = shared
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone()
+                    .unwrap_or_default();
                 eprintln!("{label}: still {now} ({})", seconds(started));
             }
         });
@@ -170,10 +179,18 @@ impl Step {
 
     /// Stops the heartbeat; whether the step waited (and so said so).
     fn stop_heartbeat(&self) -> bool {
-        if let Some(beat) = self.heartbeat.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+        if let Some(beat) = self
+            .heartbeat
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
             beat.abort();
         }
-        self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
+        self.waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
     }
 }
 

@@ -10,23 +10,13 @@ use aws_sdk_cloudwatch::types::StateValue;
 use pushdeploy::outcome::Reason;
 use pushdeploy::Action;
 
-use crate::emulator::{emulator, sdk_config, REGION};
+use crate::emulator::sdk_config;
 use crate::fixture::{described, eventually, unique, App};
 use crate::outcomes::{deployment_event, deployment_in, one, push_now, put_later};
 
+/// The binary in a fresh folder whose `pushdeploy.toml` is `file`.
 fn pd(args: &[&str], file: &str) -> Output {
-    let endpoint = emulator().endpoint.clone();
-    crate::first_contact::run(
-        args,
-        &[
-            ("AWS_REGION", REGION),
-            ("AWS_ENDPOINT_URL", &endpoint),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ],
-        &[("pushdeploy.toml", file)],
-    )
+    crate::first_hour::pd(args, &[("pushdeploy.toml", file)])
 }
 
 fn ok(out: &Output) -> String {
@@ -40,21 +30,37 @@ fn ok(out: &Output) -> String {
 
 async fn watched(ecs: &aws_sdk_ecs::Client, app: &str) -> (Vec<String>, bool, bool) {
     let service = described(ecs, app, "web").await;
-    let alarms = service.deployment_configuration().and_then(|d| d.alarms()).expect("alarms set");
+    let alarms = service
+        .deployment_configuration()
+        .and_then(|d| d.alarms())
+        .expect("alarms set");
     (alarms.alarm_names().to_vec(), alarms.enable(), alarms.rollback())
 }
 
 #[tokio::test]
 async fn up_gives_each_service_two_alarms_it_watches_with_rollback_and_the_file_can_turn_them_off() {
     let name = unique("alarms");
-    let file = format!("name = \"{name}\"\n[[services]]\nname = \"web\"\n[services.deployment]\nmax_5xx_per_minute = 5\n");
+    let file =
+        format!("name = \"{name}\"\n[[services]]\nname = \"web\"\n[services.deployment]\nmax_5xx_per_minute = 5\n");
     ok(&pd(&["up"], &file));
     let sdk = sdk_config().await;
     let (cw, ecs) = (aws_sdk_cloudwatch::Client::new(&sdk), aws_sdk_ecs::Client::new(&sdk));
-    let names = [format!("pushdeploy-{name}-web-5xx"), format!("pushdeploy-{name}-web-unhealthy")];
-    let found = cw.describe_alarms().set_alarm_names(Some(names.to_vec())).send().await.unwrap();
+    let names = [
+        format!("pushdeploy-{name}-web-5xx"),
+        format!("pushdeploy-{name}-web-unhealthy"),
+    ];
+    let found = cw
+        .describe_alarms()
+        .set_alarm_names(Some(names.to_vec()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(found.metric_alarms().len(), 2, "{found:?}");
-    let errors = found.metric_alarms().iter().find(|a| a.alarm_name() == Some(names[0].as_str())).unwrap();
+    let errors = found
+        .metric_alarms()
+        .iter()
+        .find(|a| a.alarm_name() == Some(names[0].as_str()))
+        .unwrap();
     assert_eq!(
         (errors.metric_name(), errors.namespace(), errors.threshold()),
         (Some("HTTPCode_Target_5XX_Count"), Some("AWS/ApplicationELB"), Some(5.0))
@@ -66,11 +72,25 @@ async fn up_gives_each_service_two_alarms_it_watches_with_rollback_and_the_file_
             .unwrap_or_default()
             .to_string()
     };
-    assert!(dimension("TargetGroup").starts_with(&format!("targetgroup/pd-{name}-web/")), "{errors:?}");
-    assert!(dimension("LoadBalancer").starts_with(&format!("app/pd-{name}/")), "{errors:?}");
+    assert!(
+        dimension("TargetGroup").starts_with(&format!("targetgroup/pd-{name}-web/")),
+        "{errors:?}"
+    );
+    assert!(
+        dimension("LoadBalancer").starts_with(&format!("app/pd-{name}/")),
+        "{errors:?}"
+    );
     assert_eq!(errors.state_value(), Some(&StateValue::InsufficientData));
-    let tags = cw.list_tags_for_resource().resource_arn(errors.alarm_arn().unwrap()).send().await.unwrap();
-    assert!(tags.tags().iter().any(|t| t.key() == Some("pushdeploy:app") && t.value() == Some(name.as_str())));
+    let tags = cw
+        .list_tags_for_resource()
+        .resource_arn(errors.alarm_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(tags
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some("pushdeploy:app") && t.value() == Some(name.as_str())));
     assert_eq!(watched(&ecs, &name).await, (names.to_vec(), true, true));
     let plan = ok(&pd(&["plan"], &file));
     assert!(plan.contains("plan: 0 of "), "converged: {plan}");
@@ -81,7 +101,12 @@ async fn up_gives_each_service_two_alarms_it_watches_with_rollback_and_the_file_
     assert!(plan.contains("default_alarms = false: delete"), "{plan}");
     assert!(plan.contains(&format!("-> {name}-p99")), "{plan}");
     ok(&pd(&["up"], &own));
-    let left = cw.describe_alarms().set_alarm_names(Some(names.to_vec())).send().await.unwrap();
+    let left = cw
+        .describe_alarms()
+        .set_alarm_names(Some(names.to_vec()))
+        .send()
+        .await
+        .unwrap();
     assert!(left.metric_alarms().is_empty(), "{left:?}");
     assert_eq!(watched(&ecs, &name).await, (vec![format!("{name}-p99")], true, true));
     assert!(ok(&pd(&["plan"], &own)).contains("plan: 0 of "));
@@ -115,17 +140,33 @@ async fn a_deployment_during_which_an_alarm_fires_is_rolled_back_and_reported_fa
     let (failed_id, reason) = deployment_in(&app, "web", "FAILED", &bad).await;
     assert!(reason.contains(&alarm), "{reason}");
     let failed = app
-        .handle(&deployment_event(&app, "web", &failed_id, "SERVICE_DEPLOYMENT_FAILED", &reason))
+        .handle(&deployment_event(
+            &app,
+            "web",
+            &failed_id,
+            "SERVICE_DEPLOYMENT_FAILED",
+            &reason,
+        ))
         .await
         .unwrap();
     let failed = one(&failed);
-    assert_eq!((failed.action, &failed.reason), (Action::Failed, &Reason::Alarm), "{failed:?}");
+    assert_eq!(
+        (failed.action, &failed.reason),
+        (Action::Failed, &Reason::Alarm),
+        "{failed:?}"
+    );
     assert_eq!(failed.alarms, [alarm.clone()]);
-    eventually("ECS rolls back to the last good revision", crate::outcomes::ROLLOUT, crate::outcomes::EVERY, || async {
-        app.running_arn("web").await == good
-    })
+    eventually(
+        "ECS rolls back to the last good revision",
+        crate::outcomes::ROLLOUT,
+        crate::outcomes::EVERY,
+        || async { app.running_arn("web").await == good },
+    )
     .await;
     // The image is remembered: a replayed push does not deploy it again.
     let replay = app.handle(&push).await.unwrap();
-    assert_eq!((one(&replay).action, one(&replay).reason.as_str()), (Action::Skipped, "failed-before"));
+    assert_eq!(
+        (one(&replay).action, one(&replay).reason.as_str()),
+        (Action::Skipped, "failed-before")
+    );
 }

@@ -15,7 +15,7 @@ use crate::fixture::{container, described, image, push_event, unique, App};
 
 /// The binary in a fresh folder holding `files`, against the shared emulator with the default
 /// account's keys in the environment.
-fn pd(args: &[&str], files: &[(&str, &str)]) -> Output {
+pub(crate) fn pd(args: &[&str], files: &[(&str, &str)]) -> Output {
     let endpoint = emulator().endpoint.clone();
     run(
         args,
@@ -358,7 +358,8 @@ fn without_a_terminal_up_lists_each_resource_once_and_down_deletes_services_toge
     // The table on stdout names every resource; stderr does not repeat it line by line.
     assert!(stdout.contains(&format!("ecs service          {name}/api")), "{stdout}");
     assert!(
-        !err.lines().any(|l| l.starts_with("ecs service") || l.starts_with("security group")),
+        !err.lines()
+            .any(|l| l.starts_with("ecs service") || l.starts_with("security group")),
         "{err}"
     );
     // -v adds a line per step, each with one elapsed time.

@@ -77,13 +77,19 @@ fn pin(name: &str, text: &str) {
     settings.set_prepend_module_to_snapshot(false);
     settings.set_snapshot_path("snapshots");
     for (pattern, with) in [
-        (r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d| UTC)?", "[time]"),
+        (
+            r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d| UTC)?",
+            "[time]",
+        ),
         (r"\(\d+\.\d+s\)", "([s])"),
         (r"after \d+\.\d+s", "after [s]"),
         (r"\bsg-[0-9a-f]+", "sg-[id]"),
         (r"\bvpc-[0-9a-f]+", "vpc-[id]"),
         (r"ecs-svc/\d+", "ecs-svc/[id]"),
-        (r"[a-z0-9-]+\.us-east-1\.elb\.amazonaws\.com", "[lb].us-east-1.elb.amazonaws.com"),
+        (
+            r"[a-z0-9-]+\.us-east-1\.elb\.amazonaws\.com",
+            "[lb].us-east-1.elb.amazonaws.com",
+        ),
         (r"pid \d+", "pid [n]"),
     ] {
         settings.add_filter(pattern, with);
@@ -98,8 +104,7 @@ async fn steady(ecs: &aws_sdk_ecs::Client) {
     loop {
         let service = crate::fixture::described(ecs, APP, "web").await;
         let done = service.deployments().len() == 1
-            && service.deployments()[0].rollout_state()
-                == Some(&aws_sdk_ecs::types::DeploymentRolloutState::Completed)
+            && service.deployments()[0].rollout_state() == Some(&aws_sdk_ecs::types::DeploymentRolloutState::Completed)
             && service.running_count() == service.desired_count();
         if done {
             return;
@@ -128,7 +133,10 @@ async fn the_text_of_every_command_for_a_small_app() {
     mistakes += &me.run(&format!("deploy --service web --image {APP}/web"));
     mistakes += &me.run("resume --service web");
     pin("05-deploy-mistakes", &mistakes);
-    pin("06-deploy", &me.run(&format!("deploy --service web --image {APP}/web:v1")));
+    pin(
+        "06-deploy",
+        &me.run(&format!("deploy --service web --image {APP}/web:v1")),
+    );
     pin("07-sync-dry-run", &me.run("sync --dry-run"));
     let again = me.run(&format!("deploy --service web --image {APP}/web:v2"));
     steady(&ecs).await;

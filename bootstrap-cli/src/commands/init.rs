@@ -34,7 +34,11 @@ impl fmt::Display for InitReport {
         if let Some(region) = &self.region {
             what.push(format!("region {region}"));
         }
-        let what = if what.is_empty() { String::new() } else { format!(" ({})", what.join(", ")) };
+        let what = if what.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", what.join(", "))
+        };
         writeln!(f, "wrote {}{what}: edit it, then run `{}`", self.path, self.next)
     }
 }
@@ -73,7 +77,11 @@ fn starter(app: Option<&str>, region: Option<&str>) -> String {
     if let Some(app) = app {
         text = text
             .replacen("# name = \"demo\"", &format!("name = \"{app}\""), 1)
-            .replacen("# repository = \"demo/web\"", &format!("# repository = \"{app}/web\""), 1);
+            .replacen(
+                "# repository = \"demo/web\"",
+                &format!("# repository = \"{app}/web\""),
+                1,
+            );
     }
     if let Some(region) = region {
         text = text.replacen("# region = \"us-east-1\"", &format!("region = \"{region}\""), 1);
@@ -105,6 +113,9 @@ mod tests {
     #[test]
     fn a_file_elsewhere_is_named_in_the_next_command() {
         assert_eq!(next_command(Path::new("pushdeploy.toml")), "pushdeploy up");
-        assert_eq!(next_command(Path::new("ops/shop.toml")), "pushdeploy up -f ops/shop.toml");
+        assert_eq!(
+            next_command(Path::new("ops/shop.toml")),
+            "pushdeploy up -f ops/shop.toml"
+        );
     }
 }

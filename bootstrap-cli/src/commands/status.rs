@@ -331,17 +331,18 @@ pub async fn status(app: &App, ctx: &Context) -> Result<Status, CliError> {
     })
 }
 
-/// The newest service deployment, if it is a rollback: who rolled back (the circuit breaker or an
-/// alarm) and, in words, the revisions it went from and to.
+/// The service's newest service deployment, by creation time (ECS documents no listing order).
 ///
-/// IAM: `ecs:ListServiceDeployments`, `ecs:DescribeServiceDeployments`, `ecs:DescribeServiceRevisions`.
-async fn latest_rollback(ctx: &Context, cluster: &str, service: &str) -> Result<Option<(RolledBackBy, String)>, CliError> {
-    let ecs = ctx.ecs();
+/// IAM: `ecs:ListServiceDeployments`.
+async fn newest_deployment(
+    ctx: &Context,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<aws_sdk_ecs::types::ServiceDeploymentBrief>, CliError> {
     let mut newest: Option<aws_sdk_ecs::types::ServiceDeploymentBrief> = None;
     let mut token = None;
     loop {
-        let page = ecs
-            .list_service_deployments()
+        let page = (ctx.ecs().list_service_deployments())
             .cluster(cluster)
             .service(service)
             .set_next_token(token)
@@ -355,10 +356,23 @@ async fn latest_rollback(ctx: &Context, cluster: &str, service: &str) -> Result<
         }
         token = page.next_token;
         if token.is_none() {
-            break;
+            return Ok(newest);
         }
     }
-    let Some(arn) = newest
+}
+
+/// The newest service deployment, if it is a rollback: who rolled back (the circuit breaker or an
+/// alarm) and, in words, the revisions it went from and to.
+///
+/// IAM: `ecs:ListServiceDeployments`, `ecs:DescribeServiceDeployments`, `ecs:DescribeServiceRevisions`.
+async fn latest_rollback(
+    ctx: &Context,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<(RolledBackBy, String)>, CliError> {
+    let ecs = ctx.ecs();
+    let Some(arn) = newest_deployment(ctx, cluster, service)
+        .await?
         .filter(|b| {
             matches!(
                 b.status(),
@@ -411,7 +425,10 @@ async fn latest_rollback(ctx: &Context, cluster: &str, service: &str) -> Result<
         Some(_) => RolledBackBy::Alarm,
         None => RolledBackBy::CircuitBreaker,
     };
-    Ok(circuit_breaker_rollback(deployment, task_definition(failed_arn), task_definition(back_arn)).map(|text| (by, text)))
+    Ok(
+        circuit_breaker_rollback(deployment, task_definition(failed_arn), task_definition(back_arn))
+            .map(|text| (by, text)),
+    )
 }
 
 async fn service_status(
@@ -474,13 +491,20 @@ async fn service_status(
 
 /// How the last deployment ended, from the deployments ECS shows (PRIMARY first): a failed one
 /// still draining, or one ECS's circuit breaker rolled back, is `failed`.
-pub fn last_deployment(deployments: &[DeploymentState], rolled_back_by: Option<&RolledBackBy>) -> Option<LastDeployment> {
+pub fn last_deployment(
+    deployments: &[DeploymentState],
+    rolled_back_by: Option<&RolledBackBy>,
+) -> Option<LastDeployment> {
     let failed = (deployments.iter()).find(|d| d.rollout_state == Some(DeploymentRolloutState::Failed));
     if let Some(failed) = failed {
         return Some(LastDeployment {
             outcome: DeploymentOutcome::Failed,
             revision: Some(short(&failed.task_definition).to_string()),
-            reason: Some((failed.rollout_state_reason.as_deref()).unwrap_or("ECS gave no reason").to_string()),
+            reason: Some(
+                (failed.rollout_state_reason.as_deref())
+                    .unwrap_or("ECS gave no reason")
+                    .to_string(),
+            ),
         });
     }
     let primary = deployments.first()?;
@@ -517,7 +541,11 @@ pub fn last_deployment(deployments: &[DeploymentState], rolled_back_by: Option<&
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let url = self.url.as_deref().unwrap_or("no load balancer yet");
-        writeln!(f, "app {} in {} (account {}): {url}\n", self.app, self.region, self.account)?;
+        writeln!(
+            f,
+            "app {} in {} (account {}): {url}\n",
+            self.app, self.region, self.account
+        )?;
         let rows: Vec<[String; 3]> = (self.resources.iter())
             .map(|r| [r.kind.to_string(), r.name.clone(), r.words()])
             .collect();
@@ -635,12 +663,18 @@ mod tests {
         };
         assert_eq!(last_deployment(&[], None), None);
         let done = [d("PRIMARY", "web:7", "COMPLETED", None)];
-        assert_eq!(last_deployment(&done, None).map(|l| l.to_string()).as_deref(), Some("completed: web:7"));
+        assert_eq!(
+            last_deployment(&done, None).map(|l| l.to_string()).as_deref(),
+            Some("completed: web:7")
+        );
         let running = [
             d("PRIMARY", "web:8", "IN_PROGRESS", None),
             d("ACTIVE", "web:7", "COMPLETED", None),
         ];
-        assert_eq!(last_deployment(&running, None).map(|l| l.to_string()).as_deref(), Some("in progress: web:8"));
+        assert_eq!(
+            last_deployment(&running, None).map(|l| l.to_string()).as_deref(),
+            Some("in progress: web:8")
+        );
         let failing = [
             d("PRIMARY", "web:7", "IN_PROGRESS", None),
             d(
@@ -655,7 +689,9 @@ mod tests {
             Some("failed: web:8 (ECS deployment circuit breaker: tasks failed to start.)")
         );
         assert_eq!(
-            last_deployment(&done, Some(&RolledBackBy::CircuitBreaker)).unwrap().outcome,
+            last_deployment(&done, Some(&RolledBackBy::CircuitBreaker))
+                .unwrap()
+                .outcome,
             DeploymentOutcome::Failed
         );
         assert_eq!(

@@ -193,7 +193,12 @@ fn arn_suffixes(load_balancer_arn: &str, target_group_arn: &str) -> Option<[(Str
 
 fn observed(alarm: &MetricAlarm) -> Observed {
     let mut dimensions: Vec<(String, String)> = (alarm.dimensions().iter())
-        .map(|d| (d.name().unwrap_or_default().to_string(), d.value().unwrap_or_default().to_string()))
+        .map(|d| {
+            (
+                d.name().unwrap_or_default().to_string(),
+                d.value().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     dimensions.sort();
     dimensions.reverse(); // TargetGroup before LoadBalancer, as `settings` lists them
@@ -206,8 +211,7 @@ fn observed(alarm: &MetricAlarm) -> Observed {
                 _ => "other",
             },
             statistic: alarm.statistic().cloned().unwrap_or(Statistic::SampleCount),
-            comparison: (alarm.comparison_operator().cloned())
-                .unwrap_or(ComparisonOperator::LessThanLowerThreshold),
+            comparison: (alarm.comparison_operator().cloned()).unwrap_or(ComparisonOperator::LessThanLowerThreshold),
             threshold: alarm.threshold().unwrap_or(f64::NAN),
             period: alarm.period().unwrap_or(0),
             evaluations: alarm.evaluation_periods().unwrap_or(0),
@@ -237,7 +241,10 @@ impl Resource for Alarm {
     async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
         let out = (ctx.cloudwatch().describe_alarms().alarm_names(&self.name).send().await)
             .map_err(|e| aws("cloudwatch:DescribeAlarms", e))?;
-        let found = out.metric_alarms().iter().find(|a| a.alarm_name() == Some(self.name.as_str()));
+        let found = out
+            .metric_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(self.name.as_str()));
         Ok(found.map(observed))
     }
 
@@ -248,7 +255,13 @@ impl Resource for Alarm {
         let (want, have) = (self.settings(facts), &observed.settings);
         let mut what = Vec::new();
         if have.metric != want.metric || have.statistic != want.statistic || have.comparison != want.comparison {
-            what.push(format!("metric {} ({}) -> {} ({})", have.metric, have.statistic.as_str(), want.metric, want.statistic.as_str()));
+            what.push(format!(
+                "metric {} ({}) -> {} ({})",
+                have.metric,
+                have.statistic.as_str(),
+                want.metric,
+                want.statistic.as_str()
+            ));
         }
         if have.threshold != want.threshold {
             what.push(format!("threshold {} -> {}", have.threshold, want.threshold));
@@ -273,7 +286,14 @@ impl Resource for Alarm {
         })
     }
 
-    async fn apply(&self, ctx: &Context, observed: &Observed, drift: &[Drift], facts: &Facts, step: &Step) -> Result<(), CliError> {
+    async fn apply(
+        &self,
+        ctx: &Context,
+        observed: &Observed,
+        drift: &[Drift],
+        facts: &Facts,
+        step: &Step,
+    ) -> Result<(), CliError> {
         if drift.contains(&Drift::Unwanted) {
             return self.delete(ctx, observed, step).await;
         }
@@ -330,7 +350,10 @@ mod tests {
         let a = alarm(AlarmKind::Errors, AppFile::default());
         assert_eq!(a.name(), "pushdeploy-shop-web-5xx");
         let dims = a.settings(&facts()).dimensions.unwrap();
-        assert_eq!(dims[0], ("TargetGroup".into(), "targetgroup/pd-shop-web/73e2d6bc24d8a067".into()));
+        assert_eq!(
+            dims[0],
+            ("TargetGroup".into(), "targetgroup/pd-shop-web/73e2d6bc24d8a067".into())
+        );
         assert_eq!(dims[1], ("LoadBalancer".into(), "app/pd-shop/50dc6c495c0c9188".into()));
         let same = Observed {
             settings: a.settings(&facts()),

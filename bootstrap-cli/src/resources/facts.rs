@@ -77,7 +77,11 @@ pub struct LoadBalancerFacts {
 impl LoadBalancerFacts {
     /// The app's URL: HTTPS when the app file names a certificate.
     pub fn url(&self, app: &crate::app_file::App) -> String {
-        let scheme = if app.file.certificate_arn.is_some() { "https" } else { "http" };
+        let scheme = if app.file.certificate_arn.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}", self.dns_name)
     }
 }

@@ -8,8 +8,8 @@ use std::fmt;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableDescription, TableStatus, Tag,
-    TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableDescription, TableStatus,
+    Tag, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use pushdeploy::lock::{KEY, TTL_ATTRIBUTE};
 

@@ -90,9 +90,11 @@ pub fn inventory(app: &App, options: Options) -> Inventory {
             .iter()
             .map(|s| Box::new(target_group::TargetGroup::new(app, s)) as Box<dyn AnyResource>),
     );
-    list.extend(services.iter().flat_map(|s| {
-        alarm::KINDS.map(|kind| Box::new(alarm::Alarm::new(app, s, kind)) as Box<dyn AnyResource>)
-    }));
+    list.extend(
+        services
+            .iter()
+            .flat_map(|s| alarm::KINDS.map(|kind| Box::new(alarm::Alarm::new(app, s, kind)) as Box<dyn AnyResource>)),
+    );
     list.push(Box::new(listener::Listener::http(app)));
     if app.file.certificate_arn.is_some() {
         list.push(Box::new(listener::Listener::https(app)));
@@ -215,7 +217,12 @@ pub async fn teardown(
         a.0.kind() == b.0.kind() && a.0.deleted_together() && b.0.deleted_together()
     };
     for batch in doomed.chunk_by(together) {
-        let results = join_all(batch.iter().map(|(r, existing)| delete_one(*r, *existing, ctx, progress))).await;
+        let results = join_all(
+            batch
+                .iter()
+                .map(|(r, existing)| delete_one(*r, *existing, ctx, progress)),
+        )
+        .await;
         for result in results {
             done.deleted.push(result?);
         }

@@ -9,8 +9,7 @@ use std::time::Duration;
 use aws_sdk_ecs::client::Waiters as _;
 use aws_sdk_ecs::types::{
     CapacityProviderStrategyItem, DeploymentAlarms, DeploymentCircuitBreaker, DeploymentConfiguration,
-    LoadBalancer as EcsLoadBalancer,
-    PropagateTags, Service as EcsService, ServiceField, Tag,
+    LoadBalancer as EcsLoadBalancer, PropagateTags, Service as EcsService, ServiceField, Tag,
 };
 
 use super::facts::{need, Facts};
@@ -82,7 +81,13 @@ impl fmt::Display for Drift {
                 have.map_or("none".to_string(), |h| format!("{h}s"))
             ),
             Drift::Alarms { have, want } => {
-                let list = |names: &[String]| if names.is_empty() { "none".to_string() } else { names.join(", ") };
+                let list = |names: &[String]| {
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                };
                 write!(f, "deployment alarms {} -> {}", list(have), list(want))
             }
         }
@@ -111,7 +116,10 @@ pub struct Service {
 pub fn deployment_alarms(app: &App, service: &AppService) -> Vec<String> {
     let spec = &service.spec.deployment;
     let mut names: Vec<String> = if spec.default_alarms {
-        super::alarm::KINDS.iter().map(|k| app.names.alarm(&service.spec.name, k.suffix())).collect()
+        super::alarm::KINDS
+            .iter()
+            .map(|k| app.names.alarm(&service.spec.name, k.suffix()))
+            .collect()
     } else {
         Vec::new()
     };
@@ -200,14 +208,23 @@ pub async fn wait_inactive(ctx: &Context, cluster: &str, service: &str, step: &S
         "its tasks are still stopping: run `pushdeploy down` again to continue",
     );
     poll::until(&wait, step, || async {
-        let out = (ctx.ecs().describe_services().cluster(cluster).services(service).send().await)
+        let out = (ctx
+            .ecs()
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await)
             .map_err(|e| aws("ecs:DescribeServices", e))?;
         // No service in the answer (a failure `MISSING`): ECS has purged it, which is gone too.
         Ok(match out.services().first().map(Status::of_service) {
             None | Some(Status::Inactive) => Poll::Done(()),
             Some(Status::Draining) => {
                 let running = out.services()[0].running_count();
-                Poll::Pending(format!("draining, {}", crate::output::plural(running.max(0) as usize, "task")))
+                Poll::Pending(format!(
+                    "draining, {}",
+                    crate::output::plural(running.max(0) as usize, "task")
+                ))
             }
             Some(_) => Poll::Pending("still active".to_string()),
         })
@@ -237,7 +254,12 @@ pub async fn wait_stable(ctx: &Context, cluster: &str, service: &str, limit: Dur
 
 /// What the service differs in from what `up` wants (never the task definition, nor the desired
 /// count when that is `None`: the scaler's).
-pub fn service_drift(service: &EcsService, desired: Option<i32>, capacity_provider: &str, alarms: &[String]) -> Vec<Drift> {
+pub fn service_drift(
+    service: &EcsService,
+    desired: Option<i32>,
+    capacity_provider: &str,
+    alarms: &[String],
+) -> Vec<Drift> {
     let mut drift = Vec::new();
     if let Some(desired) = desired.filter(|d| *d != service.desired_count()) {
         drift.push(Drift::DesiredCount {
