@@ -9,7 +9,14 @@ names the AWS documentation it follows. What is still faked is listed in docs/em
 
 Timing knobs (environment, seconds; the defaults suit the tests):
     PUSHDEPLOY_EMULATOR_DRAIN_SECONDS        DRAINING -> INACTIVE after DeleteService (2)
-    PUSHDEPLOY_EMULATOR_DEPLOYMENT_SECONDS   a deployment IN_PROGRESS -> COMPLETED or FAILED (2)
+    PUSHDEPLOY_EMULATOR_DEPLOYMENT_SECONDS   a deployment IN_PROGRESS -> COMPLETED or FAILED (2);
+                                             a blue/green, canary or linear one's SCALE_UP stage
+    PUSHDEPLOY_EMULATOR_MINUTE_SECONDS       one minute of bakeTimeInMinutes,
+                                             canaryBakeTimeInMinutes, stepBakeTimeInMinutes and
+                                             a lifecycle hook's timeoutInMinutes (1)
+    PUSHDEPLOY_EMULATOR_STAGE_SECONDS        each other lifecycle stage of a blue/green, canary
+                                             or linear deployment; ROLLBACK_REQUESTED after
+                                             StopServiceDeployment (0.3)
     PUSHDEPLOY_EMULATOR_CAPACITY_PROVIDER_DELETE_SECONDS   DELETE_IN_PROGRESS -> INACTIVE (1)
     PUSHDEPLOY_EMULATOR_SLR_PROPAGATION_SECONDS  a new ECS service-linked role unusable (1)
     PUSHDEPLOY_EMULATOR_INVISIBLE_CALLS      calls that do not see a new security group,
@@ -41,6 +48,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import datetime
 import fnmatch
 import io
 import json
@@ -102,6 +110,8 @@ def _env_float(name: str, default: float) -> float:
 SETTINGS: dict[str, float] = {
     "drain_seconds": _env_float("PUSHDEPLOY_EMULATOR_DRAIN_SECONDS", 2.0),
     "deployment_seconds": _env_float("PUSHDEPLOY_EMULATOR_DEPLOYMENT_SECONDS", 2.0),
+    "minute_seconds": _env_float("PUSHDEPLOY_EMULATOR_MINUTE_SECONDS", 1.0),
+    "stage_seconds": _env_float("PUSHDEPLOY_EMULATOR_STAGE_SECONDS", 0.3),
     "capacity_provider_delete_seconds": _env_float(
         "PUSHDEPLOY_EMULATOR_CAPACITY_PROVIDER_DELETE_SECONDS", 1.0
     ),
@@ -270,7 +280,9 @@ _original_describe_sgs = ec2_security_groups.SecurityGroupBackend.describe_secur
 
 def _create_security_group(self: Any, *args: Any, **kwargs: Any) -> Any:
     group = _original_create_sg(self, *args, **kwargs)
-    INVISIBLE.created("ec2", group.id)
+    # A VPC's `default` group comes with the VPC (the default VPC's long before any request).
+    if group.name != "default":
+        INVISIBLE.created("ec2", group.id)
     return group
 
 
@@ -762,6 +774,325 @@ def _digest_of(backend: Any, image: str) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------------------------------------
+# ECS blue/green, canary and linear deployments with an Application Load Balancer
+# ---------------------------------------------------------------------------------------------
+
+# DeploymentConfiguration.strategy (ECS API reference): the strategies that shift traffic in
+# lifecycle stages rather than replacing tasks in place.
+STAGED = ("BLUE_GREEN", "CANARY", "LINEAR")
+# ECS developer guide, "Application Load Balancer resources for blue/green, linear, and canary
+# deployments": what a deployment fails with when the production (or test) rule does not forward
+# to both target groups, or mixes forward with other action types.
+BOTH_GROUPS = "Both targetGroup and alternateTargetGroup must be associated with the productionListenerRule or testListenerRule."
+NON_FORWARD = "blue/green is not supported when using ALB listeners that have multiple action types configured with non-forward actions"
+
+
+def _deployment_config(service: Any) -> dict[str, Any]:
+    return getattr(service, "deployment_configuration", None) or {}
+
+
+def _multiple_of_tenth(value: float) -> bool:
+    return abs(value * 10 - round(value * 10)) < 1e-6
+
+
+def _check_percent(name: str, value: Any, low: float) -> None:
+    # ECS API reference, CanaryConfiguration.canaryPercent ("multiples of 0.1 from 0.1 to
+    # 100.0") and LinearConfiguration.stepPercent ("multiples of 0.1 from 3.0 to 100.0").
+    if value is not None and not (low <= float(value) <= 100 and _multiple_of_tenth(float(value))):
+        raise invalid_parameter(f"{name} must be a multiple of 0.1 from {low} to 100.0, not {value}.")
+
+
+def _check_bake(name: str, value: Any) -> None:
+    # ECS API reference, CanaryConfiguration / LinearConfiguration: "Valid values are 0 to 1440
+    # minutes (24 hours)"; bakeTimeInMinutes likewise.
+    if value is not None and not 0 <= int(value) <= 1440:
+        raise invalid_parameter(f"{name} must be between 0 and 1440 minutes, not {value}.")
+
+
+def _check_strategy(config: dict[str, Any], controller: dict[str, Any]) -> None:
+    """What DeploymentConfiguration allows (ECS API reference, DeploymentConfiguration,
+    CanaryConfiguration, LinearConfiguration, DeploymentController)."""
+    strategy = config.get("strategy") or "ROLLING"
+    if strategy != "ROLLING" and (controller.get("type") or "ECS") != "ECS":
+        # DeploymentController.type: the strategies are choices of the ECS deployment controller.
+        raise invalid_parameter(f"The {strategy} deployment strategy requires the ECS deployment controller, not {controller.get('type')}.")
+    canary, linear = config.get("canaryConfiguration"), config.get("linearConfiguration")
+    # "Only valid when the deployment strategy is CANARY" (LINEAR).
+    if canary is not None and strategy != "CANARY":
+        raise invalid_parameter("canaryConfiguration is only valid when the deployment strategy is CANARY.")
+    if linear is not None and strategy != "LINEAR":
+        raise invalid_parameter("linearConfiguration is only valid when the deployment strategy is LINEAR.")
+    # bakeTimeInMinutes: "You must provide this parameter when you use the BLUE_GREEN deployment strategy."
+    if strategy == "BLUE_GREEN" and config.get("bakeTimeInMinutes") is None:
+        raise invalid_parameter("bakeTimeInMinutes must be provided for the BLUE_GREEN deployment strategy.")
+    _check_bake("bakeTimeInMinutes", config.get("bakeTimeInMinutes"))
+    _check_bake("canaryBakeTimeInMinutes", (canary or {}).get("canaryBakeTimeInMinutes"))
+    _check_bake("stepBakeTimeInMinutes", (linear or {}).get("stepBakeTimeInMinutes"))
+    _check_percent("canaryPercent", (canary or {}).get("canaryPercent"), 0.1)
+    _check_percent("stepPercent", (linear or {}).get("stepPercent"), 3.0)
+    _check_hooks(config.get("lifecycleHooks") or [], strategy)
+
+
+# DeploymentLifecycleHook.lifecycleStages (ECS API reference; botocore's DeploymentLifecycleHookStage
+# enum): the stages a hook may run at. SCALE_UP, BAKE_TIME and CLEAN_UP take no hook.
+HOOK_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT",
+               "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT")
+# Same field, and ECS developer guide, "Pause hooks for Amazon ECS service deployments": "PAUSE hooks
+# cannot be configured at TEST_TRAFFIC_SHIFT or PRODUCTION_TRAFFIC_SHIFT stages" (they also run
+# during a rollback).
+NO_PAUSE_STAGES = ("TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT")
+
+
+def _check_hooks(hooks: list[dict[str, Any]], strategy: str) -> None:
+    """What deploymentConfiguration.lifecycleHooks allows (ECS API reference,
+    DeploymentLifecycleHook and DeploymentLifecycleHookTimeoutConfiguration; ECS developer guide,
+    "Lifecycle hooks for Amazon ECS service deployments": hooks belong to the blue/green, linear
+    and canary strategies)."""
+    if not hooks:
+        return
+    if strategy not in STAGED:
+        raise invalid_parameter(
+            f"lifecycleHooks are only supported with the BLUE_GREEN, CANARY or LINEAR deployment strategy, not {strategy}."
+        )
+    for hook in hooks:
+        # targetType: "If not specified, the default value is AWS_LAMBDA."
+        kind = hook.get("targetType") or "AWS_LAMBDA"
+        if kind not in ("AWS_LAMBDA", "PAUSE"):
+            raise invalid_parameter(f"Invalid lifecycle hook targetType {kind}: valid values are AWS_LAMBDA and PAUSE.")
+        stages = hook.get("lifecycleStages") or []
+        # lifecycleStages: "You must provide this parameter when configuring a deployment lifecycle hook."
+        if not stages:
+            raise invalid_parameter("lifecycleStages must be provided (at least one stage) for each lifecycle hook.")
+        for stage in stages:
+            if stage not in HOOK_STAGES:
+                raise invalid_parameter(
+                    f"Invalid lifecycle stage {stage} for a lifecycle hook: valid stages are {', '.join(HOOK_STAGES)}."
+                )
+            if kind == "PAUSE" and stage in NO_PAUSE_STAGES:
+                raise invalid_parameter(
+                    f"PAUSE hooks cannot be configured at the {stage} lifecycle stage: TEST_TRAFFIC_SHIFT and "
+                    "PRODUCTION_TRAFFIC_SHIFT are only valid for AWS_LAMBDA hooks."
+                )
+        # hookTargetArn: "not applicable for PAUSE hooks"; "You must provide this parameter when
+        # configuring an AWS_LAMBDA lifecycle hook."
+        if kind == "PAUSE" and hook.get("hookTargetArn"):
+            raise invalid_parameter("hookTargetArn is not applicable to a PAUSE lifecycle hook.")
+        if kind == "AWS_LAMBDA" and not hook.get("hookTargetArn"):
+            raise invalid_parameter("hookTargetArn must be provided for an AWS_LAMBDA lifecycle hook.")
+        timeout = hook.get("timeoutConfiguration") or {}
+        # timeoutInMinutes: "Valid Range: Minimum value of 1. Maximum value of 20160."
+        minutes = timeout.get("timeoutInMinutes")
+        if minutes is not None and not 1 <= int(minutes) <= 20160:
+            raise invalid_parameter(f"timeoutInMinutes must be between 1 and 20160, not {minutes}.")
+        if timeout.get("action") not in (None, "CONTINUE", "ROLLBACK"):
+            raise invalid_parameter(f"Invalid timeout action {timeout.get('action')}: valid values are CONTINUE and ROLLBACK.")
+
+
+def _find_rule(elb: Any, arn: str | None) -> tuple[Any, Any]:
+    """(listener, rule) of a listener rule ARN, the listener's default rule included; a listener
+    ARN (a Network Load Balancer's "rule", AdvancedConfiguration.productionListenerRule) gives its
+    default rule. moto keeps the default rule in `listener._default_rule`."""
+    for balancer in elb.load_balancers.values():
+        for listener in balancer.listeners.values():
+            if listener.arn == arn:
+                return listener, listener._default_rule[0]
+            for rule in listener.rules.values():
+                if rule.arn == arn:
+                    return listener, rule
+    return None, None
+
+
+def _check_advanced(account: str, region: str, load_balancers: list[dict[str, Any]], strategy: str) -> None:
+    """ECS developer guide, "Application Load Balancer resources for blue/green, linear, and
+    canary deployments": each load balancer of the service names an alternate target group (not
+    the primary), the production listener rule (and optionally a test one) and the role ECS moves
+    traffic with (AdvancedConfiguration)."""
+    elb = elbv2_backends[account][region]
+    roles = {role.arn for role in iam_backends[account]["aws"].roles.values()}
+    for lb in load_balancers:
+        advanced = lb.get("advancedConfiguration")
+        if not advanced:
+            raise invalid_parameter(f"advancedConfiguration is required for each load balancer of a service with the {strategy} deployment strategy.")
+        alternate = advanced.get("alternateTargetGroupArn")
+        if alternate not in elb.target_groups:
+            raise invalid_parameter(f"The alternate target group {alternate} does not exist.")
+        if alternate == lb.get("targetGroupArn"):
+            raise invalid_parameter("alternateTargetGroupArn must be a different target group from targetGroupArn.")
+        for key in ("productionListenerRule", "testListenerRule"):
+            arn = advanced.get(key)
+            if (arn or key == "productionListenerRule") and _find_rule(elb, arn)[1] is None:
+                raise invalid_parameter(f"The {key} {arn} does not exist.")
+        if advanced.get("roleArn") not in roles:
+            raise invalid_parameter(f"The role {advanced.get('roleArn')} in advancedConfiguration does not exist.")
+
+
+def _check_networking(backend: Any, task_definition: str | None, load_balancers: list[dict[str, Any]],
+                      network: dict[str, Any], account: str, region: str) -> None:
+    """ECS developer guide, "Amazon ECS task networking options" and "Troubleshooting service load
+    balancers": an `awsvpc` task needs the service's awsvpcConfiguration and registers by IP; any
+    other mode registers by instance. The target groups (primary and alternate) must match."""
+    if not task_definition:
+        return
+    mode = backend.describe_task_definition(task_definition).network_mode or "bridge"
+    if mode == "awsvpc" and not (network or {}).get("awsvpcConfiguration"):
+        raise invalid_parameter("Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+    elb = elbv2_backends[account][region]
+    for lb in load_balancers:
+        for arn in (lb.get("targetGroupArn"), (lb.get("advancedConfiguration") or {}).get("alternateTargetGroupArn")):
+            group = elb.target_groups.get(arn) if arn else None
+            if group is None:
+                continue
+            if (group.target_type == "ip" and mode != "awsvpc") or (group.target_type == "instance" and mode == "awsvpc"):
+                raise invalid_parameter(
+                    f"The provided target group {arn} has target type {group.target_type}, which is incompatible "
+                    f"with the {mode} network mode specified in the task definition."
+                )
+
+
+def _check_deployment_request(self: Any, service: Any = None) -> None:
+    """CreateService, or UpdateService of `service` (what it does not give, the service keeps)."""
+
+    def given(name: str, attribute: str) -> Any:
+        value = self._get_param(name)
+        return value if value is not None else getattr(service, attribute, None)
+
+    config = given("deploymentConfiguration", "deployment_configuration") or {}
+    controller = given("deploymentController", "deployment_controller") or {"type": "ECS"}
+    load_balancers = given("loadBalancers", "load_balancers") or []
+    _check_strategy(config, controller)
+    if config.get("strategy") in STAGED:
+        _check_advanced(self.current_account, self.region, load_balancers, config["strategy"])
+    task_definition = given("taskDefinition", "task_definition")
+    network = given("networkConfiguration", "network_configuration") or {}
+    _check_networking(self.ecs_backend, task_definition, load_balancers, network, self.current_account, self.region)
+
+
+def _traffic_steps(config: dict[str, Any]) -> list[tuple[float, int]]:
+    """(green's share of production traffic, minutes to wait after the shift), in order. ECS
+    developer guide: "Amazon ECS canary deployments" (canaryPercent, then the rest after
+    canaryBakeTimeInMinutes; defaults 5.0 and 10), "Amazon ECS linear deployments" (stepPercent
+    more each step, stepBakeTimeInMinutes between steps but "not applied after reaching 100
+    percent"; defaults 10.0 and 6), blue/green (everything at once)."""
+    strategy = config.get("strategy")
+    if strategy == "CANARY":
+        canary = config.get("canaryConfiguration") or {}
+        return [(float(canary.get("canaryPercent", 5.0)), int(canary.get("canaryBakeTimeInMinutes", 10))), (100.0, 0)]
+    if strategy == "LINEAR":
+        linear = config.get("linearConfiguration") or {}
+        step, wait = float(linear.get("stepPercent", 10.0)), int(linear.get("stepBakeTimeInMinutes", 6))
+        shares = [round(step * k, 1) for k in range(1, int(100 // step) + 1) if round(step * k, 1) < 100]
+        return [(share, wait) for share in shares] + [(100.0, 0)]
+    return [(100.0, 0)]
+
+
+def _schedule(config: dict[str, Any], reconcile: bool) -> list[tuple[str, float, float]]:
+    """The lifecycle stages of a blue/green, canary or linear deployment as (stage, wall seconds,
+    green's share of production traffic during it). ECS developer guide, "How Amazon ECS
+    blue/green deployments work": RECONCILE_SERVICE (only with more than one revision ACTIVE),
+    PRE_SCALE_UP, SCALE_UP, POST_SCALE_UP, TEST_TRAFFIC_SHIFT, POST_TEST_TRAFFIC_SHIFT,
+    PRODUCTION_TRAFFIC_SHIFT (once per step for canary and linear), POST_PRODUCTION_TRAFFIC_SHIFT,
+    BAKE_TIME (bakeTimeInMinutes), CLEAN_UP. DeploymentLifecycleHook.lifecycleStages (ECS API
+    reference) adds PRE_PRODUCTION_TRAFFIC_SHIFT, "invoked before every traffic shift step" for
+    canary and linear: here a stage of no length before each PRODUCTION_TRAFFIC_SHIFT, which only
+    a hook (a pause) makes last."""
+    stage, minute = SETTINGS["stage_seconds"], SETTINGS["minute_seconds"]
+    out = [("RECONCILE_SERVICE", stage, 0.0)] if reconcile else []
+    out += [("PRE_SCALE_UP", stage, 0.0), ("SCALE_UP", SETTINGS["deployment_seconds"], 0.0), ("POST_SCALE_UP", stage, 0.0),
+            ("TEST_TRAFFIC_SHIFT", stage, 0.0), ("POST_TEST_TRAFFIC_SHIFT", stage, 0.0)]
+    before = 0.0
+    for share, wait in _traffic_steps(config):
+        out += [("PRE_PRODUCTION_TRAFFIC_SHIFT", 0.0, before), ("PRODUCTION_TRAFFIC_SHIFT", stage + wait * minute, share)]
+        before = share
+    bake = int(config.get("bakeTimeInMinutes") or 0) * minute
+    return out + [("POST_PRODUCTION_TRAFFIC_SHIFT", stage, 100.0), ("BAKE_TIME", bake, 100.0), ("CLEAN_UP", stage, 100.0)]
+
+
+def _forward_weights(rule: Any) -> dict[str, int]:
+    """Target group ARN -> weight of the rule's forward actions (a plain forward: 1)."""
+    weights: dict[str, int] = {}
+    for action in rule.actions:
+        if action.type != "forward":
+            continue
+        groups = (action.data.get("ForwardConfig") or {}).get("TargetGroups") or []
+        weights.update({g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups})
+        if not groups and action.data.get("TargetGroupArn"):
+            weights[action.data["TargetGroupArn"]] = 1
+    return weights
+
+
+def _write_weights(service: Any, rule_arn: str, weights: dict[str, int]) -> None:
+    """Sets the rule's forward weights as ECS does through ModifyRule/ModifyListener, keeping the
+    listener's DefaultActions and its default rule the same."""
+    listener, rule = _find_rule(elbv2_backends[service._account_id][service.region_name], rule_arn)
+    if rule is None:
+        return
+    for action in (a for a in rule.actions if a.type == "forward"):
+        for group in (action.data.get("ForwardConfig") or {}).get("TargetGroups") or []:
+            if group["TargetGroupArn"] in weights:
+                group["Weight"] = weights[group["TargetGroupArn"]]
+    if rule.is_default:
+        listener.default_actions = rule.actions
+
+
+def _rule_problem(elb: Any, arn: str, groups: tuple[str, str]) -> str | None:
+    _, rule = _find_rule(elb, arn)
+    types = {action.type for action in rule.actions} if rule is not None else set()
+    if len(types) > 1 and "forward" in types:
+        return NON_FORWARD
+    if rule is None or not set(groups) <= set(_forward_weights(rule)):
+        return BOTH_GROUPS
+    return None
+
+
+def _begin_traffic(rollout: Any) -> str | None:
+    """At the start of a staged deployment: checks its listener rules and picks green, the target
+    group not carrying production traffic (the lower weight; the alternate when even). Returns why
+    the deployment cannot go on, or None. Without advancedConfiguration nothing is shifted."""
+    service = rollout.service
+    lb = next((l for l in service.load_balancers or [] if l.get("advancedConfiguration")), None)
+    if lb is None:
+        return None
+    advanced = lb["advancedConfiguration"]
+    primary, alternate = lb.get("targetGroupArn"), advanced.get("alternateTargetGroupArn")
+    rules = [(arn, test) for arn, test in ((advanced.get("productionListenerRule"), False), (advanced.get("testListenerRule"), True)) if arn]
+    elb = elbv2_backends[service._account_id][service.region_name]
+    if not advanced.get("productionListenerRule"):
+        return BOTH_GROUPS
+    for arn, _ in rules:
+        problem = _rule_problem(elb, arn, (primary, alternate))
+        if problem:
+            return problem
+    weights = _forward_weights(_find_rule(elb, rules[0][0])[1])
+    rollout.green = primary if weights.get(primary, 0) < weights.get(alternate, 0) else alternate
+    rollout.blue = alternate if rollout.green == primary else primary
+    rollout.rules = rules
+    return None
+
+
+def _shift(rollout: Any, share: float, test: bool) -> None:
+    """Green gets `share` percent of production traffic (ELB weights are integers: round(share)),
+    and all test traffic once `test` (TEST_TRAFFIC_SHIFT on)."""
+    if rollout.green is None:
+        return
+    green = round(share)
+    for arn, is_test in rollout.rules:
+        if not is_test:
+            _write_weights(rollout.service, arn, {rollout.green: green, rollout.blue: 100 - green})
+        elif test:
+            _write_weights(rollout.service, arn, {rollout.green: 100, rollout.blue: 0})
+    rollout.share, rollout.test_shifted = share, test
+
+
+def _restore_blue(rollout: Any) -> None:
+    """A rollback or a superseded staged deployment: traffic back on blue at once."""
+    if getattr(rollout, "green", None) is None:
+        return
+    for arn, _ in rollout.rules:
+        _write_weights(rollout.service, arn, {rollout.green: 0, rollout.blue: 100})
+    rollout.share, rollout.test_shifted = 0.0, False
+
+
 class Rollout:
     """One ECS deployment of a service, with its service-deployment and service-revision records
     (ECS developer guide, "View service history using Amazon ECS service deployments")."""
@@ -804,6 +1135,32 @@ class Rollout:
             for i in images
         ]
         self.capacity_provider_strategy = list(getattr(service, "capacity_provider_strategy", None) or [])
+        # Blue/green, canary and linear deployments walk lifecycle stages from `clock` (a rollback
+        # is a plain deployment back to the last good revision); traffic is set up at the first tick.
+        config = _deployment_config(service)
+        self.staged = rollback_of is None and config.get("strategy") in STAGED
+        # More than one revision ACTIVE: another deployment still running or draining.
+        busy = any(getattr(r, "draining", False) or (r.rollout_state == "IN_PROGRESS" and not getattr(r, "superseded", False))
+                   for r in _rollouts(service))
+        self.schedule = _schedule(config, reconcile=busy) if self.staged else []
+        self.clock = self.started
+        self.stage: str | None = None
+        self.green: str | None = None
+        self.blue: str | None = None
+        self.rules: list[tuple[str, bool]] = []  # (listener rule ARN, is the test rule)
+        self.share: float | None = None  # green's share of production traffic, as last written
+        self.test_shifted = False
+        # Lifecycle hooks, as configured when the deployment started (a rollback runs none here).
+        self.hooks = copy.deepcopy(config.get("lifecycleHooks") or []) if self.staged else []
+        self.entered = -1  # the last stage whose hooks were run
+        self.stage_began = self.started  # when the current stage began (wall seconds)
+        self.hook_queue: list[dict[str, Any]] = []  # hooks of the current stage still to run
+        self.hook_details: list[dict[str, Any]] = []  # DeploymentLifecycleHookDetail, in order
+        self.pause: dict[str, Any] | None = None  # the detail AWAITING_ACTION
+        self.pause_since = 0.0
+        self.pause_expires = 0.0
+        self.stop_at: float | None = None  # StopServiceDeployment: when the rollback starts
+        self.stop_requested: Any = None
 
     def deployment(self, status: str) -> dict[str, Any]:
         desired = self.service.desired_count
@@ -849,8 +1206,12 @@ class Rollout:
             "startedAt": self.created,
             "finishedAt": self.finished if self.status != "STOPPED" else None,
             "stoppedAt": self.finished if self.status == "STOPPED" else None,
-            # The last change of state: finished, rolling back, or created.
-            "updatedAt": self.finished or (self.rollback or {}).get("startedAt") or self.created,
+            # The last change of state: finished, rolling back, rollback requested, the current
+            # stage of a staged deployment begun (a client counts the bake time left from it), or
+            # created.
+            "updatedAt": self.finished or (self.rollback or {}).get("startedAt") or self.stop_requested
+            or (_from_epoch(self.stage_began) if self.staged and self.stage and self.status == "IN_PROGRESS" else None)
+            or self.created,
             "sourceServiceRevisions": [
                 {"arn": arn, "requestedTaskCount": 0, "runningTaskCount": 0, "pendingTaskCount": 0}
                 for arn in self.source_revisions
@@ -873,6 +1234,20 @@ class Rollout:
         }
         if self.rollback:
             out["rollback"] = self.rollback
+        if self.staged and self.stage:
+            # ServiceDeployment.lifecycleStage: the current stage (the last one once finished).
+            # PRE_PRODUCTION_TRAFFIC_SHIFT is a hook stage (DeploymentLifecycleHookStage) missing
+            # from ServiceDeploymentLifecycleStage, which the SDKs parse lifecycleStage with: a
+            # pause there is reported as the stage before it (POST_TEST_TRAFFIC_SHIFT before the
+            # first traffic step, PRODUCTION_TRAFFIC_SHIFT between canary or linear steps).
+            stage = self.stage
+            if stage == "PRE_PRODUCTION_TRAFFIC_SHIFT":
+                names = [name for name, _, _ in self.schedule]
+                stage = names[max(self.entered, 1) - 1]
+            out["lifecycleStage"] = stage
+        if self.hook_details:
+            # ServiceDeployment.lifecycleHookDetails: every hook the deployment ran, in order.
+            out["lifecycleHookDetails"] = [dict(d) for d in self.hook_details]
         return out
 
     def alarms(self) -> dict[str, Any]:
@@ -930,6 +1305,9 @@ def _start_rollout(service: Any, task_definition: str, rollback_of: Rollout | No
             r.status = "STOPPED"
             r.status_reason = "Superseded by a newer deployment."
             r.finished = utcnow()
+            _end_pause(r)
+            # The new deployment starts from blue: the superseded one's green takes no traffic.
+            _restore_blue(r)
     rollouts.append(rollout)
     service.task_definition = task_definition
     if rollback_of is None:
@@ -960,8 +1338,12 @@ def _breaker(service: Any) -> dict[str, Any]:
 
 def _fail(service: Any, rollout: Rollout, previous: list[Rollout], reason: str, rollback: bool) -> None:
     """A failed deployment rolled back to the last one that completed, or stopped."""
+    _end_pause(rollout)
     if rollback and previous:
         target = previous[-1]
+        # ECS developer guide, "How CloudWatch alarms detect Amazon ECS deployment failures": a
+        # blue/green, canary or linear rollback puts production traffic back on blue at once.
+        _restore_blue(rollout)
         rollout.status = "ROLLBACK_IN_PROGRESS"
         rollout.status_reason = reason
         back = _start_rollout(service, target.task_definition, rollback_of=rollout)
@@ -980,6 +1362,213 @@ def _fail(service: Any, rollout: Rollout, previous: list[Rollout], reason: str, 
     _publish(service)
 
 
+def _alarm_failure(service: Any, rollout: Rollout, fired: list[str], previous: list[Rollout]) -> None:
+    # ECS developer guide, "How CloudWatch alarms detect Amazon ECS deployment failures": an
+    # alarm in ALARM during the deployment or its bake time fails it; with rollback on, ECS
+    # deploys the last deployment that completed.
+    rollout.triggered_alarms = sorted(fired)
+    reason = f"ECS deployment {rollout.id} failed: alarm(s) {', '.join(rollout.triggered_alarms)} in ALARM state."
+    rollout.rollout_state = "FAILED"
+    rollout.reason = reason
+    _event(service, f"(deployment {rollout.id}) deployment failed: alarm detected.")
+    rollback = bool((_deployment_config(service).get("alarms") or {}).get("rollback"))
+    _fail(service, rollout, previous, reason, rollback)
+
+
+def _breaker_failure(service: Any, rollout: Rollout, previous: list[Rollout]) -> None:
+    # ECS developer guide, "How the Amazon ECS deployment circuit breaker detects failures":
+    # the deployment moves to FAILED; with rollback on, ECS deploys the last deployment that
+    # completed.
+    reason = "ECS deployment circuit breaker: tasks failed to start."
+    rollout.rollout_state = "FAILED"
+    rollout.reason = reason
+    rollout.failed_tasks = 10
+    rollout.breaker_triggered = True
+    _event(service, f"(deployment {rollout.id}) deployment failed: tasks failed to start.")
+    _fail(service, rollout, previous, reason, bool(_breaker(service).get("rollback")))
+
+
+def _complete(service: Any, rollout: Rollout) -> None:
+    rollout.rollout_state = "COMPLETED"
+    rollout.reason = f"ECS deployment {rollout.id} completed."
+    rollout.status = "SUCCESSFUL"
+    rollout.finished = utcnow()
+    if rollout.rollback_of is not None:
+        failed = rollout.rollback_of
+        failed.status = "ROLLBACK_SUCCESSFUL"
+        failed.finished = utcnow()
+        failed.draining = False
+    for r in _rollouts(service):
+        r.draining = False
+    _event(service, f"(deployment {rollout.id}) deployment completed.")
+    _event(service, "has reached a steady state.")
+    _publish(service)
+
+
+def _finish_rolling(service: Any, rollout: Rollout, now: float, previous: list[Rollout]) -> None:
+    if rollout.bad and _breaker(service).get("enable"):
+        _breaker_failure(service, rollout, previous)
+    elif rollout.bad:
+        rollout.failed_tasks += 1  # without the breaker ECS keeps trying
+        rollout.finish_at = now + SETTINGS["deployment_seconds"]
+    else:
+        _complete(service, rollout)
+
+
+def _stage_index(rollout: Rollout, now: float) -> int:
+    """The index of the current stage in the schedule; its length once every stage is over."""
+    elapsed = now - rollout.clock
+    for index, (_, seconds, _) in enumerate(rollout.schedule):
+        if elapsed < seconds:
+            return index
+        elapsed -= seconds
+    return len(rollout.schedule)
+
+
+def _stage_start(rollout: Rollout, index: int) -> float:
+    """When stage `index` of the schedule begins (wall seconds), on the rollout's clock."""
+    return rollout.clock + sum(seconds for _, seconds, _ in rollout.schedule[:index])
+
+
+def _from_epoch(seconds: float) -> Any:
+    """Wall seconds as the naive UTC datetime moto's utcnow() gives."""
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).replace(tzinfo=None)
+
+
+def _hook_id(kind: str) -> str:
+    # ECS developer guide, "Pause hooks for Amazon ECS service deployments": "Amazon ECS generates
+    # a unique hookId", e.g. "ecs-pause-e7tK9G_WRJqNF_EOMjztDXfKenlJuEUVjsNStf4WLKw" (43
+    # URL-safe base64 characters). A Lambda hook's id is not documented: "ecs-lambda-" alike.
+    return f"ecs-{kind}-" + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+
+
+def _run_hooks(rollout: Rollout, at: float) -> bool:
+    """Runs the queued hooks of the current stage from wall time `at`, in the order configured;
+    True when a pause hook stops the deployment there. ECS developer guide, "Lifecycle hooks for
+    Amazon ECS service deployments": hooks at one stage "must complete before the deployment"
+    goes on. A Lambda hook is not invoked (no Lambda here): it SUCCEEDS at once."""
+    while rollout.hook_queue:
+        hook = rollout.hook_queue.pop(0)
+        kind = hook.get("targetType") or "AWS_LAMBDA"
+        timeout = hook.get("timeoutConfiguration") or {}
+        # DeploymentLifecycleHookTimeoutConfiguration: timeoutInMinutes "Default: 1440 (24
+        # hours)", action "Default: ROLLBACK".
+        expires = at + int(timeout.get("timeoutInMinutes") or 1440) * SETTINGS["minute_seconds"]
+        detail: dict[str, Any] = {
+            "hookId": _hook_id("pause" if kind == "PAUSE" else "lambda"),
+            "targetType": kind,
+            "status": "SUCCEEDED",
+            "expiresAt": _from_epoch(expires),
+            "timeoutAction": timeout.get("action") or "ROLLBACK",
+        }
+        rollout.hook_details.append(detail)
+        if kind != "PAUSE":
+            # DeploymentLifecycleHookDetail.targetArn: the Lambda function ARN (not set for PAUSE).
+            detail["targetArn"] = hook.get("hookTargetArn")
+            continue
+        # "Pause hooks for Amazon ECS service deployments": the deployment "remains paused until you
+        # call ContinueServiceDeployment ... or until the configured timeout is reached";
+        # DescribeServiceDeployments shows the hook AWAITING_ACTION.
+        detail["status"] = "AWAITING_ACTION"
+        rollout.pause, rollout.pause_since, rollout.pause_expires = detail, at, expires
+        _event(rollout.service, f"(service deployment {rollout.id}) paused at lifecycle hook {detail['hookId']}.")
+        return True
+    return False
+
+
+def _enter_stage(rollout: Rollout, index: int) -> bool:
+    """The deployment enters stage `index` (at the time the schedule says): its hooks run. True
+    when one pauses it."""
+    rollout.entered = index
+    stage = rollout.schedule[index][0]
+    rollout.hook_queue = [h for h in rollout.hooks if stage in (h.get("lifecycleStages") or [])]
+    return _run_hooks(rollout, _stage_start(rollout, index))
+
+
+def _resume(rollout: Rollout, at: float) -> None:
+    """The pause is over at wall time `at`: the stage goes on from there (the clock does not count
+    the pause), after the stage's other hooks."""
+    rollout.clock += at - rollout.pause_since
+    rollout.pause = None
+    rollout.stage_began = at
+    _run_hooks(rollout, at)
+
+
+def _end_pause(rollout: Rollout) -> None:
+    """A deployment that fails, is rolled back or superseded while paused: the hook no longer
+    awaits action. The guide does not say what it shows then: FAILED here."""
+    if rollout.pause is not None and rollout.pause["status"] == "AWAITING_ACTION":
+        rollout.pause["status"] = "FAILED"
+    rollout.pause = None
+    rollout.hook_queue = []
+
+
+def _roll_back(service: Any, rollout: Rollout, previous: list[Rollout], why: str) -> None:
+    """A pause hook answered (or timed out) with ROLLBACK, or StopServiceDeployment: "Rolls back the
+    deployment to the previous service revision" (DeploymentLifecycleHookAction,
+    StopServiceDeployment), production traffic back on blue at once as after an alarm (ECS
+    developer guide, "How CloudWatch alarms detect Amazon ECS deployment failures"); stopped when
+    no deployment completed before."""
+    reason = f"ECS deployment {rollout.id} failed: {why}."
+    rollout.rollout_state = "FAILED"
+    rollout.reason = reason
+    _event(service, f"(deployment {rollout.id}) deployment failed: {why}.")
+    _fail(service, rollout, previous, reason, rollback=True)
+
+
+def _tick_staged(service: Any, rollout: Rollout, now: float, previous: list[Rollout]) -> None:
+    """Walks a blue/green, canary or linear deployment through its lifecycle stages (ECS developer
+    guide, "How Amazon ECS blue/green deployments work"), moving production traffic as it goes;
+    IN_PROGRESS until CLEAN_UP ends, green then keeps 100% (the groups swap roles). The hooks of
+    each stage entered run, in the order of the stages, even when requests are sparse: a pause
+    holds the deployment (and its weights) at its stage."""
+    stages = [name for name, _, _ in rollout.schedule]
+    if rollout.stage is None:
+        rollout.stage = stages[0]
+        problem = _begin_traffic(rollout)
+        if problem:
+            # "Application Load Balancer resources for blue/green, linear, and canary deployments".
+            rollout.rollout_state = "FAILED"
+            rollout.reason = problem
+            _event(service, f"(deployment {rollout.id}) deployment failed: {problem}")
+            _fail(service, rollout, previous, problem, rollback=True)
+            return
+    while rollout.pause is not None:
+        if now < rollout.pause_expires:
+            return
+        # DeploymentLifecycleHookTimeoutConfiguration: past timeoutInMinutes ECS takes the timeout
+        # action; DeploymentLifecycleHookDetail.status TIMED_OUT.
+        detail = rollout.pause
+        detail["status"] = "TIMED_OUT"
+        if detail["timeoutAction"] == "ROLLBACK":
+            rollout.pause = None
+            _roll_back(service, rollout, previous, f"lifecycle hook {detail['hookId']} timed out at {rollout.stage}")
+            return
+        _resume(rollout, rollout.pause_expires)
+    index = _stage_index(rollout, now)
+    scale_up = stages.index("SCALE_UP")
+    if rollout.bad and index > scale_up:
+        if _breaker(service).get("enable"):
+            _breaker_failure(service, rollout, previous)
+            return
+        # Without the breaker ECS keeps launching tasks: SCALE_UP starts over.
+        rollout.failed_tasks += 1
+        rollout.clock = now - sum(seconds for _, seconds, _ in rollout.schedule[:scale_up])
+        index = scale_up
+    while rollout.entered < min(index, len(stages) - 1):
+        if _enter_stage(rollout, rollout.entered + 1):
+            index = rollout.entered
+            break
+    if index >= len(rollout.schedule):
+        _complete(service, rollout)
+        return
+    rollout.stage, _, share = rollout.schedule[index]
+    rollout.stage_began = rollout.pause_since if rollout.pause is not None else _stage_start(rollout, index)
+    test = index >= stages.index("TEST_TRAFFIC_SHIFT")
+    if share != rollout.share or test != rollout.test_shifted:
+        _shift(rollout, share, test)
+
+
 def _tick_service(service: Any) -> None:
     now = _now()
     if service.status == "DRAINING" and now >= getattr(service, "_inactive_at", now):
@@ -995,49 +1584,22 @@ def _tick_service(service: Any) -> None:
     if service.status != "ACTIVE":
         return
     for rollout in list(_rollouts(service)):
-        if rollout.rollout_state != "IN_PROGRESS" or getattr(rollout, "superseded", False) or now < rollout.finish_at:
+        if rollout.rollout_state != "IN_PROGRESS" or getattr(rollout, "superseded", False):
             continue
         previous = [r for r in _rollouts(service) if r.rollout_state == "COMPLETED" and r is not rollout]
+        if rollout.status == "ROLLBACK_REQUESTED":
+            # StopServiceDeployment: the rollback starts after ROLLBACK_REQUESTED.
+            if now >= (rollout.stop_at or now):
+                _roll_back(service, rollout, previous, "rollback requested with StopServiceDeployment")
+            continue
+        # Alarms are watched on every tick while the deployment runs (bake time included).
         fired = [n for n, state in _alarm_states(service).items() if state == "ALARM" and n not in rollout.alarms_ignored]
         if fired:
-            # ECS developer guide, "How CloudWatch alarms detect Amazon ECS deployment failures":
-            # an alarm in ALARM during the deployment or its bake time fails it; with rollback on,
-            # ECS deploys the last deployment that completed.
-            rollout.triggered_alarms = sorted(fired)
-            reason = f"ECS deployment {rollout.id} failed: alarm(s) {', '.join(rollout.triggered_alarms)} in ALARM state."
-            rollout.rollout_state = "FAILED"
-            rollout.reason = reason
-            _event(service, f"(deployment {rollout.id}) deployment failed: alarm detected.")
-            rollback = bool(((getattr(service, "deployment_configuration", None) or {}).get("alarms") or {}).get("rollback"))
-            _fail(service, rollout, previous, reason, rollback)
-        elif rollout.bad and _breaker(service).get("enable"):
-            # ECS developer guide, "How the Amazon ECS deployment circuit breaker detects failures":
-            # the deployment moves to FAILED; with rollback on, ECS deploys the last deployment that
-            # completed.
-            rollout.rollout_state = "FAILED"
-            rollout.reason = "ECS deployment circuit breaker: tasks failed to start."
-            rollout.failed_tasks = 10
-            rollout.breaker_triggered = True
-            _event(service, f"(deployment {rollout.id}) deployment failed: tasks failed to start.")
-            _fail(service, rollout, previous, "ECS deployment circuit breaker: tasks failed to start.", bool(_breaker(service).get("rollback")))
-        elif rollout.bad:
-            rollout.failed_tasks += 1  # without the breaker ECS keeps trying
-            rollout.finish_at = now + SETTINGS["deployment_seconds"]
-        else:
-            rollout.rollout_state = "COMPLETED"
-            rollout.reason = f"ECS deployment {rollout.id} completed."
-            rollout.status = "SUCCESSFUL"
-            rollout.finished = utcnow()
-            if rollout.rollback_of is not None:
-                failed = rollout.rollback_of
-                failed.status = "ROLLBACK_SUCCESSFUL"
-                failed.finished = utcnow()
-                failed.draining = False
-            for r in _rollouts(service):
-                r.draining = False
-            _event(service, f"(deployment {rollout.id}) deployment completed.")
-            _event(service, "has reached a steady state.")
-            _publish(service)
+            _alarm_failure(service, rollout, fired, previous)
+        elif rollout.staged:
+            _tick_staged(service, rollout, now, previous)
+        elif now >= rollout.finish_at:
+            _finish_rolling(service, rollout, now, previous)
 
 
 def _tick_capacity_provider(backend: Any, provider: Any) -> None:
@@ -1060,6 +1622,21 @@ def tick(backend: Any) -> None:
         _tick_service(service)
     for provider in list(backend.capacity_providers.values()):
         _tick_capacity_provider(backend, provider)
+
+
+def _ticking(original: Any) -> Any:
+    """ECS moves listener weights on its own schedule: DescribeRules and DescribeListeners see the
+    weights of the deployments' current stages."""
+
+    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tick(ecs_models.ecs_backends[self.account_id][self.region_name])
+        return original(self, *args, **kwargs)
+
+    return patched
+
+
+elbv2_models.ELBv2Backend.describe_rules = _ticking(elbv2_models.ELBv2Backend.describe_rules)
+elbv2_models.ELBv2Backend.describe_listeners = _ticking(elbv2_models.ELBv2Backend.describe_listeners)
 
 
 def _services_in(backend: Any, cluster_name: str, statuses: tuple[str, ...]) -> list[Any]:
@@ -1127,6 +1704,7 @@ def _create_service(self: Any) -> ActionResult:
         if arn and not _target_group_attached(self.current_account, self.region, arn):
             # ECS developer guide, "Troubleshooting service load balancers".
             raise invalid_parameter(f"The target group with targetGroupArn {arn} does not have an associated load balancer.")
+    _check_deployment_request(self)
     result = _original_create_service(self)
     service = backend.services[f"{cluster_name}:{name}"]
     # moto drops these on create (docs/emulator.md); ECS stores them.
@@ -1150,6 +1728,22 @@ def _create_service(self: Any) -> ActionResult:
 
 
 _original_create_service = R.create_service
+
+
+def _validate_network(self: Any, nc: dict[str, Any]) -> Any:
+    # ECS API reference, AwsVpcConfiguration.securityGroups: "If you don't specify a security
+    # group, the default security group for the VPC is used." (moto fails with a KeyError.)
+    config = nc.get("awsvpcConfiguration") or {}
+    if config.get("subnets") and not config.get("securityGroups"):
+        ec2 = ec2_backends[self._account_id][self.region_name]
+        subnet = ec2.describe_subnets(subnet_ids=config["subnets"][:1])[0]
+        default = ec2.get_security_group_from_name("default", vpc_id=subnet.vpc_id)
+        nc = {**nc, "awsvpcConfiguration": {**config, "securityGroups": [default.id] if default else []}}
+    return _original_validate_network(self, nc)
+
+
+_original_validate_network = ecs_models.Service._validate_network
+ecs_models.Service._validate_network = _validate_network
 R.create_service = _create_service
 
 
@@ -1183,6 +1777,11 @@ def _check_container_ports(backend: Any, task_definition: str | None, load_balan
             raise invalid_parameter(f"The container {name} did not have a container port {port} defined.")
 
 
+# UpdateService parameters that the deployment checks (_check_deployment_request) look at; an
+# update of anything else (desiredCount, ...) is not checked again.
+DEPLOYMENT_PARAMS = ("taskDefinition", "deploymentConfiguration", "deploymentController", "loadBalancers", "networkConfiguration")
+
+
 def _update_service(self: Any) -> ActionResult:
     service = _active_service(self)
     # ECS API reference, UpdateService (loadBalancers): a rolling-update service's load balancers
@@ -1195,6 +1794,8 @@ def _update_service(self: Any) -> ActionResult:
     )
     strategy = self._get_param("capacityProviderStrategy")
     force = bool(self._get_param("forceNewDeployment"))
+    if force or any(self._get_param(p) is not None for p in DEPLOYMENT_PARAMS):
+        _check_deployment_request(self, service)
     if strategy is not None and _strategy_key(strategy) != _strategy_key(getattr(service, "capacity_provider_strategy", None)) and not force:
         # ECS API reference, UpdateService (capacityProviderStrategy).
         raise invalid_parameter(
@@ -1395,6 +1996,84 @@ def _describe_service_revisions(self: Any) -> ActionResult:
 
 
 R.list_service_deployments = _list_service_deployments
+
+
+def _deployment_named(self: Any) -> tuple[Any, Rollout]:
+    """The service and deployment `serviceDeploymentArn` names (a rollback's own record is part of
+    the failed deployment, not a service deployment of its own); ServiceDeploymentNotFoundException
+    otherwise (ECS API reference: "The service deploy ARN that you specified ... doesn't exist")."""
+    arn = self._get_param("serviceDeploymentArn")
+    for service in self.ecs_backend.services.values():
+        for rollout in _rollouts(service):
+            if rollout.arn == arn and rollout.rollback_of is None:
+                return service, rollout
+    raise EcsError("ServiceDeploymentNotFoundException", f"The service deployment {arn} does not exist.")
+
+
+def _continue_service_deployment(self: Any) -> ActionResult:
+    """ECS API reference, ContinueServiceDeployment, and developer guide, "Continuing Amazon ECS
+    service deployments": the hook "must be in AWAITING_ACTION status" and the deployment "must be
+    in the IN_PROGRESS state"; CONTINUE (the default) goes on to the next stage, ROLLBACK rolls
+    back. Otherwise InvalidParameterException ("The specified parameter isn't valid"; the API
+    lists no ConflictException for this operation)."""
+    service, rollout = _deployment_named(self)
+    hook_id = self._get_param("hookId")
+    action = self._get_param("action") or "CONTINUE"
+    if action not in ("CONTINUE", "ROLLBACK"):
+        raise invalid_parameter(f"Invalid action {action}: valid values are CONTINUE and ROLLBACK.")
+    detail = rollout.pause
+    if detail is None or detail["hookId"] != hook_id or rollout.status != "IN_PROGRESS":
+        known = next((d for d in rollout.hook_details if d["hookId"] == hook_id), None)
+        if known is None:
+            raise invalid_parameter(f"The lifecycle hook {hook_id} does not exist for service deployment {rollout.arn}.")
+        raise invalid_parameter(
+            f"The lifecycle hook {hook_id} is {known['status']}, not AWAITING_ACTION, and the service deployment is "
+            f"{rollout.status}: only a hook awaiting action of an IN_PROGRESS service deployment can be continued."
+        )
+    if action == "CONTINUE":
+        detail["status"] = "SUCCEEDED"
+        _event(service, f"(service deployment {rollout.id}) lifecycle hook {hook_id} continued.")
+        _resume(rollout, _now())
+    else:
+        # The hook's verdict is a failure, as a Lambda hook's FAILED ("Amazon ECS rolls back the
+        # deployment", ECS developer guide, "Lambda hooks for Amazon ECS service deployments").
+        detail["status"] = "FAILED"
+        rollout.pause = None
+        previous = [r for r in _rollouts(service) if r.rollout_state == "COMPLETED" and r is not rollout]
+        _roll_back(service, rollout, previous, f"rolled back at lifecycle hook {hook_id} ({rollout.stage}) with ContinueServiceDeployment")
+    _publish(service)
+    return ActionResult({"serviceDeploymentArn": rollout.arn})
+
+
+def _stop_service_deployment(self: Any) -> ActionResult:
+    """ECS API reference, StopServiceDeployment, and developer guide, "Stopping Amazon ECS service
+    deployments": ROLLBACK ("The valid values are ROLLBACK"; "You can use this option even if you
+    didn't configure the service deployment for the rollback option"): an IN_PROGRESS (or PENDING)
+    deployment "moves to the ROLLBACK_REQUESTED state, and then the rollback operation starts";
+    one already ROLLBACK_REQUESTED, ROLLBACK_IN_PROGRESS or STOP_REQUESTED goes on as it was. Any
+    other (finished) one: ConflictException, "conflict in the current state of the resource"."""
+    service, rollout = _deployment_named(self)
+    stop_type = self._get_param("stopType") or "ROLLBACK"
+    if stop_type != "ROLLBACK":
+        raise invalid_parameter(f"Invalid stopType {stop_type}: the valid values are ROLLBACK.")
+    if rollout.status in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED"):
+        return ActionResult({"serviceDeploymentArn": rollout.arn})
+    if rollout.status not in ("IN_PROGRESS", "PENDING"):
+        raise EcsError(
+            "ConflictException",
+            f"The service deployment {rollout.arn} is {rollout.status} and cannot be stopped.",
+        )
+    _end_pause(rollout)
+    rollout.status = "ROLLBACK_REQUESTED"
+    rollout.stop_requested = utcnow()
+    rollout.stop_at = _now() + SETTINGS["stage_seconds"]
+    _event(service, f"(service deployment {rollout.id}) rollback requested.")
+    _publish(service)
+    return ActionResult({"serviceDeploymentArn": rollout.arn})
+
+
+R.continue_service_deployment = _continue_service_deployment
+R.stop_service_deployment = _stop_service_deployment
 
 
 def _cluster_of_user_data(data: Any) -> str | None:
