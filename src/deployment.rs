@@ -7,7 +7,8 @@
 //! was rolling back to.
 
 use aws_sdk_ecs::types::{
-    Service, ServiceDeployment, ServiceDeploymentRollbackMonitorsStatus, ServiceDeploymentStatus, Tag, TaskDefinition,
+    DeploymentLifecycleHookStatus, Service, ServiceDeployment, ServiceDeploymentRollbackMonitorsStatus,
+    ServiceDeploymentStatus, Tag, TaskDefinition,
 };
 
 use crate::config::ServiceRoute;
@@ -131,6 +132,16 @@ fn failure_reason(record: &ServiceDeployment, event_reason: &str) -> (Reason, Ve
     }
     if let Some(alarms) = record.alarms().filter(|a| triggered(a.status())) {
         return (Reason::Alarm, alarms.triggered_alarm_names().to_vec());
+    }
+    // A lifecycle hook that failed, timed out, or was answered ROLLBACK (`pushdeploy reject`).
+    let hook_failed = record.lifecycle_hook_details().iter().any(|h| {
+        matches!(
+            h.status(),
+            Some(DeploymentLifecycleHookStatus::Failed | DeploymentLifecycleHookStatus::TimedOut)
+        )
+    });
+    if hook_failed {
+        return (Reason::Hook, Vec::new());
     }
     let words = (record.rollback().and_then(|r| r.reason()))
         .or(record.status_reason())
@@ -582,6 +593,7 @@ mod tests {
                 image: Some(pinned('b')),
                 deployment: Some("ecs-svc/2".into()),
                 alarms: Vec::new(),
+                pause: None,
             }
         );
         assert_eq!(tagged, 1);

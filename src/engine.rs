@@ -155,6 +155,7 @@ impl Engine {
         let push = match classify(event)? {
             Classified::Push(push) => push,
             Classified::Deployment(change) => return self.deployment_outcome(&change).await,
+            Classified::Paused(pause) => return self.pause_outcome(&pause).await,
             Classified::Schedule => return self.sync(&SyncScope::default(), &holder).await,
             Classified::Ignored { reason, .. } => return Ok(vec![Outcome::ignored(reason, None)]),
         };

@@ -17,6 +17,12 @@ pub const DETAIL_TYPE: &str = "ECR Image Action";
 pub const ECS_SOURCE: &str = "aws.ecs";
 /// EventBridge `detail-type` of ECS service deployment state changes.
 pub const DEPLOYMENT_DETAIL_TYPE: &str = "ECS Deployment State Change";
+/// EventBridge `detail-type` of ECS lifecycle hook state changes: `HOOK_AWAITING_ACTION` when a
+/// deployment reaches a pause hook (ECS developer guide, "Pause hooks for Amazon ECS service
+/// deployments").
+pub const HOOK_DETAIL_TYPE: &str = "ECS Hook State Change";
+/// The `eventName` of a deployment paused at a pause hook.
+pub const HOOK_AWAITING_ACTION: &str = "HOOK_AWAITING_ACTION";
 /// EventBridge `source` of scheduled events.
 pub const SCHEDULE_SOURCE: &str = "aws.events";
 /// EventBridge `detail-type` of scheduled events.
@@ -117,6 +123,8 @@ enum EventKind {
     ImageAction,
     /// `aws.ecs` / `ECS Deployment State Change`.
     Deployment,
+    /// `aws.ecs` / `ECS Hook State Change`.
+    Hook,
     /// `aws.events` / `Scheduled Event`.
     Schedule,
     /// Anything else.
@@ -128,6 +136,7 @@ impl EventKind {
         match (envelope.source.as_str(), envelope.detail_type.as_str()) {
             (SOURCE, DETAIL_TYPE) => EventKind::ImageAction,
             (ECS_SOURCE, DEPLOYMENT_DETAIL_TYPE) => EventKind::Deployment,
+            (ECS_SOURCE, HOOK_DETAIL_TYPE) => EventKind::Hook,
             (SCHEDULE_SOURCE, SCHEDULE_DETAIL_TYPE) => EventKind::Schedule,
             _ => EventKind::Other,
         }
@@ -207,6 +216,8 @@ pub enum Classified {
     Push(Push),
     /// A deployment that completed or failed: report it, remember a failed image.
     Deployment(DeploymentChange),
+    /// A deployment paused at a pause hook, waiting for approval: report it.
+    Paused(HookPause),
     /// The periodic sync: deploy what a missed push would have.
     Schedule,
     /// Anything else: nothing to do, for the reason given.
@@ -240,6 +251,7 @@ pub fn classify(event: &Value) -> Result<Classified, EventError> {
     match EventKind::of(&envelope) {
         EventKind::ImageAction => classify_push(envelope),
         EventKind::Deployment => classify_deployment(&envelope),
+        EventKind::Hook => classify_hook(&envelope),
         EventKind::Schedule => classify_schedule(&envelope),
         EventKind::Other => Ok(Classified::Ignored {
             reason: Reason::NotAnEcrImageAction,
@@ -389,6 +401,59 @@ fn classify_deployment(envelope: &EventBridgeEvent<Value>) -> Result<Classified,
         reason: detail.reason,
         at,
     }))
+}
+
+/// A service deployment paused at a pause hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookPause {
+    /// Cluster name.
+    pub cluster: String,
+    /// Service name.
+    pub service: String,
+}
+
+/// The `detail` fields of an `ECS Hook State Change` pushdeploy reads: its name only (the
+/// deployment, the hook and its stage come from DescribeServiceDeployments).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HookStateChange {
+    event_name: String,
+}
+
+/// An `ECS Hook State Change`: `HOOK_AWAITING_ACTION` names the service paused (by its service
+/// or service-deployment ARN in `resources`); other hook events are not outcomes.
+fn classify_hook(envelope: &EventBridgeEvent<Value>) -> Result<Classified, EventError> {
+    let what = "ECS Hook State Change event";
+    let detail: HookStateChange = serde_path_to_error::deserialize(&envelope.detail).map_err(|e| EventError {
+        what,
+        field: join_path(Some("detail"), e.path()),
+        problem: e.inner().to_string(),
+    })?;
+    if detail.event_name != HOOK_AWAITING_ACTION {
+        return Ok(Classified::Ignored {
+            reason: Reason::DeploymentInProgress,
+            repository: None,
+        });
+    }
+    let (cluster, service) = (envelope.resources.as_deref().unwrap_or_default().iter())
+        .find_map(|arn| service_of_arn(arn).or_else(|| service_of_deployment_arn(arn)))
+        .ok_or_else(|| EventError {
+            what,
+            field: "resources".into(),
+            problem: "expected the service's ARN `arn:aws:ecs:<region>:<account>:service/<cluster>/<service>` or its service deployment's".into(),
+        })?;
+    Ok(Classified::Paused(HookPause { cluster, service }))
+}
+
+/// `arn:aws:ecs:<region>:<account>:service-deployment/<cluster>/<service>/<id>` → (cluster,
+/// service).
+pub fn service_of_deployment_arn(arn: &str) -> Option<(String, String)> {
+    let (head, id) = arn.rsplit_once('/')?;
+    if id.is_empty() {
+        return None;
+    }
+    service_of_arn(&head.replacen(":service-deployment/", ":service/", 1))
+        .filter(|_| head.contains(":service-deployment/"))
 }
 
 /// `arn:aws:ecs:<region>:<account>:service/<cluster>/<service>` → (cluster, service).
@@ -639,6 +704,51 @@ mod tests {
             let err = classify(&e).unwrap_err();
             assert_eq!(err.field, "detail.image-tag", "{tag:?}");
         }
+    }
+
+    #[test]
+    fn a_pause_names_its_service_by_the_service_or_service_deployment_arn_and_other_hook_events_are_skipped() {
+        let hook = |resources: Value, name: &str| {
+            json!({"version": "0", "id": "h", "detail-type": HOOK_DETAIL_TYPE, "source": "aws.ecs",
+                "account": "123456789012", "time": "2026-12-01T10:00:00Z", "region": "us-east-1",
+                "resources": resources, "detail": {"eventName": name}})
+        };
+        let paused = Classified::Paused(HookPause {
+            cluster: "shop".into(),
+            service: "web".into(),
+        });
+        let service = "arn:aws:ecs:us-east-1:123456789012:service/shop/web";
+        let deployment = "arn:aws:ecs:us-east-1:123456789012:service-deployment/shop/web/Jn9pBGvyK3F0r";
+        assert_eq!(classify(&hook(json!([service]), HOOK_AWAITING_ACTION)).unwrap(), paused);
+        assert_eq!(
+            classify(&hook(json!([deployment]), HOOK_AWAITING_ACTION)).unwrap(),
+            paused
+        );
+        assert_eq!(
+            classify(&hook(json!([service]), "HOOK_SUCCEEDED")).unwrap(),
+            Classified::Ignored {
+                reason: Reason::DeploymentInProgress,
+                repository: None
+            }
+        );
+        let err = classify(&hook(
+            json!(["arn:aws:ecs:us-east-1:1:cluster/shop"]),
+            HOOK_AWAITING_ACTION,
+        ))
+        .unwrap_err();
+        assert_eq!(err.field, "resources");
+        let err = classify(
+            &hook(json!([service]), "x")
+                .as_object()
+                .map(|o| {
+                    let mut o = o.clone();
+                    o["detail"] = json!({});
+                    Value::Object(o)
+                })
+                .unwrap(),
+        )
+        .unwrap_err();
+        assert!(err.problem.contains("eventName"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod image;
 pub mod lambda;
 pub mod lock;
 pub mod outcome;
+pub mod pause;
 pub mod redeploy;
 pub mod region;
 pub mod revision;
@@ -39,6 +40,7 @@ mod template_tests {
         let sources = [
             include_str!("config.rs"),
             include_str!("deployment.rs"),
+            include_str!("pause.rs"),
             include_str!("lock.rs"),
             include_str!("sync.rs"),
             include_str!("redeploy.rs"),
@@ -103,7 +105,7 @@ mod template_tests {
             template
                 .matches("DeadLetterConfig:\n              Arn: !GetAtt FailureQueue.Arn")
                 .count(),
-            2
+            3
         );
     }
 

@@ -21,6 +21,10 @@ pub enum Action {
     /// Never a successful deploy of that revision's image.
     #[serde(rename = "rolled-back")]
     RolledBack,
+    /// A deployment paused before production traffic moves, until `pushdeploy approve` (or
+    /// `reject`) answers it.
+    #[serde(rename = "awaiting-approval")]
+    AwaitingApproval,
 }
 
 /// Why an outcome is what it is: the stable kebab-case codes of docs/outcomes.md, or ECS's
@@ -68,6 +72,11 @@ pub enum Reason {
     CircuitBreaker,
     /// A CloudWatch alarm failed the deployment.
     Alarm,
+    /// The deployment waits at a pause hook.
+    PauseHook,
+    /// A lifecycle hook failed the deployment: it failed, timed out, or a person answered a
+    /// pause with a rollback (`pushdeploy reject`).
+    Hook,
     /// ECS's own words: a completed deployment, or a failure of another cause.
     Ecs(String),
 }
@@ -93,6 +102,8 @@ pub const CODED_REASONS: &[Reason] = &[
     Reason::DryRun,
     Reason::CircuitBreaker,
     Reason::Alarm,
+    Reason::PauseHook,
+    Reason::Hook,
 ];
 
 impl Reason {
@@ -118,6 +129,8 @@ impl Reason {
             Reason::DryRun => "dry-run",
             Reason::CircuitBreaker => "circuit-breaker",
             Reason::Alarm => "alarm",
+            Reason::PauseHook => "pause-hook",
+            Reason::Hook => "hook",
             Reason::Ecs(words) => words,
         }
     }
@@ -185,6 +198,22 @@ pub struct Outcome {
     /// The CloudWatch alarms that failed the deployment (reason `alarm`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<String>,
+    /// Where a deployment waits for approval (`awaiting-approval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<Pause>,
+}
+
+/// A deployment waiting at a pause hook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    /// The service deployment's ARN.
+    pub service_deployment: String,
+    /// Its lifecycle stage.
+    pub stage: Option<String>,
+    /// When ECS stops waiting and takes the hook's timeout action (RFC 3339).
+    pub expires_at: Option<String>,
+    /// What ECS does then: `ROLLBACK` or `CONTINUE`.
+    pub timeout_action: Option<String>,
 }
 
 impl Outcome {
@@ -199,6 +228,7 @@ impl Outcome {
             image,
             deployment: None,
             alarms: Vec::new(),
+            pause: None,
         }
     }
 
@@ -220,6 +250,7 @@ impl Outcome {
             image,
             deployment: None,
             alarms: Vec::new(),
+            pause: None,
         }
     }
 
@@ -241,7 +272,7 @@ mod tests {
             assert_eq!(&serde_json::from_str::<Reason>(&json).unwrap(), reason);
             assert!(reason.is_code());
         }
-        assert_eq!(CODED_REASONS.len(), 19);
+        assert_eq!(CODED_REASONS.len(), 21);
         let words = Reason::parse("ECS deployment ecs-svc/1 completed.");
         assert_eq!(words, Reason::Ecs("ECS deployment ecs-svc/1 completed.".into()));
         assert!(!words.is_code());

@@ -88,6 +88,7 @@ impl Engine {
             image: Some(image),
             deployment: None,
             alarms: Vec::new(),
+            pause: None,
         })
     }
 }

@@ -103,6 +103,17 @@ immutable_tags = false
 # max_5xx_per_minute = 10      # more 5xx responses from the tasks in one minute fail it
 # max_unhealthy_tasks = 0      # more unhealthy tasks, two minutes in a row, fail it
 # alarms = ["shop-web-p99"]    # your own CloudWatch alarms, at most 10
+# How ECS moves traffic to a new revision: "rolling" (tasks replaced a few at a time), or
+# "blue-green", "canary", "linear": a second set of tasks in a second target group takes the
+# traffic (all at once, a share first, or in steps), the first set stays for bake_minutes, and
+# an alarm in that time rolls back at once. These run `awsvpc` tasks (an interface each).
+# strategy = "canary"
+# bake_minutes = 5             # 0-1440, after all traffic moved
+# canary_percent = 5           # canary: first share, 0.1-100
+# canary_bake_minutes = 10     # canary: minutes before the rest, 0-1440
+# step_percent = 10            # linear: each step's share, 3-100
+# step_bake_minutes = 6        # linear: minutes between steps, 0-1440
+# approve_before_production = false  # pause before production traffic until `pushdeploy approve`
 "#;
 
 /// The app file, with defaults filled in.
@@ -234,6 +245,141 @@ pub struct DeploymentSpec {
     /// Your own CloudWatch alarms, by name, that fail a deployment too (at most 10).
     #[serde(deserialize_with = "alarm_names")]
     pub alarms: Vec<String>,
+    /// How ECS moves traffic to a new revision.
+    pub strategy: Strategy,
+    /// Minutes both revisions run after all traffic moved, before the old one goes (0-1440;
+    /// blue-green, canary and linear; default 5).
+    #[serde(deserialize_with = "bake_minutes")]
+    pub bake_minutes: Option<u32>,
+    /// Canary: the share of traffic moved first (0.1-100 in steps of 0.1; default 5).
+    #[serde(deserialize_with = "canary_percent")]
+    pub canary_percent: Option<Percent>,
+    /// Canary: minutes before the rest moves (0-1440; default 10).
+    #[serde(deserialize_with = "bake_minutes")]
+    pub canary_bake_minutes: Option<u32>,
+    /// Linear: the share of traffic each step moves (3-100 in steps of 0.1; default 10).
+    #[serde(deserialize_with = "step_percent")]
+    pub step_percent: Option<Percent>,
+    /// Linear: minutes between steps (0-1440; default 6).
+    #[serde(deserialize_with = "bake_minutes")]
+    pub step_bake_minutes: Option<u32>,
+    /// Blue-green, canary and linear: ECS pauses each deployment before any production traffic
+    /// moves until `pushdeploy approve` (or `reject`) answers, rolling back after a day without.
+    pub approve_before_production: bool,
+}
+
+/// How ECS moves a service's traffic to a new revision (`strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Tasks replaced a few at a time (ECS's rolling update).
+    #[default]
+    Rolling,
+    /// A second set of tasks takes all traffic at once, the first stays for the bake time.
+    BlueGreen,
+    /// A share of traffic first, the rest after a wait.
+    Canary,
+    /// Traffic in equal steps with a wait between them.
+    Linear,
+}
+
+impl Strategy {
+    /// The word in the app file.
+    pub fn word(self) -> &'static str {
+        match self {
+            Strategy::Rolling => "rolling",
+            Strategy::BlueGreen => "blue-green",
+            Strategy::Canary => "canary",
+            Strategy::Linear => "linear",
+        }
+    }
+}
+
+/// A percentage in tenths (ECS takes multiples of 0.1), written in the file as a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Percent(pub u32);
+
+impl Percent {
+    /// As ECS's number.
+    pub fn value(self) -> f64 {
+        f64::from(self.0) / 10.0
+    }
+}
+
+impl std::fmt::Display for Percent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 % 10 == 0 {
+            write!(f, "{}%", self.0 / 10)
+        } else {
+            write!(f, "{}.{}%", self.0 / 10, self.0 % 10)
+        }
+    }
+}
+
+impl Serialize for Percent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.value())
+    }
+}
+
+/// A service's traffic shift with every default resolved: what its ECS deployment configuration
+/// says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shift {
+    /// Rolling update.
+    Rolling,
+    /// All at once, then `bake` minutes.
+    BlueGreen {
+        /// Minutes both revisions run after the shift.
+        bake: u32,
+    },
+    /// `percent` first, the rest after `canary_bake` minutes, then `bake` minutes.
+    Canary {
+        /// First share.
+        percent: Percent,
+        /// Minutes at the first share.
+        canary_bake: u32,
+        /// Minutes both revisions run after the shift.
+        bake: u32,
+    },
+    /// `step` at a time, `step_bake` minutes apart, then `bake` minutes.
+    Linear {
+        /// Each step's share.
+        step: Percent,
+        /// Minutes between steps.
+        step_bake: u32,
+        /// Minutes both revisions run after the shift.
+        bake: u32,
+    },
+}
+
+/// Minutes both revisions run after the shift when the file does not say (`bake_minutes`).
+pub const DEFAULT_BAKE_MINUTES: u32 = 5;
+
+impl DeploymentSpec {
+    /// The traffic shift, defaults resolved (ECS's own for the canary and linear settings).
+    pub fn shift(&self) -> Shift {
+        let bake = self.bake_minutes.unwrap_or(DEFAULT_BAKE_MINUTES);
+        match self.strategy {
+            Strategy::Rolling => Shift::Rolling,
+            Strategy::BlueGreen => Shift::BlueGreen { bake },
+            Strategy::Canary => Shift::Canary {
+                percent: self.canary_percent.unwrap_or(Percent(50)),
+                canary_bake: self.canary_bake_minutes.unwrap_or(10),
+                bake,
+            },
+            Strategy::Linear => Shift::Linear {
+                step: self.step_percent.unwrap_or(Percent(100)),
+                step_bake: self.step_bake_minutes.unwrap_or(6),
+                bake,
+            },
+        }
+    }
+
+    /// Whether ECS shifts traffic between two target groups (anything but rolling).
+    pub fn is_staged(&self) -> bool {
+        self.strategy != Strategy::Rolling
+    }
 }
 
 impl Default for DeploymentSpec {
@@ -243,6 +389,13 @@ impl Default for DeploymentSpec {
             max_5xx_per_minute: 10,
             max_unhealthy_tasks: 0,
             alarms: Vec::new(),
+            strategy: Strategy::Rolling,
+            bake_minutes: None,
+            canary_percent: None,
+            canary_bake_minutes: None,
+            step_percent: None,
+            step_bake_minutes: None,
+            approve_before_production: false,
         }
     }
 }
@@ -527,6 +680,20 @@ impl App {
             .collect()
     }
 
+    /// The service named `name`, or an error that lists the app's services.
+    pub fn service(&self, name: &str) -> Result<AppService, crate::error::CliError> {
+        (self.services().into_iter())
+            .find(|s| s.spec.name == name)
+            .ok_or_else(|| crate::error::CliError::UnknownService {
+                app: self.name.clone(),
+                service: name.to_string(),
+                services: (self.file.services.iter())
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
     /// The app with services found in AWS but no longer in the file added (defaults but for the
     /// name), so that `down` deletes what they left behind too.
     pub fn with_removed_services(&self, names: &[String]) -> App {
@@ -628,7 +795,12 @@ fn check_services(file: &AppFile, app: &str) -> Result<(), Problem> {
                 format!("service {:?} appears twice", s.name),
             ));
         }
-        let tg = Names::new(app).target_group(&s.name);
+        let names = Names::new(app);
+        let tg = if s.deployment.is_staged() {
+            names.alternate_target_group(&s.name)
+        } else {
+            names.target_group(&s.name)
+        };
         if tg.len() > 32 {
             return Err(Problem::service(
                 "name",
@@ -656,8 +828,52 @@ fn check_services(file: &AppFile, app: &str) -> Result<(), Problem> {
                 format!("{both:?} is both in `environment` and in `secrets`: keep one"),
             ));
         }
+        check_deployment(&s.deployment).map_err(|(key, m)| Problem::service(key, i, m).with(&["strategy"]))?;
         if let Some(scaling) = &s.autoscaling {
             check_autoscaling(scaling).map_err(|m| Problem::service("min_count", i, m).with(&["max_count"]))?;
+        }
+    }
+    Ok(())
+}
+
+/// A strategy's settings given for another strategy: the field and what to do.
+fn check_deployment(spec: &DeploymentSpec) -> Result<(), (&'static str, String)> {
+    let strategy = spec.strategy;
+    let belongs: [(&'static str, bool, &[Strategy]); 6] = [
+        (
+            "bake_minutes",
+            spec.bake_minutes.is_some(),
+            &[Strategy::BlueGreen, Strategy::Canary, Strategy::Linear],
+        ),
+        ("canary_percent", spec.canary_percent.is_some(), &[Strategy::Canary]),
+        (
+            "canary_bake_minutes",
+            spec.canary_bake_minutes.is_some(),
+            &[Strategy::Canary],
+        ),
+        ("step_percent", spec.step_percent.is_some(), &[Strategy::Linear]),
+        (
+            "step_bake_minutes",
+            spec.step_bake_minutes.is_some(),
+            &[Strategy::Linear],
+        ),
+        (
+            "approve_before_production",
+            spec.approve_before_production,
+            &[Strategy::BlueGreen, Strategy::Canary, Strategy::Linear],
+        ),
+    ];
+    for (key, given, strategies) in belongs {
+        if given && !strategies.contains(&strategy) {
+            let words: Vec<String> = strategies.iter().map(|s| format!("\"{}\"", s.word())).collect();
+            return Err((
+                key,
+                format!(
+                    "`{key}` applies to strategy = {}, not \"{}\": remove it or change the strategy",
+                    words.join(" or "),
+                    strategy.word()
+                ),
+            ));
         }
     }
     Ok(())
@@ -1135,6 +1351,34 @@ fn max_unhealthy<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 /// none; a deployment is failed by any one of them).
 pub const MAX_OWN_ALARMS: usize = 10;
 
+fn bake_minutes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    // ECS API reference, DeploymentConfiguration / CanaryConfiguration / LinearConfiguration.
+    in_range(d, "bake time (minutes)", 0, 1440).map(Some)
+}
+
+/// A number in steps of 0.1 between `low` and `high` tenths (ECS API reference,
+/// CanaryConfiguration.canaryPercent and LinearConfiguration.stepPercent).
+fn percent<'de, D: Deserializer<'de>>(d: D, what: &str, low: u32, high: u32) -> Result<Option<Percent>, D::Error> {
+    let n = f64::deserialize(d)?;
+    let tenths = (n * 10.0).round();
+    let range = format!("{} to {}", Percent(low), Percent(high));
+    if (n * 10.0 - tenths).abs() > 1e-6 {
+        return Err(custom(format!("{what} {n} is not a multiple of 0.1 ({range})")));
+    }
+    if !(f64::from(low)..=f64::from(high)).contains(&tenths) {
+        return Err(custom(format!("{what} {n} is not between {range}")));
+    }
+    Ok(Some(Percent(tenths as u32)))
+}
+
+fn canary_percent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Percent>, D::Error> {
+    percent(d, "canary_percent", 1, 1000)
+}
+
+fn step_percent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Percent>, D::Error> {
+    percent(d, "step_percent", 30, 1000)
+}
+
 fn alarm_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let names = Vec::<String>::deserialize(d)?;
     if names.len() > MAX_OWN_ALARMS {
@@ -1272,6 +1516,72 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 4, field `name`") && err.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn strategies_take_their_settings_within_what_ecs_accepts_and_default_to_ecs_own() {
+        let base = "[[services]]\nname = \"web\"\n[services.deployment]\n";
+        let shift = |extra: &str| {
+            let file = load(&format!("{base}{extra}")).unwrap_or_else(|e| panic!("{extra}: {e}"));
+            file.file.services[0].deployment.shift()
+        };
+        assert_eq!(shift(""), Shift::Rolling);
+        assert_eq!(
+            shift("strategy = \"canary\"\ncanary_percent = 12.5\n"),
+            Shift::Canary {
+                percent: Percent(125),
+                canary_bake: 10,
+                bake: DEFAULT_BAKE_MINUTES
+            }
+        );
+        assert_eq!(
+            shift("strategy = \"linear\"\nstep_percent = 20\nstep_bake_minutes = 0\nbake_minutes = 1440\n"),
+            Shift::Linear {
+                step: Percent(200),
+                step_bake: 0,
+                bake: 1440
+            }
+        );
+        assert_eq!(shift("strategy = \"blue-green\"\n"), Shift::BlueGreen { bake: 5 });
+        assert_eq!(Percent(125).to_string(), "12.5%");
+        let refused = [
+            (
+                "strategy = \"canary\"\ncanary_percent = 0.05\n",
+                "line 5",
+                "not a multiple of 0.1",
+            ),
+            (
+                "strategy = \"canary\"\ncanary_percent = 100.1\n",
+                "line 5",
+                "between 0.1% to 100%",
+            ),
+            (
+                "strategy = \"linear\"\nstep_percent = 2.9\n",
+                "line 5",
+                "between 3% to 100%",
+            ),
+            (
+                "strategy = \"canary\"\nbake_minutes = 1441\n",
+                "line 5",
+                "between 0 and 1440",
+            ),
+            ("strategy = \"cannary\"\n", "line 4", "blue-green"),
+            (
+                "strategy = \"linear\"\ncanary_percent = 10\n",
+                "line 5, field `canary_percent`",
+                "applies to strategy = \"canary\", not \"linear\"",
+            ),
+            ("bake_minutes = 3\n", "field `bake_minutes`", "not \"rolling\""),
+            (
+                "approve_before_production = true\n",
+                "field `approve_before_production`",
+                "not \"rolling\"",
+            ),
+        ];
+        for (extra, line, words) in refused {
+            let err = load(&format!("{base}{extra}")).unwrap_err().to_string();
+            assert!(err.contains(line) && err.contains(words), "{extra}: {err}");
+        }
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Let automatic redeploys reach a service again after `rollback`
     Resume(ServiceArgs),
+    /// Let a deployment waiting for approval (approve_before_production) move production traffic
+    Approve(ServiceArgs),
+    /// Roll back a deployment waiting for approval, before production traffic reaches it
+    Reject(ServiceArgs),
     /// Deploy what missed pushes would have: per route, the newest accepted image in ECR when
     /// it is newer than what runs
     Sync(SyncArgs),

@@ -116,3 +116,33 @@ pub async fn describe_revision(ctx: &Context, arn: &str) -> Result<Revision, Cli
         tags,
     })
 }
+
+/// The service's newest service deployment, by creation time (ECS documents no listing order).
+///
+/// IAM: `ecs:ListServiceDeployments`.
+pub async fn newest_deployment(
+    ctx: &Context,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<aws_sdk_ecs::types::ServiceDeploymentBrief>, CliError> {
+    let mut newest: Option<aws_sdk_ecs::types::ServiceDeploymentBrief> = None;
+    let mut token = None;
+    loop {
+        let page = (ctx.ecs().list_service_deployments())
+            .cluster(cluster)
+            .service(service)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws("ecs:ListServiceDeployments", e))?;
+        for brief in page.service_deployments() {
+            if newest.as_ref().is_none_or(|n| brief.created_at() > n.created_at()) {
+                newest = Some(brief.clone());
+            }
+        }
+        token = page.next_token;
+        if token.is_none() {
+            return Ok(newest);
+        }
+    }
+}

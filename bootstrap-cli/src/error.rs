@@ -226,6 +226,26 @@ pub enum CliError {
         /// How long the command waited.
         waited_secs: u64,
     },
+    /// A service cannot move between rolling and the other strategies in place (yet).
+    #[error("service {service} deploys {have} and the file asks for {want}: its tasks would move between the instances' network and interfaces of their own behind other target groups, which `up` cannot do in place yet; nothing was changed. Keep the service's `strategy` for now, or run `pushdeploy down` then `pushdeploy up` (repositories and images are kept)")]
+    StrategySwitch {
+        /// Service.
+        service: String,
+        /// Strategy it runs.
+        have: String,
+        /// Strategy the file asks for.
+        want: String,
+    },
+    /// `approve` or `reject` of a service whose deployment waits for nobody.
+    #[error(
+        "service {service} has no deployment waiting for approval: {why}; `pushdeploy status` shows its deployments"
+    )]
+    NotAwaitingApproval {
+        /// Service.
+        service: String,
+        /// What its deployment does instead.
+        why: String,
+    },
     /// A resource another one needs does not exist.
     #[error("{what} does not exist yet: run `pushdeploy up` first")]
     NotCreated {

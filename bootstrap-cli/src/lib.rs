@@ -15,6 +15,7 @@ pub mod poll;
 pub mod progress;
 pub mod resources;
 pub mod rollout;
+pub mod traffic;
 
 use std::process::ExitCode;
 

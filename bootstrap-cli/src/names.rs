@@ -88,6 +88,29 @@ impl Names {
         format!("pd-{}-{service}", self.app)
     }
 
+    /// The target group a blue-green, canary or linear service's new revision starts in, beside
+    /// [`Names::primary_target_group`] (ECS swaps their roles at each deployment).
+    pub fn alternate_target_group(&self, service: &str) -> String {
+        format!("pd-{}-{service}-b", self.app)
+    }
+
+    /// The first of the two `ip` target groups of a blue-green, canary or linear service (a
+    /// rolling service's group is [`Names::target_group`], of target type `instance`).
+    pub fn primary_target_group(&self, service: &str) -> String {
+        format!("pd-{}-{service}-a", self.app)
+    }
+
+    /// The role ECS assumes to move a service's traffic between its target groups.
+    pub fn infrastructure_role(&self) -> String {
+        format!("pushdeploy-{}-ecs-infrastructure", self.app)
+    }
+
+    /// The security group of tasks with their own network interface (`awsvpc`): only the load
+    /// balancer reaches them.
+    pub fn task_security_group(&self) -> String {
+        format!("pushdeploy-{}-tasks", self.app)
+    }
+
     /// One of a service's deployment alarms (`5xx`, `unhealthy`): 255 characters at most,
     /// and IAM grants `alarm:pushdeploy-*`.
     pub fn alarm(&self, service: &str, what: &str) -> String {

@@ -91,6 +91,7 @@ impl Display for Outcomes {
                 Action::Completed => "completed",
                 Action::Failed => "FAILED",
                 Action::RolledBack => "ROLLED BACK",
+                Action::AwaitingApproval => "WAITING",
             };
             let service = match (&o.cluster, &o.service) {
                 (Some(c), Some(s)) => format!("{c}/{s}"),
@@ -111,6 +112,15 @@ impl Display for Outcomes {
             }
             if let Some(deployment) = &o.deployment {
                 writeln!(f, "          deployment       {deployment}")?;
+            }
+            if let Some(pause) = &o.pause {
+                let until = pause.expires_at.as_deref().unwrap_or("its timeout");
+                writeln!(
+                    f,
+                    "          waits for        `pushdeploy approve` or `reject` at {}, until {until} (then {})",
+                    pause.stage.as_deref().unwrap_or("a pause"),
+                    pause.timeout_action.as_deref().unwrap_or("ROLLBACK")
+                )?;
             }
         }
         Ok(())

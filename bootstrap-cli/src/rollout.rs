@@ -181,6 +181,7 @@ pub async fn wait_for(
                 image: None,
                 deployment: Some(deployment.clone()),
                 alarms: Vec::new(),
+                pause: None,
             };
             return Ok(Ended {
                 outcome: vec![outcome],

@@ -559,6 +559,14 @@ def passed_roles(req: Request, facts: LogFacts, notes: set) -> list[tuple[str, o
         if isinstance(v := _param_path(req.params, path), str) and v
     ]
     p = req.params
+    if (req.prefix, req.operation) in (("ecs", "CreateService"), ("ecs", "UpdateService")):
+        # ECS API reference, AdvancedConfiguration.roleArn: the role ECS assumes to move a
+        # blue/green, canary or linear service's traffic (ECS developer guide, "Amazon ECS
+        # infrastructure IAM role for load balancers": trusted by ecs.amazonaws.com).
+        for lb in p.get("loadBalancers") or []:
+            role = ((lb or {}).get("advancedConfiguration") or {}).get("roleArn")
+            if isinstance(role, str) and role:
+                out.append((role_arn(req, role, facts), ["ecs.amazonaws.com"]))
     if (req.prefix, req.operation) == ("iam", "AddRoleToInstanceProfile") and p.get("RoleName"):
         # IAM API reference: "The caller of this operation must be granted the PassRole permission
         # on the IAM role"; which service it is passed to is not documented.

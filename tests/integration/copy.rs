@@ -284,12 +284,28 @@ async fn a_redeploy_copies_every_field_and_changes_only_the_image() {
     let app = App::new("copy").await;
     let family = format!("{}-web", app.name);
     let first = register_every_field(&app, &family).await;
+    // An `awsvpc` task needs the service's network configuration (ECS refuses it without).
+    let subnets = aws_sdk_ec2::Client::new(&app.sdk)
+        .describe_subnets()
+        .send()
+        .await
+        .unwrap();
+    let subnet = subnets.subnets()[0].subnet_id().unwrap().to_string();
+    let awsvpc = aws_sdk_ecs::types::AwsVpcConfiguration::builder()
+        .subnets(subnet)
+        .build()
+        .unwrap();
     app.ecs
         .create_service()
         .cluster(&app.cluster)
         .service_name("web")
         .task_definition(&first)
         .desired_count(1)
+        .network_configuration(
+            aws_sdk_ecs::types::NetworkConfiguration::builder()
+                .awsvpc_configuration(awsvpc)
+                .build(),
+        )
         .send()
         .await
         .unwrap();

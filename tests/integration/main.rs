@@ -18,5 +18,6 @@ mod outcomes;
 mod readiness;
 mod redeploy;
 mod smoke;
+mod strategies;
 mod strict;
 mod transcript;

@@ -514,6 +514,7 @@ async fn a_new_ami_release_changes_nothing_until_asked_and_status_says_instances
         Mode::Apply,
         Options {
             refresh_instances: true,
+            teardown: false,
         },
         &Progress::silent(),
     )

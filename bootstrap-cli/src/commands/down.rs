@@ -97,7 +97,13 @@ fn confirm(app: &App) -> Result<(), CliError> {
 pub async fn down(ctx: &Context, app: &App, delete_data: bool, progress: &Progress) -> Result<DownReport, CliError> {
     let tagged = service::tagged(ctx, &app.names.cluster(), &app.name).await?;
     let app = app.with_removed_services(&tagged);
-    let list = resources::inventory(&app, Options::default());
+    let list = resources::inventory(
+        &app,
+        Options {
+            teardown: true,
+            ..Options::default()
+        },
+    );
     let done = resources::teardown(&list, ctx, delete_data, progress).await?;
     Ok(DownReport {
         app: app.name.clone(),

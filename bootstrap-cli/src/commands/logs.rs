@@ -212,16 +212,7 @@ fn print(out: &mut impl Write, format: OutputFormat, lines: &[Line]) -> Result<(
 /// `arn:aws:logs:<region>:<account>:log-group:/pushdeploy/<app>/*`.
 pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode, CliError> {
     let app = App::load(args.app.file.as_deref(), args.app.app.as_deref())?;
-    if !app.file.services.iter().any(|s| s.name == args.service) {
-        return Err(CliError::UnknownService {
-            app: app.name.clone(),
-            service: args.service.clone(),
-            services: (app.file.services.iter())
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
-    }
+    app.service(&args.service)?;
     let start = since(&args.since, Utc::now())?.timestamp_millis().max(0);
     let ctx = Context::connect(global, app.file.region.as_deref()).await?;
     ctx.announce(&app).await?;

@@ -1,6 +1,7 @@
 //! One module per command, each exposing `run(args, global)`: it reads the app file, connects
 //! to AWS, and prints one report (see `output`).
 
+pub mod approve;
 pub mod deploy;
 pub mod down;
 pub mod event;
@@ -28,6 +29,8 @@ pub async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCode, CliE
         Command::Deploy(args) => deploy::run(args, global).await,
         Command::Rollback(args) => rollback::run(args, global).await,
         Command::Resume(args) => rollback::resume(args, global).await,
+        Command::Approve(args) => approve::run(args, global, true).await,
+        Command::Reject(args) => approve::run(args, global, false).await,
         Command::Sync(args) => sync::run(args, global).await,
         Command::Logs(args) => logs::run(args, global).await,
         Command::Down(args) => down::run(args, global).await,

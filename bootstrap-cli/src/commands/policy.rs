@@ -187,7 +187,7 @@ mod tests {
                 "arn:aws:ecr:eu-west-1:123456789012:repository/shared/worker"
             ])
         );
-        let roles = statement(&policy, "PassTheAppsRolesToEc2AndEcsTasks")["Resource"].to_string();
+        let roles = statement(&policy, "PassTheAppsRolesToEc2AndEcs")["Resource"].to_string();
         assert!(
             roles.contains("role/pushdeploy/shop/*") && roles.contains("role/pushdeploy-shop-instance"),
             "{roles}"

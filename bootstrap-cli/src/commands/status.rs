@@ -186,6 +186,8 @@ pub struct ServiceStatus {
     /// Digests the function will not deploy again because a deployment of them failed
     /// (`pushdeploy deploy --force` does), newest first.
     pub failed_before: Vec<String>,
+    /// Where production traffic stands, for a blue-green, canary or linear service.
+    pub traffic: Option<crate::traffic::Traffic>,
     /// Recent service events.
     pub events: Vec<String>,
     /// What the service's resources report of it (its log group, its scaling ...), as fields.
@@ -331,36 +333,6 @@ pub async fn status(app: &App, ctx: &Context) -> Result<Status, CliError> {
     })
 }
 
-/// The service's newest service deployment, by creation time (ECS documents no listing order).
-///
-/// IAM: `ecs:ListServiceDeployments`.
-async fn newest_deployment(
-    ctx: &Context,
-    cluster: &str,
-    service: &str,
-) -> Result<Option<aws_sdk_ecs::types::ServiceDeploymentBrief>, CliError> {
-    let mut newest: Option<aws_sdk_ecs::types::ServiceDeploymentBrief> = None;
-    let mut token = None;
-    loop {
-        let page = (ctx.ecs().list_service_deployments())
-            .cluster(cluster)
-            .service(service)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| aws("ecs:ListServiceDeployments", e))?;
-        for brief in page.service_deployments() {
-            if newest.as_ref().is_none_or(|n| brief.created_at() > n.created_at()) {
-                newest = Some(brief.clone());
-            }
-        }
-        token = page.next_token;
-        if token.is_none() {
-            return Ok(newest);
-        }
-    }
-}
-
 /// The newest service deployment, if it is a rollback: who rolled back (the circuit breaker or an
 /// alarm) and, in words, the revisions it went from and to.
 ///
@@ -371,7 +343,7 @@ async fn latest_rollback(
     service: &str,
 ) -> Result<Option<(RolledBackBy, String)>, CliError> {
     let ecs = ctx.ecs();
-    let Some(arn) = newest_deployment(ctx, cluster, service)
+    let Some(arn) = crate::ecs::newest_deployment(ctx, cluster, service)
         .await?
         .filter(|b| {
             matches!(
@@ -472,6 +444,7 @@ async fn service_status(
         st.rolled_back = Some(text);
     }
     st.last_deployment = last_deployment(&st.deployments, st.rolled_back_by.as_ref());
+    st.traffic = crate::traffic::traffic(ctx, app, s, facts).await?;
     st.failed_before = (failed_digests(svc.tags(), &s.repository).into_iter())
         .map(str::to_string)
         .collect();
@@ -584,6 +557,9 @@ impl fmt::Display for ServiceStatus {
         }
         for (label, text) in &self.detail_lines {
             line(f, label, text)?;
+        }
+        if let Some(traffic) = &self.traffic {
+            line(f, "traffic", &traffic.to_string())?;
         }
         if let Some(rb) = &self.rolled_back {
             writeln!(f, "  ROLLED BACK: {rb}")?;

@@ -83,6 +83,7 @@ pub async fn run(args: UpArgs, global: &GlobalArgs) -> Result<ExitCode, CliError
     let mode = if args.dry_run { Mode::Preview } else { Mode::Apply };
     let options = Options {
         refresh_instances: args.refresh_instances,
+        teardown: false,
     };
     let progress = Progress::new(&ctx);
     if app.source.is_none() && mode == Mode::Apply {
@@ -151,6 +152,7 @@ pub async fn converge(
     options: Options,
     progress: &Progress,
 ) -> Result<(UpReport, Facts), CliError> {
+    resources::service::check_switches(ctx, app).await?;
     let list = resources::inventory(app, options);
     let (mut reports, facts) = resources::converge(&list, ctx, mode, progress).await?;
     reports.extend(not_in_file(app, ctx, &facts).await?);

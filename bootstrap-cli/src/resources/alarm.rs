@@ -7,11 +7,15 @@
 //! Metrics: `AWS/ApplicationELB` `HTTPCode_Target_5XX_Count` (Sum above the threshold; reported only when not zero,
 //! so missing data is not breaching) and `UnHealthyHostCount` (Maximum), by `TargetGroup` and
 //! `LoadBalancer`, each the ARN's final part (ELB user guide, "CloudWatch metrics for your
-//! Application Load Balancer").
+//! Application Load Balancer"). A blue-green, canary or linear service's new revision runs in
+//! whichever of its two groups has no traffic yet, so its alarms watch both, with metric math
+//! (the sum of the 5xx, the larger unhealthy count; a group without data counts 0).
 
 use std::fmt;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat, Statistic, Tag,
+};
 
 use super::facts::Facts;
 use super::model::{Resource, APP_TAG};
@@ -55,7 +59,11 @@ pub struct Settings {
     evaluations: i32,
     /// `TargetGroup` and `LoadBalancer`, once both exist.
     dimensions: Option<[(String, String); 2]>,
+    /// The same for the second target group of a blue-green, canary or linear service.
+    second: Option<[(String, String); 2]>,
 }
+
+type Dimensions = [(String, String); 2];
 
 /// How an alarm differs.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +101,8 @@ pub struct Alarm {
     name: String,
     threshold: u32,
     wanted: bool,
+    /// Whether the service has a second target group to watch too.
+    staged: bool,
     app: String,
 }
 
@@ -109,15 +119,25 @@ impl Alarm {
                 AlarmKind::Unhealthy => spec.max_unhealthy_tasks,
             },
             wanted: spec.default_alarms,
+            staged: spec.is_staged(),
             app: app.name.clone(),
         }
     }
 
     /// What the alarm should watch; the dimensions once the load balancer and target group exist.
     fn settings(&self, facts: &Facts) -> Settings {
-        let dimensions = match (&facts.load_balancer, facts.target_groups.get(&self.service)) {
+        let of = |groups: &std::collections::BTreeMap<String, String>| match (
+            &facts.load_balancer,
+            groups.get(&self.service),
+        ) {
             (Some(lb), Some(tg)) => arn_suffixes(&lb.arn, tg),
             _ => None,
+        };
+        let dimensions = of(&facts.target_groups);
+        let second = if self.staged {
+            of(&facts.alternate_target_groups)
+        } else {
+            None
         };
         match self.kind {
             AlarmKind::Errors => Settings {
@@ -128,6 +148,7 @@ impl Alarm {
                 period: 60,
                 evaluations: 1,
                 dimensions,
+                second,
             },
             AlarmKind::Unhealthy => Settings {
                 metric: "UnHealthyHostCount",
@@ -137,6 +158,7 @@ impl Alarm {
                 period: 60,
                 evaluations: 2,
                 dimensions,
+                second,
             },
         }
     }
@@ -155,27 +177,72 @@ impl Alarm {
                 "pushdeploy: fails (and rolls back) a deployment of ECS service {}/{}",
                 self.app, self.service
             ))
-            .namespace(NAMESPACE)
-            .metric_name(settings.metric)
-            .statistic(settings.statistic.clone())
             .comparison_operator(settings.comparison.clone())
             .threshold(settings.threshold)
-            .period(settings.period)
             .evaluation_periods(settings.evaluations)
             // No `Unit`: one that does not match the metric's would leave the alarm without data.
-            .treat_missing_data("notBreaching")
-            .set_dimensions(Some(
-                dimensions
-                    .iter()
-                    .map(|(name, value)| Dimension::builder().name(name).value(value).build())
-                    .collect(),
-            ));
+            .treat_missing_data("notBreaching");
+        call = match &settings.second {
+            None => call
+                .namespace(NAMESPACE)
+                .metric_name(settings.metric)
+                .statistic(settings.statistic.clone())
+                .period(settings.period)
+                .set_dimensions(Some(cw_dimensions(&dimensions))),
+            Some(second) => call.set_metrics(Some(self.both_groups(&settings, &dimensions, second))),
+        };
         if tagged {
             call = call.tags(Tag::builder().key(APP_TAG).value(&self.app).build());
         }
         call.send().await.map_err(|e| aws("cloudwatch:PutMetricAlarm", e))?;
         Ok(settings)
     }
+}
+
+impl Alarm {
+    /// Metric math over both target groups: each group's metric (`m1`, `m2`), and the
+    /// expression the alarm compares (CloudWatch user guide, "Create a CloudWatch alarm based on
+    /// a metric math expression").
+    fn both_groups(&self, settings: &Settings, first: &Dimensions, second: &Dimensions) -> Vec<MetricDataQuery> {
+        let metric = |id: &str, dimensions: &Dimensions| {
+            let stat = MetricStat::builder()
+                .metric(
+                    Metric::builder()
+                        .namespace(NAMESPACE)
+                        .metric_name(settings.metric)
+                        .set_dimensions(Some(cw_dimensions(dimensions)))
+                        .build(),
+                )
+                .period(settings.period)
+                .stat(settings.statistic.as_str())
+                .build();
+            MetricDataQuery::builder()
+                .id(id)
+                .metric_stat(stat)
+                .return_data(false)
+                .build()
+        };
+        let expression = match self.kind {
+            AlarmKind::Errors => "FILL(m1, 0) + FILL(m2, 0)",
+            AlarmKind::Unhealthy => "MAX([FILL(m1, 0), FILL(m2, 0)])",
+        };
+        vec![
+            metric("m1", first),
+            metric("m2", second),
+            MetricDataQuery::builder()
+                .id("e1")
+                .expression(expression)
+                .label(format!("{} of both target groups", settings.metric))
+                .return_data(true)
+                .build(),
+        ]
+    }
+}
+
+fn cw_dimensions(dimensions: &Dimensions) -> Vec<Dimension> {
+    (dimensions.iter())
+        .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+        .collect()
 }
 
 const NAMESPACE: &str = "AWS/ApplicationELB";
@@ -191,8 +258,9 @@ fn arn_suffixes(load_balancer_arn: &str, target_group_arn: &str) -> Option<[(Str
     ])
 }
 
-fn observed(alarm: &MetricAlarm) -> Observed {
-    let mut dimensions: Vec<(String, String)> = (alarm.dimensions().iter())
+/// `TargetGroup` and `LoadBalancer` of a metric's dimensions, in that order.
+fn pair_of(found: &[Dimension]) -> Option<Dimensions> {
+    let mut dimensions: Vec<(String, String)> = (found.iter())
         .map(|d| {
             (
                 d.name().unwrap_or_default().to_string(),
@@ -202,20 +270,42 @@ fn observed(alarm: &MetricAlarm) -> Observed {
         .collect();
     dimensions.sort();
     dimensions.reverse(); // TargetGroup before LoadBalancer, as `settings` lists them
-    let pair = <[(String, String); 2]>::try_from(dimensions).ok();
+    <[(String, String); 2]>::try_from(dimensions).ok()
+}
+
+fn observed(alarm: &MetricAlarm) -> Observed {
+    // A metric-math alarm keeps its metrics in `Metrics`; a plain one at the top.
+    let stats: Vec<&MetricStat> = alarm.metrics().iter().filter_map(|q| q.metric_stat()).collect();
+    let top = stats.first().map(|s| (s.metric(), s.stat(), s.period()));
+    let metric_name = top.map_or(alarm.metric_name(), |t| t.0.and_then(|m| m.metric_name()));
+    let statistic = match top {
+        Some((_, stat, _)) => stat.map(Statistic::from),
+        None => alarm.statistic().cloned(),
+    };
+    let dimensions_of = |i: usize| {
+        stats
+            .get(i)
+            .and_then(|s| s.metric())
+            .and_then(|m| pair_of(m.dimensions()))
+    };
     Observed {
         settings: Settings {
-            metric: match alarm.metric_name() {
+            metric: match metric_name {
                 Some("HTTPCode_Target_5XX_Count") => "HTTPCode_Target_5XX_Count",
                 Some("UnHealthyHostCount") => "UnHealthyHostCount",
                 _ => "other",
             },
-            statistic: alarm.statistic().cloned().unwrap_or(Statistic::SampleCount),
+            statistic: statistic.unwrap_or(Statistic::SampleCount),
             comparison: (alarm.comparison_operator().cloned()).unwrap_or(ComparisonOperator::LessThanLowerThreshold),
             threshold: alarm.threshold().unwrap_or(f64::NAN),
-            period: alarm.period().unwrap_or(0),
+            period: top.map_or(alarm.period(), |t| t.2).unwrap_or(0),
             evaluations: alarm.evaluation_periods().unwrap_or(0),
-            dimensions: pair,
+            dimensions: if stats.is_empty() {
+                pair_of(alarm.dimensions())
+            } else {
+                dimensions_of(0)
+            },
+            second: dimensions_of(1),
         },
         state: alarm.state_value().map_or("unknown", |s| s.as_str()).to_string(),
     }
@@ -274,6 +364,12 @@ impl Resource for Alarm {
         }
         if want.dimensions.is_some() && have.dimensions != want.dimensions {
             what.push("target group or load balancer changed".to_string());
+        }
+        if (want.second.is_some() || !self.staged) && have.second != want.second {
+            what.push(match want.second {
+                Some(_) => "watch both target groups".to_string(),
+                None => "watch one target group".to_string(),
+            });
         }
         what.into_iter().map(|what| Drift::Settings { what }).collect()
     }

@@ -8,13 +8,16 @@ use aws_sdk_ec2::types::ArchitectureType;
 
 use crate::ecs::Revision;
 
-/// Which of the app's two security groups.
+/// Which of the app's security groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GroupRole {
     /// The load balancer's.
     LoadBalancer,
     /// The instances'.
     Instances,
+    /// Tasks with a network interface of their own (`awsvpc`): blue-green, canary and linear
+    /// services'.
+    Tasks,
 }
 
 /// The VPC and the subnets the load balancer and the instances use.
@@ -112,6 +115,11 @@ pub struct Facts {
     pub load_balancer: Option<LoadBalancerFacts>,
     /// Target group ARNs by service.
     pub target_groups: BTreeMap<String, String>,
+    /// The second target group of each blue-green, canary or linear service, by service.
+    pub alternate_target_groups: BTreeMap<String, String>,
+    /// The listener rule ECS moves each such service's traffic on, by service (the listener's
+    /// default rule for the first service).
+    pub production_rules: BTreeMap<String, String>,
     /// Listener ARNs by port.
     pub listeners: BTreeMap<i32, String>,
     /// The launch template's id.

@@ -5,8 +5,8 @@
 use std::fmt;
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action as ElbAction, ActionTypeEnum, Certificate, Listener as ElbListener, ProtocolEnum, RedirectActionConfig,
-    RedirectActionStatusCodeEnum, Tag,
+    Action as ElbAction, ActionTypeEnum, Certificate, ForwardActionConfig, Listener as ElbListener, ProtocolEnum,
+    RedirectActionConfig, RedirectActionStatusCodeEnum, Tag, TargetGroupTuple,
 };
 
 use super::facts::{need, Facts};
@@ -21,20 +21,96 @@ pub const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
 /// What a listener (or rule) does with a request, comparable across the API's two shapes of a
 /// forward (`TargetGroupArn`, or one target group in `ForwardConfig`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Eq)]
 pub enum Action {
     /// Forward to this target group (`None`: one `up` has yet to create).
     Forward(Option<String>),
+    /// Forward to a blue-green, canary or linear service's two target groups, with the weights
+    /// ECS moves at each deployment (so any weights, and either order, are the same action).
+    Shared(Option<String>, Option<String>),
     /// Redirect to HTTPS on 443.
     RedirectToHttps,
     /// Anything else a user set.
     Other(String),
 }
 
+impl PartialEq for Action {
+    fn eq(&self, other: &Action) -> bool {
+        match (self, other) {
+            (Action::Forward(a), Action::Forward(b)) => a == b,
+            (Action::Other(a), Action::Other(b)) => a == b,
+            (Action::Shared(a, b), Action::Shared(c, d)) => (a, b) == (c, d) || (a, b) == (d, c),
+            (Action::RedirectToHttps, Action::RedirectToHttps) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The target groups a forward sends to (by name) with their weights, as ECS last set them.
+pub fn weights(actions: &[ElbAction]) -> Vec<(String, i32)> {
+    let Some(config) = actions.first().and_then(|a| a.forward_config()) else {
+        return Vec::new();
+    };
+    (config.target_groups().iter())
+        .filter_map(|t| {
+            let arn = t.target_group_arn()?;
+            Some((short_name(arn).to_string(), t.weight().unwrap_or(1)))
+        })
+        .collect()
+}
+
+/// `arn:...:targetgroup/<name>/<id>` as its name.
+fn short_name(arn: &str) -> &str {
+    arn.split('/').nth(1).unwrap_or(arn)
+}
+
+/// The rule a listener applies when no other matches: the one ECS takes as the production rule
+/// of the first service when that service is blue-green, canary or linear.
+///
+/// IAM: `elasticloadbalancing:DescribeRules`.
+pub async fn default_rule(ctx: &Context, listener_arn: &str) -> Result<String, CliError> {
+    let out = ctx
+        .elbv2()
+        .describe_rules()
+        .listener_arn(listener_arn)
+        .send()
+        .await
+        .map_err(|e| aws("elasticloadbalancing:DescribeRules", e))?;
+    (out.rules().iter())
+        .find(|r| r.is_default() == Some(true))
+        .and_then(|r| r.rule_arn())
+        .map(str::to_string)
+        .ok_or_else(|| missing("elasticloadbalancing:DescribeRules", "the default rule"))
+}
+
 impl Action {
+    /// What a rule forwarding to a service's group (or, for a blue-green, canary or linear one,
+    /// to both its groups) does.
+    pub fn to_service(facts: &Facts, service: &str, staged: bool) -> Action {
+        let primary = facts.target_groups.get(service).cloned();
+        if staged {
+            Action::Shared(primary, facts.alternate_target_groups.get(service).cloned())
+        } else {
+            Action::Forward(primary)
+        }
+    }
+
     /// What the first of `actions` does.
     pub fn of(actions: &[ElbAction]) -> Action {
         match actions.first() {
+            Some(a) if a.r#type() == Some(&ActionTypeEnum::Forward) && a.target_group_arn().is_none() => {
+                if let [one, two] = a.forward_config().map(|f| f.target_groups()).unwrap_or_default() {
+                    return Action::Shared(
+                        one.target_group_arn().map(str::to_string),
+                        two.target_group_arn().map(str::to_string),
+                    );
+                }
+                let single = a.forward_config().and_then(|f| match f.target_groups() {
+                    [one] => one.target_group_arn().map(str::to_string),
+                    _ => None,
+                });
+                Action::Forward(single)
+            }
             Some(a) if a.r#type() == Some(&ActionTypeEnum::Forward) => {
                 let single = a.forward_config().and_then(|f| match f.target_groups() {
                     [one] => one.target_group_arn().map(str::to_string),
@@ -62,7 +138,27 @@ impl Action {
                 .r#type(ActionTypeEnum::Forward)
                 .target_group_arn(tg)
                 .build()),
-            Action::Forward(None) | Action::Other(_) => Err(CliError::NotCreated {
+            // The service's tasks are in the first group: it takes all traffic until ECS moves it.
+            Action::Shared(Some(primary), Some(alternate)) => Ok(ElbAction::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .forward_config(
+                    ForwardActionConfig::builder()
+                        .target_groups(
+                            TargetGroupTuple::builder()
+                                .target_group_arn(primary)
+                                .weight(100)
+                                .build(),
+                        )
+                        .target_groups(
+                            TargetGroupTuple::builder()
+                                .target_group_arn(alternate)
+                                .weight(0)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()),
+            Action::Forward(None) | Action::Shared(..) | Action::Other(_) => Err(CliError::NotCreated {
                 what: "the service's target group".into(),
             }),
             Action::RedirectToHttps => Ok(ElbAction::builder()
@@ -83,8 +179,12 @@ impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             // `arn:...:targetgroup/<name>/<id>` reads best as its name.
-            Action::Forward(Some(tg)) => write!(f, "forward {}", tg.split('/').nth(1).unwrap_or(tg)),
+            Action::Forward(Some(tg)) => write!(f, "forward {}", short_name(tg)),
             Action::Forward(None) => write!(f, "forward (new target group)"),
+            Action::Shared(a, b) => {
+                let name = |tg: &Option<String>| tg.as_deref().map_or("(new target group)", short_name).to_string();
+                write!(f, "forward {} + {}", name(a), name(b))
+            }
             Action::RedirectToHttps => write!(f, "redirect HTTPS:443"),
             Action::Other(what) => write!(f, "{what}"),
         }
@@ -128,6 +228,8 @@ pub struct Listener {
     certificate: Option<String>,
     redirect: bool,
     default_service: String,
+    /// Whether the first service is blue-green, canary or linear (forwarded to both its groups).
+    default_staged: bool,
     app: String,
 }
 
@@ -139,6 +241,7 @@ impl Listener {
             certificate: None,
             redirect: app.file.certificate_arn.is_some(),
             default_service: app.file.services[0].name.clone(),
+            default_staged: app.file.services[0].deployment.is_staged(),
             app: app.name.clone(),
         }
     }
@@ -150,6 +253,7 @@ impl Listener {
             certificate: app.file.certificate_arn.clone(),
             redirect: false,
             default_service: app.file.services[0].name.clone(),
+            default_staged: app.file.services[0].deployment.is_staged(),
             app: app.name.clone(),
         }
     }
@@ -158,8 +262,23 @@ impl Listener {
         if self.redirect {
             Action::RedirectToHttps
         } else {
-            Action::Forward(facts.target_groups.get(&self.default_service).cloned())
+            Action::to_service(facts, &self.default_service, self.default_staged)
         }
+    }
+}
+
+/// What `actions` do, with the weights when they forward to two groups.
+pub fn shown(actions: &[ElbAction]) -> String {
+    match Action::of(actions) {
+        Action::Shared(..) => {
+            let weights = weights(actions);
+            let total: i32 = weights.iter().map(|(_, w)| w).sum();
+            let parts: Vec<String> = (weights.iter())
+                .map(|(name, weight)| format!("{name} {}%", weight * 100 / total.max(1)))
+                .collect();
+            format!("forward {}", parts.join(" / "))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -322,14 +441,13 @@ impl Resource for Listener {
     }
 
     fn state(&self, listener: &ElbListener, _facts: &Facts) -> Option<String> {
-        Some(Action::of(listener.default_actions()).to_string())
+        Some(shown(listener.default_actions()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_elasticloadbalancingv2::types::{ForwardActionConfig, TargetGroupTuple};
 
     const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/pd-demo-web/abc";
 

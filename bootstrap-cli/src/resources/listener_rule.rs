@@ -127,6 +127,9 @@ pub struct ListenerRule {
     priority: i32,
     conditions: Conditions,
     port: i32,
+    /// Whether the service is blue-green, canary or linear: the rule forwards to both its groups
+    /// and ECS moves the weights.
+    staged: bool,
     app: String,
 }
 
@@ -141,12 +144,13 @@ impl ListenerRule {
                 path: service.spec.path.clone(),
             },
             port: if app.file.certificate_arn.is_some() { 443 } else { 80 },
+            staged: service.spec.deployment.is_staged(),
             app: app.name.clone(),
         }
     }
 
     fn want_action(&self, facts: &Facts) -> Action {
-        Action::Forward(facts.target_groups.get(&self.service).cloned())
+        Action::to_service(facts, &self.service, self.staged)
     }
 
     fn tag(&self) -> Tag {
@@ -318,10 +322,16 @@ impl Resource for ListenerRule {
             .iter()
             .any(|d| matches!(d, Drift::Conditions { .. } | Drift::Action { .. }))
         {
+            // Only conditions changed: keep the actions, whose weights ECS may be moving.
+            let actions = if drift.iter().any(|d| matches!(d, Drift::Action { .. })) {
+                vec![self.want_action(facts).to_elb()?]
+            } else {
+                observed.rule.actions().to_vec()
+            };
             elb.modify_rule()
                 .rule_arn(arn)
                 .set_conditions(Some(self.conditions.to_elb()))
-                .actions(self.want_action(facts).to_elb()?)
+                .set_actions(Some(actions))
                 .send()
                 .await
                 .map_err(|e| aws("elasticloadbalancing:ModifyRule", e))?;
@@ -346,13 +356,17 @@ impl Resource for ListenerRule {
         }
     }
 
-    fn record(&self, _observed: &Observed, _facts: &mut Facts) {}
+    fn record(&self, observed: &Observed, facts: &mut Facts) {
+        if let Ok(arn) = observed.arn() {
+            facts.production_rules.insert(self.service.clone(), arn.to_string());
+        }
+    }
 
     fn state(&self, observed: &Observed, _facts: &Facts) -> Option<String> {
         Some(format!(
             "on :{}, {}",
             observed.port,
-            Action::of(observed.rule.actions())
+            super::listener::shown(observed.rule.actions())
         ))
     }
 }

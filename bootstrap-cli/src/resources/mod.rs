@@ -38,7 +38,7 @@ use std::collections::BTreeSet;
 
 use futures::future::join_all;
 
-use crate::app_file::App;
+use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::progress::Progress;
@@ -50,6 +50,9 @@ use model::{AnyResource, Deleted, Existing, Kept, Lifetime, Mode, Report};
 pub struct Options {
     /// Start an instance refresh when instances run an older AMI (`up --refresh-instances`).
     pub refresh_instances: bool,
+    /// For `down`: also what another strategy would have made (the tasks' group, the
+    /// infrastructure role, the other target groups), deleted when found.
+    pub teardown: bool,
 }
 
 /// The app's resources in the order `up` creates them (and `down` deletes them reversed).
@@ -58,6 +61,7 @@ pub type Inventory = Vec<Box<dyn AnyResource>>;
 /// The app's resources in dependency order: each one after everything it uses.
 pub fn inventory(app: &App, options: Options) -> Inventory {
     let services = app.services();
+    let staged = services.iter().any(|s| s.spec.deployment.is_staged());
     let mut list: Inventory = vec![
         Box::new(service_linked_role::EcsServiceLinkedRole),
         Box::new(network::Network::new(app)),
@@ -67,11 +71,16 @@ pub fn inventory(app: &App, options: Options) -> Inventory {
         Box::new(role::Role::instance(app)),
         Box::new(role::Role::execution(app)),
     ];
-    list.extend(
-        services
-            .iter()
-            .map(|s| Box::new(role::Role::task(app, s)) as Box<dyn AnyResource>),
-    );
+    if staged {
+        list.push(Box::new(security_group::SecurityGroup::new(app, GroupRole::Tasks)));
+        list.push(Box::new(role::Role::infrastructure(app)));
+    } else if options.teardown {
+        list.push(Box::new(
+            security_group::SecurityGroup::new(app, GroupRole::Tasks).unwanted(),
+        ));
+        list.push(Box::new(role::Role::infrastructure(app).unwanted()));
+    }
+    list.extend(each(&services, |s| Box::new(role::Role::task(app, s))));
     list.push(Box::new(instance_profile::InstanceProfile::new(app)));
     list.push(Box::new(cluster::Cluster::new(app)));
     list.push(Box::new(lock_table::LockTable::new(app)));
@@ -79,17 +88,19 @@ pub fn inventory(app: &App, options: Options) -> Inventory {
     for s in services.iter().filter(|s| repositories.insert(s.repository.clone())) {
         list.push(Box::new(repository::Repository::new(app, s)));
     }
-    list.extend(
-        services
-            .iter()
-            .map(|s| Box::new(log_group::LogGroup::new(app, s)) as Box<dyn AnyResource>),
-    );
+    list.extend(each(&services, |s| Box::new(log_group::LogGroup::new(app, s))));
     list.push(Box::new(load_balancer::LoadBalancer::new(app)));
+    list.extend(each(&services, |s| Box::new(target_group::TargetGroup::new(app, s))));
     list.extend(
-        services
-            .iter()
-            .map(|s| Box::new(target_group::TargetGroup::new(app, s)) as Box<dyn AnyResource>),
+        (services.iter().filter(|s| s.spec.deployment.is_staged()))
+            .map(|s| Box::new(target_group::TargetGroup::alternate(app, s)) as Box<dyn AnyResource>),
     );
+    if options.teardown {
+        for s in &services {
+            let other = target_group::TargetGroup::other_scheme(app, s);
+            list.extend(other.into_iter().map(|g| Box::new(g) as Box<dyn AnyResource>));
+        }
+    }
     list.extend(
         services
             .iter()
@@ -113,23 +124,16 @@ pub fn inventory(app: &App, options: Options) -> Inventory {
     )));
     list.push(Box::new(capacity_provider::CapacityProvider::new(app)));
     list.push(Box::new(cluster_capacity::ClusterCapacity::new(app)));
-    list.extend(
-        services
-            .iter()
-            .map(|s| Box::new(task_family::TaskFamily::new(app, s)) as Box<dyn AnyResource>),
-    );
-    list.extend(
-        services
-            .iter()
-            .map(|s| Box::new(service::Service::new(app, s)) as Box<dyn AnyResource>),
-    );
-    list.extend(
-        services
-            .iter()
-            .map(|s| Box::new(scaling::ServiceScaling::new(app, s)) as Box<dyn AnyResource>),
-    );
+    list.extend(each(&services, |s| Box::new(task_family::TaskFamily::new(app, s))));
+    list.extend(each(&services, |s| Box::new(service::Service::new(app, s))));
+    list.extend(each(&services, |s| Box::new(scaling::ServiceScaling::new(app, s))));
     list.push(Box::new(routing_config::RoutingConfig::new(app)));
     list
+}
+
+/// One resource per service.
+fn each(services: &[AppService], make: impl Fn(&AppService) -> Box<dyn AnyResource>) -> Vec<Box<dyn AnyResource>> {
+    services.iter().map(make).collect()
 }
 
 /// Brings every resource to what the app wants ([`Mode::Apply`]), or reports what that would
@@ -318,6 +322,37 @@ mod tests {
                 .unwrap_or_else(|| panic!("no {used}"));
             assert!(last_used < first_user, "{user} must come after every {used}: {kinds:?}");
         }
+    }
+
+    #[test]
+    fn down_also_looks_for_what_another_strategy_would_have_made() {
+        let app = App::resolve(AppFile::default(), Some("demo"), "defaults", None).unwrap();
+        let names = |options| -> Vec<(String, bool)> {
+            inventory(&app, options)
+                .iter()
+                .map(|r| (format!("{} {}", r.kind(), r.name()), r.wanted()))
+                .collect()
+        };
+        let up = names(Options::default());
+        assert!(
+            !up.iter().any(|(n, _)| n.ends_with("web-a") || n.contains("tasks")),
+            "{up:?}"
+        );
+        let down = names(Options {
+            teardown: true,
+            ..Options::default()
+        });
+        for unwanted in [
+            "target group pd-demo-web-a",
+            "target group pd-demo-web-b",
+            "security group pushdeploy-demo-tasks",
+            "iam role pushdeploy-demo-ecs-infrastructure",
+        ] {
+            assert!(down.contains(&(unwanted.to_string(), false)), "{unwanted}: {down:?}");
+        }
+        assert!(down.contains(&("target group pd-demo-web".to_string(), true)));
+        let mut seen = BTreeSet::new();
+        assert!(down.iter().all(|n| seen.insert(n.0.clone())), "each once: {down:?}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The app's IAM roles: the instances' (AmazonEC2ContainerServiceforEC2Role, behind the instance
 //! profile), the tasks' execution role (AmazonECSTaskExecutionRolePolicy, and read access to
-//! exactly the secrets the services name) and one task role per service (the file's
-//! `task_role_policies`, nothing else). They carry the app's tag; `down` detaches what is
+//! exactly the secrets the services name), one task role per service (the file's
+//! `task_role_policies`, nothing else) and, when a service is blue-green, canary or linear, the
+//! role ECS moves its traffic with (AmazonECSInfrastructureRolePolicyForLoadBalancers). They carry the app's tag; `down` detaches what is
 //! attached and deletes them.
 
 use std::fmt;
@@ -69,6 +70,9 @@ pub struct Role {
     exact: bool,
     /// The inline secrets policy wanted.
     inline: Option<Value>,
+    /// False for the infrastructure role of an app without staged services, which only `down`
+    /// looks for.
+    wanted: bool,
     app: String,
 }
 
@@ -83,6 +87,7 @@ impl Role {
             named: Vec::new(),
             exact: false,
             inline: None,
+            wanted: true,
             app: app.name.clone(),
         }
     }
@@ -97,8 +102,31 @@ impl Role {
             named: Vec::new(),
             exact: false,
             inline: secrets_policy(&app.secret_sources()),
+            wanted: true,
             app: app.name.clone(),
         }
+    }
+
+    /// The role ECS assumes to move a blue-green, canary or linear service's traffic between its
+    /// target groups (`advancedConfiguration.roleArn`; ECS developer guide, "Amazon ECS
+    /// infrastructure IAM role for load balancers").
+    pub fn infrastructure(app: &App) -> Role {
+        Role {
+            name: app.names.infrastructure_role(),
+            path: app.names.role_path(),
+            principal: "ecs.amazonaws.com",
+            managed: vec!["AmazonECSInfrastructureRolePolicyForLoadBalancers"],
+            named: Vec::new(),
+            exact: false,
+            inline: None,
+            wanted: true,
+            app: app.name.clone(),
+        }
+    }
+
+    /// The role as only `down` looks for it: deleted when found.
+    pub fn unwanted(self) -> Role {
+        Role { wanted: false, ..self }
     }
 
     /// A service's task role: what its application may call, exactly the file's policies.
@@ -111,6 +139,7 @@ impl Role {
             named: service.spec.task_role_policies.clone(),
             exact: true,
             inline: None,
+            wanted: true,
             app: app.name.clone(),
         }
     }
@@ -131,7 +160,7 @@ impl Role {
         .to_string()
     }
 
-    /// IAM: `iam:AttachRolePolicy` (the two AWS-managed policies above, and a task role's
+    /// IAM: `iam:AttachRolePolicy` (the AWS-managed policies above, and a task role's
     /// `task_role_policies`).
     async fn attach(&self, ctx: &Context, policies: &[String]) -> Result<(), CliError> {
         for policy in policies {
@@ -275,6 +304,10 @@ impl Resource for Role {
 
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn wanted(&self) -> bool {
+        self.wanted
     }
 
     async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {

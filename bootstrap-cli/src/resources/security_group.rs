@@ -1,6 +1,8 @@
-//! The app's two security groups: the load balancer's (HTTP, and HTTPS with a certificate, from
-//! anywhere over IPv4 and IPv6) and the instances' (only the dynamic host-port range, only from
-//! the load balancer's group). Missing rules are added; rules a user added are left alone.
+//! The app's security groups: the load balancer's (HTTP, and HTTPS with a certificate, from
+//! anywhere over IPv4 and IPv6), the instances' (only the dynamic host-port range, only from the
+//! load balancer's group) and, when a service is blue-green, canary or linear, its tasks' (their
+//! container ports, only from the load balancer's group). Missing rules are added; rules a user
+//! added are left alone.
 
 use std::fmt;
 use std::time::Duration;
@@ -111,6 +113,18 @@ pub fn instance_rules(alb_group: Option<&str>) -> Vec<Rule> {
     }]
 }
 
+/// The tasks' rules: each `awsvpc` service's container port, from the load balancer's group.
+pub fn task_rules(alb_group: Option<&str>, ports: &[u16]) -> Vec<Rule> {
+    ports
+        .iter()
+        .map(|&p| Rule {
+            from: i32::from(p),
+            to: i32::from(p),
+            source: alb_group.map_or(Source::NewGroup, |g| Source::Group(g.into())),
+        })
+        .collect()
+}
+
 /// Rules of `desired` that `existing` lacks.
 pub fn missing_rules(desired: &[Rule], existing: &[Rule]) -> Vec<Drift> {
     desired
@@ -171,6 +185,10 @@ pub struct SecurityGroup {
     name: String,
     app: String,
     https: bool,
+    /// The container ports of the services whose tasks this group admits (tasks' group).
+    task_ports: Vec<u16>,
+    /// False for the tasks' group of an app without staged services, which only `down` looks for.
+    wanted: bool,
 }
 
 impl SecurityGroup {
@@ -179,19 +197,34 @@ impl SecurityGroup {
         let name = match role {
             GroupRole::LoadBalancer => app.names.alb_security_group(),
             GroupRole::Instances => app.names.instance_security_group(),
+            GroupRole::Tasks => app.names.task_security_group(),
         };
+        let mut task_ports: Vec<u16> = (app.file.services.iter())
+            .filter(|s| s.deployment.is_staged())
+            .map(|s| s.port)
+            .collect();
+        task_ports.sort_unstable();
+        task_ports.dedup();
         SecurityGroup {
             role,
             name,
             app: app.name.clone(),
             https: app.file.certificate_arn.is_some(),
+            task_ports,
+            wanted: true,
         }
+    }
+
+    /// The group as only `down` looks for it: deleted when found.
+    pub fn unwanted(self) -> SecurityGroup {
+        SecurityGroup { wanted: false, ..self }
     }
 
     fn description(&self) -> &'static str {
         match self.role {
             GroupRole::LoadBalancer => "pushdeploy load balancer",
             GroupRole::Instances => "pushdeploy ECS instances",
+            GroupRole::Tasks => "pushdeploy ECS tasks",
         }
     }
 
@@ -201,6 +234,10 @@ impl SecurityGroup {
             GroupRole::Instances => {
                 instance_rules(facts.security_groups.get(&GroupRole::LoadBalancer).map(String::as_str))
             }
+            GroupRole::Tasks => task_rules(
+                facts.security_groups.get(&GroupRole::LoadBalancer).map(String::as_str),
+                &self.task_ports,
+            ),
         }
     }
 
@@ -288,6 +325,10 @@ impl Resource for SecurityGroup {
 
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn wanted(&self) -> bool {
+        self.wanted
     }
 
     async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<Observed>, CliError> {

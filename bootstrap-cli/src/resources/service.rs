@@ -1,6 +1,8 @@
 //! The ECS service of each app service: behind its target group, on the capacity provider, with
-//! the deployment circuit breaker (rollback on). `up` owns its size and deployment settings,
-//! never its task definition. Deleting one drains it (DRAINING until its tasks stop, then
+//! deployment alarms and, for a rolling service, the deployment circuit breaker (rollback on). A
+//! blue-green, canary or linear service runs `awsvpc` tasks in the tasks' security group, and its
+//! load balancer names the second target group, the rule ECS moves traffic on and the role it
+//! does it with. `up` owns its size and deployment settings, never its task definition. Deleting one drains it (DRAINING until its tasks stop, then
 //! INACTIVE); `down` waits for INACTIVE before it detaches the capacity provider.
 
 use std::fmt;
@@ -8,14 +10,18 @@ use std::time::Duration;
 
 use aws_sdk_ecs::client::Waiters as _;
 use aws_sdk_ecs::types::{
-    CapacityProviderStrategyItem, DeploymentAlarms, DeploymentCircuitBreaker, DeploymentConfiguration,
-    LoadBalancer as EcsLoadBalancer, PropagateTags, Service as EcsService, ServiceField, Tag,
+    AdvancedConfiguration, AssignPublicIp, AwsVpcConfiguration, CanaryConfiguration, CapacityProviderStrategyItem,
+    DeploymentAlarms, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
+    DeploymentControllerType, DeploymentLifecycleHook, DeploymentLifecycleHookAction, DeploymentLifecycleHookStage,
+    DeploymentLifecycleHookTargetType, DeploymentLifecycleHookTimeoutConfiguration, DeploymentStrategy,
+    LinearConfiguration, LoadBalancer as EcsLoadBalancer, NetworkConfiguration, PropagateTags, Service as EcsService,
+    ServiceField, Tag,
 };
 
-use super::facts::{need, Facts};
+use super::facts::{need, Facts, GroupRole};
 use super::model::{Resource, APP_TAG};
 use super::service_linked_role::{self, may_be_propagating};
-use crate::app_file::{App, AppService};
+use crate::app_file::{App, AppService, Percent, Shift};
 use crate::context::Context;
 use crate::ecs::describe_service;
 use crate::error::{aws, missing, CliError};
@@ -52,6 +58,18 @@ pub enum Drift {
         /// Now.
         have: Option<i32>,
     },
+    /// How ECS moves traffic to a new revision (strategy and its times).
+    Strategy {
+        /// Now.
+        have: Shift,
+        /// Wanted.
+        want: Shift,
+    },
+    /// Whether a deployment waits for `pushdeploy approve` before production traffic moves.
+    Approval {
+        /// Wanted.
+        want: bool,
+    },
     /// The alarms that fail (and roll back) a deployment.
     Alarms {
         /// Watched now (none when off).
@@ -80,6 +98,9 @@ impl fmt::Display for Drift {
                 "health check grace {} -> {HEALTH_CHECK_GRACE}s",
                 have.map_or("none".to_string(), |h| format!("{h}s"))
             ),
+            Drift::Strategy { have, want } => write!(f, "strategy {} -> {}", shift_words(*have), shift_words(*want)),
+            Drift::Approval { want: true } => write!(f, "pause for approval before production traffic"),
+            Drift::Approval { want: false } => write!(f, "no pause for approval"),
             Drift::Alarms { have, want } => {
                 let list = |names: &[String]| {
                     if names.is_empty() {
@@ -91,6 +112,48 @@ impl fmt::Display for Drift {
                 write!(f, "deployment alarms {} -> {}", list(have), list(want))
             }
         }
+    }
+}
+
+/// A strategy and its settings in words (`canary 10% for 5 min, bake 10 min`).
+pub fn shift_words(shift: Shift) -> String {
+    match shift {
+        Shift::Rolling => "rolling".into(),
+        Shift::BlueGreen { bake } => format!("blue-green, bake {bake} min"),
+        Shift::Canary {
+            percent,
+            canary_bake,
+            bake,
+        } => format!("canary {percent} for {canary_bake} min, bake {bake} min"),
+        Shift::Linear { step, step_bake, bake } => {
+            format!("linear {step} every {step_bake} min, bake {bake} min")
+        }
+    }
+}
+
+/// The strategy a service's deployment configuration says (none: rolling, ECS's default).
+pub fn shift_of(config: Option<&DeploymentConfiguration>) -> Shift {
+    let percent = |p: f64| Percent((p * 10.0).round() as u32);
+    let bake = config.and_then(|c| c.bake_time_in_minutes()).unwrap_or_default() as u32;
+    match config.and_then(|c| c.strategy()) {
+        Some(DeploymentStrategy::BlueGreen) => Shift::BlueGreen { bake },
+        Some(DeploymentStrategy::Canary) => {
+            let canary = config.and_then(|c| c.canary_configuration());
+            Shift::Canary {
+                percent: percent(canary.and_then(|c| c.canary_percent()).unwrap_or_default()),
+                canary_bake: canary.and_then(|c| c.canary_bake_time_in_minutes()).unwrap_or_default() as u32,
+                bake,
+            }
+        }
+        Some(DeploymentStrategy::Linear) => {
+            let linear = config.and_then(|c| c.linear_configuration());
+            Shift::Linear {
+                step: percent(linear.and_then(|c| c.step_percent()).unwrap_or_default()),
+                step_bake: linear.and_then(|c| c.step_bake_time_in_minutes()).unwrap_or_default() as u32,
+                bake,
+            }
+        }
+        _ => Shift::Rolling,
     }
 }
 
@@ -108,6 +171,15 @@ pub struct Service {
     capacity_provider: String,
     /// The alarms that fail a deployment, sorted: the two `up` creates and the file's own.
     alarms: Vec<String>,
+    /// How ECS moves traffic to a new revision.
+    shift: Shift,
+    /// Whether a deployment pauses for `pushdeploy approve` before production traffic moves.
+    approve: bool,
+    /// Whether it takes the listener's default route (the first service).
+    default_route: bool,
+    /// The port of the listener that forwards (443 with a certificate).
+    listener_port: i32,
+    infrastructure_role: String,
     app: String,
 }
 
@@ -147,8 +219,81 @@ impl Service {
             },
             capacity_provider: app.names.capacity(),
             alarms: deployment_alarms(app, service),
+            shift: service.spec.deployment.shift(),
+            approve: service.spec.deployment.approve_before_production,
+            default_route: app.file.services.first().map(|s| &s.name) == Some(&service.spec.name),
+            listener_port: if app.file.certificate_arn.is_some() { 443 } else { 80 },
+            infrastructure_role: app.names.infrastructure_role(),
             app: app.name.clone(),
         }
+    }
+
+    fn staged(&self) -> bool {
+        self.shift != Shift::Rolling
+    }
+
+    /// The load balancer of the service: its target group and, for a blue-green, canary or
+    /// linear service, what ECS moves traffic with.
+    ///
+    /// IAM: `elasticloadbalancing:DescribeRules` (the first service's default rule).
+    async fn load_balancer(&self, ctx: &Context, facts: &Facts) -> Result<EcsLoadBalancer, CliError> {
+        let target_group = need(facts.target_groups.get(&self.name), "the service's target group")?;
+        let mut lb = EcsLoadBalancer::builder()
+            .target_group_arn(target_group)
+            .container_name(&self.container)
+            .container_port(i32::from(self.port));
+        if self.staged() {
+            let alternate = need(
+                facts.alternate_target_groups.get(&self.name),
+                "the service's second target group",
+            )?;
+            let role = need(
+                facts.roles.get(&self.infrastructure_role),
+                "the ECS infrastructure role",
+            )?;
+            let rule = match facts.production_rules.get(&self.name) {
+                Some(rule) => rule.clone(),
+                None if self.default_route => {
+                    let listener = need(facts.listeners.get(&self.listener_port), "the listener")?;
+                    super::listener::default_rule(ctx, listener).await?
+                }
+                None => {
+                    return Err(CliError::NotCreated {
+                        what: "the service's listener rule".into(),
+                    })
+                }
+            };
+            lb = lb.advanced_configuration(
+                AdvancedConfiguration::builder()
+                    .alternate_target_group_arn(alternate)
+                    .production_listener_rule(rule)
+                    .role_arn(role)
+                    .build(),
+            );
+        }
+        Ok(lb.build())
+    }
+
+    /// A blue-green, canary or linear service's tasks: in the app's subnets, in the tasks'
+    /// security group, without public addresses (ECS refuses them for `awsvpc` tasks on EC2).
+    fn network(&self, facts: &Facts) -> Result<Option<NetworkConfiguration>, CliError> {
+        if !self.staged() {
+            return Ok(None);
+        }
+        let vpc = need(facts.vpc.as_ref(), "the VPC")?;
+        let group = need(
+            facts.security_groups.get(&GroupRole::Tasks),
+            "the tasks' security group",
+        )?;
+        let awsvpc = AwsVpcConfiguration::builder()
+            .set_subnets(Some(vpc.subnets.clone()))
+            .security_groups(group)
+            .assign_public_ip(AssignPublicIp::Disabled)
+            .build()
+            .expect("subnets are set");
+        Ok(Some(
+            NetworkConfiguration::builder().awsvpc_configuration(awsvpc).build(),
+        ))
     }
 
     fn strategy(&self) -> CapacityProviderStrategyItem {
@@ -179,22 +324,86 @@ impl Service {
     }
 }
 
-/// The circuit breaker `up` sets (roll back a deployment whose tasks fail to start) and the
-/// deployment alarms (roll back one during which an alarm goes into ALARM; off when `alarms` is
-/// empty, which also clears alarms set before).
-pub fn deployment_configuration(alarms: &[String]) -> DeploymentConfiguration {
+/// The deployment alarms (roll back a deployment during which, or during whose bake time, an
+/// alarm goes into ALARM; off when `alarms` is empty, which also clears alarms set before), and
+/// the strategy: a rolling service's circuit breaker (roll back a deployment whose tasks fail to
+/// start; ECS uses it for rolling updates only), the other strategies' times and steps.
+pub fn deployment_configuration(alarms: &[String], shift: Shift, approve: bool) -> DeploymentConfiguration {
     let watched = DeploymentAlarms::builder()
         .set_alarm_names(Some(alarms.to_vec()))
         .enable(!alarms.is_empty())
         .rollback(!alarms.is_empty())
         .build()
         .expect("names, enable and rollback are set");
-    DeploymentConfiguration::builder()
-        .deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+    let config = DeploymentConfiguration::builder()
         .alarms(watched)
         .maximum_percent(200)
         .minimum_healthy_percent(100)
+        // An empty list clears a pause set before (an absent one would keep it).
+        .set_lifecycle_hooks((shift != Shift::Rolling).then(|| approve.then(approval_hook).into_iter().collect()));
+    match shift {
+        Shift::Rolling => {
+            config.deployment_circuit_breaker(DeploymentCircuitBreaker::builder().enable(true).rollback(true).build())
+        }
+        Shift::BlueGreen { bake } => config
+            .strategy(DeploymentStrategy::BlueGreen)
+            .bake_time_in_minutes(bake as i32),
+        Shift::Canary {
+            percent,
+            canary_bake,
+            bake,
+        } => config
+            .strategy(DeploymentStrategy::Canary)
+            .bake_time_in_minutes(bake as i32)
+            .canary_configuration(
+                CanaryConfiguration::builder()
+                    .canary_percent(percent.value())
+                    .canary_bake_time_in_minutes(canary_bake as i32)
+                    .build(),
+            ),
+        Shift::Linear { step, step_bake, bake } => config
+            .strategy(DeploymentStrategy::Linear)
+            .bake_time_in_minutes(bake as i32)
+            .linear_configuration(
+                LinearConfiguration::builder()
+                    .step_percent(step.value())
+                    .step_bake_time_in_minutes(step_bake as i32)
+                    .build(),
+            ),
+    }
+    .build()
+}
+
+/// The pause `approve_before_production` sets: after test traffic moved, before any production
+/// traffic does (once per deployment, where a pause before each production step would ask again
+/// at every canary or linear step), answered by ContinueServiceDeployment; unanswered for a day
+/// (ECS's default timeout), ECS rolls back (ECS developer guide, "Pause hooks for Amazon ECS
+/// service deployments").
+pub fn approval_hook() -> DeploymentLifecycleHook {
+    DeploymentLifecycleHook::builder()
+        .target_type(DeploymentLifecycleHookTargetType::Pause)
+        .lifecycle_stages(DeploymentLifecycleHookStage::PostTestTrafficShift)
+        .timeout_configuration(
+            DeploymentLifecycleHookTimeoutConfiguration::builder()
+                .timeout_in_minutes(APPROVAL_MINUTES)
+                .action(DeploymentLifecycleHookAction::Rollback)
+                .build(),
+        )
         .build()
+}
+
+/// Minutes a deployment waits for `pushdeploy approve` before ECS rolls it back.
+pub const APPROVAL_MINUTES: i32 = 1440;
+
+/// Whether a deployment configuration pauses for approval (a pause hook before production).
+pub fn pauses_for_approval(config: Option<&DeploymentConfiguration>) -> bool {
+    config.is_some_and(|c| {
+        c.lifecycle_hooks().iter().any(|h| {
+            h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
+                && h.lifecycle_stages()
+                    .contains(&DeploymentLifecycleHookStage::PostTestTrafficShift)
+        })
+    })
 }
 
 /// Waits until the service is INACTIVE (drained) or gone, looking from half a second on (the
@@ -259,6 +468,8 @@ pub fn service_drift(
     desired: Option<i32>,
     capacity_provider: &str,
     alarms: &[String],
+    shift: Shift,
+    approve: bool,
 ) -> Vec<Drift> {
     let mut drift = Vec::new();
     if let Some(desired) = desired.filter(|d| *d != service.desired_count()) {
@@ -270,8 +481,15 @@ pub fn service_drift(
     let breaker = service
         .deployment_configuration()
         .and_then(|d| d.deployment_circuit_breaker());
-    if !breaker.is_some_and(|b| b.enable() && b.rollback()) {
+    if shift == Shift::Rolling && !breaker.is_some_and(|b| b.enable() && b.rollback()) {
         drift.push(Drift::CircuitBreaker);
+    }
+    let have = shift_of(service.deployment_configuration());
+    if have != shift {
+        drift.push(Drift::Strategy { have, want: shift });
+    }
+    if pauses_for_approval(service.deployment_configuration()) != approve {
+        drift.push(Drift::Approval { want: approve });
     }
     let providers: Vec<String> = service
         .capacity_provider_strategy()
@@ -330,13 +548,24 @@ impl Resource for Service {
     }
 
     fn diff(&self, service: &EcsService, _facts: &Facts) -> Vec<Drift> {
-        service_drift(service, self.owned_desired, &self.capacity_provider, &self.alarms)
+        service_drift(
+            service,
+            self.owned_desired,
+            &self.capacity_provider,
+            &self.alarms,
+            self.shift,
+            self.approve,
+        )
     }
 
-    /// IAM: `ecs:CreateService`, `ecs:TagResource`, `ecs:DescribeServices`.
+    /// IAM: `ecs:CreateService`, `ecs:TagResource`, `ecs:DescribeServices`; for a blue-green,
+    /// canary or linear service `iam:PassRole` of the infrastructure role (to `ecs.amazonaws.com`)
+    /// and, for the first service, `elasticloadbalancing:DescribeRules` (its listener's default
+    /// rule).
     async fn create(&self, ctx: &Context, facts: &Facts, step: &Step) -> Result<EcsService, CliError> {
         let revision = need(facts.revisions.get(&self.name), "the service's task definition")?;
-        let target_group = need(facts.target_groups.get(&self.name), "the service's target group")?;
+        let load_balancer = self.load_balancer(ctx, facts).await?;
+        let network = self.network(facts)?;
         self.wait_drained(ctx, step).await?;
         let ecs = ctx.ecs();
         let created = poll::retry(
@@ -348,15 +577,16 @@ impl Resource for Service {
                     .service_name(&self.name)
                     .task_definition(&revision.arn)
                     .desired_count(self.desired)
-                    .load_balancers(
-                        EcsLoadBalancer::builder()
-                            .target_group_arn(target_group)
-                            .container_name(&self.container)
-                            .container_port(i32::from(self.port))
-                            .build(),
-                    )
+                    .load_balancers(load_balancer.clone())
+                    .set_network_configuration(network.clone())
                     .capacity_provider_strategy(self.strategy())
-                    .deployment_configuration(deployment_configuration(&self.alarms))
+                    .deployment_controller(
+                        DeploymentController::builder()
+                            .r#type(DeploymentControllerType::Ecs)
+                            .build()
+                            .expect("the type is set"),
+                    )
+                    .deployment_configuration(deployment_configuration(&self.alarms, self.shift, self.approve))
                     .health_check_grace_period_seconds(HEALTH_CHECK_GRACE)
                     .propagate_tags(PropagateTags::Service)
                     .enable_ecs_managed_tags(true)
@@ -380,15 +610,26 @@ impl Resource for Service {
     }
 
     /// IAM: `ecs:UpdateService`.
-    async fn apply(&self, ctx: &Context, _: &EcsService, drift: &[Drift], _: &Facts, _: &Step) -> Result<(), CliError> {
+    async fn apply(
+        &self,
+        ctx: &Context,
+        _: &EcsService,
+        drift: &[Drift],
+        facts: &Facts,
+        _: &Step,
+    ) -> Result<(), CliError> {
         let mut call = ctx
             .ecs()
             .update_service()
             .cluster(&self.cluster)
             .service(&self.name)
             .set_desired_count(self.owned_desired)
-            .deployment_configuration(deployment_configuration(&self.alarms))
+            .deployment_configuration(deployment_configuration(&self.alarms, self.shift, self.approve))
             .health_check_grace_period_seconds(HEALTH_CHECK_GRACE);
+        // Between blue-green, canary and linear only the configuration changes (the groups, rule
+        // and role stay): sending the load balancers again would start a deployment. Between
+        // rolling and the others `up` refuses before it writes anything (`check_switches`).
+        let _ = facts;
         if drift.iter().any(|d| matches!(d, Drift::CapacityProvider { .. })) {
             // ECS refuses a strategy change without a new deployment (UpdateService reference);
             // an unchanged strategy is never sent, so settings alone never redeploy.
@@ -440,12 +681,59 @@ impl Resource for Service {
     }
 
     fn state(&self, service: &EcsService, _facts: &Facts) -> Option<String> {
-        Some(format!(
-            "{}/{} running",
-            service.running_count(),
-            service.desired_count()
-        ))
+        let running = format!("{}/{} running", service.running_count(), service.desired_count());
+        Some(match shift_of(service.deployment_configuration()) {
+            Shift::Rolling => running,
+            shift => format!("{running}, {}", shift_words(shift)),
+        })
     }
+}
+
+/// Refuses, before `up` writes anything, a file that moves an existing service between rolling
+/// and blue-green, canary or linear ([`CliError::StrategySwitch`]).
+///
+/// IAM: `ecs:DescribeServices`.
+pub async fn check_switches(ctx: &Context, app: &App) -> Result<(), CliError> {
+    let services = app.services();
+    let mut found = Vec::new();
+    // DescribeServices takes ten services at a time.
+    for chunk in services.chunks(10) {
+        let out = (ctx.ecs().describe_services())
+            .cluster(app.names.cluster())
+            .set_services(Some(chunk.iter().map(|s| s.spec.name.clone()).collect()))
+            .send()
+            .await;
+        match out {
+            Ok(out) => found.extend(
+                out.services
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(pushdeploy::engine::is_active),
+            ),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => return Ok(()),
+            Err(e) => return Err(aws("ecs:DescribeServices", e)),
+        }
+    }
+    for service in services {
+        let Some(existing) = found
+            .iter()
+            .find(|f| f.service_name() == Some(service.spec.name.as_str()))
+        else {
+            continue;
+        };
+        let (have, want) = (
+            shift_of(existing.deployment_configuration()),
+            service.spec.deployment.shift(),
+        );
+        if (have == Shift::Rolling) != (want == Shift::Rolling) {
+            return Err(CliError::StrategySwitch {
+                service: service.spec.name.clone(),
+                have: shift_words(have),
+                want: shift_words(want),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Every service of the app in its cluster, found by the app's tag: `down` deletes those the
@@ -497,7 +785,7 @@ mod tests {
     fn an_unchanged_strategy_is_no_drift_and_a_changed_one_says_it_redeploys() {
         let ours = EcsService::builder()
             .desired_count(1)
-            .deployment_configuration(deployment_configuration(&[]))
+            .deployment_configuration(deployment_configuration(&[], Shift::Rolling, false))
             .capacity_provider_strategy(
                 Item::builder()
                     .capacity_provider("pushdeploy-demo")
@@ -507,16 +795,23 @@ mod tests {
             )
             .health_check_grace_period_seconds(HEALTH_CHECK_GRACE)
             .build();
-        assert!(service_drift(&ours, Some(1), "pushdeploy-demo", &[]).is_empty());
+        assert!(service_drift(&ours, Some(1), "pushdeploy-demo", &[], Shift::Rolling, false).is_empty());
         // Scaling on: whatever count the scaler chose is no drift.
         let mut scaled = ours.clone();
         scaled.desired_count = 7;
-        assert!(service_drift(&scaled, None, "pushdeploy-demo", &[]).is_empty());
+        assert!(service_drift(&scaled, None, "pushdeploy-demo", &[], Shift::Rolling, false).is_empty());
         let bare = EcsService::builder().desired_count(2).build();
-        let drift: Vec<String> = service_drift(&bare, Some(1), "pushdeploy-demo", &["a".to_string()])
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let drift: Vec<String> = service_drift(
+            &bare,
+            Some(1),
+            "pushdeploy-demo",
+            &["a".to_string()],
+            Shift::Rolling,
+            false,
+        )
+        .iter()
+        .map(ToString::to_string)
+        .collect();
         assert_eq!(
             drift,
             [

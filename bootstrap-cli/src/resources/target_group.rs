@@ -1,7 +1,9 @@
-//! One target group per service: HTTP to the instances' dynamic ports, a health check on the
-//! service's path every 10 s (healthy after 2 passes), and a 30 s deregistration delay (the file
-//! can change it). AWS's defaults (30 s checks, 5 passes, 300 s delay) make every deploy and
-//! every `down` wait five minutes per task.
+//! One target group per rolling service: HTTP to the instances' dynamic ports; two per
+//! blue-green, canary or linear service, of target type `ip` (its tasks have their own network
+//! interfaces, as the ECS guide documents for these strategies), between which ECS moves the
+//! traffic. Each has a health check on the service's path every 10 s (healthy after 2 passes),
+//! and a 30 s deregistration delay (the file can change it). AWS's defaults (30 s checks, 5
+//! passes, 300 s delay) make every deploy and every `down` wait five minutes per task.
 
 use std::fmt;
 use std::time::Duration;
@@ -92,26 +94,81 @@ impl fmt::Display for Drift {
     }
 }
 
+/// Which of a service's groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// The one the service names (a rolling service's only one).
+    Primary,
+    /// The second of a blue-green, canary or linear service.
+    Alternate,
+}
+
 /// A service's target group.
 #[derive(Debug, Clone)]
 pub struct TargetGroup {
     service: String,
     name: String,
+    slot: Slot,
+    target_type: TargetTypeEnum,
+    /// False for a group of the other naming scheme, which only `down` looks for (a service
+    /// that changed strategy, or was removed from the file).
+    wanted: bool,
     health_path: String,
     deregistration_delay: u32,
     app: String,
 }
 
 impl TargetGroup {
-    /// The target group of `service`.
+    /// The target group of `service` (the first of two for a blue-green, canary or linear one).
     pub fn new(app: &App, service: &AppService) -> TargetGroup {
+        let staged = service.spec.deployment.is_staged();
         TargetGroup {
             service: service.spec.name.clone(),
-            name: app.names.target_group(&service.spec.name),
+            name: if staged {
+                app.names.primary_target_group(&service.spec.name)
+            } else {
+                app.names.target_group(&service.spec.name)
+            },
+            slot: Slot::Primary,
+            wanted: true,
+            target_type: if staged {
+                TargetTypeEnum::Ip
+            } else {
+                TargetTypeEnum::Instance
+            },
             health_path: service.spec.health_check_path.clone(),
             deregistration_delay: service.spec.deregistration_delay,
             app: app.name.clone(),
         }
+    }
+
+    /// The second group of a blue-green, canary or linear service.
+    pub fn alternate(app: &App, service: &AppService) -> TargetGroup {
+        TargetGroup {
+            name: app.names.alternate_target_group(&service.spec.name),
+            slot: Slot::Alternate,
+            ..TargetGroup::new(app, service)
+        }
+    }
+
+    /// The groups of the other strategy's naming scheme, which `down` deletes when it finds them
+    /// (`-a` and `-b` of a rolling service, the single group of a staged one).
+    pub fn other_scheme(app: &App, service: &AppService) -> Vec<TargetGroup> {
+        let mut other = service.clone();
+        let deployment = &mut other.spec.deployment;
+        deployment.strategy = if deployment.is_staged() {
+            crate::app_file::Strategy::Rolling
+        } else {
+            crate::app_file::Strategy::BlueGreen
+        };
+        let mut groups = vec![TargetGroup::new(app, &other)];
+        if other.spec.deployment.is_staged() {
+            groups.push(TargetGroup::alternate(app, &other));
+        }
+        for g in &mut groups {
+            g.wanted = false;
+        }
+        groups
     }
 
     /// IAM: `elasticloadbalancing:ModifyTargetGroupAttributes`.
@@ -198,6 +255,10 @@ impl Resource for TargetGroup {
         self.name.clone()
     }
 
+    fn wanted(&self) -> bool {
+        self.wanted
+    }
+
     async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
         find(ctx, &self.name).await
     }
@@ -240,7 +301,7 @@ impl Resource for TargetGroup {
             .protocol(ProtocolEnum::Http)
             .port(80)
             .vpc_id(&vpc.id)
-            .target_type(TargetTypeEnum::Instance)
+            .target_type(self.target_type.clone())
             .health_check_protocol(ProtocolEnum::Http)
             .health_check_path(&self.health_path)
             .health_check_interval_seconds(TIMING.interval)
@@ -334,8 +395,15 @@ impl Resource for TargetGroup {
     }
 
     fn record(&self, observed: &Observed, facts: &mut Facts) {
+        if !self.wanted {
+            return;
+        }
         if let Ok(arn) = observed.arn() {
-            facts.target_groups.insert(self.service.clone(), arn.to_string());
+            let groups = match self.slot {
+                Slot::Primary => &mut facts.target_groups,
+                Slot::Alternate => &mut facts.alternate_target_groups,
+            };
+            groups.insert(self.service.clone(), arn.to_string());
         }
     }
 }

@@ -347,8 +347,14 @@ impl ContainerSettings {
         container.command = (!self.command.is_empty()).then(|| self.command.clone());
         container.health_check = self.health_check.as_ref().map(health_check_of);
         match container.port_mappings.as_mut().and_then(|m| m.first_mut()) {
-            // Host port, protocol and the other mappings stay as they are.
-            Some(first) => first.container_port = Some(self.port),
+            // Protocol and the other mappings stay as they are; so does a dynamic host port
+            // (bridge), while an `awsvpc` task's, which must equal the container port, moves too.
+            Some(first) => {
+                if first.host_port.is_some() && first.host_port == first.container_port {
+                    first.host_port = Some(self.port);
+                }
+                first.container_port = Some(self.port)
+            }
             None => {
                 container.port_mappings = Some(vec![PortMapping::builder()
                     .container_port(self.port)
@@ -378,6 +384,9 @@ pub struct TaskFamily {
     placeholder: Option<String>,
     settings: ContainerSettings,
     port: u16,
+    /// `awsvpc` for a blue-green, canary or linear service (its tasks sit in `ip` target groups),
+    /// else `bridge` with dynamic host ports.
+    network_mode: NetworkMode,
     execution_role: String,
     task_role: String,
     lock_table: String,
@@ -409,6 +418,11 @@ impl TaskFamily {
                 port: i32::from(service.spec.port),
             },
             port: service.spec.port,
+            network_mode: if service.spec.deployment.is_staged() {
+                NetworkMode::Awsvpc
+            } else {
+                NetworkMode::Bridge
+            },
             execution_role: app.names.execution_role(),
             task_role: app.names.task_role(&service.spec.name),
             lock_table: app.names.lock_table(),
@@ -541,7 +555,13 @@ impl Resource for TaskFamily {
             .port_mappings(
                 PortMapping::builder()
                     .container_port(i32::from(self.port))
-                    .host_port(0)
+                    // Dynamic on a shared host network; an `awsvpc` task's own interface serves
+                    // the container port itself (ECS task definition parameters, `hostPort`).
+                    .host_port(if self.network_mode == NetworkMode::Awsvpc {
+                        i32::from(self.port)
+                    } else {
+                        0
+                    })
                     .protocol(TransportProtocol::Tcp)
                     .build(),
             )
@@ -561,7 +581,7 @@ impl Resource for TaskFamily {
             .ecs()
             .register_task_definition()
             .family(&self.family)
-            .network_mode(NetworkMode::Bridge)
+            .network_mode(self.network_mode.clone())
             .requires_compatibilities(Compatibility::Ec2)
             .execution_role_arn(execution_role)
             .set_task_role_arn(settings.task_role.clone())

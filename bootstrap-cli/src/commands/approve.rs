@@ -1,0 +1,156 @@
+//! `pushdeploy approve` and `pushdeploy reject`: answer a deployment that waits for approval
+//! before production traffic moves (`approve_before_production`). ECS paused it at a pause hook;
+//! approving continues it (ContinueServiceDeployment CONTINUE), rejecting rolls it back
+//! (ROLLBACK: production traffic never reached the new revision). ECS developer guide, "Pause
+//! hooks for Amazon ECS service deployments".
+
+use std::fmt;
+use std::process::ExitCode;
+
+use aws_sdk_ecs::types::{
+    DeploymentLifecycleHookAction, DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType,
+    ServiceDeploymentStatus,
+};
+use serde::Serialize;
+
+use crate::app_file::App;
+use crate::cli::{GlobalArgs, ServiceArgs};
+use crate::context::Context;
+use crate::error::{aws, CliError};
+use crate::output::print;
+use crate::rollout::short;
+
+/// What an answer did.
+#[derive(Debug, Serialize)]
+pub struct Answered {
+    /// Cluster name.
+    pub cluster: String,
+    /// Service name.
+    pub service: String,
+    /// The service deployment answered.
+    pub deployment: String,
+    /// The revision it deploys (`family:N`).
+    pub revision: Option<String>,
+    /// `approved` or `rejected`.
+    pub answer: &'static str,
+}
+
+impl fmt::Display for Answered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let revision = self.revision.as_deref().unwrap_or("the new revision");
+        match self.answer {
+            "approved" => writeln!(
+                f,
+                "approved: {}/{} moves production traffic to {revision}; `pushdeploy status` shows the steps",
+                self.cluster, self.service
+            ),
+            _ => writeln!(
+                f,
+                "rejected: ECS rolls {}/{} back; production traffic stays where it was and {revision} stops",
+                self.cluster, self.service
+            ),
+        }
+    }
+}
+
+/// `pushdeploy approve` (CONTINUE) or `pushdeploy reject` (ROLLBACK).
+pub async fn run(args: ServiceArgs, global: &GlobalArgs, approve: bool) -> Result<ExitCode, CliError> {
+    let app = App::load(args.app.file.as_deref(), args.app.app.as_deref())?;
+    app.service(&args.service)?;
+    let ctx = Context::connect(global, app.file.region.as_deref()).await?;
+    ctx.announce(&app).await?;
+    let answered = answer(&ctx, &app, &args.service, approve).await?;
+    print(ctx.output, &answered)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Finds the service's deployment waiting at a pause hook and answers it.
+///
+/// IAM: `ecs:ListServiceDeployments`, `ecs:DescribeServiceDeployments`,
+/// `ecs:ContinueServiceDeployment`.
+pub async fn answer(ctx: &Context, app: &App, service: &str, approve: bool) -> Result<Answered, CliError> {
+    let cluster = app.names.cluster();
+    let waiting = |why: String| CliError::NotAwaitingApproval {
+        service: service.to_string(),
+        why,
+    };
+    if !app.service(service)?.spec.deployment.approve_before_production {
+        return Err(waiting(
+            "it does not pause for approval: set `approve_before_production = true` under its [services.deployment] (blue-green, canary or linear) and run `pushdeploy up`".into(),
+        ));
+    }
+    let newest = crate::ecs::newest_deployment(ctx, &cluster, service).await?;
+    let Some(arn) = newest
+        .as_ref()
+        .filter(|b| b.status() == Some(&ServiceDeploymentStatus::InProgress))
+        .and_then(|b| b.service_deployment_arn())
+    else {
+        let state = newest.as_ref().and_then(|b| b.status()).map_or("none", |s| s.as_str());
+        return Err(waiting(format!("no deployment is in progress (the newest: {state})")));
+    };
+    let out = (ctx
+        .ecs()
+        .describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await)
+        .map_err(|e| aws("ecs:DescribeServiceDeployments", e))?;
+    let deployment = out
+        .service_deployments()
+        .first()
+        .ok_or_else(|| waiting("ECS no longer describes its deployment".into()))?;
+    let hook = deployment.lifecycle_hook_details().iter().find(|h| {
+        h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
+            && h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction)
+    });
+    let Some(hook_id) = hook.and_then(|h| h.hook_id()) else {
+        let stage = deployment.lifecycle_stage().map_or("unknown", |s| s.as_str());
+        return Err(waiting(format!(
+            "its deployment is at stage {stage} and waits for nobody"
+        )));
+    };
+    // Read before answering: once ECS has the answer, a failed read must not look like a failed
+    // answer.
+    let revision = revision_of(ctx, deployment).await?;
+    let action = if approve {
+        DeploymentLifecycleHookAction::Continue
+    } else {
+        DeploymentLifecycleHookAction::Rollback
+    };
+    (ctx.ecs().continue_service_deployment())
+        .service_deployment_arn(arn)
+        .hook_id(hook_id)
+        .action(action)
+        .send()
+        .await
+        .map_err(|e| aws("ecs:ContinueServiceDeployment", e))?;
+    Ok(Answered {
+        cluster,
+        service: service.to_string(),
+        deployment: arn.to_string(),
+        revision,
+        answer: if approve { "approved" } else { "rejected" },
+    })
+}
+
+/// The task definition (`family:N`) of the deployment's target revision.
+///
+/// IAM: `ecs:DescribeServiceRevisions`.
+async fn revision_of(
+    ctx: &Context,
+    deployment: &aws_sdk_ecs::types::ServiceDeployment,
+) -> Result<Option<String>, CliError> {
+    let Some(arn) = deployment.target_service_revision().and_then(|r| r.arn()) else {
+        return Ok(None);
+    };
+    let out = (ctx
+        .ecs()
+        .describe_service_revisions()
+        .service_revision_arns(arn)
+        .send()
+        .await)
+        .map_err(|e| aws("ecs:DescribeServiceRevisions", e))?;
+    Ok((out.service_revisions().first())
+        .and_then(|r| r.task_definition())
+        .map(|t| short(t).to_string()))
+}

@@ -1,0 +1,424 @@
+//! Canary and linear services (issue 19): `up` gives a service with `strategy = "canary"` or
+//! `"linear"` two `ip` target groups, `awsvpc` tasks in their own security group, the rule ECS
+//! moves traffic on and the role it does it with; a push still only registers a revision and
+//! updates the service, and ECS walks the traffic over in the strategy's steps. An alarm in ALARM
+//! during the bake time rolls it back and the function reports `failed`, `alarm`. A second `up`
+//! after ECS moved the weights writes nothing; `down` leaves nothing. Through the real binary
+//! and the engine, on the strict emulator (one emulated minute lasts a second there).
+
+use std::process::Output;
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::types::StateValue;
+use pushdeploy::outcome::Reason;
+use pushdeploy::Action;
+
+use crate::fixture::{eventually, unique, App};
+use crate::outcomes::{deployment_event, deployment_in, one, push_now, put_later};
+
+fn pd(args: &[&str], file: &str) -> Output {
+    crate::first_hour::pd(args, &[("pushdeploy.toml", file)])
+}
+
+fn ok(out: &Output) -> String {
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    stdout
+}
+
+/// The production weights of the app's first service, from the listener's default rule, as
+/// `(first group's, second group's)`.
+async fn weights(app: &App, name: &str) -> (i32, i32) {
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&app.sdk);
+    let lbs = elb
+        .describe_load_balancers()
+        .names(format!("pd-{name}"))
+        .send()
+        .await
+        .unwrap();
+    let lb = lbs.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    let listeners = elb.describe_listeners().load_balancer_arn(lb).send().await.unwrap();
+    let listener = listeners.listeners()[0].listener_arn().unwrap().to_string();
+    let rules = elb.describe_rules().listener_arn(listener).send().await.unwrap();
+    let default = rules.rules().iter().find(|r| r.is_default() == Some(true)).unwrap();
+    let groups = default.actions()[0].forward_config().unwrap().target_groups();
+    let of = |suffix: &str| {
+        (groups.iter())
+            .find(|g| {
+                g.target_group_arn()
+                    .unwrap()
+                    .contains(&format!("/pd-{name}-web-{suffix}/"))
+            })
+            .and_then(|g| g.weight())
+            .unwrap_or(-1)
+    };
+    (of("a"), of("b"))
+}
+
+/// The lifecycle stage of the `web` service's newest service deployment.
+async fn stage(app: &App) -> Option<String> {
+    let list = (app.ecs.list_service_deployments())
+        .cluster(&app.cluster)
+        .service("web")
+        .send()
+        .await
+        .unwrap();
+    let newest = (list.service_deployments().iter()).max_by_key(|b| b.created_at().map(|t| t.as_nanos()))?;
+    let described = (app.ecs.describe_service_deployments())
+        .service_deployment_arns(newest.service_deployment_arn()?)
+        .send()
+        .await
+        .unwrap();
+    let stage = described.service_deployments().first()?.lifecycle_stage()?;
+    Some(stage.as_str().to_string())
+}
+
+/// Every pair of weights the rule shows until `done` says the walk is over.
+async fn walk(app: &App, name: &str, until: &str, task_definition: &str) -> Vec<(i32, i32)> {
+    let mut seen: Vec<(i32, i32)> = Vec::new();
+    let start = std::time::Instant::now();
+    loop {
+        let now = weights(app, name).await;
+        if seen.last() != Some(&now) {
+            seen.push(now);
+        }
+        let svc = app.described("web").await;
+        let over = svc.deployments().iter().any(|d| {
+            d.rollout_state().map(|s| s.as_str()) == Some(until) && d.task_definition() == Some(task_definition)
+        });
+        if over {
+            return seen;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no {until} deployment: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_canary_shifts_ten_percent_then_the_rest_and_an_alarm_in_its_bake_rolls_it_back() {
+    let name = unique("canary");
+    let file = format!(
+        "name = \"{name}\"\n[[services]]\nname = \"web\"\n[services.deployment]\nstrategy = \"canary\"\n\
+         canary_percent = 10\ncanary_bake_minutes = 3\nbake_minutes = 8\n"
+    );
+    let up = ok(&pd(&["up"], &file));
+    assert!(up.contains(&format!("pd-{name}-web-b")), "{up}");
+    let app = App::attach(&name).await;
+    let svc = app.described("web").await;
+    let config = svc.deployment_configuration().unwrap();
+    assert_eq!(config.strategy().map(|s| s.as_str()), Some("CANARY"));
+    assert_eq!(
+        config
+            .canary_configuration()
+            .map(|c| (c.canary_percent(), c.canary_bake_time_in_minutes())),
+        Some((Some(10.0), Some(3)))
+    );
+    let advanced = svc.load_balancers()[0].advanced_configuration().unwrap();
+    assert!(advanced
+        .alternate_target_group_arn()
+        .unwrap()
+        .contains(&format!("/pd-{name}-web-b/")));
+    assert!(advanced
+        .role_arn()
+        .unwrap()
+        .ends_with(&format!("/pushdeploy-{name}-ecs-infrastructure")));
+    let awsvpc = svc
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .unwrap();
+    assert_eq!(awsvpc.security_groups().len(), 1);
+    assert!(ok(&pd(&["plan"], &file)).contains("plan: 0 of "), "converged");
+
+    // A push: the canary's group takes 10%, then everything, and the deployment completes.
+    let repo = format!("{name}/web");
+    let v1 = put_later(&app, &repo, "v1", "c1").await;
+    let deployed = app.handle(&push_now(&repo, "v1", &v1)).await.unwrap();
+    let good = one(&deployed).task_definition.clone().unwrap();
+    let seen = walk(&app, &name, "COMPLETED", &good).await;
+    let start = seen[0];
+    let end = *seen.last().unwrap();
+    assert_eq!((start.0 + start.1, end.0 + end.1), (100, 100), "{seen:?}");
+    assert!(
+        seen.iter().any(|w| w.0 == 90 && w.1 == 10 || w.0 == 10 && w.1 == 90),
+        "a 10% step: {seen:?}"
+    );
+    assert_ne!(start, end, "traffic moved to the other group: {seen:?}");
+    // ECS moved the weights: that is no drift.
+    assert!(ok(&pd(&["plan"], &file)).contains("plan: 0 of "), "after a shift");
+
+    // A longer bake is an update of the service, nothing else.
+    let file = file.replace("bake_minutes = 8", "bake_minutes = 120");
+    let plan = ok(&pd(&["plan"], &file));
+    assert!(
+        plan.contains("bake 8 min -> canary 10% for 3 min, bake 120 min"),
+        "{plan}"
+    );
+    ok(&pd(&["up"], &file));
+    assert!(ok(&pd(&["plan"], &file)).contains("plan: 0 of "), "converged");
+
+    // The next push bakes; an alarm goes off during the bake: ECS rolls back.
+    let v2 = put_later(&app, &repo, "v2", "c2").await;
+    let push = push_now(&repo, "v2", &v2);
+    let bad = one(&app.handle(&push).await.unwrap()).task_definition.clone().unwrap();
+    eventually(
+        "the bake time",
+        Duration::from_secs(90),
+        Duration::from_millis(100),
+        || async { stage(&app).await.as_deref() == Some("BAKE_TIME") },
+    )
+    .await;
+    let status = ok(&pd(&["status"], &file));
+    assert!(
+        status.contains("deploying: BAKE_TIME") && status.contains("of bake time left"),
+        "{status}"
+    );
+    let alarm = format!("pushdeploy-{name}-web-5xx");
+    aws_sdk_cloudwatch::Client::new(&app.sdk)
+        .set_alarm_state()
+        .alarm_name(&alarm)
+        .state_value(StateValue::Alarm)
+        .state_reason("test: 5xx from the new revision")
+        .send()
+        .await
+        .unwrap();
+    let (failed_id, reason) = deployment_in(&app, "web", "FAILED", &bad).await;
+    assert!(reason.contains(&alarm), "{reason}");
+    let failed = app
+        .handle(&deployment_event(
+            &app,
+            "web",
+            &failed_id,
+            "SERVICE_DEPLOYMENT_FAILED",
+            &reason,
+        ))
+        .await
+        .unwrap();
+    let failed = one(&failed);
+    assert_eq!(
+        (failed.action, &failed.reason),
+        (Action::Failed, &Reason::Alarm),
+        "{failed:?}"
+    );
+    assert_eq!(failed.alarms, [alarm]);
+    assert_eq!(weights(&app, &name).await, end, "traffic back on the good revision");
+    eventually(
+        "the rollback",
+        crate::outcomes::ROLLOUT,
+        crate::outcomes::EVERY,
+        || async { app.running_arn("web").await == good },
+    )
+    .await;
+    let replay = app.handle(&push).await.unwrap();
+    assert_eq!(
+        (one(&replay).action, one(&replay).reason.as_str()),
+        (Action::Skipped, "failed-before")
+    );
+
+    let down = ok(&pd(&["down", "--yes"], &file));
+    assert!(
+        down.contains(&format!("pushdeploy-{name}-ecs-infrastructure")),
+        "{down}"
+    );
+    nothing_left(&app, &name, &file).await;
+}
+
+/// After `down`: what a staged service adds is gone (and `status` finds no app).
+async fn nothing_left(app: &App, name: &str, file: &str) {
+    let status = pd(&["status"], file);
+    assert!(String::from_utf8_lossy(&status.stderr).contains(&format!("no app {name}")));
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&app.sdk);
+    for group in ["a", "b"] {
+        let found = elb
+            .describe_target_groups()
+            .names(format!("pd-{name}-web-{group}"))
+            .send()
+            .await;
+        assert!(found.is_err(), "target group {group} left: {found:?}");
+    }
+    let iam = aws_sdk_iam::Client::new(&app.sdk);
+    let role = iam
+        .get_role()
+        .role_name(format!("pushdeploy-{name}-ecs-infrastructure"))
+        .send()
+        .await;
+    assert!(role.is_err(), "role left: {role:?}");
+    let ec2 = aws_sdk_ec2::Client::new(&app.sdk);
+    let groups = ec2
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-name")
+                .values(format!("pushdeploy-{name}-tasks"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(groups.security_groups().is_empty(), "{groups:?}");
+    let cw = aws_sdk_cloudwatch::Client::new(&app.sdk);
+    let alarms = cw
+        .describe_alarms()
+        .alarm_name_prefix(format!("pushdeploy-{name}-"))
+        .send()
+        .await
+        .unwrap();
+    assert!(alarms.metric_alarms().is_empty(), "{alarms:?}");
+}
+
+#[tokio::test]
+async fn a_linear_service_steps_through_its_weights_and_status_shows_them() {
+    let name = unique("linear");
+    let file = format!(
+        "name = \"{name}\"\n[[services]]\nname = \"web\"\n[services.deployment]\nstrategy = \"linear\"\n\
+         step_percent = 34\nstep_bake_minutes = 5\nbake_minutes = 0\n"
+    );
+    ok(&pd(&["up"], &file));
+    let app = App::attach(&name).await;
+    let repo = format!("{name}/web");
+    let v1 = put_later(&app, &repo, "v1", "l1").await;
+    let deployed = app.handle(&push_now(&repo, "v1", &v1)).await.unwrap();
+    let revision = one(&deployed).task_definition.clone().unwrap();
+    eventually(
+        "the first step",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            let status = String::from_utf8_lossy(&pd(&["status"], &file).stdout).into_owned();
+            status.contains("34%") && status.contains("66%") && status.contains("linear 34% every 5 min")
+        },
+    )
+    .await;
+    let seen = walk(&app, &name, "COMPLETED", &revision).await;
+    let moved: Vec<i32> = seen.iter().map(|w| w.0.min(w.1)).collect();
+    assert!(moved.contains(&34), "34% first: {seen:?}");
+    assert!(moved.contains(&32) && moved.contains(&0), "then 68% and 100%: {seen:?}");
+    // Back to rolling is not done in place: refused before anything is written.
+    let rolling = file.replace(
+        "strategy = \"linear\"\nstep_percent = 34\nstep_bake_minutes = 5\nbake_minutes = 0\n",
+        "",
+    );
+    for command in ["plan", "up"] {
+        let refused = pd(&[command], &rolling);
+        let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
+        assert!(!refused.status.success(), "{command}");
+        assert!(
+            stderr.contains("deploys linear 34% every 5 min, bake 0 min and the file asks for rolling")
+                && stderr.contains("nothing was changed"),
+            "{command}: {stderr}"
+        );
+    }
+    assert!(ok(&pd(&["plan"], &file)).contains("plan: 0 of "), "nothing changed");
+    ok(&pd(&["down", "--yes"], &file));
+    nothing_left(&app, &name, &file).await;
+}
+
+/// An `ECS Hook State Change` as ECS sends it when a deployment of `app`'s `web` reaches a pause.
+fn hook_event(app: &App) -> serde_json::Value {
+    use crate::emulator::{ACCOUNT, REGION};
+    serde_json::json!({
+        "version": "0", "id": unique("hook"), "detail-type": "ECS Hook State Change", "source": "aws.ecs",
+        "account": ACCOUNT, "time": "2026-12-01T10:00:00Z", "region": REGION,
+        "resources": [format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/{}/web", app.cluster)],
+        "detail": {"eventName": "HOOK_AWAITING_ACTION"}
+    })
+}
+
+/// Waits until the newest deployment of `web` waits at its pause.
+async fn paused(app: &App) {
+    eventually(
+        "the pause for approval",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async { stage(app).await.as_deref() == Some("POST_TEST_TRAFFIC_SHIFT") },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_blue_green_deployment_waits_for_approval_approve_completes_it_and_reject_rolls_it_back() {
+    let name = unique("approve");
+    let file = format!(
+        "name = \"{name}\"\n[[services]]\nname = \"web\"\n[services.deployment]\nstrategy = \"blue-green\"\n\
+         bake_minutes = 1\napprove_before_production = true\n"
+    );
+    ok(&pd(&["up"], &file));
+    let app = App::attach(&name).await;
+    // The service's first deployment waits too.
+    paused(&app).await;
+    assert!(ok(&pd(&["approve", "--service", "web"], &file)).contains("approved"));
+
+    let repo = format!("{name}/web");
+    let v1 = put_later(&app, &repo, "v1", "a1").await;
+    let good = one(&app.handle(&push_now(&repo, "v1", &v1)).await.unwrap())
+        .task_definition
+        .clone()
+        .unwrap();
+    paused(&app).await;
+    let before = weights(&app, &name).await;
+    let waiting = app.handle(&hook_event(&app)).await.unwrap();
+    let waiting = one(&waiting);
+    assert_eq!(
+        (waiting.action, waiting.reason.as_str()),
+        (Action::AwaitingApproval, "pause-hook"),
+        "{waiting:?}"
+    );
+    let pause = waiting.pause.as_ref().unwrap();
+    assert_eq!(pause.stage.as_deref(), Some("POST_TEST_TRAFFIC_SHIFT"));
+    assert_eq!(pause.timeout_action.as_deref(), Some("ROLLBACK"));
+    assert!(pause.expires_at.is_some(), "{pause:?}");
+    assert!(ok(&pd(&["status"], &file)).contains("deploying: POST_TEST_TRAFFIC_SHIFT"));
+    assert_eq!(
+        weights(&app, &name).await,
+        before,
+        "no production traffic moves before approval"
+    );
+    let approved = ok(&pd(&["approve", "--service", "web"], &file));
+    assert!(
+        approved.contains("approved") && approved.contains(&format!("{name}-web:")),
+        "{approved}"
+    );
+    let seen = walk(&app, &name, "COMPLETED", &good).await;
+    assert_ne!(*seen.last().unwrap(), before, "traffic moved after approval: {seen:?}");
+
+    // The next one is rejected: ECS rolls it back before production traffic reaches it.
+    let v2 = put_later(&app, &repo, "v2", "a2").await;
+    let push = push_now(&repo, "v2", &v2);
+    let bad = one(&app.handle(&push).await.unwrap()).task_definition.clone().unwrap();
+    paused(&app).await;
+    let kept = weights(&app, &name).await;
+    assert!(ok(&pd(&["reject", "--service", "web"], &file)).contains("rejected"));
+    let (failed_id, reason) = deployment_in(&app, "web", "FAILED", &bad).await;
+    let failed = app
+        .handle(&deployment_event(
+            &app,
+            "web",
+            &failed_id,
+            "SERVICE_DEPLOYMENT_FAILED",
+            &reason,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (one(&failed).action, one(&failed).reason.as_str()),
+        (Action::Failed, "hook"),
+        "{failed:?}"
+    );
+    assert_eq!(weights(&app, &name).await, kept, "production traffic never moved");
+    let replay = app.handle(&push).await.unwrap();
+    assert_eq!(
+        (one(&replay).action, one(&replay).reason.as_str()),
+        (Action::Skipped, "failed-before")
+    );
+    // Nothing waits now: approve says so and fails.
+    let idle = pd(&["approve", "--service", "web"], &file);
+    assert!(!idle.status.success());
+    assert!(String::from_utf8_lossy(&idle.stderr).contains("no deployment waiting for approval"));
+    ok(&pd(&["down", "--yes"], &file));
+    nothing_left(&app, &name, &file).await;
+}
