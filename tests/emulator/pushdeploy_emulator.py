@@ -1135,6 +1135,14 @@ class Rollout:
             for i in images
         ]
         self.capacity_provider_strategy = list(getattr(service, "capacity_provider_strategy", None) or [])
+        self.launch_type = None if self.capacity_provider_strategy else service.launch_type
+        # Deployment.platformVersion: the version the tasks run on, LATEST resolved (DescribeServices
+        # shows a Fargate deployment's "1.4.0" where the service says "LATEST"); Fargate only.
+        version = getattr(service, "platform_version", None)
+        self.platform_version = (FARGATE_LATEST if version == "LATEST" else version) if _on_fargate(
+            self.capacity_provider_strategy, self.launch_type) else None
+        self.platform_family = "Linux" if self.platform_version else None
+        self.network_configuration = copy.deepcopy(getattr(service, "network_configuration", None) or None)
         # Blue/green, canary and linear deployments walk lifecycle stages from `clock` (a rollback
         # is a plain deployment back to the last good revision); traffic is set up at the first tick.
         config = _deployment_config(service)
@@ -1175,8 +1183,11 @@ class Rollout:
             "failedTasks": self.failed_tasks,
             "createdAt": self.created,
             "updatedAt": utcnow(),
-            "launchType": None if self.capacity_provider_strategy else self.service.launch_type,
+            "launchType": self.launch_type,
             "capacityProviderStrategy": self.capacity_provider_strategy or None,
+            "platformVersion": self.platform_version,
+            "platformFamily": self.platform_family,
+            "networkConfiguration": self.network_configuration,
             "rolloutState": self.rollout_state,
             "rolloutStateReason": self.reason,
         }
@@ -1272,7 +1283,10 @@ class Rollout:
             "clusterArn": svc.cluster_arn,
             "taskDefinition": self.task_definition,
             "capacityProviderStrategy": self.capacity_provider_strategy or None,
-            "launchType": None if self.capacity_provider_strategy else svc.launch_type,
+            "launchType": self.launch_type,
+            "platformVersion": self.platform_version,
+            "platformFamily": self.platform_family,
+            "networkConfiguration": self.network_configuration,
             "loadBalancers": svc.load_balancers or None,
             "containerImages": self.container_images,
             "createdAt": self.created,
@@ -1654,6 +1668,183 @@ def _uses_provider(backend: Any, service: Any, provider: str) -> bool:
     return False
 
 
+# ---------------------------------------------------------------------------------------------
+# ECS on AWS Fargate
+# ---------------------------------------------------------------------------------------------
+
+# ECS developer guide, "Amazon ECS clusters for Fargate": the FARGATE and FARGATE_SPOT capacity
+# providers "are available to all accounts" and only need associating with a cluster (no
+# CreateCapacityProvider; the API reference, DeleteCapacityProvider: "reserved and can't be deleted").
+FARGATE_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
+# ECS developer guide, "Task CPU and memory": the memory (MiB) Fargate runs with each task cpu (units).
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+# ECS developer guide, "Fargate Linux platform versions": LATEST is platform version 1.4.0.
+FARGATE_LATEST = "1.4.0"
+# What ECS answers (InvalidParameterException) for a provider that does not exist, a strategy
+# naming one the cluster does not have, and a strategy mixing Fargate with Auto Scaling groups
+# (ECS developer guide, "Capacity provider strategies": "you can't mix Fargate capacity providers
+# with Auto Scaling group capacity providers in a capacity provider strategy").
+PROVIDER_NOT_FOUND = "The specified capacity provider was not found. Specify a valid capacity provider and try again."
+NOT_ASSOCIATED = (
+    "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the "
+    "cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again."
+)
+MIXED_PROVIDERS = (
+    "The specified capacity provider strategy cannot contain a mix of capacity providers using Auto Scaling groups "
+    "and Fargate providers. Specify one or the other and try again."
+)
+
+
+def _fargate_arn(backend: Any, name: str) -> str:
+    return f"arn:aws:ecs:{backend.region_name}:{backend.account_id}:capacity-provider/{name}"
+
+
+def _fargate_named(backend: Any, name_or_arn: str | None) -> str | None:
+    """FARGATE or FARGATE_SPOT, when `name_or_arn` names one of them."""
+    for name in FARGATE_PROVIDERS:
+        if name_or_arn in (name, _fargate_arn(backend, name)):
+            return name
+    return None
+
+
+def _fargate_provider(backend: Any, name: str) -> dict[str, Any]:
+    # ECS API reference, CapacityProvider: no autoScalingGroupProvider; `type` FARGATE/FARGATE_SPOT.
+    return {"capacityProviderArn": _fargate_arn(backend, name), "name": name, "status": "ACTIVE", "type": name, "tags": []}
+
+
+def _check_mix(strategy: list[dict[str, Any]]) -> None:
+    names = [item.get("capacityProvider") for item in strategy]
+    if any(n in FARGATE_PROVIDERS for n in names) and any(n not in FARGATE_PROVIDERS for n in names):
+        raise invalid_parameter(MIXED_PROVIDERS)
+
+
+def _check_cluster_providers(backend: Any, providers: list[str] | None, default: list[dict[str, Any]] | None) -> None:
+    """CreateCluster/PutClusterCapacityProviders: each provider is FARGATE, FARGATE_SPOT or one the
+    account created (ACTIVE); the default strategy names only those and does not mix (ECS API
+    reference, PutClusterCapacityProviders: "The capacity provider must already be created";
+    moto takes any name)."""
+    for name in providers or []:
+        if name in FARGATE_PROVIDERS:
+            continue
+        provider = backend._get_provider(name)
+        if provider is None or provider.status != "ACTIVE":
+            raise invalid_parameter(PROVIDER_NOT_FOUND)
+    for item in default or []:
+        if item.get("capacityProvider") not in (providers or []):
+            raise invalid_parameter(NOT_ASSOCIATED)
+    _check_mix(default or [])
+
+
+def _check_service_strategy(cluster: Any, strategy: list[dict[str, Any]]) -> None:
+    """CreateService/UpdateService capacityProviderStrategy (ECS API reference: "The capacity
+    provider must be associated with the cluster to be used in a capacity provider strategy")."""
+    for item in strategy:
+        if item.get("capacityProvider") not in (cluster.capacity_providers or []):
+            raise invalid_parameter(NOT_ASSOCIATED)
+    _check_mix(strategy)
+
+
+def _on_fargate(strategy: list[dict[str, Any]] | None, launch_type: str | None) -> bool:
+    if strategy:
+        return any(item.get("capacityProvider") in FARGATE_PROVIDERS for item in strategy)
+    return launch_type == "FARGATE"
+
+
+def _check_fargate_task_definition(backend: Any, task_definition: str | None) -> None:
+    """ECS developer guide, "Amazon ECS task definition parameters for Fargate": a task on Fargate
+    needs a task definition that requires FARGATE compatibility (`requiresCompatibilities`)."""
+    if not task_definition:
+        return
+    td = backend.describe_task_definition(task_definition)
+    if "FARGATE" not in (td.requires_compatibilities or []):
+        raise invalid_parameter("Task definition does not support launch_type FARGATE.")
+
+
+def _set_platform(service: Any, given: str | None, fargate: bool) -> None:
+    # ECS API reference, CreateService platformVersion: "only specified for tasks that are hosted
+    # on Fargate. If one isn't specified, the LATEST platform version is used."
+    if fargate:
+        service.platform_version = given or getattr(service, "platform_version", None) or "LATEST"
+        service.platform_family = "Linux"
+    else:
+        service.platform_version = None
+        service.platform_family = None
+
+
+def _units(value: Any, unit: str) -> int | None:
+    """A task cpu or memory value as ECS stores it (ECS developer guide, "Task CPU and memory": given
+    in units or as "1 vCPU" / "2 GB", "converted to an integer ... when the task definition is
+    registered")."""
+    text = str(value).strip().lower()
+    match = re.fullmatch(r"(\d+(?:\.\d+)?|\.\d+)\s*" + unit, text)
+    if match:
+        return int(float(match.group(1)) * 1024)
+    return int(text) if text.isdigit() else None
+
+
+ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/")
+_original_register_task_definition = ecs_models.EC2ContainerServiceBackend.register_task_definition
+
+
+def _register_task_definition(self: Any, family: str, container_definitions: list[dict[str, Any]], *args: Any,
+                              **kwargs: Any) -> Any:
+    """RegisterTaskDefinition as ECS checks it (ClientException); moto checks only pidMode."""
+    for key in ("cpu", "memory"):
+        if kwargs.get(key) is not None and (units := _units(kwargs[key], "vcpu" if key == "cpu" else "gb")) is not None:
+            kwargs[key] = str(units)
+    mode = kwargs.get("network_mode")
+    fargate = "FARGATE" in (kwargs.get("requires_compatibilities") or [])
+    if fargate:
+        # ECS developer guide, "Amazon ECS task definition parameters for Fargate": network mode
+        # awsvpc only (moto picks it when none is given; ECS refuses that too), task-level cpu and
+        # memory, a pair from "Task CPU and memory".
+        if mode != "awsvpc":
+            raise EcsError("ClientException", "Fargate only supports network mode 'awsvpc'.")
+        cpu, memory = kwargs.get("cpu"), kwargs.get("memory")
+        if cpu is None:
+            raise EcsError("ClientException", "Fargate requires that 'cpu' be defined at the task level.")
+        if memory is None:
+            raise EcsError("ClientException", "Fargate requires that 'memory' be defined at the task level.")
+        if not str(cpu).isdigit() or not str(memory).isdigit() or int(memory) not in FARGATE_SIZES.get(int(cpu), ()):
+            raise EcsError(
+                "ClientException",
+                f"No Fargate configuration exists for given values: {cpu} CPU, {memory} memory. "
+                "See the Amazon ECS documentation for the valid values.",
+            )
+    if mode == "awsvpc":
+        # ECS developer guide, task definition parameters, portMappings hostPort: "If you use
+        # containers in a task with the awsvpc or host network mode, the hostPort can either be left
+        # blank or set to the same value as the containerPort."
+        for container in container_definitions:
+            for mapping in container.get("portMappings") or []:
+                if mapping.get("hostPort") is not None and mapping.get("hostPort") != mapping.get("containerPort"):
+                    raise EcsError(
+                        "ClientException",
+                        "When networkMode=awsvpc, the host ports and container ports in port mappings must match.",
+                    )
+    if fargate and not kwargs.get("execution_role_arn"):
+        # ECS developer guide, "Amazon ECS task execution IAM role": on Fargate the execution role
+        # pulls private ECR images and sends awslogs logs (EC2 uses the instance role instead).
+        if any(ECR_IMAGE.match(c.get("image") or "") for c in container_definitions):
+            raise EcsError("ClientException", "Fargate requires task definition to have execution role ARN to support ECR images.")
+        if any((c.get("logConfiguration") or {}).get("logDriver") == "awslogs" for c in container_definitions):
+            raise EcsError(
+                "ClientException", "Fargate requires task definition to have execution role ARN to support log driver awslogs."
+            )
+    return _original_register_task_definition(self, family, container_definitions, *args, **kwargs)
+
+
+ecs_models.EC2ContainerServiceBackend.register_task_definition = _register_task_definition
+
+
 R = ecs_responses.EC2ContainerServiceResponse
 _original_call_action = R.call_action
 
@@ -1668,6 +1859,9 @@ R.call_action = _call_action
 
 def _create_cluster(self: Any) -> ActionResult:
     require_ecs_service_linked_role(self.current_account)
+    _check_cluster_providers(
+        self.ecs_backend, self._get_param("capacityProviders"), self._get_param("defaultCapacityProviderStrategy")
+    )
     name = self._get_param("clusterName") or "default"
     existing = self.ecs_backend.clusters.get(name)
     if existing is not None and existing.status == "ACTIVE":
@@ -1690,7 +1884,7 @@ def _create_service(self: Any) -> ActionResult:
     backend = self.ecs_backend
     cluster_name = (self._get_param("cluster") or "default").split("/")[-1]
     name = self._get_param("serviceName")
-    backend._get_cluster(cluster_name)
+    cluster = backend._get_cluster(cluster_name)
     require_ecs_service_linked_role(self.current_account)
     existing = backend.services.get(f"{cluster_name}:{name}")
     if existing is not None and existing.status == "ACTIVE":
@@ -1698,6 +1892,20 @@ def _create_service(self: Any) -> ActionResult:
         raise invalid_parameter("Creation of service was not idempotent.")
     if existing is not None and existing.status == "DRAINING":
         raise invalid_parameter("Unable to Start a service that is still Draining.")
+    strategy = self._get_param("capacityProviderStrategy") or []
+    launch_type = self._get_param("launchType")
+    if strategy and launch_type:
+        # ECS API reference, CreateService capacityProviderStrategy: "If a
+        # capacityProviderStrategy is specified, the launchType parameter must be omitted."
+        raise invalid_parameter("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+    if not strategy and not launch_type:
+        # Same: "If no capacityProviderStrategy or launchType is specified, the
+        # defaultCapacityProviderStrategy for the cluster is used." (moto takes EC2)
+        strategy = copy.deepcopy(cluster.default_capacity_provider_strategy or [])
+    _check_service_strategy(cluster, strategy)
+    fargate = _on_fargate(strategy, launch_type)
+    if fargate:
+        _check_fargate_task_definition(backend, self._get_param("taskDefinition"))
     _check_container_ports(backend, self._get_param("taskDefinition"), self._get_param("loadBalancers"))
     for lb in self._get_param("loadBalancers") or []:
         arn = lb.get("targetGroupArn")
@@ -1708,9 +1916,10 @@ def _create_service(self: Any) -> ActionResult:
     result = _original_create_service(self)
     service = backend.services[f"{cluster_name}:{name}"]
     # moto drops these on create (docs/emulator.md); ECS stores them.
-    service.capacity_provider_strategy = self._get_param("capacityProviderStrategy") or []
+    service.capacity_provider_strategy = strategy
     if service.capacity_provider_strategy:
         service.launch_type = None
+    _set_platform(service, self._get_param("platformVersion"), fargate)
     service.deployment_configuration = self._get_param("deploymentConfiguration") or {
         "maximumPercent": 200,
         "minimumHealthyPercent": 100,
@@ -1794,6 +2003,13 @@ def _update_service(self: Any) -> ActionResult:
     )
     strategy = self._get_param("capacityProviderStrategy")
     force = bool(self._get_param("forceNewDeployment"))
+    cluster = self.ecs_backend._get_cluster(service.cluster_name)
+    if strategy:
+        _check_service_strategy(cluster, strategy)
+    fargate = _on_fargate(strategy if strategy else getattr(service, "capacity_provider_strategy", None),
+                          None if strategy else service.launch_type)
+    if fargate and (strategy or self._get_param("taskDefinition") is not None):
+        _check_fargate_task_definition(self.ecs_backend, self._get_param("taskDefinition") or service.task_definition)
     if force or any(self._get_param(p) is not None for p in DEPLOYMENT_PARAMS):
         _check_deployment_request(self, service)
     if strategy is not None and _strategy_key(strategy) != _strategy_key(getattr(service, "capacity_provider_strategy", None)) and not force:
@@ -1812,6 +2028,7 @@ def _update_service(self: Any) -> ActionResult:
         service.capacity_provider_strategy = strategy
         if strategy:
             service.launch_type = None
+    _set_platform(service, self._get_param("platformVersion"), fargate)
     td = self._get_param("taskDefinition")
     if td is not None:
         # Store the full ARN as ECS does, whatever form the caller named it in.
@@ -1868,6 +2085,7 @@ def _put_cluster_capacity_providers(self: Any) -> ActionResult:
     backend = self.ecs_backend
     cluster = backend._get_cluster(self._get_param("cluster"))
     wanted = self._get_param("capacityProviders") or []
+    _check_cluster_providers(backend, wanted, self._get_param("defaultCapacityProviderStrategy"))
     for removed in set(cluster.capacity_providers or []) - set(wanted):
         users = [s for s in _services_in(backend, cluster.name, ("ACTIVE", "DRAINING")) if _uses_provider(backend, s, removed)]
         if users:
@@ -1902,6 +2120,10 @@ R.delete_cluster = _delete_cluster
 
 def _create_capacity_provider(self: Any) -> ActionResult:
     name = self._get_param("name")
+    if re.match(r"^(aws|ecs|fargate)", name or "", re.I):
+        # ECS API reference, CreateCapacityProvider name: "The name can't be prefixed with "aws",
+        # "ecs", or "fargate"." (FARGATE and FARGATE_SPOT are AWS's.)
+        raise invalid_parameter('The capacity provider name can\'t be prefixed with "aws", "ecs", or "fargate".')
     existing = self.ecs_backend._get_provider(name)
     if existing is not None and existing.status == "ACTIVE":
         # ECS API reference, CreateCapacityProvider (moto replaces the provider).
@@ -1911,7 +2133,10 @@ def _create_capacity_provider(self: Any) -> ActionResult:
         )
     if existing is not None:
         self.ecs_backend.capacity_providers.pop(existing.name, None)
-    return _original_create_capacity_provider(self)
+    answer = _original_create_capacity_provider(self)
+    # ECS API reference, CapacityProvider.type.
+    self.ecs_backend.capacity_providers[name].type = "EC2_AUTOSCALING"
+    return answer
 
 
 _original_create_capacity_provider = R.create_capacity_provider
@@ -1921,6 +2146,13 @@ R.create_capacity_provider = _create_capacity_provider
 def _delete_capacity_provider(self: Any) -> ActionResult:
     backend = self.ecs_backend
     name = self._get_param("capacityProvider")
+    if _fargate_named(backend, name):
+        # ECS API reference, DeleteCapacityProvider: "The FARGATE and FARGATE_SPOT capacity
+        # providers are reserved and can't be deleted."
+        raise invalid_parameter(
+            "The FARGATE and FARGATE_SPOT capacity providers are reserved and can't be deleted. You can disassociate "
+            "them from a cluster using either PutClusterCapacityProviders or by deleting the cluster."
+        )
     provider = backend._get_provider(name)
     if provider is None or provider.status != "ACTIVE":
         raise EcsError("ClientException", "The specified capacity provider does not exist.")
@@ -1940,6 +2172,29 @@ def _delete_capacity_provider(self: Any) -> ActionResult:
 
 
 R.delete_capacity_provider = _delete_capacity_provider
+
+
+def _describe_capacity_providers(self: Any) -> ActionResult:
+    """ECS API reference, DescribeCapacityProviders: FARGATE and FARGATE_SPOT are described like the
+    account's own (moto: MISSING), and no names describes them all (moto fails)."""
+    backend = self.ecs_backend
+    names = self._get_param("capacityProviders")
+    if not names:
+        found = [_fargate_provider(backend, n) for n in FARGATE_PROVIDERS] + list(backend.capacity_providers.values())
+        return ActionResult({"capacityProviders": found, "failures": []})
+    found, failures = [], []
+    for name in names:
+        fargate = _fargate_named(backend, name)
+        if fargate:
+            found.append(_fargate_provider(backend, fargate))
+            continue
+        providers, missing = backend.describe_capacity_providers([name])
+        found.extend(providers)
+        failures.extend(missing)
+    return ActionResult({"capacityProviders": found, "failures": failures})
+
+
+R.describe_capacity_providers = _describe_capacity_providers
 
 
 def _service_of(backend: Any, cluster: str, service: str) -> Any:
