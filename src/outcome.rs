@@ -39,6 +39,8 @@ pub enum Reason {
     OlderThanRunning,
     /// The service is tagged `pushdeploy:paused`.
     Paused,
+    /// ECS manages the service itself (Express Mode): pushdeploy never updates it.
+    ManagedByEcs,
     /// The service runs the repository but its tag filter rejects the tag.
     TagFiltered,
     /// The push had no tag (a manifest `docker buildx` pushes beside the tagged index) and the
@@ -87,6 +89,7 @@ pub const CODED_REASONS: &[Reason] = &[
     Reason::AlreadyRunning,
     Reason::OlderThanRunning,
     Reason::Paused,
+    Reason::ManagedByEcs,
     Reason::FailedBefore,
     Reason::TagFiltered,
     Reason::Untagged,
@@ -114,6 +117,7 @@ impl Reason {
             Reason::AlreadyRunning => "already-running",
             Reason::OlderThanRunning => "older-than-running",
             Reason::Paused => "paused",
+            Reason::ManagedByEcs => "managed-by-ecs",
             Reason::TagFiltered => "tag-filtered",
             Reason::Untagged => "untagged",
             Reason::NotAnImage => "not-an-image",
@@ -272,7 +276,7 @@ mod tests {
             assert_eq!(&serde_json::from_str::<Reason>(&json).unwrap(), reason);
             assert!(reason.is_code());
         }
-        assert_eq!(CODED_REASONS.len(), 21);
+        assert_eq!(CODED_REASONS.len(), 22);
         let words = Reason::parse("ECS deployment ecs-svc/1 completed.");
         assert_eq!(words, Reason::Ecs("ECS deployment ecs-svc/1 completed.".into()));
         assert!(!words.is_code());

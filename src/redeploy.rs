@@ -8,7 +8,7 @@ use crate::event::Push;
 use crate::lock::{acquire, Holder, Lock, LockSettings};
 use crate::outcome::{Action, Outcome, Reason};
 use crate::revision::{orphan_of, point, roll_out};
-use crate::task_definition::{decide, is_paused, Decision, Force};
+use crate::task_definition::{decide, is_paused, managed_by_ecs, Decision, Force};
 
 impl Engine {
     /// Redeploys one service under its lock: six calls (lock, four ECS calls, unlock).
@@ -60,6 +60,9 @@ impl Engine {
             cluster: cluster.clone(),
             service: service_name.clone(),
         })?;
+        if managed_by_ecs(&service) {
+            return Ok(skipped(route, Reason::ManagedByEcs, Some(running_arn), push));
+        }
         let service_tags = service.tags.as_deref().unwrap_or_default();
         if is_paused(service_tags) {
             return Ok(skipped(route, Reason::Paused, Some(running_arn), push));
@@ -152,6 +155,25 @@ mod tests {
             .unwrap();
         assert_eq!((other.len(), &other[0].reason), (1, &Reason::NoMatchingService));
         assert_eq!(register.num_calls(), 1, "an unrouted push writes nothing");
+    }
+
+    #[tokio::test]
+    async fn a_service_ecs_manages_itself_is_skipped_without_a_write() {
+        let body = json!({"services": [{"serviceName": "web", "status": "ACTIVE", "taskDefinition": td(1),
+            "resourceManagementType": "ECS", "deployments": []}], "failures": []});
+        let describe = mock!(aws_sdk_ecs::Client::describe_services).then_http_response(move || ok(body.clone()));
+        let (register, update) = (register(), update(|| ok(json!({}))));
+        let ssm = ssm_rules(routes());
+        let engine = engine(&[&describe, &register, &update], &ssm, &[]);
+        let out = engine
+            .handle_event(&push_event(&push('b', "shop/web")), "t")
+            .await
+            .unwrap();
+        assert_eq!(
+            (out[0].action, out[0].reason.as_str()),
+            (Action::Skipped, "managed-by-ecs")
+        );
+        assert_eq!((register.num_calls(), update.num_calls()), (0, 0));
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ use crate::event::{Push, IMAGE_CONFIG_MEDIA_TYPES};
 use crate::image::is_artifact_tag;
 use crate::lock::{Holder, LockSettings};
 use crate::outcome::{Outcome, Reason};
-use crate::task_definition::{decide, is_paused, running_digests, Decision, Force};
+use crate::task_definition::{decide, is_paused, managed_by_ecs, running_digests, Decision, Force};
 
 /// Repositories listed at once by a sync.
 const LISTED_AT_ONCE: usize = 4;
@@ -197,6 +197,9 @@ impl Engine {
         };
         let running_arn = service.task_definition.clone().unwrap_or_default();
         let skip = |reason| Ok(skipped(route, reason, Some(running_arn.clone()), push));
+        if managed_by_ecs(service) {
+            return skip(Reason::ManagedByEcs);
+        }
         let service_tags = service.tags();
         if is_paused(service_tags) {
             return skip(Reason::Paused);

@@ -83,6 +83,12 @@ pub fn placeholder_key(repository: &str) -> String {
     format!("{TAG_PLACEHOLDER_PREFIX}{repository}")
 }
 
+/// Whether ECS manages the service itself (an Express Mode service, `resourceManagementType`
+/// `ECS`: ECS API reference, Service): pushdeploy never updates one.
+pub fn managed_by_ecs(service: &aws_sdk_ecs::types::Service) -> bool {
+    service.resource_management_type() == Some(&aws_sdk_ecs::types::ResourceManagementType::Ecs)
+}
+
 /// Whether the service's tags pause automatic redeploys.
 pub fn is_paused(service_tags: &[Tag]) -> bool {
     tag_value(service_tags, TAG_PAUSED).is_some_and(|v| !v.eq_ignore_ascii_case("false"))

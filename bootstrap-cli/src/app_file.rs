@@ -68,6 +68,10 @@ untagged = false
 deregistration_delay = 30
 scan_on_push = true
 immutable_tags = false
+# Where the tasks run: "ec2" (the app's instances), "fargate" or "fargate-spot" (no instances;
+# cpu and memory must be a Fargate size, e.g. 256 with 512, 1024 or 2048). An app whose
+# services all run on Fargate gets no instances at all.
+# capacity = "ec2"
 # Environment variables of the container.
 # environment = { LOG_LEVEL = "info", FEATURE_X = "on" }
 # The command the container runs, instead of the image's CMD.
@@ -224,6 +228,56 @@ pub struct ServiceSpec {
     pub autoscaling: Option<AutoscalingSpec>,
     /// What fails (and rolls back) a deployment besides tasks that do not start.
     pub deployment: DeploymentSpec,
+    /// Where its tasks run: the app's instances, or AWS Fargate (on demand or Spot).
+    pub capacity: Capacity,
+}
+
+/// Where a service's tasks run (`capacity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capacity {
+    /// The app's EC2 instances (its Auto Scaling group's capacity provider).
+    #[default]
+    Ec2,
+    /// AWS Fargate: no instances to run.
+    Fargate,
+    /// AWS Fargate Spot: Fargate's spare capacity, interruptible with two minutes' notice.
+    FargateSpot,
+}
+
+impl Capacity {
+    /// The ECS capacity provider a Fargate service uses; `None` on the app's instances.
+    pub fn fargate_provider(self) -> Option<&'static str> {
+        match self {
+            Capacity::Ec2 => None,
+            Capacity::Fargate => Some("FARGATE"),
+            Capacity::FargateSpot => Some("FARGATE_SPOT"),
+        }
+    }
+}
+
+impl ServiceSpec {
+    /// Whether its tasks have network interfaces of their own (`awsvpc`, behind `ip` target
+    /// groups): on Fargate, or blue-green, canary or linear.
+    pub fn is_awsvpc(&self) -> bool {
+        self.capacity != Capacity::Ec2 || self.deployment.is_staged()
+    }
+}
+
+/// Fargate's task sizes: CPU units and the memory (MiB) each allows (ECS developer guide, "Task
+/// CPU and memory" for Fargate).
+pub fn fargate_memory(cpu: u32) -> Vec<u32> {
+    let range = |from: u32, to: u32, step: u32| (from..=to).step_by(step as usize).collect();
+    match cpu {
+        256 => vec![512, 1024, 2048],
+        512 => range(1024, 4096, 1024),
+        1024 => range(2048, 8192, 1024),
+        2048 => range(4096, 16384, 1024),
+        4096 => range(8192, 30720, 1024),
+        8192 => range(16384, 61440, 4096),
+        16384 => range(32768, 122880, 8192),
+        _ => Vec::new(),
+    }
 }
 
 /// A service's deployment alarms: ECS fails a deployment, and rolls it back, when one of them
@@ -496,6 +550,7 @@ impl Default for ServiceSpec {
             task_role_policies: Vec::new(),
             autoscaling: None,
             deployment: DeploymentSpec::default(),
+            capacity: Capacity::Ec2,
         }
     }
 }
@@ -796,6 +851,9 @@ fn check_services(file: &AppFile, app: &str) -> Result<(), Problem> {
             ));
         }
         let names = Names::new(app);
+        if s.capacity != Capacity::Ec2 {
+            check_fargate_size(s.cpu, s.memory).map_err(|m| Problem::service("cpu", i, m).with(&["memory"]))?;
+        }
         let tg = if s.deployment.is_staged() {
             names.alternate_target_group(&s.name)
         } else {
@@ -832,6 +890,24 @@ fn check_services(file: &AppFile, app: &str) -> Result<(), Problem> {
         if let Some(scaling) = &s.autoscaling {
             check_autoscaling(scaling).map_err(|m| Problem::service("min_count", i, m).with(&["max_count"]))?;
         }
+    }
+    Ok(())
+}
+
+/// A Fargate task's size must be one Fargate offers.
+fn check_fargate_size(cpu: u32, memory: u32) -> Result<(), String> {
+    let allowed = fargate_memory(cpu);
+    if allowed.is_empty() {
+        return Err(format!(
+            "Fargate runs tasks of 256, 512, 1024, 2048, 4096, 8192 or 16384 CPU units, not {cpu}"
+        ));
+    }
+    if !allowed.contains(&memory) {
+        let list: Vec<String> = allowed.iter().map(u32::to_string).collect();
+        return Err(format!(
+            "Fargate gives a task of {cpu} CPU units {} MiB of memory, not {memory}",
+            list.join(", ")
+        ));
     }
     Ok(())
 }
@@ -1582,6 +1658,25 @@ mod tests {
             let err = load(&format!("{base}{extra}")).unwrap_err().to_string();
             assert!(err.contains(line) && err.contains(words), "{extra}: {err}");
         }
+    }
+
+    #[test]
+    fn a_fargate_service_takes_a_size_fargate_offers() {
+        let file = |size: &str| format!("[[services]]\nname = \"web\"\ncapacity = \"fargate\"\n{size}");
+        let fargate = load(&file("cpu = 512\nmemory = 2048\n")).unwrap();
+        assert!(fargate.file.services[0].is_awsvpc());
+        assert_eq!(fargate.file.services[0].capacity.fargate_provider(), Some("FARGATE"));
+        let err = load(&file("memory = 4096\n")).unwrap_err().to_string();
+        assert!(
+            err.contains("field `cpu`") && err.contains("256 CPU units 512, 1024, 2048 MiB of memory, not 4096"),
+            "{err}"
+        );
+        let err = load(&file("cpu = 300\n")).unwrap_err().to_string();
+        assert!(err.contains("not 300"), "{err}");
+        let err = load("[[services]]\nname = \"web\"\ncapacity = \"lambda\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3") && err.contains("fargate-spot"), "{err}");
     }
 
     #[test]

@@ -226,14 +226,15 @@ pub enum CliError {
         /// How long the command waited.
         waited_secs: u64,
     },
-    /// A service cannot move between rolling and the other strategies in place (yet).
-    #[error("service {service} deploys {have} and the file asks for {want}: its tasks would move between the instances' network and interfaces of their own behind other target groups, which `up` cannot do in place yet; nothing was changed. Keep the service's `strategy` for now, or run `pushdeploy down` then `pushdeploy up` (repositories and images are kept)")]
+    /// A service cannot move in place (yet) between rolling and the other strategies, or between
+    /// the app's instances and Fargate.
+    #[error("service {service} now has {have}; the file asks for {want}: its tasks would move between the instances' network and interfaces of their own behind other target groups, which `up` cannot do in place yet; nothing was changed. Keep the service's `strategy` for now, or run `pushdeploy down` then `pushdeploy up` (repositories and images are kept)")]
     StrategySwitch {
         /// Service.
         service: String,
-        /// Strategy it runs.
+        /// What it has, in words.
         have: String,
-        /// Strategy the file asks for.
+        /// What the file asks for.
         want: String,
     },
     /// `approve` or `reject` of a service whose deployment waits for nobody.

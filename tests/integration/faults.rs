@@ -282,7 +282,7 @@ async fn down_waits_out_a_capacity_provider_still_in_use_or_being_updated() {
         default_strategy: vec!["pushdeploy-demo".into()],
     };
     let step = pushdeploy_cli::progress::Progress::silent().step("t");
-    ClusterCapacity::new(&app)
+    ClusterCapacity::new(&app, true)
         .delete(&ctx, &attachment, &step)
         .await
         .expect("detached once ECS let go");
@@ -291,7 +291,7 @@ async fn down_waits_out_a_capacity_provider_still_in_use_or_being_updated() {
     let refused = mock!(Ecs::put_cluster_capacity_providers)
         .then_http_response(|| response(400, &error_body("InvalidParameterException", "not this")));
     let ctx = mocked(&[&refused]);
-    assert!(ClusterCapacity::new(&app)
+    assert!(ClusterCapacity::new(&app, true)
         .delete(&ctx, &attachment, &step)
         .await
         .is_err());

@@ -119,7 +119,7 @@ async fn detaching_the_capacity_provider_and_deleting_the_cluster_wait_while_a_s
     // ECS refuses both while the service drains; they must wait, not fail.
     let list: Vec<Box<dyn AnyResource>> = vec![
         Box::new(cluster::Cluster::new(&app)),
-        Box::new(cluster_capacity::ClusterCapacity::new(&app)),
+        Box::new(cluster_capacity::ClusterCapacity::new(&app, true)),
     ];
     let started = Instant::now();
     let deleted = resources::teardown(&list, &ctx, false, &Progress::silent())

@@ -29,6 +29,11 @@ fn ok(out: &Output) -> String {
     stdout
 }
 
+/// `family:N` of a task-definition ARN.
+fn short(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap_or(arn).to_string()
+}
+
 /// The production weights of the app's first service, from the listener's default rule, as
 /// `(first group's, second group's)`.
 async fn weights(app: &App, name: &str) -> (i32, i32) {
@@ -137,7 +142,7 @@ async fn a_canary_shifts_ten_percent_then_the_rest_and_an_alarm_in_its_bake_roll
 
     // A push: the canary's group takes 10%, then everything, and the deployment completes.
     let repo = format!("{name}/web");
-    let v1 = put_later(&app, &repo, "v1", "c1").await;
+    let v1 = put_later(&app, &repo, "v1", "canary-1").await;
     let deployed = app.handle(&push_now(&repo, "v1", &v1)).await.unwrap();
     let good = one(&deployed).task_definition.clone().unwrap();
     let seen = walk(&app, &name, "COMPLETED", &good).await;
@@ -163,7 +168,7 @@ async fn a_canary_shifts_ten_percent_then_the_rest_and_an_alarm_in_its_bake_roll
     assert!(ok(&pd(&["plan"], &file)).contains("plan: 0 of "), "converged");
 
     // The next push bakes; an alarm goes off during the bake: ECS rolls back.
-    let v2 = put_later(&app, &repo, "v2", "c2").await;
+    let v2 = put_later(&app, &repo, "v2", "canary-2").await;
     let push = push_now(&repo, "v2", &v2);
     let bad = one(&app.handle(&push).await.unwrap()).task_definition.clone().unwrap();
     eventually(
@@ -281,7 +286,7 @@ async fn a_linear_service_steps_through_its_weights_and_status_shows_them() {
     ok(&pd(&["up"], &file));
     let app = App::attach(&name).await;
     let repo = format!("{name}/web");
-    let v1 = put_later(&app, &repo, "v1", "l1").await;
+    let v1 = put_later(&app, &repo, "v1", "linear-1").await;
     let deployed = app.handle(&push_now(&repo, "v1", &v1)).await.unwrap();
     let revision = one(&deployed).task_definition.clone().unwrap();
     eventually(
@@ -308,12 +313,51 @@ async fn a_linear_service_steps_through_its_weights_and_status_shows_them() {
         let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
         assert!(!refused.status.success(), "{command}");
         assert!(
-            stderr.contains("deploys linear 34% every 5 min, bake 0 min and the file asks for rolling")
-                && stderr.contains("nothing was changed"),
+            stderr.contains(
+                "now has linear 34% every 5 min, bake 0 min deployments; the file asks for rolling deployments"
+            ) && stderr.contains("nothing was changed"),
             "{command}: {stderr}"
         );
     }
     assert!(ok(&pd(&["plan"], &file)).contains("plan: 0 of "), "nothing changed");
+
+    // A rollback during the next deployment has ECS stop it: traffic goes back at once.
+    let settled = weights(&app, &name).await;
+    let v2 = put_later(&app, &repo, "v2", "linear-2").await;
+    let next = one(&app.handle(&push_now(&repo, "v2", &v2)).await.unwrap())
+        .task_definition
+        .clone()
+        .unwrap();
+    eventually(
+        "the first step of the next deployment",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            let now = weights(&app, &name).await;
+            now.0.min(now.1) == 34
+        },
+    )
+    .await;
+    let rolled = ok(&pd(&["rollback", "--service", "web"], &file));
+    assert!(
+        rolled.contains(&short(&next)) && rolled.contains(&short(&revision)),
+        "{rolled}"
+    );
+    eventually(
+        "traffic back",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || async { weights(&app, &name).await == settled },
+    )
+    .await;
+    eventually(
+        "ECS's rollback",
+        crate::outcomes::ROLLOUT,
+        crate::outcomes::EVERY,
+        || async { app.running_arn("web").await == revision },
+    )
+    .await;
+    assert!(ok(&pd(&["status"], &file)).contains("PAUSED"));
     ok(&pd(&["down", "--yes"], &file));
     nothing_left(&app, &name, &file).await;
 }
@@ -354,7 +398,7 @@ async fn a_blue_green_deployment_waits_for_approval_approve_completes_it_and_rej
     assert!(ok(&pd(&["approve", "--service", "web"], &file)).contains("approved"));
 
     let repo = format!("{name}/web");
-    let v1 = put_later(&app, &repo, "v1", "a1").await;
+    let v1 = put_later(&app, &repo, "v1", "approve-1").await;
     let good = one(&app.handle(&push_now(&repo, "v1", &v1)).await.unwrap())
         .task_definition
         .clone()
@@ -387,7 +431,7 @@ async fn a_blue_green_deployment_waits_for_approval_approve_completes_it_and_rej
     assert_ne!(*seen.last().unwrap(), before, "traffic moved after approval: {seen:?}");
 
     // The next one is rejected: ECS rolls it back before production traffic reaches it.
-    let v2 = put_later(&app, &repo, "v2", "a2").await;
+    let v2 = put_later(&app, &repo, "v2", "approve-2").await;
     let push = push_now(&repo, "v2", &v2);
     let bad = one(&app.handle(&push).await.unwrap()).task_definition.clone().unwrap();
     paused(&app).await;
@@ -421,4 +465,64 @@ async fn a_blue_green_deployment_waits_for_approval_approve_completes_it_and_rej
     assert!(String::from_utf8_lossy(&idle.stderr).contains("no deployment waiting for approval"));
     ok(&pd(&["down", "--yes"], &file));
     nothing_left(&app, &name, &file).await;
+}
+
+#[tokio::test]
+async fn a_fargate_only_app_has_no_instances_and_its_pushes_deploy() {
+    let name = unique("fargate");
+    let file =
+        format!("name = \"{name}\"\n[[services]]\nname = \"web\"\ncapacity = \"fargate\"\ncpu = 256\nmemory = 1024\n");
+    let up = ok(&pd(&["up"], &file));
+    assert!(
+        !up.contains("auto scaling group") && !up.contains("launch template"),
+        "{up}"
+    );
+    let app = App::attach(&name).await;
+    let groups = aws_sdk_autoscaling::Client::new(&app.sdk)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(format!("pushdeploy-{name}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(groups.auto_scaling_groups().is_empty(), "{groups:?}");
+    let clusters = app.ecs.describe_clusters().clusters(&app.cluster).send().await.unwrap();
+    assert_eq!(clusters.clusters()[0].capacity_providers(), ["FARGATE"]);
+    let svc = app.described("web").await;
+    let providers: Vec<&str> = (svc.capacity_provider_strategy().iter())
+        .map(|s| s.capacity_provider())
+        .collect();
+    assert_eq!(providers, ["FARGATE"]);
+    let awsvpc = svc
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .unwrap();
+    assert_eq!(awsvpc.assign_public_ip().map(|a| a.as_str()), Some("ENABLED"));
+    let (definition, _) = app.task_definition(svc.task_definition().unwrap()).await;
+    assert_eq!(
+        (
+            definition.cpu(),
+            definition.memory(),
+            definition.network_mode().map(|m| m.as_str())
+        ),
+        (Some("256"), Some("1024"), Some("awsvpc"))
+    );
+    assert_eq!(definition.requires_compatibilities()[0].as_str(), "FARGATE");
+    assert!(ok(&pd(&["plan"], &file)).contains("plan: 0 of "), "converged");
+
+    let repo = format!("{name}/web");
+    let v1 = put_later(&app, &repo, "v1", "fargate-1").await;
+    let revision = one(&app.handle(&push_now(&repo, "v1", &v1)).await.unwrap())
+        .task_definition
+        .clone()
+        .unwrap();
+    deployment_in(&app, "web", "COMPLETED", &revision).await;
+    assert_eq!(app.running_arn("web").await, revision);
+    // Back on instances is not done in place: refused before anything is written.
+    let ec2 = file.replace("capacity = \"fargate\"\n", "");
+    let refused = pd(&["up"], &ec2);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("now has its tasks on Fargate"));
+    ok(&pd(&["down", "--yes"], &file));
+    let status = pd(&["status"], &file);
+    assert!(String::from_utf8_lossy(&status.stderr).contains(&format!("no app {name}")));
 }

@@ -86,9 +86,12 @@ fn narrowed(resource: &str, app: &App, account: &str, region: &str) -> Vec<Strin
         // Roles made before roles moved under the app's path, which `up` replaces.
         "role/pushdeploy-*-task" => return exact(task_roles()),
         "role/pushdeploy-*" => {
+            // A role looked for by name before it exists (the infrastructure role, which `down`
+            // looks for in every app) is authorized as one at the root path.
             let mut roles = vec![
                 format!("role/{}", names.instance_role()),
                 format!("role/{}", names.execution_role()),
+                format!("role/{}", names.infrastructure_role()),
             ];
             roles.extend(task_roles());
             return exact(roles);

@@ -1,6 +1,7 @@
 //! `pushdeploy rollback` puts the previous (or a named) revision back on a service and pauses
 //! automatic redeploys for it (the service tag the engine honours), recording who did it and
-//! when; `pushdeploy resume` lifts the pause. The pause comes first, so a failure between the
+//! when; during a blue-green, canary or linear deployment (baking, between steps) it has ECS
+//! stop and roll that deployment back instead. `pushdeploy resume` lifts the pause. The pause comes first, so a failure between the
 //! two steps can never let the next push undo the rollback. Both steps hold the deploy lock.
 
 use std::fmt;
@@ -71,6 +72,21 @@ impl fmt::Display for RolledBack {
             f,
             "the image rolled away from is remembered as failed: no sync or replayed push puts it back (`pushdeploy deploy --force` does)"
         )
+    }
+}
+
+impl RolledBack {
+    /// The revision asked for already runs: nothing done.
+    fn nothing(cluster: String, service: &str, running: String, paused: bool) -> RolledBack {
+        RolledBack {
+            cluster,
+            service: service.to_string(),
+            from: running.clone(),
+            to: running,
+            paused,
+            note: String::new(),
+            changed: false,
+        }
     }
 }
 
@@ -186,7 +202,8 @@ pub async fn run(args: RollbackArgs, global: &GlobalArgs) -> Result<ExitCode, Cl
     Ok(ended.exit)
 }
 
-/// Pauses the service, then rolls it back, under its deploy lock.
+/// Pauses the service, then rolls it back, under its deploy lock (a deployment in progress: see
+/// `stop_active`).
 ///
 /// IAM: `ecs:DescribeServices`, `ecs:ListTaskDefinitions`, `ecs:TagResource`, `ecs:UpdateService`,
 /// `sts:GetCallerIdentity`, and the deploy lock's `dynamodb:PutItem`, `dynamodb:DeleteItem`.
@@ -207,26 +224,26 @@ pub async fn rollback(ctx: &Context, app: &App, service_name: &str, to: Option<&
         .service_arn()
         .ok_or_else(|| missing("ecs:DescribeServices", "serviceArn"))?
         .to_string();
-    let family = running
-        .rsplit('/')
-        .next()
+    let family = (running.rsplit('/').next())
         .and_then(|f| f.split(':').next())
         .unwrap_or_default();
+    if to.is_none() {
+        if let Some(stopped) = stop_active(ctx, app, &svc, &running).await? {
+            return Ok(stopped);
+        }
+    }
     let revisions = active_revisions(ctx, family).await?;
     let target = pick_target(&running, &revisions, to).map_err(|problem| CliError::NoRollbackTarget {
         service: service_name.to_string(),
         problem,
     })?;
     if target == running {
-        return Ok(RolledBack {
+        return Ok(RolledBack::nothing(
             cluster,
-            service: service_name.to_string(),
-            from: running,
-            to: target,
-            paused: is_paused(svc.tags()),
-            note: String::new(),
-            changed: false,
-        });
+            service_name,
+            running,
+            is_paused(svc.tags()),
+        ));
     }
     check_target_runs(ctx, service_name, &target, &revisions, &running).await?;
     let engine = Engine::from_clients(ctx.engine_clients(), app.names.config_parameter(), Duration::ZERO);
@@ -269,6 +286,89 @@ pub async fn rollback(ctx: &Context, app: &App, service_name: &str, to: Option<&
         note,
         changed: true,
     })
+}
+
+/// A blue-green, canary or linear deployment in progress (baking, between steps) is stopped and
+/// rolled back by ECS (StopServiceDeployment ROLLBACK: production traffic goes back
+/// to the revision it came from at once), with the same pause and memory as a rollback; `None`
+/// when no deployment is in progress, or it has nothing to go back to.
+///
+/// IAM: `ecs:ListServiceDeployments`, `ecs:DescribeServiceDeployments`,
+/// `ecs:DescribeServiceRevisions`, `ecs:StopServiceDeployment`, and what the pause and the memory
+/// need (see `rollback`).
+async fn stop_active(
+    ctx: &Context,
+    app: &App,
+    svc: &aws_sdk_ecs::types::Service,
+    running: &str,
+) -> Result<Option<RolledBack>, CliError> {
+    // A rolling deployment is simply replaced by the rollback's update, as before.
+    if crate::resources::service::shift_of(svc.deployment_configuration()) == crate::app_file::Shift::Rolling {
+        return Ok(None);
+    }
+    let (cluster, service_name) = (app.names.cluster(), svc.service_name().unwrap_or_default().to_string());
+    let newest = crate::ecs::newest_deployment(ctx, &cluster, &service_name).await?;
+    let Some(arn) = (newest.as_ref())
+        .filter(|b| b.status() == Some(&aws_sdk_ecs::types::ServiceDeploymentStatus::InProgress))
+        .and_then(|b| b.service_deployment_arn())
+    else {
+        return Ok(None);
+    };
+    let described = (ctx
+        .ecs()
+        .describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await)
+        .map_err(|e| aws("ecs:DescribeServiceDeployments", e))?;
+    let source = (described.service_deployments().first())
+        .and_then(|d| d.source_service_revisions().first())
+        .and_then(|r| r.arn());
+    let Some(source) = source else { return Ok(None) };
+    let revisions = (ctx
+        .ecs()
+        .describe_service_revisions()
+        .service_revision_arns(source)
+        .send()
+        .await)
+        .map_err(|e| aws("ecs:DescribeServiceRevisions", e))?;
+    let Some(target) = (revisions.service_revisions().first()).and_then(|r| r.task_definition()) else {
+        return Ok(None);
+    };
+    let service_arn = svc
+        .service_arn()
+        .ok_or_else(|| missing("ecs:DescribeServices", "serviceArn"))?;
+    let engine = Engine::from_clients(ctx.engine_clients(), app.names.config_parameter(), Duration::ZERO);
+    let rolled_away = rolled_away_images(ctx, &engine, &cluster, &service_name, running, service_arn).await?;
+    let note = pause_note(ctx, running, target).await?;
+    let holder = Holder::from(format!("pushdeploy rollback pid {}", std::process::id()).as_str());
+    let table = app.names.lock_table();
+    let lock = Lock {
+        table: &table,
+        cluster: &cluster,
+        service: &service_name,
+    };
+    with_lock(&ctx.dynamodb(), lock, &holder, LockSettings::default(), async {
+        set_paused(ctx, service_arn, Some(&note)).await?;
+        engine.remember_failure(svc, &rolled_away).await?;
+        (ctx.ecs().stop_service_deployment())
+            .service_deployment_arn(arn)
+            .stop_type(aws_sdk_ecs::types::StopServiceDeploymentStopType::Rollback)
+            .send()
+            .await
+            .map_err(|e| aws("ecs:StopServiceDeployment", e))?;
+        Ok::<(), CliError>(())
+    })
+    .await?;
+    Ok(Some(RolledBack {
+        cluster,
+        service: service_name,
+        from: running.to_string(),
+        to: target.to_string(),
+        paused: true,
+        note,
+        changed: true,
+    }))
 }
 
 /// The pause tag's value: who (the caller's ARN), when, from which revision to which.

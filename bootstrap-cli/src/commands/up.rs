@@ -284,13 +284,43 @@ pub async fn wait_ready(
         load_balancer::wait_available(ctx, lb, left(), &step).await?;
         step.done("active");
     }
+    // An app whose services all run on Fargate has no instances to wait for.
+    if app
+        .file
+        .services
+        .iter()
+        .any(|s| s.capacity == crate::app_file::Capacity::Ec2)
+    {
+        wait_instances(ctx, app, left(), progress).await?;
+    }
+    for s in app.services() {
+        if !has_image(app, facts, &s.spec.name) {
+            continue;
+        }
+        let step = progress.step(&format!("waiting for service {} to be stable", s.spec.name));
+        let result = service::wait_stable(ctx, &app.names.cluster(), &s.spec.name, left()).await;
+        match result {
+            Ok(()) => step.done("stable"),
+            Err(e) => {
+                step.failed();
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `up --wait`: the app's instances joined to the cluster (at least `min_instances`).
+///
+/// IAM: `ecs:ListContainerInstances`.
+async fn wait_instances(ctx: &Context, app: &App, limit: Duration, progress: &Progress) -> Result<(), CliError> {
     let step = progress.step("waiting for instances to join the cluster");
     // The minimum, not desired_instances: managed scaling owns the group's desired capacity and
     // scales in toward the minimum while no task needs the instances (before the first push).
     let want = app.file.min_instances as usize;
     let wait = Wait::new(
         format!("{} to join cluster {}", plural(want, "instance"), app.names.cluster()),
-        left(),
+        limit,
         "check the Auto Scaling group's activity and the instances' ECS agent log (`pushdeploy status`)",
     );
     let joined = poll::until(&wait, &step, || async {
@@ -319,20 +349,6 @@ pub async fn wait_ready(
         Err(e) => {
             step.failed();
             return Err(e);
-        }
-    }
-    for s in app.services() {
-        if !has_image(app, facts, &s.spec.name) {
-            continue;
-        }
-        let step = progress.step(&format!("waiting for service {} to be stable", s.spec.name));
-        let result = service::wait_stable(ctx, &app.names.cluster(), &s.spec.name, left()).await;
-        match result {
-            Ok(()) => step.done("stable"),
-            Err(e) => {
-                step.failed();
-                return Err(e);
-            }
         }
     }
     Ok(())

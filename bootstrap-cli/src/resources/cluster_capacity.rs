@@ -1,6 +1,8 @@
-//! The capacity provider's attachment to the cluster, as its default strategy. ECS refuses to
-//! detach a provider that tasks still use (ResourceInUseException): `down` detaches it once the
-//! services are INACTIVE, and waits while ECS still holds it.
+//! The capacity providers' attachment to the cluster: the app's own (its Auto Scaling group's)
+//! as the default strategy when it has instances, and `FARGATE` / `FARGATE_SPOT` when services
+//! run there (AWS provides those two; they only need attaching). ECS refuses to detach a
+//! provider that tasks still use (ResourceInUseException): `down` detaches them once the
+//! services are INACTIVE, and waits while ECS still holds them.
 
 use std::fmt;
 use std::time::Duration;
@@ -9,7 +11,7 @@ use aws_sdk_ecs::types::CapacityProviderStrategyItem;
 
 use super::facts::{need, Facts};
 use super::model::Resource;
-use crate::app_file::App;
+use crate::app_file::{App, Capacity};
 use crate::context::Context;
 use crate::error::{aws, CliError};
 use crate::poll::{self, Poll, Wait};
@@ -30,6 +32,11 @@ pub struct Attachment {
 /// How the attachment differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
+    /// Providers the services use that are not attached.
+    Missing {
+        /// Their names.
+        providers: Vec<String>,
+    },
     /// The provider is attached but is not the cluster's default strategy.
     NotDefault {
         /// The default strategy now.
@@ -40,6 +47,7 @@ pub enum Drift {
 impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Drift::Missing { providers } => write!(f, "attach {}", providers.join(", ")),
             Drift::NotDefault { have } => write!(
                 f,
                 "default strategy {} -> the app's provider",
@@ -53,37 +61,58 @@ impl fmt::Display for Drift {
     }
 }
 
-/// The app's provider on the app's cluster.
+/// The app's providers on the app's cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterCapacity {
     cluster: String,
-    provider: String,
+    /// The providers the services use, the cluster's default first.
+    providers: Vec<String>,
+    /// Whether the first is the app's own (made by `up`), not one of AWS's Fargate ones.
+    own: bool,
 }
 
 impl ClusterCapacity {
-    /// The app's attachment.
-    pub fn new(app: &App) -> ClusterCapacity {
+    /// The app's attachment: its own provider when it has `instances`, and the Fargate ones its
+    /// services use.
+    pub fn new(app: &App, instances: bool) -> ClusterCapacity {
+        let mut providers = Vec::new();
+        if instances {
+            providers.push(app.names.capacity());
+        }
+        for capacity in [Capacity::Fargate, Capacity::FargateSpot] {
+            if app.file.services.iter().any(|s| s.capacity == capacity) {
+                providers.extend(capacity.fargate_provider().map(str::to_string));
+            }
+        }
         ClusterCapacity {
             cluster: app.names.cluster(),
-            provider: app.names.capacity(),
+            providers,
+            own: instances,
         }
+    }
+
+    fn default_strategy(&self) -> Vec<CapacityProviderStrategyItem> {
+        (self.providers.first().iter())
+            .map(|p| {
+                CapacityProviderStrategyItem::builder()
+                    .capacity_provider(p.as_str())
+                    .weight(1)
+                    .base(0)
+                    .build()
+                    .expect("the provider is set")
+            })
+            .collect()
     }
 
     /// IAM: `ecs:PutClusterCapacityProviders`.
     async fn attach(&self, ctx: &Context, others: &[String]) -> Result<(), CliError> {
-        let strategy = CapacityProviderStrategyItem::builder()
-            .capacity_provider(&self.provider)
-            .weight(1)
-            .base(0)
-            .build()
-            .expect("the provider is set");
-        let mut providers: Vec<String> = others.iter().filter(|p| **p != self.provider).cloned().collect();
-        providers.push(self.provider.clone());
+        let mut providers: Vec<String> = others.iter().filter(|p| !self.providers.contains(p)).cloned().collect();
+        providers.extend(self.providers.iter().cloned());
         ctx.ecs()
             .put_cluster_capacity_providers()
             .cluster(&self.cluster)
             .set_capacity_providers(Some(providers))
-            .default_capacity_provider_strategy(strategy)
+            .set_default_capacity_provider_strategy(Some(self.default_strategy()))
             .send()
             .await
             .map_err(|e| aws("ecs:PutClusterCapacityProviders", e))?;
@@ -100,7 +129,7 @@ impl Resource for ClusterCapacity {
     }
 
     fn name(&self) -> String {
-        format!("{} -> {}", self.cluster, self.provider)
+        format!("{} -> {}", self.cluster, self.providers.join(", "))
     }
 
     /// IAM: `ecs:DescribeClusters`.
@@ -119,29 +148,40 @@ impl Resource for ClusterCapacity {
                 .map(|s| s.capacity_provider().to_string())
                 .collect(),
         };
-        Ok(attachment.providers.contains(&self.provider).then_some(attachment))
+        let ours = attachment.providers.iter().any(|p| self.providers.contains(p));
+        Ok(ours.then_some(attachment))
     }
 
     fn diff(&self, attachment: &Attachment, _facts: &Facts) -> Vec<Drift> {
-        if attachment.default_strategy == [self.provider.clone()] {
-            Vec::new()
-        } else {
-            vec![Drift::NotDefault {
-                have: attachment.default_strategy.clone(),
-            }]
+        let mut drift = Vec::new();
+        let missing: Vec<String> = (self.providers.iter())
+            .filter(|p| !attachment.providers.contains(p))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            drift.push(Drift::Missing { providers: missing });
         }
+        if attachment.default_strategy != self.providers[..1.min(self.providers.len())] {
+            drift.push(Drift::NotDefault {
+                have: attachment.default_strategy.clone(),
+            });
+        }
+        drift
     }
 
     async fn create(&self, ctx: &Context, facts: &Facts, _step: &Step) -> Result<Attachment, CliError> {
-        need(facts.capacity_provider.as_ref(), "the capacity provider")?;
+        if self.own {
+            need(facts.capacity_provider.as_ref(), "the capacity provider")?;
+        }
         let others = match super::cluster::find(ctx, &self.cluster).await? {
             Some(c) => c.capacity_providers().to_vec(),
             None => Vec::new(),
         };
         self.attach(ctx, &others).await?;
+        let kept: Vec<String> = others.into_iter().filter(|p| !self.providers.contains(p)).collect();
         Ok(Attachment {
-            providers: [others, vec![self.provider.clone()]].concat(),
-            default_strategy: vec![self.provider.clone()],
+            providers: [kept, self.providers.clone()].concat(),
+            default_strategy: self.providers.iter().take(1).cloned().collect(),
         })
     }
 
@@ -162,11 +202,11 @@ impl Resource for ClusterCapacity {
         let others: Vec<String> = attachment
             .providers
             .iter()
-            .filter(|p| **p != self.provider)
+            .filter(|p| !self.providers.contains(p))
             .cloned()
             .collect();
         let wait = Wait::new(
-            format!("ECS to release capacity provider {}", self.provider),
+            format!("ECS to release capacity providers {}", self.providers.join(", ")),
             RELEASE,
             "tasks still run on it: check `pushdeploy status`, then run `pushdeploy down` again",
         );

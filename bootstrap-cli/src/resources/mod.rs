@@ -38,7 +38,7 @@ use std::collections::BTreeSet;
 
 use futures::future::join_all;
 
-use crate::app_file::{App, AppService};
+use crate::app_file::{App, AppService, Capacity};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::progress::Progress;
@@ -61,27 +61,9 @@ pub type Inventory = Vec<Box<dyn AnyResource>>;
 /// The app's resources in dependency order: each one after everything it uses.
 pub fn inventory(app: &App, options: Options) -> Inventory {
     let services = app.services();
-    let staged = services.iter().any(|s| s.spec.deployment.is_staged());
-    let mut list: Inventory = vec![
-        Box::new(service_linked_role::EcsServiceLinkedRole),
-        Box::new(network::Network::new(app)),
-        Box::new(instance_type::InstanceType::new(app)),
-        Box::new(security_group::SecurityGroup::new(app, GroupRole::LoadBalancer)),
-        Box::new(security_group::SecurityGroup::new(app, GroupRole::Instances)),
-        Box::new(role::Role::instance(app)),
-        Box::new(role::Role::execution(app)),
-    ];
-    if staged {
-        list.push(Box::new(security_group::SecurityGroup::new(app, GroupRole::Tasks)));
-        list.push(Box::new(role::Role::infrastructure(app)));
-    } else if options.teardown {
-        list.push(Box::new(
-            security_group::SecurityGroup::new(app, GroupRole::Tasks).unwanted(),
-        ));
-        list.push(Box::new(role::Role::infrastructure(app).unwanted()));
-    }
-    list.extend(each(&services, |s| Box::new(role::Role::task(app, s))));
-    list.push(Box::new(instance_profile::InstanceProfile::new(app)));
+    // An app whose services all run on Fargate has no instances (`down` still looks for them).
+    let instances = options.teardown || services.iter().any(|s| s.spec.capacity == Capacity::Ec2);
+    let mut list = identities(app, &services, options, instances);
     list.push(Box::new(cluster::Cluster::new(app)));
     list.push(Box::new(lock_table::LockTable::new(app)));
     let mut repositories = BTreeSet::new();
@@ -117,17 +99,59 @@ pub fn inventory(app: &App, options: Options) -> Inventory {
             list.push(Box::new(listener_rule::ListenerRule::new(app, s, i)));
         }
     }
-    list.push(Box::new(launch_template::LaunchTemplate::new(app)));
-    list.push(Box::new(auto_scaling_group::AutoScalingGroup::new(
-        app,
-        options.refresh_instances,
-    )));
-    list.push(Box::new(capacity_provider::CapacityProvider::new(app)));
-    list.push(Box::new(cluster_capacity::ClusterCapacity::new(app)));
+    if instances {
+        list.push(Box::new(launch_template::LaunchTemplate::new(app)));
+        list.push(Box::new(auto_scaling_group::AutoScalingGroup::new(
+            app,
+            options.refresh_instances,
+        )));
+        list.push(Box::new(capacity_provider::CapacityProvider::new(app)));
+    }
+    list.push(Box::new(cluster_capacity::ClusterCapacity::new(app, instances)));
     list.extend(each(&services, |s| Box::new(task_family::TaskFamily::new(app, s))));
     list.extend(each(&services, |s| Box::new(service::Service::new(app, s))));
     list.extend(each(&services, |s| Box::new(scaling::ServiceScaling::new(app, s))));
     list.push(Box::new(routing_config::RoutingConfig::new(app)));
+    list
+}
+
+/// The account's and the app's identities: the ECS service-linked role, the network, the
+/// security groups and the roles (the instances' only when there are instances; the tasks' group
+/// and the infrastructure role only for services that need them, though `down` looks for them).
+fn identities(app: &App, services: &[AppService], options: Options, instances: bool) -> Inventory {
+    let mut list: Inventory = vec![
+        Box::new(service_linked_role::EcsServiceLinkedRole),
+        Box::new(network::Network::new(app)),
+    ];
+    if instances {
+        list.push(Box::new(instance_type::InstanceType::new(app)));
+    }
+    list.push(Box::new(security_group::SecurityGroup::new(
+        app,
+        GroupRole::LoadBalancer,
+    )));
+    if instances {
+        list.push(Box::new(security_group::SecurityGroup::new(app, GroupRole::Instances)));
+        list.push(Box::new(role::Role::instance(app)));
+    }
+    list.push(Box::new(role::Role::execution(app)));
+    let awsvpc = services.iter().any(|s| s.spec.is_awsvpc());
+    let tasks = security_group::SecurityGroup::new(app, GroupRole::Tasks);
+    if awsvpc {
+        list.push(Box::new(tasks));
+    } else if options.teardown {
+        list.push(Box::new(tasks.unwanted()));
+    }
+    let infrastructure = role::Role::infrastructure(app);
+    if services.iter().any(|s| s.spec.deployment.is_staged()) {
+        list.push(Box::new(infrastructure));
+    } else if options.teardown {
+        list.push(Box::new(infrastructure.unwanted()));
+    }
+    list.extend(each(services, |s| Box::new(role::Role::task(app, s))));
+    if instances {
+        list.push(Box::new(instance_profile::InstanceProfile::new(app)));
+    }
     list
 }
 

@@ -200,7 +200,7 @@ impl SecurityGroup {
             GroupRole::Tasks => app.names.task_security_group(),
         };
         let mut task_ports: Vec<u16> = (app.file.services.iter())
-            .filter(|s| s.deployment.is_staged())
+            .filter(|s| s.is_awsvpc())
             .map(|s| s.port)
             .collect();
         task_ports.sort_unstable();

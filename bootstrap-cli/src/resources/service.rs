@@ -21,7 +21,7 @@ use aws_sdk_ecs::types::{
 use super::facts::{need, Facts, GroupRole};
 use super::model::{Resource, APP_TAG};
 use super::service_linked_role::{self, may_be_propagating};
-use crate::app_file::{App, AppService, Percent, Shift};
+use crate::app_file::{App, AppService, Capacity, Percent, Shift};
 use crate::context::Context;
 use crate::ecs::describe_service;
 use crate::error::{aws, missing, CliError};
@@ -169,6 +169,10 @@ pub struct Service {
     /// Whether the desired count is the file's (`None`: the scaler's, never reset by `up`).
     owned_desired: Option<i32>,
     capacity_provider: String,
+    /// Whether its tasks have interfaces of their own (`awsvpc`).
+    awsvpc: bool,
+    /// Whether they run on Fargate.
+    fargate: bool,
     /// The alarms that fail a deployment, sorted: the two `up` creates and the file's own.
     alarms: Vec<String>,
     /// How ECS moves traffic to a new revision.
@@ -217,7 +221,12 @@ impl Service {
                 Some(_) => None,
                 None => Some(service.spec.desired_count as i32),
             },
-            capacity_provider: app.names.capacity(),
+            capacity_provider: match service.spec.capacity.fargate_provider() {
+                Some(fargate) => fargate.to_string(),
+                None => app.names.capacity(),
+            },
+            awsvpc: service.spec.is_awsvpc(),
+            fargate: service.spec.capacity != Capacity::Ec2,
             alarms: deployment_alarms(app, service),
             shift: service.spec.deployment.shift(),
             approve: service.spec.deployment.approve_before_production,
@@ -274,10 +283,11 @@ impl Service {
         Ok(lb.build())
     }
 
-    /// A blue-green, canary or linear service's tasks: in the app's subnets, in the tasks'
-    /// security group, without public addresses (ECS refuses them for `awsvpc` tasks on EC2).
+    /// `awsvpc` tasks: in the app's subnets and the tasks' security group; on Fargate with a
+    /// public address (to pull the image and send logs from the default VPC's public subnets,
+    /// which have no NAT gateway), on EC2 without (ECS refuses one for `awsvpc` tasks there).
     fn network(&self, facts: &Facts) -> Result<Option<NetworkConfiguration>, CliError> {
-        if !self.staged() {
+        if !self.awsvpc {
             return Ok(None);
         }
         let vpc = need(facts.vpc.as_ref(), "the VPC")?;
@@ -288,7 +298,11 @@ impl Service {
         let awsvpc = AwsVpcConfiguration::builder()
             .set_subnets(Some(vpc.subnets.clone()))
             .security_groups(group)
-            .assign_public_ip(AssignPublicIp::Disabled)
+            .assign_public_ip(if self.fargate {
+                AssignPublicIp::Enabled
+            } else {
+                AssignPublicIp::Disabled
+            })
             .build()
             .expect("subnets are set");
         Ok(Some(
@@ -728,8 +742,24 @@ pub async fn check_switches(ctx: &Context, app: &App) -> Result<(), CliError> {
         if (have == Shift::Rolling) != (want == Shift::Rolling) {
             return Err(CliError::StrategySwitch {
                 service: service.spec.name.clone(),
-                have: shift_words(have),
-                want: shift_words(want),
+                have: format!("{} deployments", shift_words(have)),
+                want: format!("{} deployments", shift_words(want)),
+            });
+        }
+        let on_fargate =
+            (existing.capacity_provider_strategy().iter()).any(|s| s.capacity_provider().starts_with("FARGATE"));
+        if on_fargate != (service.spec.capacity != Capacity::Ec2) {
+            let words = |fargate: bool| {
+                if fargate {
+                    "its tasks on Fargate"
+                } else {
+                    "its tasks on the app's instances"
+                }
+            };
+            return Err(CliError::StrategySwitch {
+                service: service.spec.name.clone(),
+                have: words(on_fargate).into(),
+                want: words(!on_fargate).into(),
             });
         }
     }

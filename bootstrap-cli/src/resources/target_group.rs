@@ -122,6 +122,7 @@ impl TargetGroup {
     /// The target group of `service` (the first of two for a blue-green, canary or linear one).
     pub fn new(app: &App, service: &AppService) -> TargetGroup {
         let staged = service.spec.deployment.is_staged();
+        let awsvpc = service.spec.is_awsvpc();
         TargetGroup {
             service: service.spec.name.clone(),
             name: if staged {
@@ -131,7 +132,7 @@ impl TargetGroup {
             },
             slot: Slot::Primary,
             wanted: true,
-            target_type: if staged {
+            target_type: if awsvpc {
                 TargetTypeEnum::Ip
             } else {
                 TargetTypeEnum::Instance

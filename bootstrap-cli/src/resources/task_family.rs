@@ -384,9 +384,11 @@ pub struct TaskFamily {
     placeholder: Option<String>,
     settings: ContainerSettings,
     port: u16,
-    /// `awsvpc` for a blue-green, canary or linear service (its tasks sit in `ip` target groups),
-    /// else `bridge` with dynamic host ports.
+    /// `awsvpc` for a blue-green, canary or linear service or one on Fargate (its tasks sit in
+    /// `ip` target groups), else `bridge` with dynamic host ports.
     network_mode: NetworkMode,
+    /// Whether it runs on Fargate: compatible with FARGATE, with task-level CPU and memory.
+    fargate: bool,
     execution_role: String,
     task_role: String,
     lock_table: String,
@@ -418,7 +420,8 @@ impl TaskFamily {
                 port: i32::from(service.spec.port),
             },
             port: service.spec.port,
-            network_mode: if service.spec.deployment.is_staged() {
+            fargate: service.spec.capacity != crate::app_file::Capacity::Ec2,
+            network_mode: if service.spec.is_awsvpc() {
                 NetworkMode::Awsvpc
             } else {
                 NetworkMode::Bridge
@@ -582,7 +585,15 @@ impl Resource for TaskFamily {
             .register_task_definition()
             .family(&self.family)
             .network_mode(self.network_mode.clone())
-            .requires_compatibilities(Compatibility::Ec2)
+            .requires_compatibilities(if self.fargate {
+                Compatibility::Fargate
+            } else {
+                Compatibility::Ec2
+            })
+            // Fargate sizes the task, not the container (ECS developer guide, "Task CPU and
+            // memory"); the file's values are a Fargate size (checked when it loads).
+            .set_cpu(self.fargate.then(|| self.settings.cpu.to_string()))
+            .set_memory(self.fargate.then(|| self.settings.memory.to_string()))
             .execution_role_arn(execution_role)
             .set_task_role_arn(settings.task_role.clone())
             .container_definitions(container)
