@@ -165,6 +165,20 @@ pub struct WaitArgs {
     /// Seconds `--wait` waits at most (then exit 1)
     #[arg(long, default_value_t = 900, requires = "wait")]
     pub timeout: u64,
+    /// With --wait on a blue-green, canary or linear service: `completed` (after the bake time),
+    /// or `shifted` (once all production traffic is on the new revision: exit 0 then, while ECS
+    /// still bakes it)
+    #[arg(long, value_enum, default_value_t = WaitUntil::Completed, requires = "wait")]
+    pub wait_until: WaitUntil,
+}
+
+/// When `--wait` stops waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WaitUntil {
+    /// ECS completed the deployment.
+    Completed,
+    /// All production traffic is on the new revision (blue-green, canary, linear).
+    Shifted,
 }
 
 /// `pushdeploy sync`

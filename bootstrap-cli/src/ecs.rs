@@ -2,8 +2,8 @@
 //! share (`up`'s task definitions and services, `rollback`, following a rollout).
 
 use aws_sdk_ecs::types::{
-    Service as EcsService, ServiceField, SortOrder, Tag, TaskDefinition as EcsTaskDefinition, TaskDefinitionField,
-    TaskDefinitionStatus,
+    Service as EcsService, ServiceDeployment, ServiceDeploymentStatus, ServiceField, SortOrder, Tag,
+    TaskDefinition as EcsTaskDefinition, TaskDefinitionField, TaskDefinitionStatus,
 };
 use pushdeploy::engine::is_active;
 /// Revision number of a task-definition ARN (`...:task-definition/web:7` is 7).
@@ -145,4 +145,57 @@ pub async fn newest_deployment(
             return Ok(newest);
         }
     }
+}
+
+/// The service's newest service deployment's status and, when it is in progress, its record.
+///
+/// IAM: `ecs:ListServiceDeployments`, `ecs:DescribeServiceDeployments`.
+pub async fn deployment_in_progress(
+    ctx: &Context,
+    cluster: &str,
+    service: &str,
+) -> Result<(Option<ServiceDeploymentStatus>, Option<ServiceDeployment>), CliError> {
+    let newest = newest_deployment(ctx, cluster, service).await?;
+    let status = newest.as_ref().and_then(|b| b.status()).cloned();
+    let Some(arn) = (newest.as_ref())
+        .filter(|_| status == Some(ServiceDeploymentStatus::InProgress))
+        .and_then(|b| b.service_deployment_arn())
+    else {
+        return Ok((status, None));
+    };
+    let out = (ctx
+        .ecs()
+        .describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await)
+        .map_err(|e| aws("ecs:DescribeServiceDeployments", e))?;
+    Ok((status, out.service_deployments.unwrap_or_default().into_iter().next()))
+}
+
+/// The task definition of a service revision.
+///
+/// IAM: `ecs:DescribeServiceRevisions`.
+pub async fn revision_task_definition(ctx: &Context, revision_arn: &str) -> Result<Option<String>, CliError> {
+    let out = (ctx
+        .ecs()
+        .describe_service_revisions()
+        .service_revision_arns(revision_arn)
+        .send()
+        .await)
+        .map_err(|e| aws("ecs:DescribeServiceRevisions", e))?;
+    Ok((out.service_revisions().first())
+        .and_then(|r| r.task_definition())
+        .map(str::to_string))
+}
+
+/// A pause hook waiting for an answer.
+pub fn is_awaiting(hook: &aws_sdk_ecs::types::DeploymentLifecycleHookDetail) -> bool {
+    hook.target_type() == Some(&aws_sdk_ecs::types::DeploymentLifecycleHookTargetType::Pause)
+        && hook.status() == Some(&aws_sdk_ecs::types::DeploymentLifecycleHookStatus::AwaitingAction)
+}
+
+/// Whether `deployment` waits at a pause hook for `approve` or `reject`.
+pub fn awaits_answer(deployment: &aws_sdk_ecs::types::ServiceDeployment) -> bool {
+    deployment.lifecycle_hook_details().iter().any(is_awaiting)
 }

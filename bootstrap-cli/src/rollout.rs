@@ -6,18 +6,20 @@ use std::time::Duration;
 
 use std::process::ExitCode;
 
-use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState};
+use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service as EcsService, ServiceDeploymentLifecycleStage};
 use pushdeploy::ecs_status::DeploymentStatus;
 use pushdeploy::event::{DeploymentChange, DeploymentEnd};
 use pushdeploy::outcome::Reason;
 use pushdeploy::{Action, Engine, Outcome};
 
-use crate::app_file::App;
+use crate::app_file::{App, Shift};
+use crate::cli::WaitUntil;
 use crate::context::Context;
 use crate::ecs::describe_service;
 use crate::error::{missing, CliError};
 use crate::poll::{until, Poll, Wait};
 use crate::progress::{Progress, Step};
+use crate::resources::service::shift_of;
 
 /// Exit status when the followed deployment failed or was rolled back (1 is any other error,
 /// a timeout included).
@@ -37,6 +39,11 @@ pub enum RolloutEnd {
         deployment: String,
         /// ECS's words.
         reason: String,
+    },
+    /// All production traffic is on it; ECS still bakes it (`--wait-until shifted`).
+    Shifted {
+        /// ECS's deployment id.
+        deployment: String,
     },
     /// It is gone and the service runs another revision: rolled back, or replaced by a newer
     /// deployment.
@@ -81,15 +88,46 @@ pub fn judge(deployments: &[Deployment], task_definition: &str, known: Option<&s
     }
 }
 
-/// Polls the service until the deployment of `task_definition` ends, or `limit` passes.
+/// Lifecycle stages after which all production traffic is on the new revision.
+const SHIFTED: &[ServiceDeploymentLifecycleStage] = &[
+    ServiceDeploymentLifecycleStage::PostProductionTrafficShift,
+    ServiceDeploymentLifecycleStage::BakeTime,
+    ServiceDeploymentLifecycleStage::CleanUp,
+];
+
+/// A blue-green, canary or linear deployment's stage in words (and whether production traffic
+/// is all on the new revision), from its service-deployment record; `None` for a rolling one.
 ///
-/// IAM: `ecs:DescribeServices`.
+/// IAM: `ecs:ListServiceDeployments`, `ecs:DescribeServiceDeployments`.
+async fn stage_of(ctx: &Context, cluster: &str, service: &EcsService) -> Result<Option<(String, bool)>, CliError> {
+    if shift_of(service.deployment_configuration()) == Shift::Rolling {
+        return Ok(None);
+    }
+    let name = service.service_name().unwrap_or_default();
+    let (_, running) = crate::ecs::deployment_in_progress(ctx, cluster, name).await?;
+    let Some(deployment) = running else { return Ok(None) };
+    let stage = deployment.lifecycle_stage();
+    let waiting = crate::ecs::awaits_answer(&deployment);
+    let words = match (stage, waiting) {
+        (_, true) => "waiting for `pushdeploy approve` (or `reject`)".to_string(),
+        (Some(stage), false) => stage.as_str().to_string(),
+        (None, false) => "starting".to_string(),
+    };
+    Ok(Some((words, stage.is_some_and(|s| SHIFTED.contains(s)))))
+}
+
+/// Polls the service until the deployment of `task_definition` ends (or, with
+/// [`WaitUntil::Shifted`], carries all production traffic), or `limit` passes.
+///
+/// IAM: `ecs:DescribeServices`, and for a blue-green, canary or linear service what
+/// `stage_of` needs.
 pub async fn follow(
     ctx: &Context,
     cluster: &str,
     service: &str,
     task_definition: &str,
     limit: Duration,
+    wait_until: WaitUntil,
     step: &Step,
 ) -> Result<RolloutEnd, CliError> {
     let wait = Wait::new(
@@ -111,13 +149,21 @@ pub async fn follow(
         if svc.deployments.is_none() {
             return Err(missing("ecs:DescribeServices", "deployments"));
         }
-        let look = judge(svc.deployments(), task_definition, known.borrow().as_deref());
+        let mut look = judge(svc.deployments(), task_definition, known.borrow().as_deref());
         if known.borrow().is_none() {
             *known.borrow_mut() = svc
                 .deployments()
                 .iter()
                 .find(|d| d.task_definition() == Some(task_definition))
                 .and_then(|d| d.id().map(str::to_string));
+        }
+        if let (Poll::Pending(state), Some(id)) = (&look, known.borrow().clone()) {
+            if let Some((stage, shifted)) = stage_of(ctx, cluster, &svc).await? {
+                look = match (wait_until, shifted) {
+                    (WaitUntil::Shifted, true) => Poll::Done(RolloutEnd::Shifted { deployment: id }),
+                    _ => Poll::Pending(format!("{state}, {stage}")),
+                };
+            }
         }
         if let Poll::Pending(state) = &look {
             if *last.borrow() != *state {
@@ -148,10 +194,11 @@ pub async fn wait_for(
     service: &str,
     task_definition: &str,
     limit: Duration,
+    until: WaitUntil,
 ) -> Result<Ended, CliError> {
     let progress = Progress::new(ctx);
     let step = progress.step(&format!("rollout of {} on {cluster}/{service}", short(task_definition)));
-    let end = match follow(ctx, cluster, service, task_definition, limit, &step).await {
+    let end = match follow(ctx, cluster, service, task_definition, limit, until, &step).await {
         Ok(end) => end,
         Err(e) => {
             step.failed();
@@ -168,25 +215,13 @@ pub async fn wait_for(
             step.done(&format!("FAILED: {reason}"));
             (deployment, DeploymentEnd::Failed, reason.clone())
         }
+        RolloutEnd::Shifted { deployment } => {
+            step.done("production traffic shifted");
+            return Ok(early_end(cluster, service, task_definition, deployment, None));
+        }
         RolloutEnd::Replaced { deployment, running } => {
             step.done(&format!("gone: the service runs {} now", short(running)));
-            let outcome = Outcome {
-                service: Some(service.to_string()),
-                cluster: Some(cluster.to_string()),
-                action: Action::Failed,
-                reason: Reason::Ecs(format!(
-                    "the deployment was rolled back or replaced: the service runs {running}"
-                )),
-                task_definition: Some(task_definition.to_string()),
-                image: None,
-                deployment: Some(deployment.clone()),
-                alarms: Vec::new(),
-                pause: None,
-            };
-            return Ok(Ended {
-                outcome: vec![outcome],
-                exit: ExitCode::from(EXIT_FAILED),
-            });
+            return Ok(early_end(cluster, service, task_definition, deployment, Some(running)));
         }
     };
     let change = DeploymentChange {
@@ -216,6 +251,40 @@ pub async fn wait_for(
         _ => ExitCode::from(EXIT_FAILED),
     };
     Ok(Ended { outcome, exit })
+}
+
+/// The end of a followed deployment that ECS has not ended: all production traffic shifted
+/// (`running` `None`: exit 0, ECS still bakes it), or replaced by the `running` revision (a
+/// rollback or a newer deployment: exit [`EXIT_FAILED`]).
+fn early_end(cluster: &str, service: &str, task_definition: &str, deployment: &str, running: Option<&String>) -> Ended {
+    let words = match running {
+        None => format!(
+            "all production traffic is on {}; ECS bakes it before the deployment completes: `pushdeploy status` follows it",
+            short(task_definition)
+        ),
+        Some(running) => format!("the deployment was rolled back or replaced: the service runs {running}"),
+    };
+    let mut outcome = Outcome::skipped(
+        cluster,
+        service,
+        Reason::Ecs(words),
+        Some(task_definition.to_string()),
+        None,
+    );
+    outcome.action = if running.is_none() {
+        Action::Deployed
+    } else {
+        Action::Failed
+    };
+    outcome.deployment = Some(deployment.to_string());
+    Ended {
+        outcome: vec![outcome],
+        exit: if running.is_none() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_FAILED)
+        },
+    }
 }
 
 /// `arn:...:task-definition/shop-web:7` → `shop-web:7`.

@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use aws_sdk_ecs::types::{ServiceDeploymentLifecycleStage, ServiceDeploymentStatus};
+use aws_sdk_ecs::types::ServiceDeploymentLifecycleStage;
 use aws_sdk_elasticloadbalancingv2::types::Action as ElbAction;
 use serde::Serialize;
 
@@ -109,21 +109,8 @@ pub async fn traffic(
         stage: None,
         bake_left_seconds: None,
     };
-    let newest = crate::ecs::newest_deployment(ctx, &app.names.cluster(), name).await?;
-    let Some(arn) = newest
-        .filter(|b| b.status() == Some(&ServiceDeploymentStatus::InProgress))
-        .and_then(|b| b.service_deployment_arn)
-    else {
-        return Ok(Some(traffic));
-    };
-    let out = (ctx
-        .ecs()
-        .describe_service_deployments()
-        .service_deployment_arns(arn)
-        .send()
-        .await)
-        .map_err(|e| aws("ecs:DescribeServiceDeployments", e))?;
-    if let Some(deployment) = out.service_deployments().first() {
+    let (_, running) = crate::ecs::deployment_in_progress(ctx, &app.names.cluster(), name).await?;
+    if let Some(deployment) = &running {
         let stage = deployment.lifecycle_stage();
         traffic.stage = stage.map(|s| s.as_str().to_string());
         if stage == Some(&ServiceDeploymentLifecycleStage::BakeTime) {

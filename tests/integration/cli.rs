@@ -49,6 +49,7 @@ fn args(app: &App, service: &str, image: &str) -> DeployArgs {
         wait: pushdeploy_cli::cli::WaitArgs {
             wait: false,
             timeout: 900,
+            wait_until: pushdeploy_cli::cli::WaitUntil::Completed,
         },
     }
 }

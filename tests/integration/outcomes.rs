@@ -201,6 +201,7 @@ async fn a_bad_image_is_reported_failed_and_no_replay_or_sync_deploys_it_again_u
         wait: WaitArgs {
             wait: false,
             timeout: 60,
+            wait_until: pushdeploy_cli::cli::WaitUntil::Completed,
         },
     };
     let refused = pushdeploy_cli::commands::deploy::deploy(&args, &ctx).await.unwrap();

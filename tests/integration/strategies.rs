@@ -225,6 +225,28 @@ async fn a_canary_shifts_ten_percent_then_the_rest_and_an_alarm_in_its_bake_roll
         (Action::Skipped, "failed-before")
     );
 
+    // A pipeline that must not block through a long bake waits until the traffic shifted.
+    let v3 = put_later(&app, &repo, "v3", "canary-3").await;
+    assert!(!v3.is_empty());
+    let image = format!("{repo}:v3");
+    let args = [
+        "deploy",
+        "--service",
+        "web",
+        "--image",
+        image.as_str(),
+        "--wait",
+        "--wait-until",
+        "shifted",
+    ];
+    let shifted = ok(&pd(&args, &file));
+    assert!(shifted.contains("all production traffic is on"), "{shifted}");
+    let now = stage(&app).await;
+    assert!(
+        matches!(now.as_deref(), Some("POST_PRODUCTION_TRAFFIC_SHIFT" | "BAKE_TIME")),
+        "{now:?}"
+    );
+
     let down = ok(&pd(&["down", "--yes"], &file));
     assert!(
         down.contains(&format!("pushdeploy-{name}-ecs-infrastructure")),

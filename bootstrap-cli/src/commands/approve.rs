@@ -7,10 +7,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use aws_sdk_ecs::types::{
-    DeploymentLifecycleHookAction, DeploymentLifecycleHookStatus, DeploymentLifecycleHookTargetType,
-    ServiceDeploymentStatus,
-};
+use aws_sdk_ecs::types::DeploymentLifecycleHookAction;
 use serde::Serialize;
 
 use crate::app_file::App;
@@ -79,30 +76,13 @@ pub async fn answer(ctx: &Context, app: &App, service: &str, approve: bool) -> R
             "it does not pause for approval: set `approve_before_production = true` under its [services.deployment] (blue-green, canary or linear) and run `pushdeploy up`".into(),
         ));
     }
-    let newest = crate::ecs::newest_deployment(ctx, &cluster, service).await?;
-    let Some(arn) = newest
-        .as_ref()
-        .filter(|b| b.status() == Some(&ServiceDeploymentStatus::InProgress))
-        .and_then(|b| b.service_deployment_arn())
-    else {
-        let state = newest.as_ref().and_then(|b| b.status()).map_or("none", |s| s.as_str());
+    let (status, running) = crate::ecs::deployment_in_progress(ctx, &cluster, service).await?;
+    let Some(deployment) = running.as_ref() else {
+        let state = status.as_ref().map_or("none", |s| s.as_str());
         return Err(waiting(format!("no deployment is in progress (the newest: {state})")));
     };
-    let out = (ctx
-        .ecs()
-        .describe_service_deployments()
-        .service_deployment_arns(arn)
-        .send()
-        .await)
-        .map_err(|e| aws("ecs:DescribeServiceDeployments", e))?;
-    let deployment = out
-        .service_deployments()
-        .first()
-        .ok_or_else(|| waiting("ECS no longer describes its deployment".into()))?;
-    let hook = deployment.lifecycle_hook_details().iter().find(|h| {
-        h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause)
-            && h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction)
-    });
+    let arn = deployment.service_deployment_arn().unwrap_or_default();
+    let hook = (deployment.lifecycle_hook_details().iter()).find(|h| crate::ecs::is_awaiting(h));
     let Some(hook_id) = hook.and_then(|h| h.hook_id()) else {
         let stage = deployment.lifecycle_stage().map_or("unknown", |s| s.as_str());
         return Err(waiting(format!(
@@ -143,14 +123,7 @@ async fn revision_of(
     let Some(arn) = deployment.target_service_revision().and_then(|r| r.arn()) else {
         return Ok(None);
     };
-    let out = (ctx
-        .ecs()
-        .describe_service_revisions()
-        .service_revision_arns(arn)
-        .send()
-        .await)
-        .map_err(|e| aws("ecs:DescribeServiceRevisions", e))?;
-    Ok((out.service_revisions().first())
-        .and_then(|r| r.task_definition())
-        .map(|t| short(t).to_string()))
+    Ok(crate::ecs::revision_task_definition(ctx, arn)
+        .await?
+        .map(|t| short(&t).to_string()))
 }

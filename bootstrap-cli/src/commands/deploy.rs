@@ -52,7 +52,16 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode, CliE
         print(ctx.output, &Outcomes(outcomes.clone()))?;
     }
     let wait = Duration::from_secs(args.wait.timeout);
-    let ended = wait_for(&ctx, &app, &cluster, &service, &task_definition, wait).await?;
+    let ended = wait_for(
+        &ctx,
+        &app,
+        &cluster,
+        &service,
+        &task_definition,
+        wait,
+        args.wait.wait_until,
+    )
+    .await?;
     match ctx.output {
         OutputFormat::Json => print(ctx.output, &Outcomes([outcomes, ended.outcome].concat()))?,
         OutputFormat::Text => print(ctx.output, &Outcomes(ended.outcome))?,

@@ -193,7 +193,16 @@ pub async fn run(args: RollbackArgs, global: &GlobalArgs) -> Result<ExitCode, Cl
         );
     }
     let limit = std::time::Duration::from_secs(args.wait.timeout);
-    let ended = wait_for(&ctx, &app, &done.cluster, &done.service, &done.to, limit).await?;
+    let ended = wait_for(
+        &ctx,
+        &app,
+        &done.cluster,
+        &done.service,
+        &done.to,
+        limit,
+        args.wait.wait_until,
+    )
+    .await?;
     let followed = Followed {
         rollback: done,
         outcomes: Outcomes(ended.outcome),
@@ -307,34 +316,17 @@ async fn stop_active(
         return Ok(None);
     }
     let (cluster, service_name) = (app.names.cluster(), svc.service_name().unwrap_or_default().to_string());
-    let newest = crate::ecs::newest_deployment(ctx, &cluster, &service_name).await?;
-    let Some(arn) = (newest.as_ref())
-        .filter(|b| b.status() == Some(&aws_sdk_ecs::types::ServiceDeploymentStatus::InProgress))
-        .and_then(|b| b.service_deployment_arn())
-    else {
+    let (_, running_deployment) = crate::ecs::deployment_in_progress(ctx, &cluster, &service_name).await?;
+    let Some(deployment) = running_deployment else {
         return Ok(None);
     };
-    let described = (ctx
-        .ecs()
-        .describe_service_deployments()
-        .service_deployment_arns(arn)
-        .send()
-        .await)
-        .map_err(|e| aws("ecs:DescribeServiceDeployments", e))?;
-    let source = (described.service_deployments().first())
-        .and_then(|d| d.source_service_revisions().first())
-        .and_then(|r| r.arn());
+    let arn = deployment.service_deployment_arn().unwrap_or_default().to_string();
+    let source = deployment.source_service_revisions().first().and_then(|r| r.arn());
     let Some(source) = source else { return Ok(None) };
-    let revisions = (ctx
-        .ecs()
-        .describe_service_revisions()
-        .service_revision_arns(source)
-        .send()
-        .await)
-        .map_err(|e| aws("ecs:DescribeServiceRevisions", e))?;
-    let Some(target) = (revisions.service_revisions().first()).and_then(|r| r.task_definition()) else {
+    let Some(target) = crate::ecs::revision_task_definition(ctx, source).await? else {
         return Ok(None);
     };
+    let target = target.as_str();
     let service_arn = svc
         .service_arn()
         .ok_or_else(|| missing("ecs:DescribeServices", "serviceArn"))?;
@@ -352,7 +344,7 @@ async fn stop_active(
         set_paused(ctx, service_arn, Some(&note)).await?;
         engine.remember_failure(svc, &rolled_away).await?;
         (ctx.ecs().stop_service_deployment())
-            .service_deployment_arn(arn)
+            .service_deployment_arn(&arn)
             .stop_type(aws_sdk_ecs::types::StopServiceDeploymentStopType::Rollback)
             .send()
             .await
