@@ -12,7 +12,7 @@ use crate::app_file::{App, AppService, Shift};
 use crate::context::Context;
 use crate::error::{aws, CliError};
 use crate::resources::facts::Facts;
-use crate::resources::listener::{default_rule, weights};
+use crate::resources::listener::{default_rule, shares};
 use crate::resources::service::shift_words;
 
 /// A staged service's traffic.
@@ -72,7 +72,8 @@ async fn production_actions(
     let port = if app.file.certificate_arn.is_some() { 443 } else { 80 };
     let rule = match (facts.production_rules.get(service), facts.listeners.get(&port)) {
         (Some(rule), _) => rule.clone(),
-        (None, Some(listener)) if first => default_rule(ctx, listener).await?,
+        // The listener's rules already carry the default rule's actions.
+        (None, Some(listener)) if first => return Ok(default_rule(ctx, listener).await?.actions().to_vec()),
         _ => return Ok(Vec::new()),
     };
     let out = (ctx.elbv2().describe_rules().rule_arns(&rule).send().await)
@@ -95,13 +96,8 @@ pub async fn traffic(
     if shift == Shift::Rolling {
         return Ok(None);
     }
-    let found = weights(&production_actions(ctx, app, name, facts).await?);
-    let total: i32 = found.iter().map(|(_, w)| w).sum();
-    let weights = (found.into_iter())
-        .map(|(target_group, weight)| Weight {
-            target_group,
-            percent: weight * 100 / total.max(1),
-        })
+    let weights = (shares(&production_actions(ctx, app, name, facts).await?).into_iter())
+        .map(|(target_group, percent)| Weight { target_group, percent })
         .collect();
     let mut traffic = Traffic {
         strategy: shift_words(shift),

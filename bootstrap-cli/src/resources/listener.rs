@@ -6,7 +6,7 @@ use std::fmt;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action as ElbAction, ActionTypeEnum, Certificate, ForwardActionConfig, Listener as ElbListener, ProtocolEnum,
-    RedirectActionConfig, RedirectActionStatusCodeEnum, Tag, TargetGroupTuple,
+    RedirectActionConfig, RedirectActionStatusCodeEnum, Rule as ElbRule, Tag, TargetGroupTuple,
 };
 
 use super::facts::{need, Facts};
@@ -68,7 +68,7 @@ fn short_name(arn: &str) -> &str {
 /// of the first service when that service is blue-green, canary or linear.
 ///
 /// IAM: `elasticloadbalancing:DescribeRules`.
-pub async fn default_rule(ctx: &Context, listener_arn: &str) -> Result<String, CliError> {
+pub async fn default_rule(ctx: &Context, listener_arn: &str) -> Result<ElbRule, CliError> {
     let out = ctx
         .elbv2()
         .describe_rules()
@@ -77,9 +77,8 @@ pub async fn default_rule(ctx: &Context, listener_arn: &str) -> Result<String, C
         .await
         .map_err(|e| aws("elasticloadbalancing:DescribeRules", e))?;
     (out.rules().iter())
-        .find(|r| r.is_default() == Some(true))
-        .and_then(|r| r.rule_arn())
-        .map(str::to_string)
+        .find(|r| r.is_default() == Some(true) && r.rule_arn().is_some())
+        .cloned()
         .ok_or_else(|| missing("elasticloadbalancing:DescribeRules", "the default rule"))
 }
 
@@ -267,14 +266,21 @@ impl Listener {
     }
 }
 
+/// Each target group's share of what a forward sends, percent (its weight over their sum).
+pub fn shares(actions: &[ElbAction]) -> Vec<(String, i32)> {
+    let weights = weights(actions);
+    let total: i32 = weights.iter().map(|(_, w)| w).sum();
+    (weights.into_iter())
+        .map(|(name, weight)| (name, weight * 100 / total.max(1)))
+        .collect()
+}
+
 /// What `actions` do, with the weights when they forward to two groups.
 pub fn shown(actions: &[ElbAction]) -> String {
     match Action::of(actions) {
         Action::Shared(..) => {
-            let weights = weights(actions);
-            let total: i32 = weights.iter().map(|(_, w)| w).sum();
-            let parts: Vec<String> = (weights.iter())
-                .map(|(name, weight)| format!("{name} {}%", weight * 100 / total.max(1)))
+            let parts: Vec<String> = (shares(actions).iter())
+                .map(|(name, percent)| format!("{name} {percent}%"))
                 .collect();
             format!("forward {}", parts.join(" / "))
         }

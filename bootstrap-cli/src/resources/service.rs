@@ -264,7 +264,8 @@ impl Service {
                 Some(rule) => rule.clone(),
                 None if self.default_route => {
                     let listener = need(facts.listeners.get(&self.listener_port), "the listener")?;
-                    super::listener::default_rule(ctx, listener).await?
+                    let rule = super::listener::default_rule(ctx, listener).await?;
+                    rule.rule_arn().unwrap_or_default().to_string()
                 }
                 None => {
                     return Err(CliError::NotCreated {
