@@ -143,6 +143,12 @@ fn failure_reason(record: &ServiceDeployment, event_reason: &str) -> (Reason, Ve
     if hook_failed {
         return (Reason::Hook, Vec::new());
     }
+    // `stoppedAt`: "the service deployment stops when ... a user manually stops the deployment",
+    // or a failure detection without rollback stopped it (the circuit breaker and the alarms
+    // are told above). A deployment a newer one superseded has no `stoppedAt`.
+    if record.stopped_at().is_some() {
+        return (Reason::Stopped, Vec::new());
+    }
     let words = (record.rollback().and_then(|r| r.reason()))
         .or(record.status_reason())
         .unwrap_or(event_reason);
@@ -628,6 +634,25 @@ mod tests {
             (out.action, &out.reason, out.alarms.as_slice()),
             (Action::Failed, &Reason::Alarm, &["p99".to_string()][..])
         );
+    }
+
+    #[tokio::test]
+    async fn a_deployment_a_person_stopped_says_stopped_and_one_superseded_keeps_ecs_words() {
+        // StopServiceDeployment(ROLLBACK): the record carries stoppedAt, nothing triggered.
+        let mut r = record(2, "ROLLBACK_SUCCESSFUL", 20, 30);
+        r["stoppedAt"] = json!(at(25));
+        r["rollback"] =
+            json!({"reason": "rollback requested", "startedAt": at(26), "serviceRevisionArn": revision_arn(1)});
+        let change = event_at("SERVICE_DEPLOYMENT_FAILED", "ecs-svc/2", "whatever ECS says", 30);
+        let (out, _) = outcome_of(&change, vec![r], json!([]), json!([]), Some(digest('b'))).await;
+        assert_eq!((out.action, &out.reason), (Action::Failed, &Reason::Stopped));
+        assert_eq!(Reason::Stopped.as_str(), "stopped");
+        // Superseded by a newer deployment: STOPPED without stoppedAt, in ECS's words.
+        let mut r = record(3, "STOPPED", 40, 45);
+        r["statusReason"] = json!("Superseded by a newer deployment.");
+        let change = event_at("SERVICE_DEPLOYMENT_FAILED", "ecs-svc/3", "", 45);
+        let (out, _) = outcome_of(&change, vec![r], json!([]), json!([]), Some(digest('c'))).await;
+        assert_eq!(out.reason, Reason::Ecs("Superseded by a newer deployment.".into()));
     }
 
     #[tokio::test]

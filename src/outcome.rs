@@ -79,6 +79,9 @@ pub enum Reason {
     /// A lifecycle hook failed the deployment: it failed, timed out, or a person answered a
     /// pause with a rollback (`pushdeploy reject`).
     Hook,
+    /// A person stopped the deployment (StopServiceDeployment, `pushdeploy rollback` during a
+    /// deployment): ECS's record carries `stoppedAt`.
+    Stopped,
     /// ECS's own words: a completed deployment, or a failure of another cause.
     Ecs(String),
 }
@@ -107,6 +110,7 @@ pub const CODED_REASONS: &[Reason] = &[
     Reason::Alarm,
     Reason::PauseHook,
     Reason::Hook,
+    Reason::Stopped,
 ];
 
 impl Reason {
@@ -135,6 +139,7 @@ impl Reason {
             Reason::Alarm => "alarm",
             Reason::PauseHook => "pause-hook",
             Reason::Hook => "hook",
+            Reason::Stopped => "stopped",
             Reason::Ecs(words) => words,
         }
     }
@@ -276,7 +281,7 @@ mod tests {
             assert_eq!(&serde_json::from_str::<Reason>(&json).unwrap(), reason);
             assert!(reason.is_code());
         }
-        assert_eq!(CODED_REASONS.len(), 22);
+        assert_eq!(CODED_REASONS.len(), 23);
         let words = Reason::parse("ECS deployment ecs-svc/1 completed.");
         assert_eq!(words, Reason::Ecs("ECS deployment ecs-svc/1 completed.".into()));
         assert!(!words.is_code());

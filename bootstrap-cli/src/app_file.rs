@@ -118,6 +118,7 @@ immutable_tags = false
 # step_percent = 10            # linear: each step's share, 3-100
 # step_bake_minutes = 6        # linear: minutes between steps, 0-1440
 # approve_before_production = false  # pause before production traffic until `pushdeploy approve`
+# test_port = 8080             # a test listener on the load balancer, to the new revision first
 "#;
 
 /// The app file, with defaults filled in.
@@ -320,6 +321,11 @@ pub struct DeploymentSpec {
     /// Blue-green, canary and linear: ECS pauses each deployment before any production traffic
     /// moves until `pushdeploy approve` (or `reject`) answers, rolling back after a day without.
     pub approve_before_production: bool,
+    /// Blue-green, canary and linear: a test listener on this load-balancer port that sends to
+    /// the new revision before it takes production traffic (ECS moves its rule at the test
+    /// traffic stage). Open to the same sources as the production listeners.
+    #[serde(deserialize_with = "test_port")]
+    pub test_port: Option<u16>,
 }
 
 /// How ECS moves a service's traffic to a new revision (`strategy`).
@@ -450,6 +456,7 @@ impl Default for DeploymentSpec {
             step_percent: None,
             step_bake_minutes: None,
             approve_before_production: false,
+            test_port: None,
         }
     }
 }
@@ -887,11 +894,32 @@ fn check_services(file: &AppFile, app: &str) -> Result<(), Problem> {
             ));
         }
         check_deployment(&s.deployment).map_err(|(key, m)| Problem::service(key, i, m).with(&["strategy"]))?;
+        check_test_port(file, i).map_err(|m| Problem::service("test_port", i, m))?;
         if let Some(scaling) = &s.autoscaling {
             check_autoscaling(scaling).map_err(|m| Problem::service("min_count", i, m).with(&["max_count"]))?;
         }
     }
     Ok(())
+}
+
+/// A test listener's port: not one of the production listeners' (80, 443), nor another
+/// service's test port (a listener has one default rule, which ECS moves for one service).
+fn check_test_port(file: &AppFile, i: usize) -> Result<(), String> {
+    let Some(port) = file.services[i].deployment.test_port else {
+        return Ok(());
+    };
+    if port == 80 || port == 443 {
+        return Err(format!(
+            "test_port {port} is a production listener's port (80, 443): choose another, like 8080"
+        ));
+    }
+    match (file.services[..i].iter()).find(|o| o.deployment.test_port == Some(port)) {
+        Some(other) => Err(format!(
+            "test_port {port} is service {:?}'s test listener already: give each service its own",
+            other.name
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A Fargate task's size must be one Fargate offers.
@@ -915,7 +943,7 @@ fn check_fargate_size(cpu: u32, memory: u32) -> Result<(), String> {
 /// A strategy's settings given for another strategy: the field and what to do.
 fn check_deployment(spec: &DeploymentSpec) -> Result<(), (&'static str, String)> {
     let strategy = spec.strategy;
-    let belongs: [(&'static str, bool, &[Strategy]); 6] = [
+    let belongs: [(&'static str, bool, &[Strategy]); 7] = [
         (
             "bake_minutes",
             spec.bake_minutes.is_some(),
@@ -936,6 +964,11 @@ fn check_deployment(spec: &DeploymentSpec) -> Result<(), (&'static str, String)>
         (
             "approve_before_production",
             spec.approve_before_production,
+            &[Strategy::BlueGreen, Strategy::Canary, Strategy::Linear],
+        ),
+        (
+            "test_port",
+            spec.test_port.is_some(),
             &[Strategy::BlueGreen, Strategy::Canary, Strategy::Linear],
         ),
     ];
@@ -1240,6 +1273,10 @@ fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
         .ok()
         .filter(|p| *p > 0)
         .ok_or_else(|| custom(format!("port {port} is not between 1 and 65535")))
+}
+
+fn test_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    port(d).map(Some)
 }
 
 fn memory<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
@@ -1653,11 +1690,33 @@ mod tests {
                 "field `approve_before_production`",
                 "not \"rolling\"",
             ),
+            ("test_port = 8080\n", "line 4, field `test_port`", "not \"rolling\""),
+            (
+                "strategy = \"canary\"\ntest_port = 443\n",
+                "line 5, field `test_port`",
+                "a production listener's port",
+            ),
+            (
+                "strategy = \"canary\"\ntest_port = 0\n",
+                "line 5",
+                "between 1 and 65535",
+            ),
         ];
         for (extra, line, words) in refused {
             let err = load(&format!("{base}{extra}")).unwrap_err().to_string();
             assert!(err.contains(line) && err.contains(words), "{extra}: {err}");
         }
+        let staged = "[services.deployment]\nstrategy = \"blue-green\"\ntest_port = 8080\n";
+        let two = format!(
+            "{base}strategy = \"canary\"\ntest_port = 8080\n[[services]]\nname = \"api\"\npath = \"/api\"\n{staged}"
+        );
+        let err = load(&two).unwrap_err().to_string();
+        assert!(
+            err.contains("line 11, field `test_port`") && err.contains("\"web\"'s test listener"),
+            "{err}"
+        );
+        let ok = load(&format!("[[services]]\nname = \"web\"\n{staged}")).unwrap();
+        assert_eq!(ok.file.services[0].deployment.test_port, Some(8080));
     }
 
     #[test]

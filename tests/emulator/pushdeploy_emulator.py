@@ -1216,7 +1216,11 @@ class Rollout:
             "createdAt": self.created,
             "startedAt": self.created,
             "finishedAt": self.finished if self.status != "STOPPED" else None,
-            "stoppedAt": self.finished if self.status == "STOPPED" else None,
+            # ServiceDeployment.stoppedAt: "A user manually stops the deployment" (the stop
+            # request), or a failure detection without rollback stopped it; not a deployment a
+            # newer one superseded.
+            "stoppedAt": self.stop_requested
+            or (self.finished if self.status == "STOPPED" and not getattr(self, "superseded", False) else None),
             # The last change of state: finished, rolling back, rollback requested, the current
             # stage of a staged deployment begun (a client counts the bake time left from it), or
             # created.

@@ -343,6 +343,46 @@ async fn a_linear_service_steps_through_its_weights_and_status_shows_them() {
     }
     assert!(ok(&pd(&["plan"], &file)).contains("plan: 0 of "), "nothing changed");
 
+    // A test listener added: its own listener and rule, opened in the load balancer's group,
+    // and the load balancers sent again (a new deployment).
+    let tested = format!("{file}test_port = 8081\n");
+    let plan = ok(&pd(&["plan"], &tested));
+    assert!(
+        plan.contains("HTTP :8081 (test, web)") && plan.contains("test listener rule -> on (a new deployment)"),
+        "{plan}"
+    );
+    assert!(plan.contains("allow tcp 8081 from 0.0.0.0/0"), "{plan}");
+    // Each awsvpc task takes an interface; a deployment runs both sets (t3.small: 3 interfaces).
+    assert!(
+        plan.contains("3 network interfaces: 2 awsvpc tasks an instance; 2 at most in a deployment need 1 instance"),
+        "{plan}"
+    );
+    ok(&pd(&["up"], &tested));
+    let svc = app.described("web").await;
+    let test_rule = (svc.load_balancers()[0].advanced_configuration())
+        .and_then(|a| a.test_listener_rule())
+        .expect("a test listener rule")
+        .to_string();
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&app.sdk);
+    let rules = elb.describe_rules().rule_arns(&test_rule).send().await.unwrap();
+    let rule = &rules.rules()[0];
+    assert_eq!(rule.is_default(), Some(true));
+    assert_eq!(rule.actions()[0].forward_config().unwrap().target_groups().len(), 2);
+    eventually(
+        "the deployment the test listener started",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || async {
+            let svc = app.described("web").await;
+            svc.deployments().len() == 1
+                && svc.deployments()[0].rollout_state().map(|s| s.as_str()) == Some("COMPLETED")
+        },
+    )
+    .await;
+    assert!(ok(&pd(&["plan"], &tested)).contains("plan: 0 of "), "converged");
+    assert!(ok(&pd(&["status"], &tested)).contains("HTTP :8081 (test, web)"));
+    let file = tested;
+
     // A rollback during the next deployment has ECS stop it: traffic goes back at once.
     let settled = weights(&app, &name).await;
     let v2 = put_later(&app, &repo, "v2", "linear-2").await;
@@ -364,6 +404,15 @@ async fn a_linear_service_steps_through_its_weights_and_status_shows_them() {
     assert!(
         rolled.contains(&short(&next)) && rolled.contains(&short(&revision)),
         "{rolled}"
+    );
+    // ECS's record of the stopped deployment carries stoppedAt: the function says `stopped`.
+    let (stopped, words) = deployment_in(&app, "web", "FAILED", &next).await;
+    let change = deployment_event(&app, "web", &stopped, "SERVICE_DEPLOYMENT_FAILED", &words);
+    let out = app.handle(&change).await.unwrap();
+    assert_eq!(
+        (one(&out).action, &one(&out).reason),
+        (Action::Failed, &Reason::Stopped),
+        "{out:?}"
     );
     eventually(
         "traffic back",

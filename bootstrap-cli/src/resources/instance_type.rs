@@ -1,12 +1,18 @@
 //! The instance type of the cluster's instances, and its CPU architecture as EC2 reports it
-//! (not guessed from the name): Graviton types need the arm64 ECS-optimized AMI.
+//! (not guessed from the name): Graviton types need the arm64 ECS-optimized AMI. Its network
+//! interfaces bound the `awsvpc` tasks on EC2 (blue-green, canary and linear services): each
+//! takes an interface of its own and the instance keeps its primary one (ECS developer guide,
+//! "Amazon ECS task networking options for EC2"), so `plan` and `status` say how many fit on an
+//! instance and how many instances those services need, a deployment's second set included.
+//! ENI trunking (the `awsvpcTrunking` account setting, on supported Nitro types) raises the
+//! limit; pushdeploy neither needs nor turns it on.
 
 use aws_sdk_ec2::types::InstanceType as Ec2InstanceType;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::facts::{Architecture, Facts};
 use super::model::{Lifetime, NoDrift, Resource};
-use crate::app_file::App;
+use crate::app_file::{App, Capacity};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
 use crate::progress::Step;
@@ -15,19 +21,65 @@ use crate::progress::Step;
 #[derive(Debug, Clone)]
 pub struct InstanceType {
     name: String,
+    /// The most `awsvpc` tasks on EC2 at once: during a deployment both sets of a staged service.
+    awsvpc_tasks: u32,
+    max_instances: u32,
+}
+
+/// What EC2 says of the type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    /// CPU architecture.
+    pub architecture: Architecture,
+    /// `NetworkInfo.MaximumNetworkInterfaces`.
+    pub interfaces: Option<i32>,
 }
 
 impl InstanceType {
     /// The app file's `instance_type`.
     pub fn new(app: &App) -> InstanceType {
+        let awsvpc_tasks = (app.file.services.iter())
+            .filter(|s| s.capacity == Capacity::Ec2 && s.is_awsvpc())
+            .map(|s| {
+                let most = s.autoscaling.as_ref().map_or(s.desired_count, |a| a.max_count);
+                // Blue and green run side by side until the bake time ends.
+                most * 2
+            })
+            .sum();
         InstanceType {
             name: app.file.instance_type.clone(),
+            awsvpc_tasks,
+            max_instances: app.file.max_instances,
         }
+    }
+
+    /// `awsvpc` tasks an instance holds, and what the app's need in instances, in words.
+    fn capacity_words(&self, interfaces: i32) -> String {
+        let per_instance = (interfaces - 1).max(0) as u32;
+        let mut words = format!(
+            "{interfaces} network interfaces: {} an instance",
+            crate::output::plural(per_instance as usize, "awsvpc task")
+        );
+        if self.awsvpc_tasks > 0 {
+            let needed = self.awsvpc_tasks.div_ceil(per_instance.max(1));
+            words.push_str(&format!(
+                "; {} at most in a deployment need {}",
+                self.awsvpc_tasks,
+                crate::output::plural(needed as usize, "instance")
+            ));
+            if needed > self.max_instances || per_instance == 0 {
+                words.push_str(&format!(
+                    " (max_instances is {}: raise it, or choose a type with more interfaces)",
+                    self.max_instances
+                ));
+            }
+        }
+        words
     }
 }
 
 impl Resource for InstanceType {
-    type Observed = Architecture;
+    type Observed = Observed;
     type Drift = NoDrift;
 
     fn kind(&self) -> &'static str {
@@ -43,7 +95,7 @@ impl Resource for InstanceType {
     }
 
     /// IAM: `ec2:DescribeInstanceTypes`.
-    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Architecture>, CliError> {
+    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
         let unknown = || CliError::UnknownInstanceType {
             instance_type: self.name.clone(),
             region: ctx.region().to_string(),
@@ -65,36 +117,44 @@ impl Resource for InstanceType {
             .processor_info()
             .map(|p| p.supported_architectures().to_vec())
             .ok_or_else(|| missing("ec2:DescribeInstanceTypes", "ProcessorInfo.SupportedArchitectures"))?;
-        Ok(Some(Architecture::from_supported(&supported)))
+        Ok(Some(Observed {
+            architecture: Architecture::from_supported(&supported),
+            interfaces: info.network_info().and_then(|n| n.maximum_network_interfaces()),
+        }))
     }
 
-    fn diff(&self, _observed: &Architecture, _facts: &Facts) -> Vec<NoDrift> {
+    fn diff(&self, _observed: &Observed, _facts: &Facts) -> Vec<NoDrift> {
         Vec::new()
     }
 
-    async fn create(&self, ctx: &Context, _facts: &Facts, _step: &Step) -> Result<Architecture, CliError> {
+    async fn create(&self, ctx: &Context, _facts: &Facts, _step: &Step) -> Result<Observed, CliError> {
         Err(CliError::UnknownInstanceType {
             instance_type: self.name.clone(),
             region: ctx.region().to_string(),
         })
     }
 
-    async fn apply(&self, _: &Context, _: &Architecture, _: &[NoDrift], _: &Facts, _: &Step) -> Result<(), CliError> {
+    async fn apply(&self, _: &Context, _: &Observed, _: &[NoDrift], _: &Facts, _: &Step) -> Result<(), CliError> {
         Ok(())
     }
 
-    async fn delete(&self, _: &Context, _: &Architecture, _: &Step) -> Result<(), CliError> {
+    async fn delete(&self, _: &Context, _: &Observed, _: &Step) -> Result<(), CliError> {
         Ok(())
     }
 
-    fn record(&self, observed: &Architecture, facts: &mut Facts) {
-        facts.architecture = Some(*observed);
+    fn record(&self, observed: &Observed, facts: &mut Facts) {
+        facts.architecture = Some(observed.architecture);
     }
 
-    fn state(&self, observed: &Architecture, _facts: &Facts) -> Option<String> {
-        Some(match observed {
-            Architecture::X86_64 => "x86_64".into(),
-            Architecture::Arm64 => "arm64 (Graviton)".into(),
+    fn state(&self, observed: &Observed, _facts: &Facts) -> Option<String> {
+        let architecture = match observed.architecture {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Arm64 => "arm64 (Graviton)",
+        };
+        // Only an app with `awsvpc` tasks on its instances is bound by the interfaces.
+        Some(match observed.interfaces.filter(|_| self.awsvpc_tasks > 0) {
+            Some(interfaces) => format!("{architecture}, {}", self.capacity_words(interfaces)),
+            None => architecture.to_string(),
         })
     }
 }
@@ -116,5 +176,24 @@ mod tests {
         );
         assert!(Architecture::Arm64.ami_parameter().contains("/arm64/"));
         assert!(!Architecture::X86_64.ami_parameter().contains("arm64"));
+    }
+
+    #[test]
+    fn each_awsvpc_task_takes_an_interface_and_a_deployment_runs_two_sets() {
+        let file = |extra: &str| {
+            let text = format!("max_instances = 2\n[[services]]\nname = \"web\"\ndesired_count = 2\n{extra}");
+            let file: crate::app_file::AppFile = toml::from_str(&text).unwrap();
+            InstanceType::new(&App::resolve(file, Some("demo"), "test", None).unwrap())
+        };
+        // A rolling service on EC2 is bridge: no interface of its own.
+        assert_eq!(file("").awsvpc_tasks, 0);
+        let staged = file("[services.deployment]\nstrategy = \"canary\"\n");
+        assert_eq!(
+            staged.capacity_words(3),
+            "3 network interfaces: 2 awsvpc tasks an instance; 4 at most in a deployment need 2 instances"
+        );
+        assert!(staged
+            .capacity_words(2)
+            .contains("need 4 instances (max_instances is 2: raise it"));
     }
 }

@@ -1,6 +1,8 @@
 //! The load balancer's listeners: HTTP on :80 forwarding to the first service, or, when the app
 //! has a certificate, redirecting to HTTPS on :443, which forwards. The other services' rules
-//! live on the listener that forwards (see `listener_rule`).
+//! live on the listener that forwards (see `listener_rule`). A blue-green, canary or linear
+//! service with a `test_port` has a test listener of its own there, whose default rule ECS moves
+//! to the new revision at the test traffic stage.
 
 use std::fmt;
 
@@ -11,7 +13,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 use super::facts::{need, Facts};
 use super::model::{Resource, APP_TAG};
-use crate::app_file::App;
+use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
 use crate::progress::Step;
@@ -229,6 +231,8 @@ pub struct Listener {
     default_service: String,
     /// Whether the first service is blue-green, canary or linear (forwarded to both its groups).
     default_staged: bool,
+    /// A test listener (of `default_service`).
+    test: bool,
     app: String,
 }
 
@@ -241,6 +245,7 @@ impl Listener {
             redirect: app.file.certificate_arn.is_some(),
             default_service: app.file.services[0].name.clone(),
             default_staged: app.file.services[0].deployment.is_staged(),
+            test: false,
             app: app.name.clone(),
         }
     }
@@ -251,10 +256,23 @@ impl Listener {
             port: 443,
             certificate: app.file.certificate_arn.clone(),
             redirect: false,
-            default_service: app.file.services[0].name.clone(),
-            default_staged: app.file.services[0].deployment.is_staged(),
-            app: app.name.clone(),
+            ..Listener::http(app)
         }
+    }
+
+    /// The test listener of a blue-green, canary or linear service with a `test_port`: HTTP,
+    /// forwarding to both its groups.
+    pub fn test(app: &App, service: &AppService) -> Option<Listener> {
+        let port = service.spec.deployment.test_port?;
+        service.spec.deployment.is_staged().then(|| Listener {
+            port: i32::from(port),
+            certificate: None,
+            redirect: false,
+            default_service: service.spec.name.clone(),
+            default_staged: true,
+            test: true,
+            app: app.name.clone(),
+        })
     }
 
     fn want(&self, facts: &Facts) -> Action {
@@ -332,7 +350,10 @@ impl Resource for Listener {
 
     fn name(&self) -> String {
         let protocol = if self.certificate.is_some() { "HTTPS" } else { "HTTP" };
-        format!("{protocol} :{}", self.port)
+        match self.test {
+            true => format!("{protocol} :{} (test, {})", self.port, self.default_service),
+            false => format!("{protocol} :{}", self.port),
+        }
     }
 
     async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<ElbListener>, CliError> {

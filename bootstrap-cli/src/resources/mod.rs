@@ -92,6 +92,9 @@ pub fn inventory(app: &App, options: Options) -> Inventory {
     if app.file.certificate_arn.is_some() {
         list.push(Box::new(listener::Listener::https(app)));
     }
+    list.extend(
+        (services.iter().filter_map(|s| listener::Listener::test(app, s))).map(|l| Box::new(l) as Box<dyn AnyResource>),
+    );
     // A service removed from the file (added back by `down` to delete it) has no route: its
     // rule, if any, goes with the listener.
     for (i, s) in services.iter().enumerate().skip(1) {

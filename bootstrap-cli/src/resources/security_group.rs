@@ -82,12 +82,14 @@ impl fmt::Display for Drift {
     }
 }
 
-/// The load balancer's rules: 80 (and 443 with a certificate) from anywhere.
-pub fn alb_rules(https: bool) -> Vec<Rule> {
-    let ports: &[i32] = if https { &[80, 443] } else { &[80] };
+/// The load balancer's rules: 80 (and 443 with a certificate), and the services' test ports,
+/// from anywhere.
+pub fn alb_rules(https: bool, test_ports: &[u16]) -> Vec<Rule> {
+    let mut ports: Vec<i32> = if https { vec![80, 443] } else { vec![80] };
+    ports.extend(test_ports.iter().map(|&p| i32::from(p)));
     ports
-        .iter()
-        .flat_map(|&p| {
+        .into_iter()
+        .flat_map(|p| {
             [
                 Rule {
                     from: p,
@@ -187,6 +189,8 @@ pub struct SecurityGroup {
     https: bool,
     /// The container ports of the services whose tasks this group admits (tasks' group).
     task_ports: Vec<u16>,
+    /// The test listeners' ports (load balancer's group).
+    test_ports: Vec<u16>,
     /// False for the tasks' group of an app without staged services, which only `down` looks for.
     wanted: bool,
 }
@@ -211,6 +215,10 @@ impl SecurityGroup {
             app: app.name.clone(),
             https: app.file.certificate_arn.is_some(),
             task_ports,
+            test_ports: (app.file.services.iter())
+                .filter(|s| s.deployment.is_staged())
+                .filter_map(|s| s.deployment.test_port)
+                .collect(),
             wanted: true,
         }
     }
@@ -230,7 +238,7 @@ impl SecurityGroup {
 
     fn desired(&self, facts: &Facts) -> Vec<Rule> {
         match self.role {
-            GroupRole::LoadBalancer => alb_rules(self.https),
+            GroupRole::LoadBalancer => alb_rules(self.https, &self.test_ports),
             GroupRole::Instances => {
                 instance_rules(facts.security_groups.get(&GroupRole::LoadBalancer).map(String::as_str))
             }
@@ -428,7 +436,7 @@ mod tests {
 
     #[test]
     fn the_load_balancer_is_open_on_http_and_with_a_certificate_https_over_both_ip_versions() {
-        let rules: Vec<String> = alb_rules(true).iter().map(ToString::to_string).collect();
+        let rules: Vec<String> = alb_rules(true, &[]).iter().map(ToString::to_string).collect();
         assert_eq!(
             rules,
             [
@@ -438,7 +446,9 @@ mod tests {
                 "allow tcp 443 from ::/0"
             ]
         );
-        assert_eq!(alb_rules(false).len(), 2);
+        assert_eq!(alb_rules(false, &[]).len(), 2);
+        let test: Vec<String> = alb_rules(false, &[8080]).iter().map(ToString::to_string).collect();
+        assert_eq!(test[2..], ["allow tcp 8080 from 0.0.0.0/0", "allow tcp 8080 from ::/0"]);
     }
 
     #[test]
@@ -459,13 +469,16 @@ mod tests {
 
     #[test]
     fn only_missing_rules_are_drift_whatever_the_api_shape() {
-        let existing = flatten(&[permission(&alb_rules(false)[0])]);
+        let existing = flatten(&[permission(&alb_rules(false, &[])[0])]);
         assert_eq!(
-            missing_rules(&alb_rules(false), &existing),
-            vec![Drift::MissingRule(alb_rules(false)[1].clone())]
+            missing_rules(&alb_rules(false, &[]), &existing),
+            vec![Drift::MissingRule(alb_rules(false, &[])[1].clone())]
         );
-        let both = flatten(&[permission(&alb_rules(false)[0]), permission(&alb_rules(false)[1])]);
-        assert!(missing_rules(&alb_rules(false), &both).is_empty());
+        let both = flatten(&[
+            permission(&alb_rules(false, &[])[0]),
+            permission(&alb_rules(false, &[])[1]),
+        ]);
+        assert!(missing_rules(&alb_rules(false, &[]), &both).is_empty());
         let extra = [
             both,
             vec![Rule {
@@ -476,7 +489,7 @@ mod tests {
         ]
         .concat();
         assert!(
-            missing_rules(&alb_rules(false), &extra).is_empty(),
+            missing_rules(&alb_rules(false, &[]), &extra).is_empty(),
             "a user's own rules are no drift"
         );
     }

@@ -70,6 +70,12 @@ pub enum Drift {
         /// Wanted.
         want: bool,
     },
+    /// Whether ECS moves a test listener's rule too (`test_port`): the load balancers are sent
+    /// again, which starts a deployment.
+    TestListener {
+        /// Wanted.
+        want: bool,
+    },
     /// The alarms that fail (and roll back) a deployment.
     Alarms {
         /// Watched now (none when off).
@@ -101,6 +107,8 @@ impl fmt::Display for Drift {
             Drift::Strategy { have, want } => write!(f, "strategy {} -> {}", shift_words(*have), shift_words(*want)),
             Drift::Approval { want: true } => write!(f, "pause for approval before production traffic"),
             Drift::Approval { want: false } => write!(f, "no pause for approval"),
+            Drift::TestListener { want: true } => write!(f, "test listener rule -> on (a new deployment)"),
+            Drift::TestListener { want: false } => write!(f, "test listener rule -> none (a new deployment)"),
             Drift::Alarms { have, want } => {
                 let list = |names: &[String]| {
                     if names.is_empty() {
@@ -183,6 +191,8 @@ pub struct Service {
     default_route: bool,
     /// The port of the listener that forwards (443 with a certificate).
     listener_port: i32,
+    /// The service's test listener (blue-green, canary and linear).
+    test_port: Option<i32>,
     infrastructure_role: String,
     app: String,
 }
@@ -232,6 +242,9 @@ impl Service {
             approve: service.spec.deployment.approve_before_production,
             default_route: app.file.services.first().map(|s| &s.name) == Some(&service.spec.name),
             listener_port: if app.file.certificate_arn.is_some() { 443 } else { 80 },
+            test_port: (service.spec.deployment.test_port)
+                .filter(|_| service.spec.deployment.is_staged())
+                .map(i32::from),
             infrastructure_role: app.names.infrastructure_role(),
             app: app.name.clone(),
         }
@@ -244,7 +257,8 @@ impl Service {
     /// The load balancer of the service: its target group and, for a blue-green, canary or
     /// linear service, what ECS moves traffic with.
     ///
-    /// IAM: `elasticloadbalancing:DescribeRules` (the first service's default rule).
+    /// IAM: `elasticloadbalancing:DescribeRules` (the first service's default rule, the test
+    /// listener's).
     async fn load_balancer(&self, ctx: &Context, facts: &Facts) -> Result<EcsLoadBalancer, CliError> {
         let target_group = need(facts.target_groups.get(&self.name), "the service's target group")?;
         let mut lb = EcsLoadBalancer::builder()
@@ -273,10 +287,19 @@ impl Service {
                     })
                 }
             };
+            let test_rule = match self.test_port {
+                Some(port) => {
+                    let listener = need(facts.listeners.get(&port), "the test listener")?;
+                    let rule = super::listener::default_rule(ctx, listener).await?;
+                    rule.rule_arn().map(str::to_string)
+                }
+                None => None,
+            };
             lb = lb.advanced_configuration(
                 AdvancedConfiguration::builder()
                     .alternate_target_group_arn(alternate)
                     .production_listener_rule(rule)
+                    .set_test_listener_rule(test_rule)
                     .role_arn(role)
                     .build(),
             );
@@ -563,14 +586,24 @@ impl Resource for Service {
     }
 
     fn diff(&self, service: &EcsService, _facts: &Facts) -> Vec<Drift> {
-        service_drift(
+        let mut drift = service_drift(
             service,
             self.owned_desired,
             &self.capacity_provider,
             &self.alarms,
             self.shift,
             self.approve,
-        )
+        );
+        let tested = (service.load_balancers().iter()).any(|lb| {
+            lb.advanced_configuration()
+                .is_some_and(|a| a.test_listener_rule().is_some())
+        });
+        if self.staged() && tested != self.test_port.is_some() {
+            drift.push(Drift::TestListener {
+                want: self.test_port.is_some(),
+            });
+        }
+        drift
     }
 
     /// IAM: `ecs:CreateService`, `ecs:TagResource`, `ecs:DescribeServices`; for a blue-green,
@@ -624,7 +657,8 @@ impl Resource for Service {
         }
     }
 
-    /// IAM: `ecs:UpdateService`.
+    /// IAM: `ecs:UpdateService`; with a test listener added, `iam:PassRole` of the
+    /// infrastructure role and `elasticloadbalancing:DescribeRules`.
     async fn apply(
         &self,
         ctx: &Context,
@@ -642,9 +676,12 @@ impl Resource for Service {
             .deployment_configuration(deployment_configuration(&self.alarms, self.shift, self.approve))
             .health_check_grace_period_seconds(HEALTH_CHECK_GRACE);
         // Between blue-green, canary and linear only the configuration changes (the groups, rule
-        // and role stay): sending the load balancers again would start a deployment. Between
-        // rolling and the others `up` refuses before it writes anything (`check_switches`).
-        let _ = facts;
+        // and role stay): sending the load balancers again would start a deployment, so only a
+        // test listener added or removed sends them. Between rolling and the others `up` refuses
+        // before it writes anything (`check_switches`).
+        if drift.iter().any(|d| matches!(d, Drift::TestListener { .. })) {
+            call = call.load_balancers(self.load_balancer(ctx, facts).await?);
+        }
         if drift.iter().any(|d| matches!(d, Drift::CapacityProvider { .. })) {
             // ECS refuses a strategy change without a new deployment (UpdateService reference);
             // an unchanged strategy is never sent, so settings alone never redeploy.
