@@ -95,12 +95,16 @@ const SHIFTED: &[ServiceDeploymentLifecycleStage] = &[
     ServiceDeploymentLifecycleStage::CleanUp,
 ];
 
-/// A blue-green, canary or linear deployment's stage in words (and whether production traffic
-/// is all on the new revision), from its service-deployment record; `None` for a rolling one.
+/// A blue-green, canary or linear deployment's stage in words, with the production weights and
+/// the bake time left (whole minutes, so a long bake reports once a minute), and whether
+/// production traffic is all on the new revision, from its service-deployment record; `None`
+/// for a rolling one.
 ///
-/// IAM: `ecs:ListServiceDeployments`, `ecs:DescribeServiceDeployments`.
+/// IAM: `ecs:ListServiceDeployments`, `ecs:DescribeServiceDeployments`,
+/// `elasticloadbalancing:DescribeRules`.
 async fn stage_of(ctx: &Context, cluster: &str, service: &EcsService) -> Result<Option<(String, bool)>, CliError> {
-    if shift_of(service.deployment_configuration()) == Shift::Rolling {
+    let shift = shift_of(service.deployment_configuration());
+    if shift == Shift::Rolling {
         return Ok(None);
     }
     let name = service.service_name().unwrap_or_default();
@@ -108,11 +112,24 @@ async fn stage_of(ctx: &Context, cluster: &str, service: &EcsService) -> Result<
     let Some(deployment) = running else { return Ok(None) };
     let stage = deployment.lifecycle_stage();
     let waiting = crate::ecs::awaits_answer(&deployment);
-    let words = match (stage, waiting) {
+    let mut words = match (stage, waiting) {
         (_, true) => "waiting for `pushdeploy approve` (or `reject`)".to_string(),
         (Some(stage), false) => stage.as_str().to_string(),
         (None, false) => "starting".to_string(),
     };
+    let rule =
+        (service.load_balancers().first()).and_then(|lb| lb.advanced_configuration()?.production_listener_rule());
+    if let Some(rule) = rule {
+        let weights = crate::traffic::rule_weights(ctx, rule).await?;
+        if !weights.is_empty() {
+            words = format!("{words}, production {weights}");
+        }
+    }
+    if stage == Some(&ServiceDeploymentLifecycleStage::BakeTime) {
+        if let Some(left) = crate::traffic::bake_left(shift, deployment.updated_at()) {
+            words = format!("{words}, {} min of bake time left", left.div_ceil(60));
+        }
+    }
     Ok(Some((words, stage.is_some_and(|s| SHIFTED.contains(s)))))
 }
 

@@ -116,8 +116,22 @@ pub async fn traffic(
     Ok(Some(traffic))
 }
 
+/// The weights on the rule `rule_arn` in words (`pd-shop-web-a 90% / pd-shop-web-b 10%`), as
+/// `deploy --wait` shows them.
+///
+/// IAM: `elasticloadbalancing:DescribeRules`.
+pub async fn rule_weights(ctx: &Context, rule_arn: &str) -> Result<String, CliError> {
+    let out = (ctx.elbv2().describe_rules().rule_arns(rule_arn).send().await)
+        .map_err(|e| aws("elasticloadbalancing:DescribeRules", e))?;
+    let actions = out.rules().first().map(|r| r.actions()).unwrap_or_default();
+    let parts: Vec<String> = (shares(actions).into_iter())
+        .map(|(name, percent)| format!("{name} {percent}%"))
+        .collect();
+    Ok(parts.join(" / "))
+}
+
 /// Bake time left, counted from the deployment's last update (when it entered `BAKE_TIME`).
-fn bake_left(shift: Shift, since: Option<&aws_smithy_types::DateTime>) -> Option<u64> {
+pub fn bake_left(shift: Shift, since: Option<&aws_smithy_types::DateTime>) -> Option<u64> {
     let bake = match shift {
         Shift::Rolling => return None,
         Shift::BlueGreen { bake } | Shift::Canary { bake, .. } | Shift::Linear { bake, .. } => u64::from(bake) * 60,

@@ -239,8 +239,15 @@ async fn a_canary_shifts_ten_percent_then_the_rest_and_an_alarm_in_its_bake_roll
         "--wait-until",
         "shifted",
     ];
-    let shifted = ok(&pd(&args, &file));
+    let out = pd(&args, &file);
+    let shifted = ok(&out);
     assert!(shifted.contains("all production traffic is on"), "{shifted}");
+    // The progress says the stage with the weights ECS set.
+    let progress = format!("{shifted}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        progress.contains(&format!("production pd-{name}-web-")) && progress.contains("10%"),
+        "{progress}"
+    );
     let now = stage(&app).await;
     assert!(
         matches!(now.as_deref(), Some("POST_PRODUCTION_TRAFFIC_SHIFT" | "BAKE_TIME")),
