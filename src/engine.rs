@@ -89,7 +89,15 @@ impl Engine {
     pub async fn from_env() -> Result<Engine, Error> {
         let parameter = config::parameter_from_env()?;
         let app = std::env::var(config::ENV_APP).ok();
+        // One TLS stack, rustls on ring, trusting the system's roots (or `SSL_CERT_FILE`'s): the
+        // SDK's default clients (two stacks) are not linked into the function (issue 20).
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http)
             .app_name(user_agent_app(app.as_deref()))
             .retry_config(function_retries())
             .load()
