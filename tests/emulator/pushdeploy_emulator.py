@@ -25,6 +25,17 @@ Timing knobs (environment, seconds; the defaults suit the tests):
     PUSHDEPLOY_EMULATOR_REQUEST_LOG          append every AWS request (principal, service,
                                              operation, parameters) to this file, one JSON
                                              line each, for the IAM proof (tests/iam)
+    PUSHDEPLOY_EMULATOR_TIMING_LOG           append one JSON line per AWS request handled:
+                                             t0 (time.time() at its start), seconds (to the
+                                             answer's body produced), waited (of those, for the
+                                             one-request-at-a-time lock), service, operation,
+                                             principal (as in the request log), status,
+                                             error (code, when 4xx/5xx), client
+                                             (host:port of the connection), tls (bool)
+
+HTTPS: `--tls-cert PEM --tls-key PEM` serves TLS (every SDK connection makes a real handshake);
+the client must trust the certificate's issuer (SSL_CERT_FILE for rustls-native-certs, `verify=`
+for boto3).
 
 Control API (JSON over HTTP on the same port, for tests):
     POST /_pushdeploy/bad-images  {"images": ["<image reference or sha256 digest>", ...]}
@@ -2522,6 +2533,42 @@ for _op in ("update_time_to_live", "describe_time_to_live"):
 # (service signing name, operation) -> [count left, error code, HTTP status]
 THROTTLES: dict[tuple[str, str], list[Any]] = {}
 REQUEST_LOG = os.environ.get("PUSHDEPLOY_EMULATOR_REQUEST_LOG")
+# Per-request timings for benchmarks (scripts/bench_lambda.py); nothing is measured when unset.
+TIMING_LOG = os.environ.get("PUSHDEPLOY_EMULATOR_TIMING_LOG")
+TIMING_LOCK = threading.Lock()
+_TIMING_FILE: list[Any] = []
+ERROR_CODE = re.compile(rb'"__type"\s*:\s*"(?:[^"#]*#)?([^"]+)"|<Code>([^<]+)</Code>')
+
+
+def _log_timing(t0: float, environ: dict[str, Any], request: bytes, status: str, payload: bytes) -> None:
+    """One line of PUSHDEPLOY_EMULATOR_TIMING_LOG for a request that started at `t0`."""
+    seconds = time.time() - t0
+    locked_at = environ.get("pushdeploy.locked_at")
+    _, _, service = _signing_scope(environ)
+    operation, _ = _operation_and_params(environ, request)
+    code = int(status.split()[0]) if status[:3].isdigit() else 0
+    error = None
+    if code >= 400:
+        match = ERROR_CODE.search(payload[:4096])
+        if match:
+            error = (match.group(1) or match.group(2)).decode("utf-8", "replace")
+    line = {
+        "t0": t0,
+        "seconds": seconds,
+        "waited": (locked_at - t0) if locked_at else 0.0,
+        "service": service,
+        "operation": operation,
+        "principal": _principal(environ)[0],
+        "status": code,
+        "error": error,
+        "client": f"{environ.get('REMOTE_ADDR', '')}:{environ.get('REMOTE_PORT', '')}",
+        "tls": environ.get("wsgi.url_scheme") == "https",
+    }
+    text = json.dumps(line, separators=(",", ":")) + "\n"
+    with TIMING_LOCK:
+        if not _TIMING_FILE:
+            _TIMING_FILE.append(open(TIMING_LOG, "a", encoding="utf-8", buffering=1))
+        _TIMING_FILE[0].write(text)
 
 
 def _signing_scope(environ: dict[str, Any]) -> tuple[str, str, str]:
@@ -2761,6 +2808,23 @@ class StrictApp:
         if environ.get("PATH_INFO", "").startswith("/_pushdeploy/"):
             with LOCK:
                 return _control(environ, start_response)
+        if not TIMING_LOG:
+            return self._serve(environ, start_response)
+        t0 = time.time()
+        seen: list[str] = []
+
+        def timed_start(status: str, headers: Any, exc_info: Any = None) -> Any:
+            seen.append(status)
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        answer = self._serve(environ, timed_start)
+        payload = b"".join(answer)
+        # The environ and body moto saw (a CBOR request's JSON twin names the operation).
+        seen_environ = environ.get("pushdeploy.environ", environ)
+        _log_timing(t0, seen_environ, environ.get("pushdeploy.request", b""), seen[-1] if seen else "500", payload)
+        return [payload]
+
+    def _serve(self, environ: dict[str, Any], start_response: Any) -> Any:
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -2768,7 +2832,11 @@ class StrictApp:
         request = environ["wsgi.input"].read(length) if length > 0 else b""
         environ["wsgi.input"] = io.BytesIO(request)
         cbor = _from_cbor(environ, request)
+        if TIMING_LOG:
+            environ["pushdeploy.request"] = request
         if cbor is not None:
+            if TIMING_LOG:
+                environ["pushdeploy.environ"], environ["pushdeploy.request"] = cbor[0], cbor[1]
             environ, request, op = cbor
             answered: list[Any] = []
 
@@ -2792,6 +2860,8 @@ class StrictApp:
 
     def _handle(self, environ: dict[str, Any], request: bytes, start_response: Any) -> Any:
         with LOCK:
+            if TIMING_LOG:
+                environ["pushdeploy.locked_at"] = time.time()
             fault = _throttled(environ, request, start_response)
             if fault is not None:
                 return fault
@@ -2822,7 +2892,16 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="start with AWSServiceRoleForECS present (long since propagated) in this account",
     )
+    parser.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (chain) ...")
+    parser.add_argument("--tls-key", metavar="PEM", help="... and this private key")
+    parser.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="keep HTTP/1.1 connections open between requests, as AWS endpoints do (werkzeug closes each)",
+    )
     args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
     os.environ.setdefault("MOTO_PORT", str(args.port))
     # Attaching the AWS-managed policies (AmazonEC2ContainerServiceforEC2Role, ...) needs them loaded.
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -2830,8 +2909,53 @@ def main(argv: list[str] | None = None) -> None:
         iam_backends[account]["aws"].create_service_linked_role("ecs.amazonaws.com", "", "")
         SLR_CREATED[account] = 0.0
     app = StrictApp(DomainDispatcherApplication(create_backend_app))
-    print(f"pushdeploy strict emulator (moto) on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    scheme = "https" if args.tls_cert else "http"
+    print(f"pushdeploy strict emulator (moto) on {scheme}://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    ssl_context = (args.tls_cert, args.tls_key) if args.tls_cert else None
+    handler = MotoRequestHandler
+    if args.keep_alive:
+
+        class KeepAliveHandler(MotoRequestHandler):
+            """werkzeug closes every connection (and, after each answer, drains the socket, which
+            would swallow the next request): for a request whose body was sized by Content-Length
+            (StrictApp reads exactly that much) and whose client did not ask to close, skip both."""
+
+            keep = False
+
+            def setup(self) -> None:
+                super().setup()
+                # werkzeug writes the head and the body apart: without this, Nagle holds the body
+                # back for the client's delayed ACK (~40 ms) on every reused connection.
+                import socket
+
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def handle_one_request(self) -> None:
+                self.keep, rfile = False, self.rfile
+                try:
+                    super().handle_one_request()
+                finally:
+                    self.rfile = rfile
+
+            def make_environ(self) -> dict[str, Any]:
+                environ = super().make_environ()  # its wsgi.input is the real stream
+                self.keep = (
+                    self.request_version == "HTTP/1.1"
+                    and "Transfer-Encoding" not in self.headers
+                    and self.headers.get("Connection", "").lower() != "close"
+                    and not self.path.startswith("/_pushdeploy/")
+                )
+                if self.keep:
+                    self.rfile = io.BytesIO()  # what werkzeug's drain reads
+                return environ
+
+            def send_header(self, keyword: str, value: str) -> None:
+                if self.keep and keyword.lower() == "connection" and value.lower() == "close":
+                    return
+                super().send_header(keyword, value)
+
+        handler = KeepAliveHandler
+    run_simple(args.host, args.port, app, threaded=True, request_handler=handler, ssl_context=ssl_context)
 
 
 if __name__ == "__main__":
