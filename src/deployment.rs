@@ -146,7 +146,17 @@ fn failure_reason(record: &ServiceDeployment, event_reason: &str) -> (Reason, Ve
     // `stoppedAt`: "the service deployment stops when ... a user manually stops the deployment",
     // or a failure detection without rollback stopped it (the circuit breaker and the alarms
     // are told above). A deployment a newer one superseded has no `stoppedAt`.
-    if record.stopped_at().is_some() {
+    // StopServiceDeployment offers ROLLBACK only: a stopped deployment is rolled back.
+    let rolled_back = matches!(
+        record.status(),
+        Some(
+            ServiceDeploymentStatus::RollbackRequested
+                | ServiceDeploymentStatus::RollbackInProgress
+                | ServiceDeploymentStatus::RollbackSuccessful
+                | ServiceDeploymentStatus::RollbackFailed
+        )
+    );
+    if record.stopped_at().is_some() && rolled_back {
         return (Reason::Stopped, Vec::new());
     }
     let words = (record.rollback().and_then(|r| r.reason()))

@@ -119,10 +119,12 @@ async fn stage_of(ctx: &Context, cluster: &str, service: &EcsService) -> Result<
     };
     let rule =
         (service.load_balancers().first()).and_then(|lb| lb.advanced_configuration()?.production_listener_rule());
+    // Shown when they can be read: a deploy role without DescribeRules still waits.
     if let Some(rule) = rule {
-        let weights = crate::traffic::rule_weights(ctx, rule).await?;
-        if !weights.is_empty() {
-            words = format!("{words}, production {weights}");
+        if let Ok(weights) = crate::traffic::rule_weights(ctx, rule).await {
+            if !weights.is_empty() {
+                words = format!("{words}, production {weights}");
+            }
         }
     }
     if stage == Some(&ServiceDeploymentLifecycleStage::BakeTime) {

@@ -388,7 +388,37 @@ async fn a_linear_service_steps_through_its_weights_and_status_shows_them() {
     .await;
     assert!(ok(&pd(&["plan"], &tested)).contains("plan: 0 of "), "converged");
     assert!(ok(&pd(&["status"], &tested)).contains("HTTP :8081 (test, web)"));
-    let file = tested;
+    // Moved to another port: a new listener, the service's rule follows, the old listener goes.
+    let moved = tested.replace("test_port = 8081", "test_port = 8082");
+    let plan = ok(&pd(&["plan"], &moved));
+    assert!(
+        plan.contains("HTTP :8082 (test, web)") && plan.contains("test listener rule -> on"),
+        "{plan}"
+    );
+    ok(&pd(&["up"], &moved));
+    let ports = || async {
+        let lbs = (elb.describe_load_balancers().names(format!("pd-{name}")).send().await).unwrap();
+        let lb = lbs.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+        let listeners = elb.describe_listeners().load_balancer_arn(lb).send().await.unwrap();
+        let mut ports: Vec<i32> = listeners.listeners().iter().filter_map(|l| l.port()).collect();
+        ports.sort_unstable();
+        ports
+    };
+    assert_eq!(ports().await, [80, 8082]);
+    eventually(
+        "the deployment the moved test listener started",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || async {
+            let svc = app.described("web").await;
+            svc.deployments().len() == 1
+                && svc.deployments()[0].rollout_state().map(|s| s.as_str()) == Some("COMPLETED")
+        },
+    )
+    .await;
+    assert!(ok(&pd(&["plan"], &moved)).contains("plan: 0 of "), "converged");
+    let plain = file;
+    let file = moved;
 
     // A rollback during the next deployment has ECS stop it: traffic goes back at once.
     let settled = weights(&app, &name).await;
@@ -436,8 +466,10 @@ async fn a_linear_service_steps_through_its_weights_and_status_shows_them() {
     )
     .await;
     assert!(ok(&pd(&["status"], &file)).contains("PAUSED"));
-    ok(&pd(&["down", "--yes"], &file));
-    nothing_left(&app, &name, &file).await;
+    // A file without the test port: `down` still finds the test listener, which would keep the
+    // target groups in use.
+    ok(&pd(&["down", "--yes"], &plain));
+    nothing_left(&app, &name, &plain).await;
 }
 
 /// An `ECS Hook State Change` as ECS sends it when a deployment of `app`'s `web` reaches a pause.

@@ -43,9 +43,9 @@ impl InstanceType {
             .map(|s| {
                 let most = s.autoscaling.as_ref().map_or(s.desired_count, |a| a.max_count);
                 // Blue and green run side by side until the bake time ends.
-                most * 2
+                most.saturating_mul(2)
             })
-            .sum();
+            .fold(0u32, u32::saturating_add);
         InstanceType {
             name: app.file.instance_type.clone(),
             awsvpc_tasks,
@@ -60,14 +60,16 @@ impl InstanceType {
             "{interfaces} network interfaces: {} an instance",
             crate::output::plural(per_instance as usize, "awsvpc task")
         );
-        if self.awsvpc_tasks > 0 {
+        if self.awsvpc_tasks > 0 && per_instance == 0 {
+            words.push_str("; no interface left for awsvpc tasks: choose a type with more interfaces");
+        } else if self.awsvpc_tasks > 0 {
             let needed = self.awsvpc_tasks.div_ceil(per_instance.max(1));
             words.push_str(&format!(
                 "; {} at most in a deployment need {}",
                 self.awsvpc_tasks,
                 crate::output::plural(needed as usize, "instance")
             ));
-            if needed > self.max_instances || per_instance == 0 {
+            if needed > self.max_instances {
                 words.push_str(&format!(
                     " (max_instances is {}: raise it, or choose a type with more interfaces)",
                     self.max_instances
@@ -195,5 +197,8 @@ mod tests {
         assert!(staged
             .capacity_words(2)
             .contains("need 4 instances (max_instances is 2: raise it"));
+        assert!(staged
+            .capacity_words(1)
+            .ends_with("no interface left for awsvpc tasks: choose a type with more interfaces"));
     }
 }

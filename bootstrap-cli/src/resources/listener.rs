@@ -472,6 +472,111 @@ impl Resource for Listener {
     }
 }
 
+/// The app's test listeners no service of the file asks for any more (a `test_port` removed or
+/// changed, a staged service gone from the file): they still forward to a service's target
+/// groups, so `down` could not delete those, and `up` would leave a port open to nothing it
+/// means. `up` deletes them after the services stopped naming their rules (it comes after the
+/// services in the inventory); `down` with the rest. Every listener of the load balancer but 80,
+/// 443 and the file's test ports.
+#[derive(Debug, Clone)]
+pub struct Leftovers {
+    keep: Vec<i32>,
+}
+
+/// A listener `up` deletes, by port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover(i32);
+
+impl fmt::Display for Leftover {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "listener :{} no service tests on -> deleted", self.0)
+    }
+}
+
+impl Leftovers {
+    /// The listeners `app`'s file keeps.
+    pub fn new(app: &App) -> Leftovers {
+        let mut keep = vec![80, 443];
+        keep.extend(
+            (app.file.services.iter())
+                .filter(|s| s.deployment.is_staged())
+                .filter_map(|s| s.deployment.test_port.map(i32::from)),
+        );
+        Leftovers { keep }
+    }
+
+    /// IAM: `elasticloadbalancing:DeleteListener`.
+    async fn delete_all(&self, ctx: &Context, found: &[ElbListener]) -> Result<(), CliError> {
+        for listener in found {
+            match ctx.elbv2().delete_listener().listener_arn(arn(listener)?).send().await {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_listener_not_found_exception()) => {}
+                Err(e) => return Err(aws("elasticloadbalancing:DeleteListener", e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Resource for Leftovers {
+    type Observed = Vec<ElbListener>;
+    type Drift = Leftover;
+
+    fn kind(&self) -> &'static str {
+        "listener"
+    }
+
+    fn name(&self) -> String {
+        "test listeners no service asks for".into()
+    }
+
+    fn wanted(&self) -> bool {
+        false
+    }
+
+    async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<Vec<ElbListener>>, CliError> {
+        let Some(lb) = &facts.load_balancer else {
+            return Ok(None);
+        };
+        let found: Vec<ElbListener> = (listeners(ctx, &lb.arn).await?.into_iter())
+            .filter(|l| l.port().is_some_and(|p| !self.keep.contains(&p)))
+            .collect();
+        Ok((!found.is_empty()).then_some(found))
+    }
+
+    fn diff(&self, found: &Vec<ElbListener>, _facts: &Facts) -> Vec<Leftover> {
+        found.iter().filter_map(|l| l.port()).map(Leftover).collect()
+    }
+
+    async fn create(&self, _: &Context, _: &Facts, _: &Step) -> Result<Vec<ElbListener>, CliError> {
+        Ok(Vec::new())
+    }
+
+    async fn apply(
+        &self,
+        ctx: &Context,
+        found: &Vec<ElbListener>,
+        _: &[Leftover],
+        _: &Facts,
+        _: &Step,
+    ) -> Result<(), CliError> {
+        self.delete_all(ctx, found).await
+    }
+
+    async fn delete(&self, ctx: &Context, found: &Vec<ElbListener>, _step: &Step) -> Result<(), CliError> {
+        self.delete_all(ctx, found).await
+    }
+
+    fn record(&self, _: &Vec<ElbListener>, _: &mut Facts) {}
+
+    fn state(&self, found: &Vec<ElbListener>, _facts: &Facts) -> Option<String> {
+        let ports: Vec<String> = found.iter().filter_map(|l| l.port()).map(|p| format!(":{p}")).collect();
+        Some(ports.join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,6 +114,10 @@ pub fn inventory(app: &App, options: Options) -> Inventory {
     list.extend(each(&services, |s| Box::new(task_family::TaskFamily::new(app, s))));
     list.extend(each(&services, |s| Box::new(service::Service::new(app, s))));
     list.extend(each(&services, |s| Box::new(scaling::ServiceScaling::new(app, s))));
+    // After the services: they stop naming a test listener's rule before it goes.
+    if options.teardown || services.iter().any(|s| s.spec.deployment.is_staged()) {
+        list.push(Box::new(listener::Leftovers::new(app)));
+    }
     list.push(Box::new(routing_config::RoutingConfig::new(app)));
     list
 }

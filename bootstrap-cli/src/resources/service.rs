@@ -585,7 +585,7 @@ impl Resource for Service {
         }
     }
 
-    fn diff(&self, service: &EcsService, _facts: &Facts) -> Vec<Drift> {
+    fn diff(&self, service: &EcsService, facts: &Facts) -> Vec<Drift> {
         let mut drift = service_drift(
             service,
             self.owned_desired,
@@ -594,11 +594,19 @@ impl Resource for Service {
             self.shift,
             self.approve,
         );
-        let tested = (service.load_balancers().iter()).any(|lb| {
-            lb.advanced_configuration()
-                .is_some_and(|a| a.test_listener_rule().is_some())
-        });
-        if self.staged() && tested != self.test_port.is_some() {
+        let test_rule =
+            (service.load_balancers().iter()).find_map(|lb| lb.advanced_configuration()?.test_listener_rule());
+        // The rule must be the test port's listener's (`.../listener-rule/app/<lb>/<id>/<listener
+        // id>/<rule id>` under `.../listener/app/<lb>/<id>/<listener id>`): a changed port too
+        // (in a plan, a listener still to create is another one).
+        let as_wanted = match (self.test_port, test_rule) {
+            (None, None) => true,
+            (Some(port), Some(rule)) => facts.listeners.get(&port).is_some_and(|listener| {
+                (rule.replacen("listener-rule/", "listener/", 1)).starts_with(&format!("{listener}/"))
+            }),
+            _ => false,
+        };
+        if self.staged() && !as_wanted {
             drift.push(Drift::TestListener {
                 want: self.test_port.is_some(),
             });
