@@ -12,7 +12,7 @@ use crate::app_file::{App, AppService, Shift};
 use crate::context::Context;
 use crate::error::{aws, CliError};
 use crate::resources::facts::Facts;
-use crate::resources::listener::{default_rule, shares};
+use crate::resources::listener::{default_rule, shares, shares_words};
 use crate::resources::service::shift_words;
 
 /// A staged service's traffic.
@@ -76,7 +76,14 @@ async fn production_actions(
         (None, Some(listener)) if first => return Ok(default_rule(ctx, listener).await?.actions().to_vec()),
         _ => return Ok(Vec::new()),
     };
-    let out = (ctx.elbv2().describe_rules().rule_arns(&rule).send().await)
+    rule_actions(ctx, &rule).await
+}
+
+/// The actions of the rule `rule_arn`.
+///
+/// IAM: `elasticloadbalancing:DescribeRules`.
+async fn rule_actions(ctx: &Context, rule_arn: &str) -> Result<Vec<ElbAction>, CliError> {
+    let out = (ctx.elbv2().describe_rules().rule_arns(rule_arn).send().await)
         .map_err(|e| aws("elasticloadbalancing:DescribeRules", e))?;
     Ok(out.rules().first().map(|r| r.actions().to_vec()).unwrap_or_default())
 }
@@ -121,13 +128,7 @@ pub async fn traffic(
 ///
 /// IAM: `elasticloadbalancing:DescribeRules`.
 pub async fn rule_weights(ctx: &Context, rule_arn: &str) -> Result<String, CliError> {
-    let out = (ctx.elbv2().describe_rules().rule_arns(rule_arn).send().await)
-        .map_err(|e| aws("elasticloadbalancing:DescribeRules", e))?;
-    let actions = out.rules().first().map(|r| r.actions()).unwrap_or_default();
-    let parts: Vec<String> = (shares(actions).into_iter())
-        .map(|(name, percent)| format!("{name} {percent}%"))
-        .collect();
-    Ok(parts.join(" / "))
+    Ok(shares_words(&rule_actions(ctx, rule_arn).await?))
 }
 
 /// Bake time left, counted from the deployment's last update (when it entered `BAKE_TIME`).

@@ -81,6 +81,15 @@ async fn stage(app: &App) -> Option<String> {
     Some(stage.as_str().to_string())
 }
 
+/// Waits until `web` has one deployment and it completed (`what` names it in a timeout).
+async fn settled(app: &App, what: &str) {
+    eventually(what, Duration::from_secs(60), Duration::from_millis(200), || async {
+        let svc = app.described("web").await;
+        svc.deployments().len() == 1 && svc.deployments()[0].rollout_state().map(|s| s.as_str()) == Some("COMPLETED")
+    })
+    .await;
+}
+
 /// Every pair of weights the rule shows until `done` says the walk is over.
 async fn walk(app: &App, name: &str, until: &str, task_definition: &str) -> Vec<(i32, i32)> {
     let mut seen: Vec<(i32, i32)> = Vec::new();
@@ -375,17 +384,7 @@ async fn a_linear_service_steps_through_its_weights_and_status_shows_them() {
     let rule = &rules.rules()[0];
     assert_eq!(rule.is_default(), Some(true));
     assert_eq!(rule.actions()[0].forward_config().unwrap().target_groups().len(), 2);
-    eventually(
-        "the deployment the test listener started",
-        Duration::from_secs(60),
-        Duration::from_millis(200),
-        || async {
-            let svc = app.described("web").await;
-            svc.deployments().len() == 1
-                && svc.deployments()[0].rollout_state().map(|s| s.as_str()) == Some("COMPLETED")
-        },
-    )
-    .await;
+    settled(&app, "the deployment the test listener started").await;
     assert!(ok(&pd(&["plan"], &tested)).contains("plan: 0 of "), "converged");
     assert!(ok(&pd(&["status"], &tested)).contains("HTTP :8081 (test, web)"));
     // Moved to another port: a new listener, the service's rule follows, the old listener goes.
@@ -405,17 +404,7 @@ async fn a_linear_service_steps_through_its_weights_and_status_shows_them() {
         ports
     };
     assert_eq!(ports().await, [80, 8082]);
-    eventually(
-        "the deployment the moved test listener started",
-        Duration::from_secs(60),
-        Duration::from_millis(200),
-        || async {
-            let svc = app.described("web").await;
-            svc.deployments().len() == 1
-                && svc.deployments()[0].rollout_state().map(|s| s.as_str()) == Some("COMPLETED")
-        },
-    )
-    .await;
+    settled(&app, "the deployment the moved test listener started").await;
     assert!(ok(&pd(&["plan"], &moved)).contains("plan: 0 of "), "converged");
     let plain = file;
     let file = moved;

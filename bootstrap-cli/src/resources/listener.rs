@@ -293,15 +293,19 @@ pub fn shares(actions: &[ElbAction]) -> Vec<(String, i32)> {
         .collect()
 }
 
+/// Each target group's share in words (`pd-shop-web-a 90% / pd-shop-web-b 10%`), empty when
+/// `actions` forward to no weighted groups.
+pub fn shares_words(actions: &[ElbAction]) -> String {
+    let parts: Vec<String> = (shares(actions).iter())
+        .map(|(name, percent)| format!("{name} {percent}%"))
+        .collect();
+    parts.join(" / ")
+}
+
 /// What `actions` do, with the weights when they forward to two groups.
 pub fn shown(actions: &[ElbAction]) -> String {
     match Action::of(actions) {
-        Action::Shared(..) => {
-            let parts: Vec<String> = (shares(actions).iter())
-                .map(|(name, percent)| format!("{name} {percent}%"))
-                .collect();
-            format!("forward {}", parts.join(" / "))
-        }
+        Action::Shared(..) => format!("forward {}", shares_words(actions)),
         other => other.to_string(),
     }
 }
@@ -332,6 +336,22 @@ async fn find(ctx: &Context, load_balancer_arn: &str, port: i32) -> Result<Optio
         .await?
         .into_iter()
         .find(|l| l.port() == Some(port)))
+}
+
+/// Deletes `listener` (its rules go with it); one already gone counts as deleted.
+///
+/// IAM: `elasticloadbalancing:DeleteListener`.
+async fn delete_listener(ctx: &Context, listener: &ElbListener) -> Result<(), CliError> {
+    match ctx.elbv2().delete_listener().listener_arn(arn(listener)?).send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_listener_not_found_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(aws("elasticloadbalancing:DeleteListener", e)),
+    }
 }
 
 fn arn(listener: &ElbListener) -> Result<&str, CliError> {
@@ -447,18 +467,8 @@ impl Resource for Listener {
         Ok(())
     }
 
-    /// IAM: `elasticloadbalancing:DeleteListener` (its rules go with it).
     async fn delete(&self, ctx: &Context, listener: &ElbListener, _step: &Step) -> Result<(), CliError> {
-        match ctx.elbv2().delete_listener().listener_arn(arn(listener)?).send().await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_listener_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws("elasticloadbalancing:DeleteListener", e)),
-        }
+        delete_listener(ctx, listener).await
     }
 
     fn record(&self, listener: &ElbListener, facts: &mut Facts) {
@@ -505,16 +515,9 @@ impl Leftovers {
         Leftovers { keep }
     }
 
-    /// IAM: `elasticloadbalancing:DeleteListener`.
     async fn delete_all(&self, ctx: &Context, found: &[ElbListener]) -> Result<(), CliError> {
         for listener in found {
-            match ctx.elbv2().delete_listener().listener_arn(arn(listener)?).send().await {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_listener_not_found_exception()) => {}
-                Err(e) => return Err(aws("elasticloadbalancing:DeleteListener", e)),
-            }
+            delete_listener(ctx, listener).await?;
         }
         Ok(())
     }
