@@ -451,3 +451,128 @@ async fn a_sync_that_cannot_list_images_says_whether_a_retry_helps() {
         (Action::Deployed, "new-image")
     );
 }
+
+/// A deployment of `lost`'s `web` with one pause hook, `h1`, in `hook`'s state.
+fn paused(hook: aws_sdk_ecs::types::DeploymentLifecycleHookStatus) -> aws_sdk_ecs::types::ServiceDeployment {
+    use aws_sdk_ecs::types::{DeploymentLifecycleHookDetail, DeploymentLifecycleHookTargetType, ServiceDeployment};
+    ServiceDeployment::builder()
+        .service_deployment_arn(DEPLOYMENT)
+        .status(aws_sdk_ecs::types::ServiceDeploymentStatus::InProgress)
+        .lifecycle_hook_details(
+            DeploymentLifecycleHookDetail::builder()
+                .hook_id("h1")
+                .target_type(DeploymentLifecycleHookTargetType::Pause)
+                .status(hook)
+                .build(),
+        )
+        .build()
+}
+
+const DEPLOYMENT: &str = "arn:aws:ecs:us-east-1:123456789012:service-deployment/lost/web/d1";
+
+/// `approve` against ECS answers: the hook awaiting, then (read again after a refusal) `after`;
+/// ContinueServiceDeployment applied with its answer lost (a 500), then refused when the SDK
+/// sends it again, since the hook is answered.
+async fn approve_lost(
+    approve: bool,
+    after: aws_sdk_ecs::types::DeploymentLifecycleHookStatus,
+) -> (
+    Result<pushdeploy_cli::commands::approve::Answered, pushdeploy_cli::error::CliError>,
+    usize,
+) {
+    use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsOutput as Described;
+    use aws_sdk_ecs::operation::list_service_deployments::ListServiceDeploymentsOutput;
+    use aws_sdk_ecs::types::{DeploymentLifecycleHookStatus as Hook, ServiceDeploymentBrief, ServiceDeploymentStatus};
+    use pushdeploy_cli::app_file::App;
+
+    let text = "name = \"lost\"\n[[services]]\nname = \"web\"\n[services.deployment]\nstrategy = \"blue-green\"\n\
+                approve_before_production = true\n";
+    let app = App::resolve(toml::from_str(text).unwrap(), None, "pushdeploy.toml", Some(text)).unwrap();
+    let list = mock!(Ecs::list_service_deployments).then_output(|| {
+        ListServiceDeploymentsOutput::builder()
+            .service_deployments(
+                ServiceDeploymentBrief::builder()
+                    .service_deployment_arn(DEPLOYMENT)
+                    .status(ServiceDeploymentStatus::InProgress)
+                    .build(),
+            )
+            .build()
+    });
+    let describe = mock!(Ecs::describe_service_deployments)
+        .sequence()
+        .output(|| {
+            Described::builder()
+                .service_deployments(paused(Hook::AwaitingAction))
+                .build()
+        })
+        .output(move || Described::builder().service_deployments(paused(after.clone())).build())
+        .build();
+    let refused = "The lifecycle hook h1 is not AWAITING_ACTION";
+    let answer = mock!(Ecs::continue_service_deployment)
+        .sequence()
+        .http_status(500, Some(error_body("ServerException", "internal")))
+        .http_status(400, Some(error_body("InvalidParameterException", refused)))
+        .build();
+    let ctx = mocked(&[&list, &describe, &answer]);
+    let answered = pushdeploy_cli::commands::approve::answer(&ctx, &app, "web", approve).await;
+    (answered, answer.num_calls())
+}
+
+#[tokio::test]
+async fn an_approval_whose_answer_was_lost_is_found_on_the_hook_and_one_answered_otherwise_is_not() {
+    use aws_sdk_ecs::types::DeploymentLifecycleHookStatus as Hook;
+    // The lost call was applied: the hook carries its answer, so the resend's refusal is success.
+    let (approved, calls) = approve_lost(true, Hook::Succeeded).await;
+    assert_eq!(calls, 2, "the SDK resent the call after the 500");
+    assert_eq!(approved.unwrap().answer, "approved");
+    let (rejected, _) = approve_lost(false, Hook::Failed).await;
+    assert_eq!(rejected.unwrap().answer, "rejected");
+    // Someone else answered the other way: the refusal stands, with ECS's words.
+    let (crossed, _) = approve_lost(false, Hook::Succeeded).await;
+    let message = crossed.unwrap_err().to_string();
+    assert!(
+        message.contains("ecs:ContinueServiceDeployment") && message.contains("not AWAITING_ACTION"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_rule_already_gone_is_the_outcome_wanted() {
+    use aws_sdk_ec2::operation::authorize_security_group_ingress::AuthorizeSecurityGroupIngressOutput;
+    use aws_sdk_ec2::Client as Ec2;
+    use pushdeploy_cli::app_file::{App, AppFile};
+    use pushdeploy_cli::resources::facts::{Facts, GroupRole};
+    use pushdeploy_cli::resources::model::Resource;
+    use pushdeploy_cli::resources::security_group::{Drift, Observed, Rule, SecurityGroup, Source};
+
+    let app = App::resolve(AppFile::default(), Some("demo"), "defaults", None).unwrap();
+    let group = SecurityGroup::new(&app, GroupRole::LoadBalancer);
+    let step = pushdeploy_cli::progress::Progress::silent().step("t");
+    let rule = |port, cidr: &str| Rule {
+        from: port,
+        to: port,
+        source: Source::Cidr(cidr.into()),
+    };
+    let observed = Observed {
+        id: "sg-1".into(),
+        rules: vec![rule(8081, "0.0.0.0/0")],
+        ours: vec![rule(8081, "0.0.0.0/0")],
+    };
+    // Applied once with its answer lost, then sent again: EC2 finds no such rule.
+    let not_found = r#"<Response><Errors><Error><Code>InvalidPermission.NotFound</Code><Message>The specified rule does not exist in this security group.</Message></Error></Errors><RequestID>r</RequestID></Response>"#;
+    let revoke = mock!(Ec2::revoke_security_group_ingress)
+        .match_requests(|r| r.group_id() == Some("sg-1") && r.ip_permissions()[0].from_port() == Some(8081))
+        .then_http_response(move || response(400, not_found));
+    let authorize = mock!(Ec2::authorize_security_group_ingress)
+        .then_output(|| AuthorizeSecurityGroupIngressOutput::builder().build());
+    let ctx = mocked(&[&revoke, &authorize]);
+    let drift = [
+        Drift::MissingRule(rule(8082, "0.0.0.0/0")),
+        Drift::StaleRule(rule(8081, "0.0.0.0/0")),
+    ];
+    group
+        .apply(&ctx, &observed, &drift, &Facts::default(), &step)
+        .await
+        .unwrap();
+    assert_eq!((authorize.num_calls(), revoke.num_calls()), (1, 1));
+}

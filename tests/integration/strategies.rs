@@ -387,14 +387,54 @@ async fn a_linear_service_steps_through_its_weights_and_status_shows_them() {
     settled(&app, "the deployment the test listener started").await;
     assert!(ok(&pd(&["plan"], &tested)).contains("plan: 0 of "), "converged");
     assert!(ok(&pd(&["status"], &tested)).contains("HTTP :8081 (test, web)"));
-    // Moved to another port: a new listener, the service's rule follows, the old listener goes.
+    // Moved to another port: a new listener, the service's rule follows, the old listener goes,
+    // and so does the old port's opening (a rule the user added to the group stays).
+    let ec2 = aws_sdk_ec2::Client::new(&app.sdk);
+    let alb_group = || async {
+        let filter = aws_sdk_ec2::types::Filter::builder()
+            .name("group-name")
+            .values(format!("pushdeploy-{name}-alb"))
+            .build();
+        let groups = ec2.describe_security_groups().filters(filter).send().await.unwrap();
+        groups.security_groups()[0].clone()
+    };
+    let user_rule = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(9000)
+        .to_port(9000)
+        .ip_ranges(
+            aws_sdk_ec2::types::IpRange::builder()
+                .cidr_ip("10.0.0.0/8")
+                .description("mine")
+                .build(),
+        )
+        .build();
+    let group_id = alb_group().await.group_id().unwrap().to_string();
+    (ec2.authorize_security_group_ingress().group_id(&group_id))
+        .ip_permissions(user_rule)
+        .send()
+        .await
+        .unwrap();
     let moved = tested.replace("test_port = 8081", "test_port = 8082");
     let plan = ok(&pd(&["plan"], &moved));
     assert!(
         plan.contains("HTTP :8082 (test, web)") && plan.contains("test listener rule -> on"),
         "{plan}"
     );
+    assert!(
+        plan.contains("allow tcp 8082 from 0.0.0.0/0")
+            && plan.contains("revoke: allow tcp 8081 from 0.0.0.0/0 (no longer used)")
+            && plan.contains("revoke: allow tcp 8081 from ::/0 (no longer used)")
+            && !plan.contains("9000"),
+        "{plan}"
+    );
     ok(&pd(&["up"], &moved));
+    let mut open: Vec<i32> = (alb_group().await.ip_permissions().iter())
+        .filter_map(|p| p.from_port())
+        .collect();
+    open.sort_unstable();
+    open.dedup();
+    assert_eq!(open, [80, 8082, 9000], "8081 revoked, the user's 9000 kept");
     let ports = || async {
         let lbs = (elb.describe_load_balancers().names(format!("pd-{name}")).send().await).unwrap();
         let lb = lbs.load_balancers()[0].load_balancer_arn().unwrap().to_string();

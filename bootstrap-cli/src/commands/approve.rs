@@ -64,7 +64,8 @@ pub async fn run(args: ServiceArgs, global: &GlobalArgs, approve: bool) -> Resul
 /// Finds the service's deployment waiting at a pause hook and answers it.
 ///
 /// IAM: `ecs:ListServiceDeployments`, `ecs:DescribeServiceDeployments`,
-/// `ecs:ContinueServiceDeployment`.
+/// `ecs:ContinueServiceDeployment`. A rerun (or the SDK's resend after a lost answer) that finds
+/// the hook already carrying this answer reports it answered.
 pub async fn answer(ctx: &Context, app: &App, service: &str, approve: bool) -> Result<Answered, CliError> {
     let cluster = app.names.cluster();
     let waiting = |why: String| CliError::NotAwaitingApproval {
@@ -97,19 +98,54 @@ pub async fn answer(ctx: &Context, app: &App, service: &str, approve: bool) -> R
     } else {
         DeploymentLifecycleHookAction::Rollback
     };
-    (ctx.ecs().continue_service_deployment())
+    let sent = (ctx.ecs().continue_service_deployment())
         .service_deployment_arn(arn)
         .hook_id(hook_id)
         .action(action)
         .send()
-        .await
-        .map_err(|e| aws("ecs:ContinueServiceDeployment", e))?;
+        .await;
+    match sent {
+        Ok(_) => {}
+        // ECS refuses an answer to a hook no longer awaiting one. When the SDK resent a call whose
+        // answer was lost (a 5xx, a dropped connection) that hook is answered already, maybe by
+        // the lost call: the hook's state says whether it carries this answer.
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_invalid_parameter_exception()) => {
+            if !answered_as(ctx, arn, hook_id, approve).await? {
+                return Err(aws("ecs:ContinueServiceDeployment", e));
+            }
+        }
+        Err(e) => return Err(aws("ecs:ContinueServiceDeployment", e)),
+    }
     Ok(Answered {
         cluster,
         service: service.to_string(),
         deployment: arn.to_string(),
         revision,
         answer: if approve { "approved" } else { "rejected" },
+    })
+}
+
+/// Whether the deployment's hook `hook_id` carries this answer: SUCCEEDED after CONTINUE; after
+/// ROLLBACK, FAILED or the deployment rolling back.
+///
+/// IAM: `ecs:DescribeServiceDeployments`.
+async fn answered_as(ctx: &Context, arn: &str, hook_id: &str, approve: bool) -> Result<bool, CliError> {
+    use aws_sdk_ecs::types::DeploymentLifecycleHookStatus as Hook;
+    let out = (ctx.ecs().describe_service_deployments())
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .map_err(|e| aws("ecs:DescribeServiceDeployments", e))?;
+    let Some(deployment) = out.service_deployments().first() else {
+        return Ok(false);
+    };
+    let hook = (deployment.lifecycle_hook_details().iter())
+        .find(|h| h.hook_id() == Some(hook_id))
+        .and_then(|h| h.status());
+    Ok(if approve {
+        hook == Some(&Hook::Succeeded)
+    } else {
+        hook == Some(&Hook::Failed) || deployment.status().is_some_and(|s| s.as_str().starts_with("ROLLBACK_"))
     })
 }
 

@@ -343,12 +343,22 @@ async fn stop_active(
     with_lock(&ctx.dynamodb(), lock, &holder, LockSettings::default(), async {
         set_paused(ctx, service_arn, Some(&note)).await?;
         engine.remember_failure(svc, &rolled_away).await?;
-        (ctx.ecs().stop_service_deployment())
+        let sent = (ctx.ecs().stop_service_deployment())
             .service_deployment_arn(&arn)
             .stop_type(aws_sdk_ecs::types::StopServiceDeploymentStopType::Rollback)
             .send()
-            .await
-            .map_err(|e| aws("ecs:StopServiceDeployment", e))?;
+            .await;
+        match sent {
+            Ok(_) => {}
+            // ECS refuses to stop a deployment that has ended. When the SDK resent a call whose
+            // answer was lost, the lost call may have started the rollback that ended it.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conflict_exception()) => {
+                if !rolling_back(ctx, &arn).await? {
+                    return Err(aws("ecs:StopServiceDeployment", e));
+                }
+            }
+            Err(e) => return Err(aws("ecs:StopServiceDeployment", e)),
+        }
         Ok::<(), CliError>(())
     })
     .await?;
@@ -361,6 +371,20 @@ async fn stop_active(
         note,
         changed: true,
     }))
+}
+
+/// Whether the service deployment `arn` is rolling back or rolled back (ROLLBACK_*).
+///
+/// IAM: `ecs:DescribeServiceDeployments`.
+async fn rolling_back(ctx: &Context, arn: &str) -> Result<bool, CliError> {
+    let out = (ctx.ecs().describe_service_deployments())
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .map_err(|e| aws("ecs:DescribeServiceDeployments", e))?;
+    Ok((out.service_deployments().first())
+        .and_then(|d| d.status())
+        .is_some_and(|s| s.as_str().starts_with("ROLLBACK_")))
 }
 
 /// The pause tag's value: who (the caller's ARN), when, from which revision to which.

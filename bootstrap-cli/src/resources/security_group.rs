@@ -1,8 +1,9 @@
 //! The app's security groups: the load balancer's (HTTP, and HTTPS with a certificate, from
 //! anywhere over IPv4 and IPv6), the instances' (only the dynamic host-port range, only from the
 //! load balancer's group) and, when a service is blue-green, canary or linear, its tasks' (their
-//! container ports, only from the load balancer's group). Missing rules are added; rules a user
-//! added are left alone.
+//! container ports, only from the load balancer's group). Missing rules are added, and rules `up`
+//! added that the app no longer uses (a test port removed or moved, a service gone from the file)
+//! are revoked; `up` knows its own by their description, so rules a user added are left alone.
 
 use std::fmt;
 use std::time::Duration;
@@ -67,17 +68,23 @@ impl fmt::Display for Rule {
     }
 }
 
-/// What a group lacks.
+/// The description of every rule `up` adds: how it tells its own rules from a user's.
+const OURS: &str = "pushdeploy";
+
+/// What a group lacks, or has of `up`'s that the app no longer uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
     /// An ingress rule the app needs.
     MissingRule(Rule),
+    /// A rule `up` added that no part of the app uses any more (revoked).
+    StaleRule(Rule),
 }
 
 impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Drift::MissingRule(rule) => write!(f, "{rule}"),
+            Drift::StaleRule(rule) => write!(f, "revoke: {rule} (no longer used)"),
         }
     }
 }
@@ -137,26 +144,48 @@ pub fn missing_rules(desired: &[Rule], existing: &[Rule]) -> Vec<Drift> {
         .collect()
 }
 
+/// Rules `up` added (`ours`) that `desired` no longer has. None while a source is still to be
+/// created (a plan before the load balancer's group exists): nothing can be matched against it.
+pub fn stale_rules(desired: &[Rule], ours: &[Rule]) -> Vec<Drift> {
+    if desired.iter().any(|r| r.source == Source::NewGroup) {
+        return Vec::new();
+    }
+    ours.iter()
+        .filter(|r| !desired.contains(r))
+        .cloned()
+        .map(Drift::StaleRule)
+        .collect()
+}
+
 /// The tcp rules of a group's permissions, one per source.
 pub fn flatten(perms: &[IpPermission]) -> Vec<Rule> {
+    rules_in(perms, |_| true)
+}
+
+/// The tcp rules `up` added to a group (those with its description).
+pub fn flatten_ours(perms: &[IpPermission]) -> Vec<Rule> {
+    rules_in(perms, |description| description == Some(OURS))
+}
+
+/// The tcp rules of `perms` whose description `keep` accepts, one per source.
+fn rules_in(perms: &[IpPermission], keep: impl Fn(Option<&str>) -> bool) -> Vec<Rule> {
     let mut rules = Vec::new();
     for p in perms {
         if p.ip_protocol.as_deref() != Some("tcp") {
             continue;
         }
         let (from, to) = (p.from_port.unwrap_or(-1), p.to_port.unwrap_or(-1));
-        let sources = p
-            .ip_ranges()
-            .iter()
+        let sources = (p.ip_ranges().iter())
+            .filter(|r| keep(r.description()))
             .filter_map(|r| r.cidr_ip().map(|c| Source::Cidr(c.into())))
             .chain(
-                p.ipv6_ranges()
-                    .iter()
+                (p.ipv6_ranges().iter())
+                    .filter(|r| keep(r.description()))
                     .filter_map(|r| r.cidr_ipv6().map(|c| Source::Cidr6(c.into()))),
             )
             .chain(
-                p.user_id_group_pairs()
-                    .iter()
+                (p.user_id_group_pairs().iter())
+                    .filter(|g| keep(g.description()))
                     .filter_map(|g| g.group_id().map(|c| Source::Group(c.into()))),
             );
         rules.extend(sources.map(|source| Rule { from, to, source }));
@@ -164,17 +193,32 @@ pub fn flatten(perms: &[IpPermission]) -> Vec<Rule> {
     rules
 }
 
-fn permission(rule: &Rule) -> IpPermission {
+/// `rule` as EC2 takes it, with `up`'s description (a revoke needs none: EC2 matches the rule
+/// without it).
+fn permission(rule: &Rule, description: Option<&str>) -> IpPermission {
     let b = IpPermission::builder()
         .ip_protocol("tcp")
         .from_port(rule.from)
         .to_port(rule.to);
     match &rule.source {
-        Source::Cidr(c) => b.ip_ranges(IpRange::builder().cidr_ip(c).description("pushdeploy").build()),
-        Source::Cidr6(c) => b.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).description("pushdeploy").build()),
-        Source::Group(g) => {
-            b.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).description("pushdeploy").build())
-        }
+        Source::Cidr(c) => b.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(c)
+                .set_description(description.map(Into::into))
+                .build(),
+        ),
+        Source::Cidr6(c) => b.ipv6_ranges(
+            Ipv6Range::builder()
+                .cidr_ipv6(c)
+                .set_description(description.map(Into::into))
+                .build(),
+        ),
+        Source::Group(g) => b.user_id_group_pairs(
+            UserIdGroupPair::builder()
+                .group_id(g)
+                .set_description(description.map(Into::into))
+                .build(),
+        ),
         Source::NewGroup => b,
     }
     .build()
@@ -255,7 +299,7 @@ impl SecurityGroup {
             return Ok(());
         }
         let ec2 = &ctx.ec2();
-        let permissions: Vec<IpPermission> = rules.iter().map(permission).collect();
+        let permissions: Vec<IpPermission> = rules.iter().map(|r| permission(r, Some(OURS))).collect();
         // A group created a moment ago (this one, or the load balancer's it names) can be
         // InvalidGroup.NotFound to the next call: the id came from EC2 itself, so wait for it.
         let send = |permissions: Vec<IpPermission>| {
@@ -283,6 +327,29 @@ impl SecurityGroup {
             Err(e) => Err(aws("ec2:AuthorizeSecurityGroupIngress", e)),
         }
     }
+
+    /// Revokes `rules`, one call each: in a VPC other than the default, EC2 revokes none of a
+    /// batch when one is missing (RevokeSecurityGroupIngress reference).
+    ///
+    /// IAM: `ec2:RevokeSecurityGroupIngress`.
+    async fn revoke(&self, ctx: &Context, id: &str, rules: &[Rule]) -> Result<(), CliError> {
+        let ec2 = ctx.ec2();
+        for rule in rules {
+            let sent = (ec2.revoke_security_group_ingress())
+                .group_id(id)
+                .ip_permissions(permission(rule, None))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => {}
+                // Gone already (a run cut short after sending, whose answer was lost, or a user):
+                // the outcome wanted. The default VPC answers no error but lists it as unknown.
+                Err(e) if e.code() == Some("InvalidPermission.NotFound") => {}
+                Err(e) => return Err(aws("ec2:RevokeSecurityGroupIngress", e)),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A group as it exists.
@@ -292,6 +359,8 @@ pub struct Observed {
     pub id: String,
     /// Its tcp ingress rules.
     pub rules: Vec<Rule>,
+    /// Those of them `up` added.
+    pub ours: Vec<Rule>,
 }
 
 /// The group named `name` in the VPC, with its ingress rules.
@@ -317,6 +386,7 @@ pub async fn find(ctx: &Context, vpc_id: &str, name: &str) -> Result<Option<Obse
             found = Some(Observed {
                 id,
                 rules: flatten(g.ip_permissions()),
+                ours: flatten_ours(g.ip_permissions()),
             });
         }
     }
@@ -345,7 +415,10 @@ impl Resource for SecurityGroup {
     }
 
     fn diff(&self, observed: &Observed, facts: &Facts) -> Vec<Drift> {
-        missing_rules(&self.desired(facts), &observed.rules)
+        let desired = self.desired(facts);
+        let mut drift = missing_rules(&desired, &observed.rules);
+        drift.extend(stale_rules(&desired, &observed.ours));
+        drift
     }
 
     /// IAM: `ec2:CreateSecurityGroup`, `ec2:CreateTags`, `ec2:AuthorizeSecurityGroupIngress`.
@@ -371,6 +444,7 @@ impl Resource for SecurityGroup {
                     .group_id
                     .ok_or_else(|| crate::error::missing("ec2:CreateSecurityGroup", "GroupId"))?,
                 rules: Vec::new(),
+                ours: Vec::new(),
             },
             // Created by a run that was cut short after sending (EC2 models no error type: the
             // code is the contract).
@@ -379,17 +453,21 @@ impl Resource for SecurityGroup {
                 .ok_or_else(|| aws("ec2:CreateSecurityGroup", e))?,
             Err(e) => return Err(aws("ec2:CreateSecurityGroup", e)),
         };
-        let missing: Vec<Rule> = missing_rules(&self.desired(facts), &found.rules)
-            .into_iter()
-            .map(|Drift::MissingRule(r)| r)
+        let missing: Vec<Rule> = (missing_rules(&self.desired(facts), &found.rules).into_iter())
+            .filter_map(|d| match d {
+                Drift::MissingRule(r) => Some(r),
+                Drift::StaleRule(_) => None,
+            })
             .collect();
         self.authorize(ctx, &found.id, &missing).await?;
         Ok(Observed {
-            rules: [found.rules, missing].concat(),
+            rules: [found.rules, missing.clone()].concat(),
+            ours: [found.ours, missing].concat(),
             id: found.id,
         })
     }
 
+    /// IAM: `ec2:AuthorizeSecurityGroupIngress`, `ec2:RevokeSecurityGroupIngress`.
     async fn apply(
         &self,
         ctx: &Context,
@@ -398,8 +476,16 @@ impl Resource for SecurityGroup {
         _: &Facts,
         _: &Step,
     ) -> Result<(), CliError> {
-        let rules: Vec<Rule> = drift.iter().map(|Drift::MissingRule(r)| r.clone()).collect();
-        self.authorize(ctx, &observed.id, &rules).await
+        let (mut missing, mut stale) = (Vec::new(), Vec::new());
+        for d in drift {
+            match d {
+                Drift::MissingRule(r) => missing.push(r.clone()),
+                Drift::StaleRule(r) => stale.push(r.clone()),
+            }
+        }
+        // The new rule first: a port that moves is never closed in between.
+        self.authorize(ctx, &observed.id, &missing).await?;
+        self.revoke(ctx, &observed.id, &stale).await
     }
 
     /// IAM: `ec2:DeleteSecurityGroup`.
@@ -469,14 +555,14 @@ mod tests {
 
     #[test]
     fn only_missing_rules_are_drift_whatever_the_api_shape() {
-        let existing = flatten(&[permission(&alb_rules(false, &[])[0])]);
+        let existing = flatten(&[permission(&alb_rules(false, &[])[0], Some(OURS))]);
         assert_eq!(
             missing_rules(&alb_rules(false, &[]), &existing),
             vec![Drift::MissingRule(alb_rules(false, &[])[1].clone())]
         );
         let both = flatten(&[
-            permission(&alb_rules(false, &[])[0]),
-            permission(&alb_rules(false, &[])[1]),
+            permission(&alb_rules(false, &[])[0], Some(OURS)),
+            permission(&alb_rules(false, &[])[1], Some(OURS)),
         ]);
         assert!(missing_rules(&alb_rules(false, &[]), &both).is_empty());
         let extra = [
@@ -492,5 +578,37 @@ mod tests {
             missing_rules(&alb_rules(false, &[]), &extra).is_empty(),
             "a user's own rules are no drift"
         );
+    }
+
+    #[test]
+    fn only_rules_up_added_and_no_longer_uses_are_revoked() {
+        let test_port = alb_rules(false, &[8080]);
+        let user = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(9000)
+            .to_port(9000)
+            .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").description("mine").build())
+            .build();
+        let perms: Vec<IpPermission> = (test_port.iter().map(|r| permission(r, Some(OURS))))
+            .chain([user])
+            .collect();
+        let ours = flatten_ours(&perms);
+        assert_eq!(ours, test_port, "the user's rule is not ours");
+        assert_eq!(flatten(&perms).len(), 5);
+        let stale: Vec<String> = (stale_rules(&alb_rules(false, &[]), &ours).iter())
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            stale,
+            [
+                "revoke: allow tcp 8080 from 0.0.0.0/0 (no longer used)",
+                "revoke: allow tcp 8080 from ::/0 (no longer used)"
+            ]
+        );
+        assert!(stale_rules(&test_port, &ours).is_empty());
+        // Before the load balancer's group exists nothing can be matched: nothing is stale.
+        let old = task_rules(Some("sg-old"), &[8080]);
+        assert_eq!(stale_rules(&task_rules(Some("sg-new"), &[8080]), &old).len(), 1);
+        assert!(stale_rules(&task_rules(None, &[8080]), &old).is_empty());
     }
 }
