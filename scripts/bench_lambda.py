@@ -4,6 +4,7 @@ emulator (tests/emulator/pushdeploy_emulator.py) served over HTTPS, every proces
     .venv/bin/python scripts/bench_lambda.py first --function BIN --cli BIN [--runs 5]
     .venv/bin/python scripts/bench_lambda.py burst --function BIN --cli BIN \\
         [--events 20] [--services 4] [--processes 2] [--tls] [--timeout 120]
+    .venv/bin/python scripts/bench_lambda.py converged --function BIN --cli BIN [--services 5,10] [--runs 3]
 
 `first`: cold starts. Per run a new image in ECR, a fresh function process, one push event:
 process start -> init done (its first GET /next) -> answer posted, and how much of that the
@@ -13,6 +14,11 @@ emulator spent handling the function's AWS requests (PUSHDEPLOY_EMULATOR_TIMING_
 every 5th a duplicate of an earlier event of the same service), queued at once for P function
 processes polling the stand-in: outcomes, AWS requests by operation, lock waits, and at most one
 RegisterTaskDefinition and UpdateService per (service, image digest).
+
+`converged`: for apps of each size in --services (default 5 and 10 services): a fresh `up`, then
+--runs times each of a converged `up`, `plan` and `status` (the release CLI, one process each):
+wall time (median), the AWS requests each made (from the emulator's timing log) by operation,
+and the emulator's share of the wall time.
 
 The emulator serves HTTPS with a throwaway CA's leaf certificate for 127.0.0.1/localhost; the
 function and the CLI trust the CA through SSL_CERT_FILE (rustls-native-certs), boto3 through
@@ -625,14 +631,8 @@ def burst(args: argparse.Namespace) -> dict[str, Any]:
     app_dir = os.path.join(bench.work, "app")
     os.makedirs(app_dir)
     services = [f"svc{k}" for k in range(s)]
-    lines = [f'name = "{app}"', ""]
-    for k, name in enumerate(services):
-        lines += ["[[services]]", f'name = "{name}"', f'repository = "{app}/{name}"']
-        if k:
-            lines.append(f'path = "/{name}/*"')
-        lines.append("")
     with open(os.path.join(app_dir, "pushdeploy.toml"), "w") as f:
-        f.write("\n".join(lines))
+        f.write(app_file(app, services))
     say(f"pushdeploy up: app {app}, {s} services")
     up_seconds, _ = bench.cli(args.cli, ["up", "--output", "json"], app_dir)
 
@@ -802,10 +802,55 @@ def burst(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def app_file(app: str, services: list[str]) -> str:
+    """An app of `services` (the first takes the listener's default route, the others a path)."""
+    lines = [f'name = "{app}"', ""]
+    for k, name in enumerate(services):
+        lines += ["[[services]]", f'name = "{name}"', f'repository = "{app}/{name}"']
+        if k:
+            lines.append(f'path = "/{name}/*"')
+        lines.append("")
+    return "\n".join(lines)
+
+
+def converged(args: argparse.Namespace) -> dict[str, Any]:
+    bench = Bench(args, tls=False)
+    sizes = [int(x) for x in args.services.split(",")]
+    result: dict[str, Any] = {"runs": args.runs, "apps": []}
+    for size in sizes:
+        app = f"conv{size}"
+        app_dir = os.path.join(bench.work, app)
+        os.makedirs(app_dir)
+        with open(os.path.join(app_dir, "pushdeploy.toml"), "w") as f:
+            f.write(app_file(app, [f"svc{k}" for k in range(size)]))
+
+        def measured(command: list[str]) -> dict[str, Any]:
+            t0 = time.time()
+            seconds, _ = bench.cli(args.cli, command, app_dir)
+            reqs = bench.timings(t0, time.time())
+            return {
+                "seconds": r3(seconds),
+                "requests": len(reqs),
+                "emulator_s": r3(sum(r["seconds"] for r in reqs)),
+                "by_operation": dict(collections.Counter(f"{r['service']}:{r['operation']}" for r in reqs)),
+            }
+
+        say(f"pushdeploy up: app {app}, {size} services (fresh)")
+        entry: dict[str, Any] = {"services": size, "fresh_up": measured(["up", "--output", "json"])}
+        for name, command in (("up", ["up", "--output", "json"]), ("plan", ["plan", "--output", "json"]),
+                              ("status", ["status", "--output", "json"])):
+            runs = [measured(command) for _ in range(args.runs)]
+            say(f"{name} ({size} services): {[r['seconds'] for r in runs]} s, {[r['requests'] for r in runs]} requests")
+            middle = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+            entry[name] = {"median": middle, "seconds": [r["seconds"] for r in runs]}
+        result["apps"].append(entry)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("first", "burst"):
+    for name in ("first", "burst", "converged"):
         p = sub.add_parser(name)
         p.add_argument("--function", required=True, help="the pushdeploy-lambda binary")
         p.add_argument("--cli", required=True, help="the pushdeploy CLI binary")
@@ -822,12 +867,15 @@ def main() -> None:
     b.add_argument("--timeout", type=float, default=120, help="seconds to wait for every answer")
     b.add_argument("--app", default="burst")
     b.add_argument("--seed", type=int, default=1)
+    c = sub.choices["converged"]
+    c.add_argument("--services", default="5,10", help="app sizes, comma-separated")
+    c.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     for binary in (args.function, args.cli):
         if not os.access(binary, os.X_OK):
             parser.error(f"{binary} is not an executable")
     args.function, args.cli = os.path.abspath(args.function), os.path.abspath(args.cli)
-    result = first(args) if args.command == "first" else burst(args)
+    result = {"first": first, "burst": burst, "converged": converged}[args.command](args)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

@@ -1,6 +1,8 @@
 //! Reads of ECS services and task-definition revisions that several resources and commands
 //! share (`up`'s task definitions and services, `rollback`, following a rollout).
 
+use std::collections::BTreeMap;
+
 use aws_sdk_ecs::types::{
     Service as EcsService, ServiceDeployment, ServiceDeploymentStatus, ServiceField, SortOrder, Tag,
     TaskDefinition as EcsTaskDefinition, TaskDefinitionField, TaskDefinitionStatus,
@@ -64,6 +66,39 @@ pub async fn describe_service(ctx: &Context, cluster: &str, service: &str) -> Re
         Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => Ok(None),
         Err(e) => Err(aws("ecs:DescribeServices", e)),
     }
+}
+
+/// Services `names` of `cluster` (with tags), ten to a DescribeServices call (its limit): each
+/// name maps to the service when it is ACTIVE, else to `None` (all `None` when the cluster does
+/// not exist), as [`describe_service`] answers one.
+///
+/// IAM: `ecs:DescribeServices`.
+pub async fn describe_services(
+    ctx: &Context,
+    cluster: &str,
+    names: &[String],
+) -> Result<BTreeMap<String, Option<EcsService>>, CliError> {
+    let mut found: BTreeMap<String, Option<EcsService>> = names.iter().map(|n| (n.clone(), None)).collect();
+    for chunk in names.chunks(10) {
+        let out = (ctx.ecs().describe_services())
+            .cluster(cluster)
+            .set_services(Some(chunk.to_vec()))
+            .include(ServiceField::Tags)
+            .send()
+            .await;
+        match out {
+            Ok(out) => {
+                for service in out.services.unwrap_or_default().into_iter().filter(is_active) {
+                    if let Some(name) = service.service_name().filter(|n| found.contains_key(*n)) {
+                        found.insert(name.to_string(), Some(service.clone()));
+                    }
+                }
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => return Ok(found),
+            Err(e) => return Err(aws("ecs:DescribeServices", e)),
+        }
+    }
+    Ok(found)
 }
 
 /// Every ACTIVE revision of exactly `family`, newest first (a prefix listing also returns

@@ -152,9 +152,10 @@ pub async fn converge(
     options: Options,
     progress: &Progress,
 ) -> Result<(UpReport, Facts), CliError> {
-    resources::service::check_switches(ctx, app).await?;
+    let known = resources::read_ahead(app, ctx).await?;
+    resources::service::check_switches(app, &known.services)?;
     let list = resources::inventory(app, options);
-    let (mut reports, facts) = resources::converge(&list, ctx, mode, progress).await?;
+    let (mut reports, facts) = resources::converge(&list, ctx, mode, progress, known).await?;
     reports.extend(not_in_file(app, ctx, &facts).await?);
     let settling = match mode {
         Mode::Apply => settling(app, &facts, &reports),

@@ -11,6 +11,7 @@
 //! whichever of its two groups has no traffic yet, so its alarms watch both, with metric math
 //! (the sum of the 5xx, the larger unhealthy count; a group without data counts 0).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use aws_sdk_cloudwatch::types::{
@@ -91,6 +92,37 @@ impl fmt::Display for Drift {
 pub struct Observed {
     settings: Settings,
     state: String,
+}
+
+/// The alarms named `names`, a hundred to a DescribeAlarms call (its limit): each name maps to
+/// its metric alarm, or to `None` when there is none of that name.
+///
+/// IAM: `cloudwatch:DescribeAlarms`.
+pub async fn describe_all(ctx: &Context, names: &[String]) -> Result<BTreeMap<String, Option<MetricAlarm>>, CliError> {
+    let mut found: BTreeMap<String, Option<MetricAlarm>> = names.iter().map(|n| (n.clone(), None)).collect();
+    for chunk in names.chunks(100) {
+        let mut pages = (ctx.cloudwatch().describe_alarms())
+            .set_alarm_names(Some(chunk.to_vec()))
+            .max_records(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws("cloudwatch:DescribeAlarms", e))?;
+            for alarm in page.metric_alarms() {
+                if let Some(name) = alarm.alarm_name().filter(|n| found.contains_key(*n)) {
+                    found.insert(name.to_string(), Some(alarm.clone()));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The names of every deployment alarm `up` may make for `app` (those turned off included).
+pub fn names(app: &App) -> Vec<String> {
+    (app.services().iter())
+        .flat_map(|s| KINDS.map(|kind| app.names.alarm(&s.spec.name, kind.suffix())))
+        .collect()
 }
 
 /// One deployment alarm of one service.
@@ -328,7 +360,11 @@ impl Resource for Alarm {
     }
 
     /// IAM: `cloudwatch:DescribeAlarms`.
-    async fn observe(&self, ctx: &Context, _facts: &Facts) -> Result<Option<Observed>, CliError> {
+    async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<Observed>, CliError> {
+        // The app's alarms were read together before anything else.
+        if let Some(seen) = facts.alarms.get(&self.name) {
+            return Ok(seen.as_ref().map(observed));
+        }
         let out = (ctx.cloudwatch().describe_alarms().alarm_names(&self.name).send().await)
             .map_err(|e| aws("cloudwatch:DescribeAlarms", e))?;
         let found = out

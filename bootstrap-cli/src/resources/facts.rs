@@ -132,6 +132,8 @@ pub struct Facts {
     pub services: BTreeMap<String, Option<aws_sdk_ecs::types::Service>>,
     /// The revision each service runs (or the family's newest), by service name.
     pub revisions: BTreeMap<String, Revision>,
+    /// Deployment alarms as DescribeAlarms returned them (`None`: none of that name), by name.
+    pub alarms: BTreeMap<String, Option<aws_sdk_cloudwatch::types::MetricAlarm>>,
 }
 
 impl Facts {

@@ -167,15 +167,30 @@ fn each(services: &[AppService], make: impl Fn(&AppService) -> Box<dyn AnyResour
     services.iter().map(make).collect()
 }
 
+/// What `up`, `plan` and `status` read of `app` in batches before its resources one by one: its
+/// ECS services (ten to a DescribeServices call) and its deployment alarms (a hundred to a
+/// DescribeAlarms call), which the task definitions, services and alarms take from the facts
+/// instead of a read each. The calls stay linear in the services, with a tenth of the slope.
+///
+/// IAM: `ecs:DescribeServices`, `cloudwatch:DescribeAlarms`.
+pub async fn read_ahead(app: &App, ctx: &Context) -> Result<Facts, CliError> {
+    let names: Vec<String> = app.services().into_iter().map(|s| s.spec.name).collect();
+    let mut facts = Facts::new(ctx.region());
+    facts.services = crate::ecs::describe_services(ctx, &app.names.cluster(), &names).await?;
+    facts.alarms = alarm::describe_all(ctx, &alarm::names(app)).await?;
+    Ok(facts)
+}
+
 /// Brings every resource to what the app wants ([`Mode::Apply`]), or reports what that would
-/// take ([`Mode::Preview`]), in [`inventory`] order. Returns the reports and what was learnt.
+/// take ([`Mode::Preview`]), in [`inventory`] order, starting from `facts` (what [`read_ahead`]
+/// read, or [`Facts::new`]). Returns the reports and what was learnt.
 pub async fn converge(
     list: &[Box<dyn AnyResource>],
     ctx: &Context,
     mode: Mode,
     progress: &Progress,
+    mut facts: Facts,
 ) -> Result<(Vec<Report>, Facts), CliError> {
-    let mut facts = Facts::new(ctx.region());
     let mut reports = Vec::with_capacity(list.len());
     for r in list {
         let step = progress.step(&format!("{} {}", r.kind(), r.name()));

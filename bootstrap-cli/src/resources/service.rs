@@ -5,6 +5,7 @@
 //! does it with. `up` owns its size and deployment settings, never its task definition. Deleting one drains it (DRAINING until its tasks stop, then
 //! INACTIVE); `down` waits for INACTIVE before it detaches the capacity provider.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -750,35 +751,13 @@ impl Resource for Service {
 }
 
 /// Refuses, before `up` writes anything, a file that moves an existing service between rolling
-/// and blue-green, canary or linear ([`CliError::StrategySwitch`]).
-///
-/// IAM: `ecs:DescribeServices`.
-pub async fn check_switches(ctx: &Context, app: &App) -> Result<(), CliError> {
+/// and blue-green, canary or linear, or between instances and Fargate
+/// ([`CliError::StrategySwitch`]). `found` is every service of the app as ECS has it
+/// ([`crate::ecs::describe_services`]).
+pub fn check_switches(app: &App, found: &BTreeMap<String, Option<EcsService>>) -> Result<(), CliError> {
     let services = app.services();
-    let mut found = Vec::new();
-    // DescribeServices takes ten services at a time.
-    for chunk in services.chunks(10) {
-        let out = (ctx.ecs().describe_services())
-            .cluster(app.names.cluster())
-            .set_services(Some(chunk.iter().map(|s| s.spec.name.clone()).collect()))
-            .send()
-            .await;
-        match out {
-            Ok(out) => found.extend(
-                out.services
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(pushdeploy::engine::is_active),
-            ),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => return Ok(()),
-            Err(e) => return Err(aws("ecs:DescribeServices", e)),
-        }
-    }
     for service in services {
-        let Some(existing) = found
-            .iter()
-            .find(|f| f.service_name() == Some(service.spec.name.as_str()))
-        else {
+        let Some(Some(existing)) = found.get(&service.spec.name) else {
             continue;
         };
         let (have, want) = (
