@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::image::is_repository_name;
+use crate::tag_pattern::TagPattern;
 
 /// The config document version this build reads and writes.
 pub const CONFIG_VERSION: u32 = 1;
@@ -59,7 +59,7 @@ pub struct ServiceRoute {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub untagged: bool,
     #[serde(skip)]
-    tag_matcher: Option<GlobSet>,
+    tag_matcher: Option<Vec<TagPattern>>,
 }
 
 /// A routing config that cannot be used, saying which parameter and what to fix.
@@ -119,11 +119,8 @@ impl ServiceRoute {
         }
         let Some(tag) = tag else { return false };
         match &self.tag_matcher {
-            Some(set) => set.is_match(tag),
-            None => self
-                .tags
-                .iter()
-                .any(|p| Glob::new(p).is_ok_and(|g| g.compile_matcher().is_match(tag))),
+            Some(patterns) => patterns.iter().any(|p| p.is_match(tag)),
+            None => (self.tags.iter()).any(|p| TagPattern::new(p).is_ok_and(|p| p.is_match(tag))),
         }
     }
 
@@ -195,12 +192,10 @@ impl AppConfig {
             if route.containers.iter().any(String::is_empty) {
                 return Err(format!("{at}.containers has an empty name"));
             }
-            let mut set = GlobSetBuilder::new();
-            for pattern in &route.tags {
-                let glob = Glob::new(pattern).map_err(|e| format!("{at}.tags pattern {pattern:?}: {e}"))?;
-                set.add(glob);
-            }
-            route.tag_matcher = Some(set.build().map_err(|e| format!("{at}.tags: {e}"))?);
+            let patterns = (route.tags.iter())
+                .map(|pattern| TagPattern::new(pattern).map_err(|e| format!("{at}.tags: {e}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            route.tag_matcher = Some(patterns);
         }
         Ok(())
     }

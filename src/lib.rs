@@ -20,6 +20,7 @@ pub mod region;
 pub mod revision;
 pub mod routing;
 pub mod sync;
+pub mod tag_pattern;
 pub mod task_definition;
 #[cfg(test)]
 mod test_mocks;

@@ -1314,7 +1314,7 @@ fn certificate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
 fn globs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let patterns = Vec::<String>::deserialize(d)?;
     for p in &patterns {
-        globset::Glob::new(p).map_err(|e| custom(format!("tag pattern {p:?}: {e}")))?;
+        pushdeploy::tag_pattern::TagPattern::new(p).map_err(|e| custom(e.to_string()))?;
     }
     Ok(patterns)
 }
