@@ -67,6 +67,12 @@ enum State {
 impl TagPattern {
     /// Parses `pattern`, or says what is wrong with it.
     pub fn new(pattern: &str) -> Result<TagPattern, PatternError> {
+        if pattern.chars().count() > MAX_LEN {
+            return Err(PatternError(format!(
+                "tag pattern {:.40}...: longer than {MAX_LEN} characters (a tag has at most 128)",
+                pattern
+            )));
+        }
         let tokens = Parser::new(pattern).parse()?;
         let mut states = vec![State::Done];
         let start = compile(&mut states, &tokens, 0);
@@ -133,6 +139,9 @@ fn push(states: &mut Vec<State>, state: State) -> usize {
     states.push(state);
     states.len() - 1
 }
+
+/// The longest pattern taken: it bounds the automaton, and the recursion that walks it.
+const MAX_LEN: usize = 256;
 
 /// Alternation deeper than this is refused (globset's bound).
 const MAX_NESTING: usize = 100;
@@ -295,6 +304,7 @@ mod tests {
         assert!(problem("**").contains("use `*`"));
         assert!(problem("a/b").ends_with("never contains `/`"));
         assert!(problem("[[:alpha:]]").contains("[a-zA-Z]"));
+        assert!(problem(&"{*}".repeat(100)).ends_with("longer than 256 characters (a tag has at most 128)"));
     }
 
     /// Against globset, the engine this replaces: every pattern of up to three characters of an

@@ -537,42 +537,48 @@ async fn an_approval_whose_answer_was_lost_is_found_on_the_hook_and_one_answered
 }
 
 #[tokio::test]
-async fn a_revoked_rule_already_gone_is_the_outcome_wanted() {
-    use aws_sdk_ec2::operation::authorize_security_group_ingress::AuthorizeSecurityGroupIngressOutput;
+async fn closing_a_port_revokes_only_up_s_rules_and_one_already_gone_is_the_outcome_wanted() {
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+    use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, SecurityGroup};
     use aws_sdk_ec2::Client as Ec2;
-    use pushdeploy_cli::app_file::{App, AppFile};
-    use pushdeploy_cli::resources::facts::{Facts, GroupRole};
-    use pushdeploy_cli::resources::model::Resource;
-    use pushdeploy_cli::resources::security_group::{Drift, Observed, Rule, SecurityGroup, Source};
+    use pushdeploy_cli::resources::security_group::close_port;
 
-    let app = App::resolve(AppFile::default(), Some("demo"), "defaults", None).unwrap();
-    let group = SecurityGroup::new(&app, GroupRole::LoadBalancer);
-    let step = pushdeploy_cli::progress::Progress::silent().step("t");
-    let rule = |port, cidr: &str| Rule {
-        from: port,
-        to: port,
-        source: Source::Cidr(cidr.into()),
-    };
-    let observed = Observed {
-        id: "sg-1".into(),
-        rules: vec![rule(8081, "0.0.0.0/0")],
-        ours: vec![rule(8081, "0.0.0.0/0")],
-    };
-    // Applied once with its answer lost, then sent again: EC2 finds no such rule.
+    let ours = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(8081)
+        .to_port(8081)
+        .ip_ranges(
+            IpRange::builder()
+                .cidr_ip("0.0.0.0/0")
+                .description("pushdeploy")
+                .build(),
+        )
+        .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").description("mine").build())
+        .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").description("pushdeploy").build())
+        .build();
+    let describe = mock!(Ec2::describe_security_groups).then_output(move || {
+        DescribeSecurityGroupsOutput::builder()
+            .security_groups(
+                SecurityGroup::builder()
+                    .group_id("sg-1")
+                    .ip_permissions(ours.clone())
+                    .build(),
+            )
+            .build()
+    });
+    // Applied once with its answer lost, then sent again: EC2 finds no such rule. Only up's two
+    // rules may be sent (the user's 10.0.0.0/8 matches no mock rule, which would fail the call).
     let not_found = r#"<Response><Errors><Error><Code>InvalidPermission.NotFound</Code><Message>The specified rule does not exist in this security group.</Message></Error></Errors><RequestID>r</RequestID></Response>"#;
     let revoke = mock!(Ec2::revoke_security_group_ingress)
-        .match_requests(|r| r.group_id() == Some("sg-1") && r.ip_permissions()[0].from_port() == Some(8081))
+        .match_requests(|r| {
+            let p = &r.ip_permissions()[0];
+            r.group_id() == Some("sg-1")
+                && p.from_port() == Some(8081)
+                && (p.ip_ranges().iter().all(|c| c.cidr_ip() == Some("0.0.0.0/0")))
+                && (p.ipv6_ranges().iter().all(|c| c.cidr_ipv6() == Some("::/0")))
+        })
         .then_http_response(move || response(400, not_found));
-    let authorize = mock!(Ec2::authorize_security_group_ingress)
-        .then_output(|| AuthorizeSecurityGroupIngressOutput::builder().build());
-    let ctx = mocked(&[&revoke, &authorize]);
-    let drift = [
-        Drift::MissingRule(rule(8082, "0.0.0.0/0")),
-        Drift::StaleRule(rule(8081, "0.0.0.0/0")),
-    ];
-    group
-        .apply(&ctx, &observed, &drift, &Facts::default(), &step)
-        .await
-        .unwrap();
-    assert_eq!((authorize.num_calls(), revoke.num_calls()), (1, 1));
+    let ctx = mocked(&[&describe, &revoke]);
+    close_port(&ctx, "sg-1", 8081).await.unwrap();
+    assert_eq!(revoke.num_calls(), 2, "one call per rule, the user's left alone");
 }

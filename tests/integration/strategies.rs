@@ -423,8 +423,7 @@ async fn a_linear_service_steps_through_its_weights_and_status_shows_them() {
     );
     assert!(
         plan.contains("allow tcp 8082 from 0.0.0.0/0")
-            && plan.contains("revoke: allow tcp 8081 from 0.0.0.0/0 (no longer used)")
-            && plan.contains("revoke: allow tcp 8081 from ::/0 (no longer used)")
+            && plan.contains("listener :8081 no service tests on -> deleted, its port closed")
             && !plan.contains("9000"),
         "{plan}"
     );

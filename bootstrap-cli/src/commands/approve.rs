@@ -106,10 +106,15 @@ pub async fn answer(ctx: &Context, app: &App, service: &str, approve: bool) -> R
         .await;
     match sent {
         Ok(_) => {}
-        // ECS refuses an answer to a hook no longer awaiting one. When the SDK resent a call whose
-        // answer was lost (a 5xx, a dropped connection) that hook is answered already, maybe by
-        // the lost call: the hook's state says whether it carries this answer.
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_invalid_parameter_exception()) => {
+        // ECS refuses an answer to a hook no longer awaiting one (InvalidParameterException, or
+        // the generic ClientException: the API reference lists both and says not which). When the
+        // SDK resent a call whose answer was lost (a 5xx, a dropped connection) that hook is
+        // answered already, maybe by the lost call: the hook's state says whether it carries
+        // this answer; if not, ECS's refusal stands.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_invalid_parameter_exception() || s.is_client_exception()) =>
+        {
             if !answered_as(ctx, arn, hook_id, approve).await? {
                 return Err(aws("ecs:ContinueServiceDeployment", e));
             }

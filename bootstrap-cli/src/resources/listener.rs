@@ -11,8 +11,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RedirectActionConfig, RedirectActionStatusCodeEnum, Rule as ElbRule, Tag, TargetGroupTuple,
 };
 
-use super::facts::{need, Facts};
+use super::facts::{need, Facts, GroupRole};
 use super::model::{Resource, APP_TAG};
+use super::security_group;
 use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -486,8 +487,9 @@ impl Resource for Listener {
 /// changed, a staged service gone from the file): they still forward to a service's target
 /// groups, so `down` could not delete those, and `up` would leave a port open to nothing it
 /// means. `up` deletes them after the services stopped naming their rules (it comes after the
-/// services in the inventory); `down` with the rest. Every listener of the load balancer but 80,
-/// 443 and the file's test ports.
+/// services in the inventory), then closes the port in the load balancer's group (the rules `up`
+/// opened for it, none of a user's); `down` deletes them with the rest. Every listener of the
+/// load balancer but 80, 443 and the file's test ports.
 #[derive(Debug, Clone)]
 pub struct Leftovers {
     keep: Vec<i32>,
@@ -499,7 +501,11 @@ pub struct Leftover(i32);
 
 impl fmt::Display for Leftover {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "listener :{} no service tests on -> deleted", self.0)
+        write!(
+            f,
+            "listener :{} no service tests on -> deleted, its port closed",
+            self.0
+        )
     }
 }
 
@@ -557,15 +563,24 @@ impl Resource for Leftovers {
         Ok(Vec::new())
     }
 
+    /// IAM: `elasticloadbalancing:DeleteListener`, `ec2:DescribeSecurityGroups`,
+    /// `ec2:RevokeSecurityGroupIngress`.
     async fn apply(
         &self,
         ctx: &Context,
         found: &Vec<ElbListener>,
         _: &[Leftover],
-        _: &Facts,
+        facts: &Facts,
         _: &Step,
     ) -> Result<(), CliError> {
-        self.delete_all(ctx, found).await
+        self.delete_all(ctx, found).await?;
+        // Only once the listener is gone: nothing is left on the port to reach.
+        if let Some(group) = facts.security_groups.get(&GroupRole::LoadBalancer) {
+            for port in found.iter().filter_map(|l| l.port()) {
+                security_group::close_port(ctx, group, port).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn delete(&self, ctx: &Context, found: &Vec<ElbListener>, _step: &Step) -> Result<(), CliError> {

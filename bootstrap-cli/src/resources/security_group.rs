@@ -1,9 +1,10 @@
 //! The app's security groups: the load balancer's (HTTP, and HTTPS with a certificate, from
 //! anywhere over IPv4 and IPv6), the instances' (only the dynamic host-port range, only from the
 //! load balancer's group) and, when a service is blue-green, canary or linear, its tasks' (their
-//! container ports, only from the load balancer's group). Missing rules are added, and rules `up`
-//! added that the app no longer uses (a test port removed or moved, a service gone from the file)
-//! are revoked; `up` knows its own by their description, so rules a user added are left alone.
+//! container ports, only from the load balancer's group). Missing rules are added; rules a user
+//! added are left alone. Every rule `up` adds carries its description, so when a test listener
+//! goes, the sweep that deletes it closes that port's rules of `up`'s ([`close_port`]) and no
+//! others.
 
 use std::fmt;
 use std::time::Duration;
@@ -71,20 +72,17 @@ impl fmt::Display for Rule {
 /// The description of every rule `up` adds: how it tells its own rules from a user's.
 const OURS: &str = "pushdeploy";
 
-/// What a group lacks, or has of `up`'s that the app no longer uses.
+/// What a group lacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
     /// An ingress rule the app needs.
     MissingRule(Rule),
-    /// A rule `up` added that no part of the app uses any more (revoked).
-    StaleRule(Rule),
 }
 
 impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Drift::MissingRule(rule) => write!(f, "{rule}"),
-            Drift::StaleRule(rule) => write!(f, "revoke: {rule} (no longer used)"),
         }
     }
 }
@@ -144,27 +142,47 @@ pub fn missing_rules(desired: &[Rule], existing: &[Rule]) -> Vec<Drift> {
         .collect()
 }
 
-/// Rules `up` added (`ours`) that `desired` no longer has. None while a source is still to be
-/// created (a plan before the load balancer's group exists): nothing can be matched against it.
-pub fn stale_rules(desired: &[Rule], ours: &[Rule]) -> Vec<Drift> {
-    if desired.iter().any(|r| r.source == Source::NewGroup) {
-        return Vec::new();
-    }
-    ours.iter()
-        .filter(|r| !desired.contains(r))
-        .cloned()
-        .map(Drift::StaleRule)
-        .collect()
-}
-
 /// The tcp rules of a group's permissions, one per source.
 pub fn flatten(perms: &[IpPermission]) -> Vec<Rule> {
     rules_in(perms, |_| true)
 }
 
-/// The tcp rules `up` added to a group (those with its description).
-pub fn flatten_ours(perms: &[IpPermission]) -> Vec<Rule> {
-    rules_in(perms, |description| description == Some(OURS))
+/// The tcp rules `up` added to a group (those with its description) for exactly `port`.
+pub fn ours_on_port(perms: &[IpPermission], port: i32) -> Vec<Rule> {
+    (rules_in(perms, |description| description == Some(OURS)).into_iter())
+        .filter(|r| r.from == port && r.to == port)
+        .collect()
+}
+
+/// Closes `port` in group `id`: revokes the rules `up` added for it (a test listener's, once
+/// the listener is gone), one call each, since in a VPC other than the default EC2 revokes none
+/// of a batch when one is missing (RevokeSecurityGroupIngress reference). A rule already gone
+/// (a resend after a lost answer) or a group gone is the outcome wanted.
+///
+/// IAM: `ec2:DescribeSecurityGroups`, `ec2:RevokeSecurityGroupIngress`.
+pub async fn close_port(ctx: &Context, id: &str, port: i32) -> Result<(), CliError> {
+    let ec2 = ctx.ec2();
+    let groups = match ec2.describe_security_groups().group_ids(id).send().await {
+        Ok(out) => out.security_groups.unwrap_or_default(),
+        Err(e) if e.code() == Some("InvalidGroup.NotFound") => return Ok(()),
+        Err(e) => return Err(aws("ec2:DescribeSecurityGroups", e)),
+    };
+    let rules = groups
+        .first()
+        .map_or_else(Vec::new, |g| ours_on_port(g.ip_permissions(), port));
+    for rule in &rules {
+        let sent = (ec2.revoke_security_group_ingress())
+            .group_id(id)
+            .ip_permissions(permission(rule, None))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => {}
+            Err(e) if matches!(e.code(), Some("InvalidPermission.NotFound" | "InvalidGroup.NotFound")) => {}
+            Err(e) => return Err(aws("ec2:RevokeSecurityGroupIngress", e)),
+        }
+    }
+    Ok(())
 }
 
 /// The tcp rules of `perms` whose description `keep` accepts, one per source.
@@ -327,29 +345,6 @@ impl SecurityGroup {
             Err(e) => Err(aws("ec2:AuthorizeSecurityGroupIngress", e)),
         }
     }
-
-    /// Revokes `rules`, one call each: in a VPC other than the default, EC2 revokes none of a
-    /// batch when one is missing (RevokeSecurityGroupIngress reference).
-    ///
-    /// IAM: `ec2:RevokeSecurityGroupIngress`.
-    async fn revoke(&self, ctx: &Context, id: &str, rules: &[Rule]) -> Result<(), CliError> {
-        let ec2 = ctx.ec2();
-        for rule in rules {
-            let sent = (ec2.revoke_security_group_ingress())
-                .group_id(id)
-                .ip_permissions(permission(rule, None))
-                .send()
-                .await;
-            match sent {
-                Ok(_) => {}
-                // Gone already (a run cut short after sending, whose answer was lost, or a user):
-                // the outcome wanted. The default VPC answers no error but lists it as unknown.
-                Err(e) if e.code() == Some("InvalidPermission.NotFound") => {}
-                Err(e) => return Err(aws("ec2:RevokeSecurityGroupIngress", e)),
-            }
-        }
-        Ok(())
-    }
 }
 
 /// A group as it exists.
@@ -359,8 +354,6 @@ pub struct Observed {
     pub id: String,
     /// Its tcp ingress rules.
     pub rules: Vec<Rule>,
-    /// Those of them `up` added.
-    pub ours: Vec<Rule>,
 }
 
 /// The group named `name` in the VPC, with its ingress rules.
@@ -386,7 +379,6 @@ pub async fn find(ctx: &Context, vpc_id: &str, name: &str) -> Result<Option<Obse
             found = Some(Observed {
                 id,
                 rules: flatten(g.ip_permissions()),
-                ours: flatten_ours(g.ip_permissions()),
             });
         }
     }
@@ -415,10 +407,7 @@ impl Resource for SecurityGroup {
     }
 
     fn diff(&self, observed: &Observed, facts: &Facts) -> Vec<Drift> {
-        let desired = self.desired(facts);
-        let mut drift = missing_rules(&desired, &observed.rules);
-        drift.extend(stale_rules(&desired, &observed.ours));
-        drift
+        missing_rules(&self.desired(facts), &observed.rules)
     }
 
     /// IAM: `ec2:CreateSecurityGroup`, `ec2:CreateTags`, `ec2:AuthorizeSecurityGroupIngress`.
@@ -444,7 +433,6 @@ impl Resource for SecurityGroup {
                     .group_id
                     .ok_or_else(|| crate::error::missing("ec2:CreateSecurityGroup", "GroupId"))?,
                 rules: Vec::new(),
-                ours: Vec::new(),
             },
             // Created by a run that was cut short after sending (EC2 models no error type: the
             // code is the contract).
@@ -454,20 +442,16 @@ impl Resource for SecurityGroup {
             Err(e) => return Err(aws("ec2:CreateSecurityGroup", e)),
         };
         let missing: Vec<Rule> = (missing_rules(&self.desired(facts), &found.rules).into_iter())
-            .filter_map(|d| match d {
-                Drift::MissingRule(r) => Some(r),
-                Drift::StaleRule(_) => None,
-            })
+            .map(|Drift::MissingRule(r)| r)
             .collect();
         self.authorize(ctx, &found.id, &missing).await?;
         Ok(Observed {
-            rules: [found.rules, missing.clone()].concat(),
-            ours: [found.ours, missing].concat(),
+            rules: [found.rules, missing].concat(),
             id: found.id,
         })
     }
 
-    /// IAM: `ec2:AuthorizeSecurityGroupIngress`, `ec2:RevokeSecurityGroupIngress`.
+    /// IAM: `ec2:AuthorizeSecurityGroupIngress`.
     async fn apply(
         &self,
         ctx: &Context,
@@ -476,16 +460,8 @@ impl Resource for SecurityGroup {
         _: &Facts,
         _: &Step,
     ) -> Result<(), CliError> {
-        let (mut missing, mut stale) = (Vec::new(), Vec::new());
-        for d in drift {
-            match d {
-                Drift::MissingRule(r) => missing.push(r.clone()),
-                Drift::StaleRule(r) => stale.push(r.clone()),
-            }
-        }
-        // The new rule first: a port that moves is never closed in between.
-        self.authorize(ctx, &observed.id, &missing).await?;
-        self.revoke(ctx, &observed.id, &stale).await
+        let rules: Vec<Rule> = drift.iter().map(|Drift::MissingRule(r)| r.clone()).collect();
+        self.authorize(ctx, &observed.id, &rules).await
     }
 
     /// IAM: `ec2:DeleteSecurityGroup`.
@@ -581,34 +557,24 @@ mod tests {
     }
 
     #[test]
-    fn only_rules_up_added_and_no_longer_uses_are_revoked() {
-        let test_port = alb_rules(false, &[8080]);
+    fn a_port_closes_only_on_the_rules_up_added_for_it() {
         let user = IpPermission::builder()
             .ip_protocol("tcp")
-            .from_port(9000)
-            .to_port(9000)
+            .from_port(8080)
+            .to_port(8080)
             .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").description("mine").build())
             .build();
-        let perms: Vec<IpPermission> = (test_port.iter().map(|r| permission(r, Some(OURS))))
+        let perms: Vec<IpPermission> = (alb_rules(false, &[8080, 8081]).iter())
+            .map(|r| permission(r, Some(OURS)))
             .chain([user])
             .collect();
-        let ours = flatten_ours(&perms);
-        assert_eq!(ours, test_port, "the user's rule is not ours");
-        assert_eq!(flatten(&perms).len(), 5);
-        let stale: Vec<String> = (stale_rules(&alb_rules(false, &[]), &ours).iter())
-            .map(ToString::to_string)
-            .collect();
+        let closed: Vec<String> = ours_on_port(&perms, 8080).iter().map(ToString::to_string).collect();
         assert_eq!(
-            stale,
-            [
-                "revoke: allow tcp 8080 from 0.0.0.0/0 (no longer used)",
-                "revoke: allow tcp 8080 from ::/0 (no longer used)"
-            ]
+            closed,
+            ["allow tcp 8080 from 0.0.0.0/0", "allow tcp 8080 from ::/0"],
+            "not the user's, not 8081's"
         );
-        assert!(stale_rules(&test_port, &ours).is_empty());
-        // Before the load balancer's group exists nothing can be matched: nothing is stale.
-        let old = task_rules(Some("sg-old"), &[8080]);
-        assert_eq!(stale_rules(&task_rules(Some("sg-new"), &[8080]), &old).len(), 1);
-        assert!(stale_rules(&task_rules(None, &[8080]), &old).is_empty());
+        assert!(ours_on_port(&perms, 9000).is_empty());
+        assert_eq!(flatten(&perms).len(), 7);
     }
 }
