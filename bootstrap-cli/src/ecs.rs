@@ -53,24 +53,13 @@ impl Revision {
 ///
 /// IAM: `ecs:DescribeServices`.
 pub async fn describe_service(ctx: &Context, cluster: &str, service: &str) -> Result<Option<EcsService>, CliError> {
-    let out = ctx
-        .ecs()
-        .describe_services()
-        .cluster(cluster)
-        .services(service)
-        .include(ServiceField::Tags)
-        .send()
-        .await;
-    match out {
-        Ok(out) => Ok(out.services.unwrap_or_default().into_iter().find(is_active)),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => Ok(None),
-        Err(e) => Err(aws("ecs:DescribeServices", e)),
-    }
+    let mut found = describe_services(ctx, cluster, &[service.to_string()]).await?;
+    Ok(found.remove(service).flatten())
 }
 
 /// Services `names` of `cluster` (with tags), ten to a DescribeServices call (its limit): each
 /// name maps to the service when it is ACTIVE, else to `None` (all `None` when the cluster does
-/// not exist), as [`describe_service`] answers one.
+/// not exist). [`describe_service`] is the same for one.
 ///
 /// IAM: `ecs:DescribeServices`.
 pub async fn describe_services(
@@ -198,14 +187,19 @@ pub async fn deployment_in_progress(
     else {
         return Ok((status, None));
     };
-    let out = (ctx
-        .ecs()
-        .describe_service_deployments()
+    Ok((status, describe_deployment(ctx, arn).await?))
+}
+
+/// The service deployment `arn`, as DescribeServiceDeployments has it.
+///
+/// IAM: `ecs:DescribeServiceDeployments`.
+pub async fn describe_deployment(ctx: &Context, arn: &str) -> Result<Option<ServiceDeployment>, CliError> {
+    let out = (ctx.ecs().describe_service_deployments())
         .service_deployment_arns(arn)
         .send()
-        .await)
+        .await
         .map_err(|e| aws("ecs:DescribeServiceDeployments", e))?;
-    Ok((status, out.service_deployments.unwrap_or_default().into_iter().next()))
+    Ok(out.service_deployments.unwrap_or_default().into_iter().next())
 }
 
 /// The task definition of a service revision.

@@ -136,12 +136,7 @@ pub async fn answer(ctx: &Context, app: &App, service: &str, approve: bool) -> R
 /// IAM: `ecs:DescribeServiceDeployments`.
 async fn answered_as(ctx: &Context, arn: &str, hook_id: &str, approve: bool) -> Result<bool, CliError> {
     use aws_sdk_ecs::types::DeploymentLifecycleHookStatus as Hook;
-    let out = (ctx.ecs().describe_service_deployments())
-        .service_deployment_arns(arn)
-        .send()
-        .await
-        .map_err(|e| aws("ecs:DescribeServiceDeployments", e))?;
-    let Some(deployment) = out.service_deployments().first() else {
+    let Some(deployment) = crate::ecs::describe_deployment(ctx, arn).await? else {
         return Ok(false);
     };
     let hook = (deployment.lifecycle_hook_details().iter())

@@ -377,14 +377,8 @@ async fn stop_active(
 ///
 /// IAM: `ecs:DescribeServiceDeployments`.
 async fn rolling_back(ctx: &Context, arn: &str) -> Result<bool, CliError> {
-    let out = (ctx.ecs().describe_service_deployments())
-        .service_deployment_arns(arn)
-        .send()
-        .await
-        .map_err(|e| aws("ecs:DescribeServiceDeployments", e))?;
-    Ok((out.service_deployments().first())
-        .and_then(|d| d.status())
-        .is_some_and(|s| s.as_str().starts_with("ROLLBACK_")))
+    let deployment = crate::ecs::describe_deployment(ctx, arn).await?;
+    Ok((deployment.as_ref().and_then(|d| d.status())).is_some_and(|s| s.as_str().starts_with("ROLLBACK_")))
 }
 
 /// The pause tag's value: who (the caller's ARN), when, from which revision to which.

@@ -361,13 +361,7 @@ async fn latest_rollback(
     else {
         return Ok(None);
     };
-    let described = ecs
-        .describe_service_deployments()
-        .service_deployment_arns(&arn)
-        .send()
-        .await
-        .map_err(|e| aws("ecs:DescribeServiceDeployments", e))?;
-    let Some(deployment) = described.service_deployments().first() else {
+    let Some(deployment) = crate::ecs::describe_deployment(ctx, &arn).await? else {
         return Ok(None);
     };
     let failed_arn = deployment.target_service_revision().and_then(|r| r.arn());
@@ -394,12 +388,12 @@ async fn latest_rollback(
             .find(|r| arn.is_some() && r.service_revision_arn() == arn)
             .and_then(|r| r.task_definition())
     };
-    let by = match triggered_alarms(deployment) {
+    let by = match triggered_alarms(&deployment) {
         Some(_) => RolledBackBy::Alarm,
         None => RolledBackBy::CircuitBreaker,
     };
     Ok(
-        circuit_breaker_rollback(deployment, task_definition(failed_arn), task_definition(back_arn))
+        circuit_breaker_rollback(&deployment, task_definition(failed_arn), task_definition(back_arn))
             .map(|text| (by, text)),
     )
 }

@@ -579,11 +579,7 @@ impl Resource for Service {
     }
 
     async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<EcsService>, CliError> {
-        // The task definition's look at the service (just before) is still fresh.
-        match facts.services.get(&self.name) {
-            Some(seen) => Ok(seen.clone()),
-            None => describe_service(ctx, &self.cluster, &self.name).await,
-        }
+        seen_or_described(ctx, facts, &self.cluster, &self.name).await
     }
 
     fn diff(&self, service: &EcsService, facts: &Facts) -> Vec<Drift> {
@@ -747,6 +743,22 @@ impl Resource for Service {
             Shift::Rolling => running,
             shift => format!("{running}, {}", shift_words(shift)),
         })
+    }
+}
+
+/// Service `name` as the facts have it (read ahead with the app's others, or by its task
+/// definition just before), else as ECS describes it now.
+///
+/// IAM: `ecs:DescribeServices`.
+pub async fn seen_or_described(
+    ctx: &Context,
+    facts: &Facts,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<EcsService>, CliError> {
+    match facts.services.get(name) {
+        Some(seen) => Ok(seen.clone()),
+        None => describe_service(ctx, cluster, name).await,
     }
 }
 

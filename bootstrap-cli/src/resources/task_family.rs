@@ -530,11 +530,7 @@ impl Resource for TaskFamily {
     }
 
     async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<Observed>, CliError> {
-        // The app's services were read together (ten to a call) before anything else.
-        let service = match facts.services.get(&self.service) {
-            Some(seen) => seen.clone(),
-            None => describe_service(ctx, &self.cluster, &self.service).await?,
-        };
+        let service = super::service::seen_or_described(ctx, facts, &self.cluster, &self.service).await?;
         let arn = match service.as_ref().and_then(|s| s.task_definition()) {
             Some(running) => running.to_string(),
             None => match active_revisions(ctx, &self.family).await?.into_iter().next() {
