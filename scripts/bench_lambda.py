@@ -5,6 +5,7 @@ emulator (tests/emulator/pushdeploy_emulator.py) served over HTTPS, every proces
     .venv/bin/python scripts/bench_lambda.py burst --function BIN --cli BIN \\
         [--events 20] [--services 4] [--processes 2] [--tls] [--timeout 120]
     .venv/bin/python scripts/bench_lambda.py converged --function BIN --cli BIN [--services 5,10] [--runs 3]
+    .venv/bin/python scripts/bench_lambda.py critical --function BIN --cli BIN [--services 3] [--scale 0.25]
 
 `first`: cold starts. Per run a new image in ECR, a fresh function process, one push event:
 process start -> init done (its first GET /next) -> answer posted, and how much of that the
@@ -19,6 +20,12 @@ RegisterTaskDefinition and UpdateService per (service, image digest).
 --runs times each of a converged `up`, `plan` and `status` (the release CLI, one process each):
 wall time (median), the AWS requests each made (from the emulator's timing log) by operation,
 and the emulator's share of the wall time.
+
+`critical`: a fresh `up` and a fresh `up --wait` of an app of S services, each in an account of
+its own (no ECS service-linked role yet, as a new user's), with the emulator's AWS delays
+(PUSHDEPLOY_EMULATOR_DELAYS=aws, scaled by --scale): wall time beside the longest dependency
+chain `up -v` reports (each resource's own time: its calls and its waits), and the sum of the
+resources' own times (what one after the other would take).
 
 The emulator serves HTTPS with a throwaway CA's leaf certificate for 127.0.0.1/localhost; the
 function and the CLI trust the CA through SSL_CERT_FILE (rustls-native-certs), boto3 through
@@ -391,6 +398,8 @@ class Bench:
             argv.append("--keep-alive")
         env = dict(os.environ, PUSHDEPLOY_EMULATOR_TIMING_LOG=self.timing_log,
                    PUSHDEPLOY_EMULATOR_REQUEST_LOG=self.request_log)
+        if getattr(args, "scale", None) is not None:
+            env.update(PUSHDEPLOY_EMULATOR_DELAYS="aws", PUSHDEPLOY_EMULATOR_TIME_SCALE=str(args.scale))
         say(f"starting the emulator on {'https' if tls else 'http'}://127.0.0.1:{self.port} (work dir {self.work})")
         self.emulator_log = open(os.path.join(self.work, "emulator.log"), "wb")
         self.emulator = spawn(argv, env=env, stdout=self.emulator_log, stderr=subprocess.STDOUT)
@@ -422,8 +431,9 @@ class Bench:
         else:
             shutil.rmtree(self.work, ignore_errors=True)
 
-    def cli(self, cli: str, args: list[str], cwd: str) -> tuple[float, Any]:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"), **self.aws_env}
+    def cli(self, cli: str, args: list[str], cwd: str, env_extra: dict[str, str] | None = None) -> tuple[float, Any]:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"), **self.aws_env,
+               **(env_extra or {})}
         t = time.time()
         proc = spawn([cli, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
@@ -432,6 +442,7 @@ class Bench:
             stop(proc)
             raise RuntimeError(f"{cli} {' '.join(args)} timed out")
         seconds = time.time() - t
+        self.last_stderr = err.decode()
         if proc.returncode != 0:
             raise RuntimeError(f"{cli} {' '.join(args)} failed ({proc.returncode}): {err.decode()[-3000:]}")
         try:
@@ -847,10 +858,52 @@ def converged(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+CHAIN = re.compile(r"converged in ([0-9.]+)s \(one resource after another: ([0-9.]+)s\); "
+                   r"longest dependency chain ([0-9.]+)s: (.*)$", re.M)
+
+
+def critical(args: argparse.Namespace) -> dict[str, Any]:
+    bench = Bench(args, tls=False)
+    services = [f"svc{k}" for k in range(args.services)]
+    result: dict[str, Any] = {"services": args.services, "scale": args.scale, "runs": []}
+    for n, command in enumerate((["up", "-v", "--output", "json"], ["up", "--wait", "-v", "--output", "json"])):
+        app = f"crit{n}"
+        app_dir = os.path.join(bench.work, app)
+        os.makedirs(app_dir)
+        with open(os.path.join(app_dir, "pushdeploy.toml"), "w") as f:
+            f.write(app_file(app, services))
+        # An account of its own: no service-linked role yet, nothing created, as a new user's.
+        key = f"PDACCT{200000000000 + n:012d}XX"
+        say(f"pushdeploy {' '.join(command)}: app {app}, {args.services} services, account {key[6:18]}")
+        t0 = time.time()
+        seconds, _ = bench.cli(args.cli, command, app_dir, {"AWS_ACCESS_KEY_ID": key})
+        reqs = bench.timings(t0, time.time())
+        found = CHAIN.search(bench.last_stderr)
+        if not found:
+            raise RuntimeError(f"`up -v` printed no timing line: {bench.last_stderr[-2000:]}")
+        converge_s, serial_s, chain_s, chain = (float(found.group(1)), float(found.group(2)),
+                                                float(found.group(3)), found.group(4))
+        entry = {
+            "command": " ".join(command[:2] if "--wait" in command else command[:1]),
+            "seconds": r3(seconds),
+            "converge_s": converge_s,
+            "chain_s": chain_s,
+            "serial_s": serial_s,
+            "wall_over_chain": r3(converge_s / chain_s) if chain_s else None,
+            "chain": chain,
+            "requests": len(reqs),
+            "waits": [line for line in bench.last_stderr.splitlines() if line.startswith("waiting for")],
+        }
+        say(f"  {seconds:.2f}s in all; converge {converge_s:.2f}s beside a chain of {chain_s:.2f}s "
+            f"(one after the other: {entry['serial_s']:.2f}s); {len(reqs)} requests")
+        result["runs"].append(entry)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("first", "burst", "converged"):
+    for name in ("first", "burst", "converged", "critical"):
         p = sub.add_parser(name)
         p.add_argument("--function", required=True, help="the pushdeploy-lambda binary")
         p.add_argument("--cli", required=True, help="the pushdeploy CLI binary")
@@ -870,12 +923,15 @@ def main() -> None:
     c = sub.choices["converged"]
     c.add_argument("--services", default="5,10", help="app sizes, comma-separated")
     c.add_argument("--runs", type=int, default=3)
+    k = sub.choices["critical"]
+    k.add_argument("--services", type=int, default=3)
+    k.add_argument("--scale", type=float, default=0.25, help="AWS's delays times this (1: as on AWS)")
     args = parser.parse_args()
     for binary in (args.function, args.cli):
         if not os.access(binary, os.X_OK):
             parser.error(f"{binary} is not an executable")
     args.function, args.cli = os.path.abspath(args.function), os.path.abspath(args.cli)
-    result = {"first": first, "burst": burst, "converged": converged}[args.command](args)
+    result = {"first": first, "burst": burst, "converged": converged, "critical": critical}[args.command](args)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

@@ -87,6 +87,15 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// A line for `-v` (text, not a terminal): what is worth knowing but not worth a step.
+    pub fn note(&self, line: &str) {
+        if self.lines == Lines::Every {
+            eprintln!("{line}");
+        }
+    }
+}
+
 impl Step {
     /// Updates what the step is doing: the spinner's message on a terminal; elsewhere what the
     /// next heartbeat says.

@@ -22,6 +22,17 @@ Timing knobs (environment, seconds; the defaults suit the tests):
     PUSHDEPLOY_EMULATOR_INVISIBLE_CALLS      calls that do not see a new security group,
                                              instance profile or launch template yet (1)
     PUSHDEPLOY_EMULATOR_TABLE_CREATE_SECONDS a new DynamoDB table CREATING -> ACTIVE (1)
+    PUSHDEPLOY_EMULATOR_LATENCY_SECONDS      every AWS request answered this much later, waited
+                                             outside the one-request-at-a-time lock, as AWS serves
+                                             requests side by side (0)
+    PUSHDEPLOY_EMULATOR_LOAD_BALANCER_SECONDS  a new load balancer `provisioning` -> `active` (0)
+    PUSHDEPLOY_EMULATOR_INSTANCE_PROFILE_SECONDS  a new instance profile refused by
+                                             CreateAutoScalingGroup, beside the invisible calls (0)
+    PUSHDEPLOY_EMULATOR_INSTANCE_JOIN_SECONDS  an Auto Scaling group's new instance launched ->
+                                             its ECS agent registered with the cluster (0)
+    PUSHDEPLOY_EMULATOR_DELAYS=aws           every delay above as AWS takes it (AWS_DELAYS below,
+                                             each with its source), times
+    PUSHDEPLOY_EMULATOR_TIME_SCALE           (1; 0.1 runs AWS's waits ten times faster)
     PUSHDEPLOY_EMULATOR_REQUEST_LOG          append every AWS request (principal, service,
                                              operation, parameters) to this file, one JSON
                                              line each, for the IAM proof (tests/iam)
@@ -129,7 +140,39 @@ SETTINGS: dict[str, float] = {
     "slr_propagation_seconds": _env_float("PUSHDEPLOY_EMULATOR_SLR_PROPAGATION_SECONDS", 5.0),
     "invisible_calls": _env_float("PUSHDEPLOY_EMULATOR_INVISIBLE_CALLS", 1),
     "table_create_seconds": _env_float("PUSHDEPLOY_EMULATOR_TABLE_CREATE_SECONDS", 1.0),
+    "latency_seconds": _env_float("PUSHDEPLOY_EMULATOR_LATENCY_SECONDS", 0.0),
+    "load_balancer_seconds": _env_float("PUSHDEPLOY_EMULATOR_LOAD_BALANCER_SECONDS", 0.0),
+    "instance_profile_seconds": _env_float("PUSHDEPLOY_EMULATOR_INSTANCE_PROFILE_SECONDS", 0.0),
+    "instance_join_seconds": _env_float("PUSHDEPLOY_EMULATOR_INSTANCE_JOIN_SECONDS", 0.0),
 }
+
+# The waits a fresh `up` meets on AWS (PUSHDEPLOY_EMULATOR_DELAYS=aws), in seconds. AWS documents
+# none of these figures; each is the public measurement named beside it (single runs, mostly
+# us-east-1: typical, not bounds). docs/benchmarks.md ("`up` on its critical path") quotes them.
+AWS_DELAYS: dict[str, float] = {
+    # One control-plane call, client in the region: an EKS DescribeCluster in the 114-171 ms
+    # bucket (aws/karpenter-provider-aws#5302); SSM GetParameters 50 ms, PutParameter 80 ms in
+    # X-Ray traces (github-aws-runners/terraform-aws-github-runner#5327).
+    "latency_seconds": 0.1,
+    # ALB provisioning -> active: Terraform's aws_lb (which waits for `active`) "Creation
+    # complete after 2m19s" (turbot/steampipe-plugin-aws#792); "no more than 5" minutes on most
+    # runs (hashicorp/terraform#24799).
+    "load_balancer_seconds": 140.0,
+    # Instance profile unusable by Auto Scaling: created 08:13:06, "Invalid IAM Instance Profile
+    # name" at 08:13:09, accepted at 08:13:40 (eksctl-io/eksctl#8039): 3-34 s.
+    "instance_profile_seconds": 15.0,
+    # Instance launched -> ECS agent connected: 11:48:41 -> 11:49:22 (aws/amazon-ecs-agent#2309).
+    "instance_join_seconds": 41.0,
+    # ECS service-linked role: a fix "works within ~10-20 seconds when the service-linked role has
+    # to be created" (gravitational/teleport#44194).
+    "slr_propagation_seconds": 15.0,
+    # DynamoDB CreateTable: the API reference gives no time ("DynamoDB immediately returns a
+    # response with a TableStatus of CREATING"); no public measurement found. An assumption.
+    "table_create_seconds": 10.0,
+}
+if os.environ.get("PUSHDEPLOY_EMULATOR_DELAYS") == "aws":
+    _scale = _env_float("PUSHDEPLOY_EMULATOR_TIME_SCALE", 1.0)
+    SETTINGS.update({name: seconds * _scale for name, seconds in AWS_DELAYS.items()})
 
 BAD_IMAGES: set[str] = set()
 CAPACITY_PROVIDER_FAILURES: dict[str, str] = {}
@@ -275,7 +318,16 @@ _original_create_profile = iam_models.IAMBackend.create_instance_profile
 def _create_instance_profile(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
     profile = _original_create_profile(self, name, *args, **kwargs)
     INVISIBLE.created("autoscaling:CreateAutoScalingGroup", f"{self.account_id}:{name}")
+    PROFILES_CREATED[f"{self.account_id}:{name}"] = time.time()
     return profile
+
+
+PROFILES_CREATED: dict[str, float] = {}
+
+
+def _profile_propagating(key: str) -> bool:
+    """Whether the instance profile `account:name` is younger than instance_profile_seconds."""
+    return time.time() - PROFILES_CREATED.get(key, 0.0) < SETTINGS["instance_profile_seconds"]
 
 
 iam_models.IAMBackend.create_instance_profile = _create_instance_profile
@@ -373,7 +425,8 @@ def _create_auto_scaling_group(self: Any, name: str, *args: Any, **kwargs: Any) 
         lt = ec2.launch_templates[ec2.launch_template_name_to_ids[template_name]]
         data = lt.latest_version().data if hasattr(lt, "latest_version") else {}
         profile = _profile_name(data or {})
-        if profile and INVISIBLE.hidden("autoscaling:CreateAutoScalingGroup", f"{self.account_id}:{profile}"):
+        key = f"{self.account_id}:{profile}"
+        if profile and (INVISIBLE.hidden("autoscaling:CreateAutoScalingGroup", key) or _profile_propagating(key)):
             # Auto Scaling checks the template's instance profile; a new one is not visible yet
             # (seen on AWS: terraform-provider-aws #5633, eksctl #8039).
             raise AsgValidationError(
@@ -488,11 +541,26 @@ def _create_load_balancer(self: Any, name: str, *args: Any, **kwargs: Any) -> An
     for lb in self.load_balancers.values():
         if lb.name == name:
             return lb
-    return _original_create_lb(self, name, *args, **kwargs)
+    balancer = _original_create_lb(self, name, *args, **kwargs)
+    balancer.pushdeploy_created = time.time()
+    return balancer
 
 
 elbv2_models.ELBv2Backend.create_listener = _create_listener
 elbv2_models.ELBv2Backend.create_load_balancer = _create_load_balancer
+_original_activate = elbv2_models.FakeLoadBalancer.activate
+
+
+def _activate(self: Any) -> None:
+    # ELB user guide, "Load balancer state": `provisioning`, "The load balancer is being set up",
+    # for load_balancer_seconds after CreateLoadBalancer (moto: active at the first describe).
+    created = getattr(self, "pushdeploy_created", None)
+    if created is not None and time.time() - created < SETTINGS["load_balancer_seconds"]:
+        return
+    _original_activate(self)
+
+
+elbv2_models.FakeLoadBalancer.activate = _activate
 
 # ---------------------------------------------------------------------------------------------
 # ECS
@@ -2374,6 +2442,10 @@ def _agent_instances(account: str, region: str, cluster: str) -> list[str]:
         if _cluster_of_user_data(version.data.get("UserData")) != cluster:
             continue
         for state in group.instance_states:
+            launched = getattr(state.instance, "launch_time", None)
+            age = (utcnow() - launched).total_seconds() if isinstance(launched, datetime.datetime) else None
+            if age is not None and age < SETTINGS["instance_join_seconds"]:
+                continue  # still booting: the agent has not connected yet
             if state.lifecycle_state == "InService":
                 suffix = uuid.uuid5(uuid.NAMESPACE_URL, state.instance.id).hex
                 arns.append(f"arn:aws:ecs:{region}:{account}:container-instance/{cluster}/{suffix}")
@@ -2859,6 +2931,8 @@ class StrictApp:
         return self._handle(environ, request, start_response)
 
     def _handle(self, environ: dict[str, Any], request: bytes, start_response: Any) -> Any:
+        if SETTINGS["latency_seconds"] > 0:
+            time.sleep(SETTINGS["latency_seconds"])
         with LOCK:
             if TIMING_LOG:
                 environ["pushdeploy.locked_at"] = time.time()

@@ -319,7 +319,7 @@ pub async fn run(args: AppArgs, global: &GlobalArgs) -> Result<ExitCode, CliErro
 pub async fn status(app: &App, ctx: &Context) -> Result<Status, CliError> {
     let list = resources::inventory(app, Options::default());
     let known = resources::read_ahead(app, ctx).await?;
-    let (reports, facts) = resources::converge(&list, ctx, Mode::Preview, &Progress::silent(), known).await?;
+    let (reports, facts, _) = resources::converge(&list, ctx, Mode::Preview, &Progress::silent(), known).await?;
     let mut services = Vec::new();
     for s in app.services() {
         services.push(service_status(ctx, app, &s, &facts, &reports).await?);

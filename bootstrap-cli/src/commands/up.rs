@@ -155,7 +155,8 @@ pub async fn converge(
     let known = resources::read_ahead(app, ctx).await?;
     resources::service::check_switches(app, &known.services)?;
     let list = resources::inventory(app, options);
-    let (mut reports, facts) = resources::converge(&list, ctx, mode, progress, known).await?;
+    let (mut reports, facts, timing) = resources::converge(&list, ctx, mode, progress, known).await?;
+    progress.note(&timing.words(&list));
     reports.extend(not_in_file(app, ctx, &facts).await?);
     let settling = match mode {
         Mode::Apply => settling(app, &facts, &reports),
@@ -267,7 +268,9 @@ pub fn has_image(app: &App, facts: &Facts, service: &str) -> bool {
 }
 
 /// `up --wait`: the load balancer active, the instances joined to the cluster, and the
-/// services that have an image stable.
+/// services that have an image stable. The three are awaited side by side (AWS works on them at
+/// once: a load balancer provisions for minutes while instances boot and tasks start), so the
+/// wait is the longest of them, not their sum.
 ///
 /// IAM: `elasticloadbalancing:DescribeLoadBalancers`, `ecs:ListContainerInstances`,
 /// `ecs:DescribeServices`.
@@ -280,35 +283,43 @@ pub async fn wait_ready(
 ) -> Result<(), CliError> {
     let started = Instant::now();
     let left = || timeout.saturating_sub(started.elapsed());
-    if let Some(lb) = &facts.load_balancer {
+    let balancer = async {
+        let Some(lb) = &facts.load_balancer else {
+            return Ok(());
+        };
         let step = progress.step("waiting for the load balancer");
-        load_balancer::wait_available(ctx, lb, left(), &step).await?;
-        step.done("active");
-    }
+        finish(
+            &step,
+            load_balancer::wait_available(ctx, lb, left(), &step).await,
+            "active",
+        )
+    };
     // An app whose services all run on Fargate has no instances to wait for.
-    if app
-        .file
-        .services
-        .iter()
-        .any(|s| s.capacity == crate::app_file::Capacity::Ec2)
-    {
-        wait_instances(ctx, app, left(), progress).await?;
-    }
-    for s in app.services() {
-        if !has_image(app, facts, &s.spec.name) {
-            continue;
+    let ec2 = (app.file.services.iter()).any(|s| s.capacity == crate::app_file::Capacity::Ec2);
+    let instances = async {
+        match ec2 {
+            true => wait_instances(ctx, app, left(), progress).await,
+            false => Ok(()),
         }
-        let step = progress.step(&format!("waiting for service {} to be stable", s.spec.name));
-        let result = service::wait_stable(ctx, &app.names.cluster(), &s.spec.name, left()).await;
-        match result {
-            Ok(()) => step.done("stable"),
-            Err(e) => {
-                step.failed();
-                return Err(e);
-            }
-        }
-    }
+    };
+    let services = (app.services().into_iter())
+        .filter(|s| has_image(app, facts, &s.spec.name))
+        .map(|s| async move {
+            let step = progress.step(&format!("waiting for service {} to be stable", s.spec.name));
+            let waited = service::wait_stable(ctx, &app.names.cluster(), &s.spec.name, left()).await;
+            finish(&step, waited, "stable")
+        });
+    futures::try_join!(balancer, instances, futures::future::try_join_all(services))?;
     Ok(())
+}
+
+/// Ends `step` as `waited` did: done with `words`, or failed.
+fn finish(step: &crate::progress::Step, waited: Result<(), CliError>, words: &str) -> Result<(), CliError> {
+    match &waited {
+        Ok(()) => step.done(words),
+        Err(_) => step.failed(),
+    }
+    waited
 }
 
 /// `up --wait`: the app's instances joined to the cluster (at least `min_instances`).

@@ -19,7 +19,7 @@ use aws_sdk_cloudwatch::types::{
 };
 
 use super::facts::Facts;
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::{aws, CliError};
@@ -349,6 +349,11 @@ impl Resource for Alarm {
 
     fn kind(&self) -> &'static str {
         "alarm"
+    }
+
+    /// What it is converged after. The load balancer and target groups its metrics are of.
+    fn after(&self) -> After {
+        After::Kinds(&["load balancer", "target group"])
     }
 
     fn name(&self) -> String {

@@ -12,7 +12,7 @@ use aws_sdk_autoscaling::types::{
 };
 
 use super::facts::{need, Facts};
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -177,6 +177,11 @@ impl Resource for AutoScalingGroup {
 
     fn kind(&self) -> &'static str {
         "auto scaling group"
+    }
+
+    /// What it is converged after. Its launch template (and the VPC's subnets).
+    fn after(&self) -> After {
+        After::Kinds(&["launch template"])
     }
 
     fn name(&self) -> String {

@@ -12,7 +12,7 @@ use aws_sdk_ecs::types::{
 };
 
 use super::facts::{need, Facts};
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -186,6 +186,11 @@ impl Resource for CapacityProvider {
 
     fn kind(&self) -> &'static str {
         "capacity provider"
+    }
+
+    /// What it is converged after. Its Auto Scaling group, and the ECS service-linked role.
+    fn after(&self) -> After {
+        After::Kinds(&["auto scaling group", "service-linked role"])
     }
 
     fn name(&self) -> String {

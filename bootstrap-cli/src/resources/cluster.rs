@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_ecs::types::{Cluster as EcsCluster, ClusterField, ClusterSetting, ClusterSettingName, Tag};
 
 use super::facts::Facts;
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use super::service_linked_role::{self, may_be_propagating};
 use crate::app_file::App;
 use crate::context::Context;
@@ -98,6 +98,11 @@ impl Resource for Cluster {
 
     fn kind(&self) -> &'static str {
         "ecs cluster"
+    }
+
+    /// What it is converged after. The ECS service-linked role: CreateCluster assumes it.
+    fn after(&self) -> After {
+        After::Kinds(&["service-linked role"])
     }
 
     fn name(&self) -> String {

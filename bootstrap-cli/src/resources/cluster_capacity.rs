@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_ecs::types::CapacityProviderStrategyItem;
 
 use super::facts::{need, Facts};
-use super::model::Resource;
+use super::model::{After, Resource};
 use crate::app_file::{App, Capacity};
 use crate::context::Context;
 use crate::error::{aws, CliError};
@@ -126,6 +126,11 @@ impl Resource for ClusterCapacity {
 
     fn kind(&self) -> &'static str {
         "cluster capacity"
+    }
+
+    /// What it is converged after. The cluster and the capacity provider it attaches.
+    fn after(&self) -> After {
+        After::Kinds(&["ecs cluster", "capacity provider"])
     }
 
     fn name(&self) -> String {

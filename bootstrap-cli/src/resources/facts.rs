@@ -90,7 +90,7 @@ impl LoadBalancerFacts {
 }
 
 /// What earlier resources resolved to, for the later ones.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Facts {
     /// The region in use.
     pub region: String,
@@ -151,6 +151,56 @@ impl Facts {
         self.created
             .get(&(kind, name.to_string()))
             .is_some_and(|at| at.elapsed().map_or(true, |age| age < window))
+    }
+
+    /// Adds what one resource learnt (its `record`, which only ever adds) to what is known.
+    pub fn absorb(&mut self, learnt: Facts) {
+        let Facts {
+            region: _,
+            created,
+            vpc,
+            architecture,
+            security_groups,
+            roles,
+            instance_profile,
+            cluster,
+            repositories,
+            load_balancer,
+            target_groups,
+            alternate_target_groups,
+            production_rules,
+            listeners,
+            launch_template,
+            auto_scaling_group,
+            capacity_provider,
+            services,
+            revisions,
+            alarms,
+        } = learnt;
+        self.created.extend(created);
+        self.security_groups.extend(security_groups);
+        self.roles.extend(roles);
+        self.repositories.extend(repositories);
+        self.target_groups.extend(target_groups);
+        self.alternate_target_groups.extend(alternate_target_groups);
+        self.production_rules.extend(production_rules);
+        self.listeners.extend(listeners);
+        self.services.extend(services);
+        self.revisions.extend(revisions);
+        self.alarms.extend(alarms);
+        fn one<T>(mine: &mut Option<T>, theirs: Option<T>) {
+            if theirs.is_some() {
+                *mine = theirs;
+            }
+        }
+        one(&mut self.vpc, vpc);
+        one(&mut self.architecture, architecture);
+        one(&mut self.instance_profile, instance_profile);
+        one(&mut self.cluster, cluster);
+        one(&mut self.load_balancer, load_balancer);
+        one(&mut self.launch_template, launch_template);
+        one(&mut self.auto_scaling_group, auto_scaling_group);
+        one(&mut self.capacity_provider, capacity_provider);
     }
 
     /// Records when AWS says the resource was created.

@@ -5,7 +5,7 @@ use std::fmt;
 use aws_sdk_iam::types::Tag;
 
 use super::facts::Facts;
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -110,6 +110,11 @@ impl Resource for InstanceProfile {
 
     fn kind(&self) -> &'static str {
         "instance profile"
+    }
+
+    /// What it is converged after. The instances' role, which it holds.
+    fn after(&self) -> After {
+        After::Kinds(&["iam role"])
     }
 
     fn name(&self) -> String {

@@ -11,7 +11,7 @@ use aws_sdk_ec2::types::InstanceType as Ec2InstanceType;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::facts::{Architecture, Facts};
-use super::model::{Lifetime, NoDrift, Resource};
+use super::model::{After, Lifetime, NoDrift, Resource};
 use crate::app_file::{App, Capacity};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -86,6 +86,11 @@ impl Resource for InstanceType {
 
     fn kind(&self) -> &'static str {
         "instance type"
+    }
+
+    /// What it is converged after. Nothing: it is read, never made.
+    fn after(&self) -> After {
+        After::Kinds(&[])
     }
 
     fn name(&self) -> String {

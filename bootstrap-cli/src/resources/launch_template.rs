@@ -16,7 +16,7 @@ use base64::Engine as _;
 
 use super::facts::Architecture;
 use super::facts::{need, Facts, GroupRole};
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -265,6 +265,11 @@ impl Resource for LaunchTemplate {
 
     fn kind(&self) -> &'static str {
         "launch template"
+    }
+
+    /// What it is converged after. The instances' security group and instance profile (and the instance type's architecture).
+    fn after(&self) -> After {
+        After::Kinds(&["security group", "instance profile"])
     }
 
     fn name(&self) -> String {

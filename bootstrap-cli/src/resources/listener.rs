@@ -12,7 +12,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::facts::{need, Facts, GroupRole};
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use super::security_group;
 use crate::app_file::{App, AppService};
 use crate::context::Context;
@@ -367,6 +367,12 @@ impl Resource for Listener {
 
     fn kind(&self) -> &'static str {
         "listener"
+    }
+
+    /// What it is converged after. The load balancer, the target groups it forwards to and
+    /// the security group its port opens in.
+    fn after(&self) -> After {
+        After::Kinds(&["load balancer", "target group", "security group"])
     }
 
     fn name(&self) -> String {

@@ -11,7 +11,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 use super::facts::{need, Facts};
 use super::listener::Action;
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -261,6 +261,11 @@ impl Resource for ListenerRule {
 
     fn kind(&self) -> &'static str {
         "listener rule"
+    }
+
+    /// What it is converged after. The listener it is on and the target groups it forwards to.
+    fn after(&self) -> After {
+        After::Kinds(&["listener", "target group"])
     }
 
     fn name(&self) -> String {

@@ -10,7 +10,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::facts::{need, Facts, GroupRole, LoadBalancerFacts};
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -97,6 +97,11 @@ impl Resource for LoadBalancer {
 
     fn kind(&self) -> &'static str {
         "load balancer"
+    }
+
+    /// What it is converged after. Its security group (and the VPC's subnets).
+    fn after(&self) -> After {
+        After::Kinds(&["security group"])
     }
 
     fn name(&self) -> String {

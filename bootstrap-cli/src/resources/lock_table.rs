@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 use pushdeploy::lock::{KEY, TTL_ATTRIBUTE};
 
 use super::facts::Facts;
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -167,6 +167,11 @@ impl Resource for LockTable {
 
     fn kind(&self) -> &'static str {
         "lock table"
+    }
+
+    /// What it is converged after. Nothing: the function is its only user.
+    fn after(&self) -> After {
+        After::Kinds(&[])
     }
 
     fn name(&self) -> String {

@@ -7,7 +7,7 @@
 use std::fmt;
 
 use super::facts::Facts;
-use super::model::{Detail, Lifetime, Resource, APP_TAG};
+use super::model::{After, Detail, Lifetime, Resource, APP_TAG};
 use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::{aws, CliError};
@@ -109,6 +109,11 @@ impl Resource for LogGroup {
 
     fn kind(&self) -> &'static str {
         "log group"
+    }
+
+    /// What it is converged after. Nothing.
+    fn after(&self) -> After {
+        After::Kinds(&[])
     }
 
     fn name(&self) -> String {

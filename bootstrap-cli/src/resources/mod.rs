@@ -1,9 +1,11 @@
 //! The app's AWS resources, one module per kind, each following [`model::Resource`].
 //!
 //! [`inventory`] lists the app's resources in dependency order. `up` and `plan` converge along
-//! it ([`converge`]), `status` observes along it, and `down` deletes along it reversed
-//! ([`teardown`]). What one resource learns (an id, an ARN) later ones read from
-//! [`facts::Facts`]. A new kind is its module, its `pub mod` line and its line in [`inventory`].
+//! it ([`converge`]), each resource once the kinds it uses are done ([`model::After`]), side by
+//! side; `status` observes the same way, and `down` deletes along it reversed ([`teardown`]).
+//! What one resource learns (an id, an ARN) later ones read from [`facts::Facts`]. A new kind is
+//! its module, its `pub mod` line and its line in [`inventory`] (it waits for everything before
+//! it until its `after` says what it uses).
 //!
 //! Every create looks first: moto, and AWS for some kinds, replace duplicates instead of refusing
 //! them, and a run cut short must be finished by the next one.
@@ -36,14 +38,17 @@ pub mod task_family;
 
 use std::collections::BTreeSet;
 
+use std::time::{Duration, Instant};
+
 use futures::future::join_all;
+use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::app_file::{App, AppService, Capacity};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::progress::Progress;
 use facts::{Facts, GroupRole};
-use model::{AnyResource, Deleted, Existing, Kept, Lifetime, Mode, Report};
+use model::{After, AnyResource, Deleted, Existing, Kept, Lifetime, Mode, Report};
 
 /// Settings of one `up` that are not in the app file.
 #[derive(Debug, Clone, Copy, Default)]
@@ -181,31 +186,145 @@ pub async fn read_ahead(app: &App, ctx: &Context) -> Result<Facts, CliError> {
     Ok(facts)
 }
 
+/// At most this many resources converge at once: AWS throttles a burst of control-plane calls
+/// (the SDK retries those, but each retry is a wait), and the terminal shows one line each.
+pub const IN_FLIGHT: usize = 8;
+
+/// The kinds every resource follows, whatever its [`After`]: the checks of the file against the
+/// account, so that a wrong instance type or a missing VPC stops `up` before it creates anything.
+const CHECKS: [&str; 2] = ["vpc", "instance type"];
+
+/// For each resource of `list`, the earlier ones it is converged after ([`AnyResource::after`]).
+pub fn dependencies(list: &[Box<dyn AnyResource>]) -> Vec<Vec<usize>> {
+    (list.iter().enumerate())
+        .map(|(i, r)| {
+            (0..i)
+                .filter(|&j| match r.after() {
+                    After::Everything => true,
+                    After::Kinds(kinds) => kinds.contains(&list[j].kind()) || CHECKS.contains(&list[j].kind()),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// How long each resource took and what it waited for: the longest chain of dependencies, the
+/// least time any order could take.
+#[derive(Debug, Clone, Default)]
+pub struct Timing {
+    /// Each resource's own time (observe, create or update, and its waits), in list order.
+    pub own: Vec<Duration>,
+    /// The longest chain: list indexes, first to last.
+    pub chain: Vec<usize>,
+    /// Its length, the sum of its resources' own times.
+    pub chain_time: Duration,
+    /// From the first start to the last end.
+    pub wall: Duration,
+}
+
+impl Timing {
+    fn of(own: Vec<Duration>, after: &[Vec<usize>], wall: Duration) -> Timing {
+        // Longest path ending at each resource, in list order (dependencies come earlier).
+        let mut ends: Vec<(Duration, Option<usize>)> = Vec::with_capacity(own.len());
+        for (i, time) in own.iter().enumerate() {
+            let longest = after[i].iter().map(|&j| (ends[j].0, Some(j))).max_by_key(|(t, _)| *t);
+            let (before, from) = longest.unwrap_or((Duration::ZERO, None));
+            ends.push((before + *time, from));
+        }
+        let last = (0..ends.len()).max_by_key(|&i| ends[i].0);
+        let mut chain = Vec::new();
+        let mut at = last;
+        while let Some(i) = at {
+            chain.push(i);
+            at = ends[i].1;
+        }
+        chain.reverse();
+        Timing {
+            chain_time: last.map_or(Duration::ZERO, |i| ends[i].0),
+            own,
+            chain,
+            wall,
+        }
+    }
+
+    /// One line: the wall time beside the sum of the resources' own times and the longest
+    /// chain, and the chain.
+    pub fn words(&self, list: &[Box<dyn AnyResource>]) -> String {
+        let chain: Vec<String> = (self.chain.iter())
+            .map(|&i| {
+                format!(
+                    "{} {} {:.2}s",
+                    list[i].kind(),
+                    list[i].name(),
+                    self.own[i].as_secs_f64()
+                )
+            })
+            .collect();
+        format!(
+            "converged in {:.2}s (one resource after another: {:.2}s); longest dependency chain {:.2}s: {}",
+            self.wall.as_secs_f64(),
+            self.own.iter().sum::<Duration>().as_secs_f64(),
+            self.chain_time.as_secs_f64(),
+            chain.join(" -> ")
+        )
+    }
+}
+
 /// Brings every resource to what the app wants ([`Mode::Apply`]), or reports what that would
-/// take ([`Mode::Preview`]), in [`inventory`] order, starting from `facts` (what [`read_ahead`]
-/// read, or [`Facts::new`]). Returns the reports and what was learnt.
+/// take ([`Mode::Preview`]), starting from `facts` (what [`read_ahead`] read, or
+/// [`Facts::new`]). Each resource starts once those it comes after ([`dependencies`]) are done,
+/// beside the others ([`IN_FLIGHT`] at most), with what they learnt; a resource's own waits (a
+/// table becoming active, IAM propagating) hold up only what uses it. Returns the reports in
+/// list order, what was learnt, and the timing. On a failure, the resources still in flight are
+/// dropped, as an interrupted run: the next `up` finishes them.
 pub async fn converge(
     list: &[Box<dyn AnyResource>],
     ctx: &Context,
     mode: Mode,
     progress: &Progress,
-    mut facts: Facts,
-) -> Result<(Vec<Report>, Facts), CliError> {
-    let mut reports = Vec::with_capacity(list.len());
-    for r in list {
-        let step = progress.step(&format!("{} {}", r.kind(), r.name()));
-        match r.converge(ctx, &mut facts, mode, &step).await {
-            Ok(report) => {
-                step.done(&report.change.words(mode));
-                reports.push(report);
-            }
-            Err(e) => {
-                step.failed();
-                return Err(e);
+    facts: Facts,
+) -> Result<(Vec<Report>, Facts, Timing), CliError> {
+    let after = dependencies(list);
+    let started_at = Instant::now();
+    let mut known = facts;
+    let mut reports: Vec<Option<Report>> = list.iter().map(|_| None).collect();
+    let mut own = vec![Duration::ZERO; list.len()];
+    let mut started = vec![false; list.len()];
+    let mut running = FuturesUnordered::new();
+    loop {
+        for i in 0..list.len() {
+            let ready = !started[i] && after[i].iter().all(|&j| reports[j].is_some());
+            if running.len() < IN_FLIGHT && ready {
+                started[i] = true;
+                let (r, mut mine) = (&list[i], known.clone());
+                running.push(async move {
+                    let step = progress.step(&format!("{} {}", r.kind(), r.name()));
+                    let began = Instant::now();
+                    let result = r.converge(ctx, &mut mine, mode, &step).await;
+                    match &result {
+                        Ok((report, _)) => step.done(&report.change.words(mode)),
+                        Err(_) => step.failed(),
+                    }
+                    (i, result, began.elapsed())
+                });
             }
         }
+        let Some((i, result, took)) = running.next().await else {
+            break;
+        };
+        let (report, learnt) = result?;
+        known.absorb(learnt);
+        reports[i] = Some(report);
+        own[i] = took;
     }
-    Ok((reports, facts))
+    let timing = Timing::of(own, &after, started_at.elapsed());
+    let reports = reports.into_iter().flatten().collect::<Vec<_>>();
+    debug_assert_eq!(
+        reports.len(),
+        list.len(),
+        "every resource converges once its dependencies have"
+    );
+    Ok((reports, known, timing))
 }
 
 /// What `down` did: what it deleted (or found gone), and the app's data it kept.
@@ -368,6 +487,80 @@ mod tests {
                 .unwrap_or_else(|| panic!("no {used}"));
             assert!(last_used < first_user, "{user} must come after every {used}: {kinds:?}");
         }
+    }
+
+    /// An app with every kind: a certificate, a second service on a path, a canary service
+    /// with a test listener, scaling.
+    fn everything() -> App {
+        let text = r#"
+            certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/x"
+            [[services]]
+            name = "web"
+            [services.autoscaling]
+            min_count = 1
+            max_count = 4
+            cpu_target = 60
+            [[services]]
+            name = "api"
+            path = "/api/*"
+            [services.deployment]
+            strategy = "canary"
+            test_port = 8081
+        "#;
+        let file: AppFile = toml::from_str(text).unwrap();
+        App::resolve(file, Some("demo"), "pushdeploy.toml", Some(text)).unwrap()
+    }
+
+    #[test]
+    fn converge_starts_each_resource_after_what_it_uses() {
+        let app = everything();
+        let list = inventory(&app, Options::default());
+        let after = dependencies(&list);
+        for (i, r) in list.iter().enumerate() {
+            for (user, used) in USES.iter().filter(|(user, _)| *user == r.kind()) {
+                for j in (0..i).filter(|&j| list[j].kind() == *used) {
+                    assert!(
+                        after[i].contains(&j),
+                        "{user} {} must start after {used} {}",
+                        r.name(),
+                        list[j].name()
+                    );
+                }
+            }
+        }
+        // Every kind an `after` names is one the inventory has (a misspelt kind waits for nothing).
+        let kinds: BTreeSet<&str> = list.iter().map(|r| r.kind()).collect();
+        for r in &list {
+            if let After::Kinds(named) = r.after() {
+                for kind in named {
+                    assert!(kinds.contains(kind), "{} names {kind}, no such kind", r.kind());
+                }
+            }
+        }
+        // Not everything after everything: the lock table and the roles start at once, the
+        // services do not wait for the function's routing.
+        let index = |kind: &str| list.iter().position(|r| r.kind() == kind).unwrap();
+        assert!(after[index("lock table")]
+            .iter()
+            .all(|&j| CHECKS.contains(&list[j].kind())));
+        assert!(after[index("iam role")]
+            .iter()
+            .all(|&j| CHECKS.contains(&list[j].kind())));
+        assert!(!after[index("ecs service")].contains(&index("lock table")));
+    }
+
+    #[test]
+    fn the_longest_chain_follows_the_dependencies_not_the_list() {
+        let ms = Duration::from_millis;
+        // 0 <- 1 <- 3, 0 <- 2: 2 is the slow one, but 1 -> 3 is longer together.
+        let after = vec![vec![], vec![0], vec![0], vec![1]];
+        let timing = Timing::of(vec![ms(10), ms(30), ms(50), ms(40)], &after, ms(85));
+        assert_eq!(timing.chain, vec![0, 1, 3]);
+        assert_eq!(timing.chain_time, ms(80));
+        let timing = Timing::of(vec![ms(10), ms(30), ms(90), ms(40)], &after, ms(100));
+        assert_eq!(timing.chain, vec![0, 2]);
+        assert_eq!(timing.chain_time, ms(100));
+        assert_eq!(Timing::of(Vec::new(), &[], ms(0)).chain, Vec::<usize>::new());
     }
 
     #[test]

@@ -50,6 +50,11 @@ pub trait Resource {
     fn deleted_together(&self) -> bool {
         false
     }
+    /// What `up`, `plan` and `status` converge it after: every resource before it in the list,
+    /// or only those of the kinds it uses (their facts, or their existence in AWS).
+    fn after(&self) -> After {
+        After::Everything
+    }
 
     /// What exists, or `None`. Reads only.
     async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<Self::Observed>, CliError>;
@@ -91,6 +96,16 @@ pub enum Lifetime {
     /// The app's data (ECR repositories with their images, log groups with their logs):
     /// deleted only on request (`down --delete-data`).
     Data,
+}
+
+/// The resources one must be converged after (see [`Resource::after`]). Whatever it says, the
+/// checks of the file against the account (the VPC, the instance type) come first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Every resource before it in the list (the default: one nobody has looked at).
+    Everything,
+    /// The resources before it of these kinds.
+    Kinds(&'static [&'static str]),
 }
 
 /// A difference-free kind's drift: it has none.
@@ -212,14 +227,17 @@ pub trait AnyResource {
     fn wanted(&self) -> bool;
     /// Whether `down` may delete it alongside its neighbours of the same kind.
     fn deleted_together(&self) -> bool;
-    /// Observes it, then (in [`Mode::Apply`]) creates it or removes its drift; records its facts.
+    /// What it is converged after.
+    fn after(&self) -> After;
+    /// Observes it, then (in [`Mode::Apply`]) creates it or removes its drift; records its facts
+    /// in `facts` and returns them alone beside the report (what it learnt).
     fn converge<'a>(
         &'a self,
         ctx: &'a Context,
         facts: &'a mut Facts,
         mode: Mode,
         step: &'a Step,
-    ) -> LocalBoxFuture<'a, Result<Report, CliError>>;
+    ) -> LocalBoxFuture<'a, Result<(Report, Facts), CliError>>;
     /// Observes it and records its facts: what exists, ready to be deleted, or `None`.
     fn find<'a, 'r: 'a>(
         &'r self,
@@ -267,13 +285,17 @@ impl<R: Resource> AnyResource for R {
         Resource::deleted_together(self)
     }
 
+    fn after(&self) -> After {
+        Resource::after(self)
+    }
+
     fn converge<'a>(
         &'a self,
         ctx: &'a Context,
         facts: &'a mut Facts,
         mode: Mode,
         step: &'a Step,
-    ) -> LocalBoxFuture<'a, Result<Report, CliError>> {
+    ) -> LocalBoxFuture<'a, Result<(Report, Facts), CliError>> {
         converge_one(self, ctx, facts, mode, step).boxed_local()
     }
 
@@ -302,7 +324,8 @@ async fn converge_one<R: Resource>(
     facts: &mut Facts,
     mode: Mode,
     step: &Step,
-) -> Result<Report, CliError> {
+) -> Result<(Report, Facts), CliError> {
+    let mut learnt = Facts::new(&facts.region);
     let (change, observed) = match r.observe(ctx, facts).await? {
         Some(observed) => {
             let drift = r.diff(&observed, facts);
@@ -318,7 +341,9 @@ async fn converge_one<R: Resource>(
         }
         None if mode == Mode::Apply && r.wanted() => {
             let observed = r.create(ctx, facts, step).await?;
-            facts.created.insert((r.kind(), r.name()), SystemTime::now());
+            let now = SystemTime::now();
+            facts.created.insert((r.kind(), r.name()), now);
+            learnt.created.insert((r.kind(), r.name()), now);
             // A create that found the resource already there (a run cut short after sending,
             // or a concurrent one) took it as it is: converge it now, not on the next `up`.
             let drift = r.diff(&observed, facts);
@@ -337,12 +362,14 @@ async fn converge_one<R: Resource>(
     };
     if let Some(observed) = &observed {
         r.record(observed, facts);
+        r.record(observed, &mut learnt);
     }
-    Ok(Report {
+    let report = Report {
         kind: r.kind(),
         name: r.name(),
         change,
         state,
         detail: r.detail(observed.as_ref(), facts),
-    })
+    };
+    Ok((report, learnt))
 }

@@ -4,7 +4,7 @@
 use aws_sdk_ec2::types::Filter;
 
 use super::facts::{Facts, Vpc};
-use super::model::{Lifetime, NoDrift, Resource};
+use super::model::{After, Lifetime, NoDrift, Resource};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, CliError};
@@ -37,6 +37,11 @@ impl Resource for Network {
 
     fn kind(&self) -> &'static str {
         "vpc"
+    }
+
+    /// What it is converged after. Nothing: it is read, never made.
+    fn after(&self) -> After {
+        After::Kinds(&[])
     }
 
     fn name(&self) -> String {

@@ -7,7 +7,7 @@ use std::fmt;
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Repository as EcrRepository, Tag};
 
 use super::facts::{Facts, RepositoryFacts};
-use super::model::{Lifetime, Resource, APP_TAG};
+use super::model::{After, Lifetime, Resource, APP_TAG};
 use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -125,6 +125,11 @@ impl Resource for Repository {
 
     fn kind(&self) -> &'static str {
         "ecr repository"
+    }
+
+    /// What it is converged after. Nothing.
+    fn after(&self) -> After {
+        After::Kinds(&[])
     }
 
     fn name(&self) -> String {

@@ -11,7 +11,7 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value};
 
 use super::facts::Facts;
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -300,6 +300,11 @@ impl Resource for Role {
 
     fn kind(&self) -> &'static str {
         "iam role"
+    }
+
+    /// What it is converged after. Nothing: its policies name resources by their names, not by facts.
+    fn after(&self) -> After {
+        After::Kinds(&[])
     }
 
     fn name(&self) -> String {

@@ -15,7 +15,7 @@ use aws_sdk_applicationautoscaling::types::{
 use serde::Serialize;
 
 use super::facts::{need, Facts};
-use super::model::{Detail, Resource, APP_TAG};
+use super::model::{After, Detail, Resource, APP_TAG};
 use crate::app_file::{App, AppService, AutoscalingSpec};
 use crate::context::Context;
 use crate::error::{aws, CliError};
@@ -302,6 +302,11 @@ impl Resource for ServiceScaling {
 
     fn kind(&self) -> &'static str {
         "service scaling"
+    }
+
+    /// What it is converged after. The service it scales, and the load balancer and target group of its request-count metric.
+    fn after(&self) -> After {
+        After::Kinds(&["ecs service", "load balancer", "target group"])
     }
 
     fn name(&self) -> String {

@@ -15,7 +15,7 @@ use aws_sdk_ec2::types::{
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::facts::{need, Facts, GroupRole};
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use crate::app_file::App;
 use crate::context::Context;
 use crate::error::{aws, CliError};
@@ -391,6 +391,11 @@ impl Resource for SecurityGroup {
 
     fn kind(&self) -> &'static str {
         "security group"
+    }
+
+    /// What it is converged after. The groups before it: the instances' and the tasks' admit the load balancer's.
+    fn after(&self) -> After {
+        After::Kinds(&["security group"])
     }
 
     fn name(&self) -> String {

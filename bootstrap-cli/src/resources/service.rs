@@ -20,7 +20,7 @@ use aws_sdk_ecs::types::{
 };
 
 use super::facts::{need, Facts, GroupRole};
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use super::service_linked_role::{self, may_be_propagating};
 use crate::app_file::{App, AppService, Capacity, Percent, Shift};
 use crate::context::Context;
@@ -568,6 +568,24 @@ impl Resource for Service {
 
     fn kind(&self) -> &'static str {
         "ecs service"
+    }
+
+    /// What it is converged after. All that CreateService names or checks: its task definition, target groups behind their listeners and rules, alarms, roles, groups and the cluster with its capacity. Not the lock table, the repositories' images or anything of the function.
+    fn after(&self) -> After {
+        After::Kinds(&[
+            "service-linked role",
+            "security group",
+            "iam role",
+            "ecs cluster",
+            "load balancer",
+            "target group",
+            "alarm",
+            "listener",
+            "listener rule",
+            "cluster capacity",
+            "task definition",
+            "log group",
+        ])
     }
 
     fn name(&self) -> String {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::facts::Facts;
-use super::model::{Lifetime, NoDrift, Resource};
+use super::model::{After, Lifetime, NoDrift, Resource};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
 use crate::progress::Step;
@@ -49,6 +49,11 @@ impl Resource for EcsServiceLinkedRole {
 
     fn kind(&self) -> &'static str {
         "service-linked role"
+    }
+
+    /// What it is converged after. Nothing: an account's role.
+    fn after(&self) -> After {
+        After::Kinds(&[])
     }
 
     fn name(&self) -> String {

@@ -13,7 +13,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::facts::{need, Facts};
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use crate::app_file::{App, AppService};
 use crate::context::Context;
 use crate::error::{aws, missing, CliError};
@@ -250,6 +250,11 @@ impl Resource for TargetGroup {
 
     fn kind(&self) -> &'static str {
         "target group"
+    }
+
+    /// What it is converged after. Only the VPC.
+    fn after(&self) -> After {
+        After::Kinds(&[])
     }
 
     fn name(&self) -> String {

@@ -18,7 +18,7 @@ use pushdeploy::revision::{roll_out, roll_out_rewired};
 use pushdeploy::task_definition::{is_carried, placeholder_key, NewRevision};
 
 use super::facts::{need, Facts};
-use super::model::{Resource, APP_TAG};
+use super::model::{After, Resource, APP_TAG};
 use crate::app_file::{App, AppService, HealthCheckSpec};
 use crate::context::Context;
 use crate::ecs::{active_revisions, describe_revision, describe_service, Revision};
@@ -523,6 +523,12 @@ impl Resource for TaskFamily {
 
     fn kind(&self) -> &'static str {
         "task definition"
+    }
+
+    /// What it is converged after. The roles its tasks run as, the repository of its image, its
+    /// log group, and the lock table (a revision registered again goes under the deploy lock).
+    fn after(&self) -> After {
+        After::Kinds(&["iam role", "ecr repository", "log group", "lock table"])
     }
 
     fn name(&self) -> String {
