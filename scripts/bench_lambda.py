@@ -872,11 +872,12 @@ STEP = re.compile(r"^([a-z][a-z -]*[a-z] \S+): (?:created|updated: .*|no change)
 
 
 def wait_floor(own: dict[str, float], app: str, settings: dict[str, float]) -> dict[str, Any]:
-    """The longest chain of `up --wait` under the emulator's delays: the converge's own chain, or
-    the load balancer's (the VPC, the instance type, its security group, its creation, then
-    `provisioning` for load_balancer_seconds), or the instances' (their security group, the
-    instance profile and the launch template before the Auto Scaling group, whose own time holds
-    the profile's propagation, then instance_join_seconds), the paths `after` declares."""
+    """The longest chain of `up --wait` under the emulator's delays: the load balancer's (the
+    VPC, the instance type, its security group, its creation, then `provisioning` for
+    load_balancer_seconds) or the instances' (the Auto Scaling group once its launch template,
+    after the instances' security group and profile, and the ECS cluster, after the service-linked
+    role, are done; its own time holds the profile's propagation; then instance_join_seconds): the
+    paths `after` declares, each resource's own time as `up -v` printed it."""
     def t(label: str) -> float:
         return own.get(label, 0.0)
 
@@ -884,7 +885,9 @@ def wait_floor(own: dict[str, float], app: str, settings: dict[str, float]) -> d
     balancer = checks + t(f"security group pushdeploy-{app}-alb") + t(f"load balancer pushdeploy-{app}")
     groups = checks + t(f"security group pushdeploy-{app}-alb") + t(f"security group pushdeploy-{app}-instances")
     profile = t(f"iam role pushdeploy-{app}-instance") + t(f"instance profile pushdeploy-{app}-instance")
-    instances = max(groups, checks + profile) + t(f"launch template pushdeploy-{app}") + t(f"auto scaling group pushdeploy-{app}")
+    template = max(groups, checks + profile) + t(f"launch template pushdeploy-{app}")
+    cluster = checks + t("service-linked role AWSServiceRoleForECS") + t(f"ecs cluster {app}")
+    instances = max(template, cluster) + t(f"auto scaling group pushdeploy-{app}")
     paths = {
         "load balancer active": balancer + settings["load_balancer_seconds"],
         "instances joined": instances + settings["instance_join_seconds"],
@@ -926,6 +929,7 @@ def critical(args: argparse.Namespace) -> dict[str, Any]:
             "chain": chain,
             "requests": len(reqs),
             "waits": [line for line in bench.last_stderr.splitlines() if line.startswith("waiting for")],
+            "own_s": own,
         }
         if "--wait" in command:
             entry.update(wait_floor(own, app, bench.settings()))

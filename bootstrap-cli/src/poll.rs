@@ -10,7 +10,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use crate::error::CliError;
 use crate::progress::Step;
 
-/// First pause between two looks; it doubles up to [`MAX_DELAY`].
+/// First pause between two looks; it grows up to [`MAX_DELAY`] ([`next_delay`]).
 pub const FIRST_DELAY: Duration = Duration::from_millis(500);
 /// Longest pause between two looks.
 pub const MAX_DELAY: Duration = Duration::from_secs(10);

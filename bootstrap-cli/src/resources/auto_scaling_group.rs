@@ -179,9 +179,11 @@ impl Resource for AutoScalingGroup {
         "auto scaling group"
     }
 
-    /// What it is converged after. Its launch template (and the VPC's subnets).
+    /// What it is converged after. Its launch template (and the VPC's subnets), and the ECS
+    /// cluster its instances' agents register with (an agent told a cluster that does not exist
+    /// yet stops: "Cluster not found" is terminal to it).
     fn after(&self) -> After {
-        After::Kinds(&["launch template"])
+        After::Kinds(&["launch template", "ecs cluster"])
     }
 
     fn name(&self) -> String {

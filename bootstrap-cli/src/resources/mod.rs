@@ -38,7 +38,7 @@ pub mod task_family;
 
 use std::collections::BTreeSet;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -275,8 +275,9 @@ impl Timing {
 /// [`Facts::new`]). Each resource starts once those it comes after ([`dependencies`]) are done,
 /// beside the others ([`IN_FLIGHT`] at most), with what they learnt; a resource's own waits (a
 /// table becoming active, IAM propagating) hold up only what uses it. Returns the reports in
-/// list order, what was learnt, and the timing. On a failure, the resources still in flight are
-/// dropped, as an interrupted run: the next `up` finishes them.
+/// list order, what was learnt, and the timing. After a failure nothing new starts, the
+/// resources in flight finish (one may hold the deploy lock, which only its end releases), and
+/// the first error is returned.
 pub async fn converge(
     list: &[Box<dyn AnyResource>],
     ctx: &Context,
@@ -285,21 +286,23 @@ pub async fn converge(
     facts: Facts,
 ) -> Result<(Vec<Report>, Facts, Timing), CliError> {
     let after = dependencies(list);
-    let started_at = Instant::now();
+    // Tokio's clock: the same as the system's, and a test's paused clock in tests.
+    let started_at = tokio::time::Instant::now();
     let mut known = facts;
     let mut reports: Vec<Option<Report>> = list.iter().map(|_| None).collect();
     let mut own = vec![Duration::ZERO; list.len()];
     let mut started = vec![false; list.len()];
     let mut running = FuturesUnordered::new();
+    let mut failure = None;
     loop {
         for i in 0..list.len() {
             let ready = !started[i] && after[i].iter().all(|&j| reports[j].is_some());
-            if running.len() < IN_FLIGHT && ready {
+            if running.len() < IN_FLIGHT && ready && failure.is_none() {
                 started[i] = true;
                 let (r, mut mine) = (&list[i], known.clone());
                 running.push(async move {
                     let step = progress.step(&format!("{} {}", r.kind(), r.name()));
-                    let began = Instant::now();
+                    let began = tokio::time::Instant::now();
                     let result = r.converge(ctx, &mut mine, mode, &step).await;
                     match &result {
                         Ok((report, _)) => step.done(&report.change.words(mode)),
@@ -312,10 +315,19 @@ pub async fn converge(
         let Some((i, result, took)) = running.next().await else {
             break;
         };
-        let (report, learnt) = result?;
-        known.absorb(learnt);
-        reports[i] = Some(report);
-        own[i] = took;
+        match result {
+            Ok((report, learnt)) => {
+                known.absorb(learnt);
+                reports[i] = Some(report);
+                own[i] = took;
+            }
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
     }
     let timing = Timing::of(own, &after, started_at.elapsed());
     let reports = reports.into_iter().flatten().collect::<Vec<_>>();
@@ -463,7 +475,19 @@ mod tests {
         ("ecs service", "alarm"),
         ("ecs service", "ecs cluster"),
         ("service scaling", "ecs service"),
+        ("service scaling", "load balancer"),
+        ("service scaling", "target group"),
         ("routing config", "ecs service"),
+        ("auto scaling group", "ecs cluster"),
+        ("capacity provider", "service-linked role"),
+        ("ecs service", "iam role"),
+        ("ecs service", "security group"),
+        ("ecs service", "target group"),
+        ("ecs service", "log group"),
+        ("ecs service", "service-linked role"),
+        ("task definition", "target group"),
+        ("task definition", "listener rule"),
+        ("task definition", "cluster capacity"),
     ];
 
     #[test]
@@ -537,8 +561,8 @@ mod tests {
                 }
             }
         }
-        // Not everything after everything: the lock table and the roles start at once, the
-        // services do not wait for the function's routing.
+        // Not everything after everything: the lock table and the roles start at once, and the
+        // services do not wait for the lock table.
         let index = |kind: &str| list.iter().position(|r| r.kind() == kind).unwrap();
         assert!(after[index("lock table")]
             .iter()
@@ -547,6 +571,141 @@ mod tests {
             .iter()
             .all(|&j| CHECKS.contains(&list[j].kind())));
         assert!(!after[index("ecs service")].contains(&index("lock table")));
+    }
+
+    /// A resource that only waits and says when it starts and ends.
+    struct Fake {
+        kind: &'static str,
+        after: After,
+        millis: u64,
+        fails: bool,
+        log: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
+    }
+
+    impl AnyResource for Fake {
+        fn kind(&self) -> &'static str {
+            self.kind
+        }
+        fn name(&self) -> String {
+            self.kind.to_string()
+        }
+        fn lifetime(&self) -> Lifetime {
+            Lifetime::App
+        }
+        fn wanted(&self) -> bool {
+            true
+        }
+        fn deleted_together(&self) -> bool {
+            false
+        }
+        fn after(&self) -> After {
+            self.after
+        }
+        fn converge<'a>(
+            &'a self,
+            _ctx: &'a Context,
+            _facts: &'a mut Facts,
+            _mode: Mode,
+            _step: &'a crate::progress::Step,
+        ) -> futures::future::LocalBoxFuture<'a, Result<(Report, Facts), CliError>> {
+            use futures::FutureExt;
+            async move {
+                self.log.borrow_mut().push(format!("start {}", self.kind));
+                tokio::time::sleep(Duration::from_millis(self.millis)).await;
+                self.log.borrow_mut().push(format!("end {}", self.kind));
+                if self.fails {
+                    return Err(CliError::Timeout {
+                        what: self.kind.into(),
+                        waited_secs: 0,
+                        hint: String::new(),
+                    });
+                }
+                let report = Report {
+                    kind: self.kind,
+                    name: self.name(),
+                    change: model::Change::NoChange,
+                    state: None,
+                    detail: None,
+                };
+                Ok((report, Facts::default()))
+            }
+            .boxed_local()
+        }
+        fn find<'a, 'r: 'a>(
+            &'r self,
+            _ctx: &'a Context,
+            _facts: &'a mut Facts,
+        ) -> futures::future::LocalBoxFuture<'a, Result<Option<Box<dyn Existing + 'r>>, CliError>> {
+            unreachable!("converge only")
+        }
+    }
+
+    fn fakes(specs: &[(&'static str, After, u64, bool)]) -> (Inventory, std::rc::Rc<std::cell::RefCell<Vec<String>>>) {
+        let log = std::rc::Rc::default();
+        let list = (specs.iter())
+            .map(|&(kind, after, millis, fails)| {
+                Box::new(Fake {
+                    kind,
+                    after,
+                    millis,
+                    fails,
+                    log: std::rc::Rc::clone(&log),
+                }) as Box<dyn AnyResource>
+            })
+            .collect();
+        (list, log)
+    }
+
+    fn offline() -> Context {
+        let sdk = aws_config::SdkConfig::builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        Context::new(sdk, crate::cli::OutputFormat::Text)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn independent_resources_run_side_by_side_and_a_dependent_one_after_them() {
+        let (list, log) = fakes(&[
+            ("slow", After::Kinds(&[]), 100, false),
+            ("quick", After::Kinds(&[]), 10, false),
+            ("both", After::Kinds(&["slow", "quick"]), 10, false),
+            ("rest", After::Everything, 10, false),
+        ]);
+        let (reports, _, timing) = converge(&list, &offline(), Mode::Apply, &Progress::silent(), Facts::default())
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = reports.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, ["slow", "quick", "both", "rest"], "the list's order");
+        assert_eq!(
+            *log.borrow(),
+            [
+                "start slow",
+                "start quick",
+                "end quick",
+                "end slow",
+                "start both",
+                "end both",
+                "start rest",
+                "end rest"
+            ]
+        );
+        assert_eq!(timing.chain, [0, 2, 3]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_failure_nothing_new_starts_and_what_runs_finishes() {
+        let (list, log) = fakes(&[
+            ("slow", After::Kinds(&[]), 100, false),
+            ("broken", After::Kinds(&[]), 10, true),
+            ("user", After::Kinds(&["broken"]), 10, false),
+            ("late", After::Kinds(&["slow"]), 10, false),
+        ]);
+        let err = converge(&list, &offline(), Mode::Apply, &Progress::silent(), Facts::default())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("broken"), "{err}");
+        // `slow` may hold the deploy lock: it ends; nothing starts after the failure.
+        assert_eq!(*log.borrow(), ["start slow", "start broken", "end broken", "end slow"]);
     }
 
     #[test]

@@ -641,7 +641,14 @@ impl Resource for Service {
         let ecs = ctx.ecs();
         let created = poll::retry(
             service_linked_role::PROPAGATION,
-            |e| may_be_propagating(facts, e),
+            // ECS assumes the infrastructure role at CreateService: a role this `up` just made
+            // may not have propagated (IAM is eventually consistent), as with the linked role.
+            |e| {
+                use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+                may_be_propagating(facts, e)
+                    || (facts.is_fresh("iam role", &self.infrastructure_role, service_linked_role::PROPAGATION)
+                        && e.code() == Some("InvalidParameterException"))
+            },
             || {
                 ecs.create_service()
                     .cluster(&self.cluster)

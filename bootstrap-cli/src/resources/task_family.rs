@@ -526,9 +526,25 @@ impl Resource for TaskFamily {
     }
 
     /// What it is converged after. The roles its tasks run as, the repository of its image, its
-    /// log group, and the lock table (a revision registered again goes under the deploy lock).
+    /// log group, the lock table (a revision registered again goes under the deploy lock), and
+    /// all else the service uses: registering again may start a deployment, which must find the
+    /// target groups, rules, groups, alarms and capacity of this `up`, not the last one's.
     fn after(&self) -> After {
-        After::Kinds(&["iam role", "ecr repository", "log group", "lock table"])
+        After::Kinds(&[
+            "service-linked role",
+            "security group",
+            "iam role",
+            "ecs cluster",
+            "ecr repository",
+            "log group",
+            "lock table",
+            "load balancer",
+            "target group",
+            "alarm",
+            "listener",
+            "listener rule",
+            "cluster capacity",
+        ])
     }
 
     fn name(&self) -> String {
