@@ -887,11 +887,14 @@ def wait_floor(own: dict[str, float], app: str, settings: dict[str, float]) -> d
         return own.get(label, 0.0)
 
     checks = t("vpc default") + t("instance type t3.small")
-    balancer = checks + t(f"security group pushdeploy-{app}-alb") + t(f"load balancer pushdeploy-{app}")
+    # The security groups one after another (each may admit an earlier one); the load balancer
+    # after all of them.
     groups = checks + t(f"security group pushdeploy-{app}-alb") + t(f"security group pushdeploy-{app}-instances")
+    balancer = groups + t(f"load balancer pd-{app}")
     profile = t(f"iam role pushdeploy-{app}-instance") + t(f"instance profile pushdeploy-{app}-instance")
     template = max(groups, checks + profile) + t(f"launch template pushdeploy-{app}")
-    cluster = checks + t("service-linked role AWSServiceRoleForECS") + t(f"ecs cluster {app}")
+    # The service-linked role is first in the list and waits for nothing, not even the checks.
+    cluster = max(checks, t("service-linked role AWSServiceRoleForECS")) + t(f"ecs cluster {app}")
     instances = max(template, cluster) + t(f"auto scaling group pushdeploy-{app}")
     paths = {
         "load balancer active": balancer + settings["load_balancer_seconds"],
@@ -930,14 +933,17 @@ def critical(args: argparse.Namespace) -> dict[str, Any]:
             "converge_s": converge_s,
             "chain_s": chain_s,
             "serial_s": serial_s,
-            "wall_over_chain": r3(converge_s / chain_s) if chain_s else None,
+            # The whole process (its start, the account check, the reads before) over the chain.
+            "wall_over_chain": r3(seconds / chain_s) if chain_s else None,
             "chain": chain,
             "requests": len(reqs),
+            # The --wait steps' lines (a resource's own waits are in its own time).
             "waits": [line for line in bench.last_stderr.splitlines() if line.startswith("waiting for")],
             "own_s": own,
         }
         if "--wait" in command:
             entry.update(wait_floor(own, app, bench.settings()))
+            entry["wall_over_floor"] = r3(seconds / entry["floor_s"])
             say(f"  --wait: {seconds:.2f}s in all beside a floor of {entry['floor_s']:.2f}s ({entry['floor']})")
         say(f"  {seconds:.2f}s in all; converge {converge_s:.2f}s beside a chain of {chain_s:.2f}s "
             f"(one after the other: {entry['serial_s']:.2f}s); {len(reqs)} requests")

@@ -18,7 +18,7 @@ pub const MAX_DELAY: Duration = Duration::from_secs(10);
 /// The pause after `delay`, `waited` into the wait: twice as long, at most [`MAX_DELAY`], and at
 /// most an eighth of the time waited so far (at least [`FIRST_DELAY`]). What ends during a wait
 /// is then seen at most an eighth of the wait late (or half a second): a propagation over after
-/// 15 s by 16.9 s, where plain doubling would look at 15.5 s only by luck and at 31.5 s after 16.
+/// 15 s by 16.9 s at worst, where doubling up to ten seconds saw one over after 16 s at 25.5 s.
 pub fn next_delay(delay: Duration, waited: Duration) -> Duration {
     (delay * 2).min(MAX_DELAY).min((waited / 8).max(FIRST_DELAY))
 }

@@ -33,6 +33,8 @@ enum Lines {
 pub struct Progress {
     multi: Option<MultiProgress>,
     lines: Lines,
+    /// `-v` with text output: [`Progress::note`] prints.
+    verbose: bool,
 }
 
 /// One step: a spinner, or lines when it waits.
@@ -56,7 +58,8 @@ impl Progress {
             (None, OutputFormat::Text) => Lines::Waits,
             _ => Lines::Off,
         };
-        Progress { multi, lines }
+        let verbose = ctx.verbose > 0 && ctx.output == OutputFormat::Text;
+        Progress { multi, lines, verbose }
     }
 
     /// No output at all.
@@ -64,6 +67,7 @@ impl Progress {
         Progress {
             multi: None,
             lines: Lines::Off,
+            verbose: false,
         }
     }
 
@@ -88,10 +92,17 @@ impl Progress {
 }
 
 impl Progress {
-    /// A line for `-v` (text, not a terminal): what is worth knowing but not worth a step.
+    /// A line for `-v` (text output): what is worth knowing but not worth a step; on a terminal
+    /// above the spinners.
     pub fn note(&self, line: &str) {
-        if self.lines == Lines::Every {
-            eprintln!("{line}");
+        if !self.verbose {
+            return;
+        }
+        match &self.multi {
+            Some(multi) => {
+                let _ = multi.println(line);
+            }
+            None => eprintln!("{line}"),
         }
     }
 }

@@ -31,7 +31,8 @@ Timing knobs (environment, seconds; the defaults suit the tests):
     PUSHDEPLOY_EMULATOR_INSTANCE_JOIN_SECONDS  an Auto Scaling group's new instance launched ->
                                              its ECS agent registered with the cluster (0)
     PUSHDEPLOY_EMULATOR_DELAYS=aws           every delay above as AWS takes it (AWS_DELAYS below,
-                                             each with its source), times
+                                             each with its source; over the variables above,
+                                             under /_pushdeploy/settings), times
     PUSHDEPLOY_EMULATOR_TIME_SCALE           (1; 0.1 runs AWS's waits ten times faster)
     PUSHDEPLOY_EMULATOR_REQUEST_LOG          append every AWS request (principal, service,
                                              operation, parameters) to this file, one JSON
@@ -2431,7 +2432,8 @@ def _cluster_of_user_data(data: Any) -> str | None:
 
 def _agent_instances(account: str, region: str, cluster: str) -> list[str]:
     # The ECS agent: an instance launched by an Auto Scaling group whose launch template's user
-    # data names the cluster registers with it once it runs (here at once), and is gone when the
+    # data names the cluster registers with it once it runs (instance_join_seconds after its launch,
+    # 0 by default), and is gone when the
     # instance is (moto's instances never register).
     arns = []
     for group in autoscaling_backends[account][region].autoscaling_groups.values():
