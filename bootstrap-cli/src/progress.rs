@@ -89,9 +89,7 @@ impl Progress {
             heartbeat: Mutex::new(None),
         }
     }
-}
 
-impl Progress {
     /// A line for `-v` (text output): what is worth knowing but not worth a step; on a terminal
     /// above the spinners.
     pub fn note(&self, line: &str) {

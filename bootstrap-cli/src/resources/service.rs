@@ -570,22 +570,12 @@ impl Resource for Service {
         "ecs service"
     }
 
-    /// What it is converged after. All that CreateService names or checks: its task definition, target groups behind their listeners and rules, alarms, roles, groups and the cluster with its capacity. Not the lock table, the repositories' images or anything of the function.
+    /// What it is converged after: the task definitions, which come after all else CreateService
+    /// names or checks (target groups behind their listeners and rules, alarms, roles, groups, the
+    /// cluster with its capacity: see the task definition's `after`), so the service
+    /// does too. Not the repositories' images or anything of the function.
     fn after(&self) -> After {
-        After::Kinds(&[
-            "service-linked role",
-            "security group",
-            "iam role",
-            "ecs cluster",
-            "load balancer",
-            "target group",
-            "alarm",
-            "listener",
-            "listener rule",
-            "cluster capacity",
-            "task definition",
-            "log group",
-        ])
+        After::Kinds(&["task definition"])
     }
 
     fn name(&self) -> String {

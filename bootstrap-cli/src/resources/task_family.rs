@@ -528,7 +528,8 @@ impl Resource for TaskFamily {
     /// What it is converged after. The roles its tasks run as, the repository of its image, its
     /// log group, the lock table (a revision registered again goes under the deploy lock), and
     /// all else the service uses: registering again may start a deployment, which must find the
-    /// target groups, rules, groups, alarms and capacity of this `up`, not the last one's.
+    /// target groups, rules, groups, alarms and capacity of this `up`, not the last one's. The
+    /// service comes after the task definitions, so after these too.
     fn after(&self) -> After {
         After::Kinds(&[
             "service-linked role",
