@@ -1,7 +1,7 @@
 //! `pushdeploy.toml`: the app file. Every field has a default, so no file at all means one
 //! service `web` on port 80. Errors name the line and the field.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use pushdeploy::config::{AppConfig, ServiceRoute, CONFIG_VERSION};
@@ -573,6 +573,11 @@ pub struct App {
     pub file: AppFile,
     /// The file read, `None` when there was none (the defaults).
     pub source: Option<String>,
+    /// Blue-green, canary or linear services that were rolling on Fargate and switched in place:
+    /// ECS keeps a service's target group through the switch, so their first group is still the
+    /// rolling one's, `pd-<app>-<service>`, not `-a` (learnt from ECS, [`App::with_switched`];
+    /// empty from the file alone).
+    pub switched: BTreeSet<String>,
 }
 
 /// A service with its defaults resolved.
@@ -657,6 +662,7 @@ impl App {
             names,
             file,
             source,
+            switched: BTreeSet::new(),
         };
         app.check_whole().map_err(fail)?;
         Ok(app)
@@ -754,6 +760,15 @@ impl App {
                     .collect::<Vec<_>>()
                     .join(", "),
             })
+    }
+
+    /// The app with `services` known to have switched to blue-green, canary or linear in place
+    /// ([`App::switched`]).
+    pub fn with_switched(&self, services: BTreeSet<String>) -> App {
+        App {
+            switched: services,
+            ..self.clone()
+        }
     }
 
     /// The app with services found in AWS but no longer in the file added (defaults but for the

@@ -227,8 +227,8 @@ pub enum CliError {
         waited_secs: u64,
     },
     /// A service cannot move in place (yet) between rolling and the other strategies, or between
-    /// the app's instances and Fargate.
-    #[error("service {service} now has {have}; the file asks for {want}: its tasks would move between the instances' network and interfaces of their own behind other target groups, which `up` cannot do in place yet; nothing was changed. Keep the service's `strategy` for now, or run `pushdeploy down` then `pushdeploy up` (repositories and images are kept)")]
+    /// the app's instances and Fargate (but from rolling on Fargate to the others).
+    #[error("service {service} now has {have}; the file asks for {want}: its tasks would move between the instances' network and interfaces of their own behind other target groups, which `up` cannot do in place yet (only a rolling service on Fargate moves to blue-green, canary or linear in place); nothing was changed. Keep the service's `strategy` for now, or run `pushdeploy down` then `pushdeploy up` (repositories and images are kept)")]
     StrategySwitch {
         /// Service.
         service: String,
@@ -236,6 +236,21 @@ pub enum CliError {
         have: String,
         /// What the file asks for.
         want: String,
+    },
+    /// A service to move from rolling to blue-green, canary or linear is being deployed: ECS
+    /// changes a strategy only between deployments.
+    #[error("service {service} is being deployed, and ECS changes a service's deployment strategy only between deployments; nothing was changed: run `pushdeploy up` again once the deployment is done (`pushdeploy status` shows it)")]
+    SwitchDuringDeployment {
+        /// Service.
+        service: String,
+    },
+    /// The rolling deployment that precedes a switch from rolling failed.
+    #[error("service {service}: the rolling deployment that gives ECS its second target group failed ({reason}), so its strategy was not changed; fix what `pushdeploy status` shows, then run `pushdeploy up` again")]
+    SwitchFailed {
+        /// Service.
+        service: String,
+        /// ECS's reason.
+        reason: String,
     },
     /// `approve` or `reject` of a service whose deployment waits for nobody.
     #[error(

@@ -2075,8 +2075,30 @@ def _check_container_ports(backend: Any, task_definition: str | None, load_balan
 DEPLOYMENT_PARAMS = ("taskDefinition", "deploymentConfiguration", "deploymentController", "loadBalancers", "networkConfiguration")
 
 
+def _check_strategy_change(service: Any, config: dict[str, Any] | None) -> None:
+    """ECS developer guide, "Update the deployment strategy from rolling update to Amazon ECS
+    blue/green" ("Wait for current deployments to complete") and "... from Amazon ECS blue/green to
+    rolling update" ("If your service has an in-progress deployment, you cannot migrate it"): a
+    service moves between rolling and the strategies that shift traffic only between deployments.
+    (Moving to one of those also needs the load balancers' advancedConfiguration, given with a
+    rolling deployment first: _check_advanced refuses the strategy without it.)"""
+    if config is None:
+        return
+    have = (_deployment_config(service).get("strategy") or "ROLLING") in STAGED
+    want = (config.get("strategy") or "ROLLING") in STAGED
+    if have == want:
+        return
+    _tick_service(service)
+    if any(r.rollout_state == "IN_PROGRESS" and not getattr(r, "superseded", False) for r in _rollouts(service)):
+        raise invalid_parameter(
+            "The deployment strategy of a service with a deployment in progress cannot be changed. "
+            "Wait for the deployment to complete."
+        )
+
+
 def _update_service(self: Any) -> ActionResult:
     service = _active_service(self)
+    _check_strategy_change(service, self._get_param("deploymentConfiguration"))
     # ECS API reference, UpdateService (loadBalancers): a rolling-update service's load balancers
     # may be added, changed or removed; the change starts a new deployment. moto ignores them.
     load_balancers = self._get_param("loadBalancers")

@@ -37,6 +37,11 @@ fn short(arn: &str) -> String {
 /// The production weights of the app's first service, from the listener's default rule, as
 /// `(first group's, second group's)`.
 async fn weights(app: &App, name: &str) -> (i32, i32) {
+    weights_of(app, name, &format!("pd-{name}-web-a"), &format!("pd-{name}-web-b")).await
+}
+
+/// The production weights of groups `first` and `second` in the default rule of app `name`.
+async fn weights_of(app: &App, name: &str, first: &str, second: &str) -> (i32, i32) {
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&app.sdk);
     let lbs = elb
         .describe_load_balancers()
@@ -50,17 +55,13 @@ async fn weights(app: &App, name: &str) -> (i32, i32) {
     let rules = elb.describe_rules().listener_arn(listener).send().await.unwrap();
     let default = rules.rules().iter().find(|r| r.is_default() == Some(true)).unwrap();
     let groups = default.actions()[0].forward_config().unwrap().target_groups();
-    let of = |suffix: &str| {
+    let of = |group: &str| {
         (groups.iter())
-            .find(|g| {
-                g.target_group_arn()
-                    .unwrap()
-                    .contains(&format!("/pd-{name}-web-{suffix}/"))
-            })
+            .find(|g| g.target_group_arn().unwrap().contains(&format!("/{group}/")))
             .and_then(|g| g.weight())
             .unwrap_or(-1)
     };
-    (of("a"), of("b"))
+    (of(first), of(second))
 }
 
 /// The lifecycle stage of the `web` service's newest service deployment.
@@ -92,10 +93,22 @@ async fn settled(app: &App, what: &str) {
 
 /// Every pair of weights the rule shows until `done` says the walk is over.
 async fn walk(app: &App, name: &str, until: &str, task_definition: &str) -> Vec<(i32, i32)> {
+    let groups = (format!("pd-{name}-web-a"), format!("pd-{name}-web-b"));
+    walk_groups(app, name, &groups, until, task_definition).await
+}
+
+/// [`walk`] over the weights of `groups`.
+async fn walk_groups(
+    app: &App,
+    name: &str,
+    groups: &(String, String),
+    until: &str,
+    task_definition: &str,
+) -> Vec<(i32, i32)> {
     let mut seen: Vec<(i32, i32)> = Vec::new();
     let start = std::time::Instant::now();
     loop {
-        let now = weights(app, name).await;
+        let now = weights_of(app, name, &groups.0, &groups.1).await;
         if seen.last() != Some(&now) {
             seen.push(now);
         }
@@ -660,7 +673,63 @@ async fn a_fargate_only_app_has_no_instances_and_its_pushes_deploy() {
     let refused = pd(&["up"], &ec2);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("now has its tasks on Fargate"));
-    ok(&pd(&["down", "--yes"], &file));
+
+    // Rolling on Fargate to canary is AWS's path in place: the same service keeps its group as
+    // the first of two, a rolling deployment gives ECS the second, then the strategy changes.
+    let canary = format!(
+        "{file}[services.deployment]\nstrategy = \"canary\"\ncanary_percent = 10\ncanary_bake_minutes = 2\n\
+         bake_minutes = 0\n"
+    );
+    let plan = ok(&pd(&["plan"], &canary));
+    assert!(plan.contains("rolling -> canary 10% for 2 min"), "{plan}");
+    let created = svc.created_at().cloned();
+    ok(&pd(&["up"], &canary));
+    let svc = app.described("web").await;
+    assert_eq!(svc.created_at(), created.as_ref(), "not recreated");
+    assert_eq!(
+        svc.deployment_configuration()
+            .and_then(|c| c.strategy())
+            .map(|s| s.as_str()),
+        Some("CANARY")
+    );
+    let lb = &svc.load_balancers()[0];
+    assert!(
+        lb.target_group_arn().unwrap().contains(&format!("/pd-{name}-web/")),
+        "{lb:?}"
+    );
+    let alternate = lb.advanced_configuration().and_then(|a| a.alternate_target_group_arn());
+    assert!(alternate.unwrap().contains(&format!("/pd-{name}-web-b/")), "{lb:?}");
+    assert_eq!(app.running_arn("web").await, revision, "the same revision still runs");
+    let groups = (format!("pd-{name}-web"), format!("pd-{name}-web-b"));
+    assert_eq!(weights_of(&app, &name, &groups.0, &groups.1).await, (100, 0));
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&app.sdk);
+    let a = elb
+        .describe_target_groups()
+        .names(format!("pd-{name}-web-a"))
+        .send()
+        .await;
+    assert!(a.is_err(), "no third group: {a:?}");
+    assert!(
+        ok(&pd(&["plan"], &canary)).contains("plan: 0 of "),
+        "converged after the switch"
+    );
+    // A push walks the canary: 10%, then everything.
+    let v2 = put_later(&app, &repo, "v2", "fargate-2").await;
+    let second = one(&app.handle(&push_now(&repo, "v2", &v2)).await.unwrap())
+        .task_definition
+        .clone()
+        .unwrap();
+    let seen = walk_groups(&app, &name, &groups, "COMPLETED", &second).await;
+    assert!(seen.contains(&(90, 10)) && seen.last() == Some(&(0, 100)), "{seen:?}");
+    assert!(
+        ok(&pd(&["plan"], &canary)).contains("plan: 0 of "),
+        "converged after a shift"
+    );
+    ok(&pd(&["down", "--yes"], &canary));
     let status = pd(&["status"], &file);
     assert!(String::from_utf8_lossy(&status.stderr).contains(&format!("no app {name}")));
+    for group in [&groups.0, &groups.1] {
+        let found = elb.describe_target_groups().names(group).send().await;
+        assert!(found.is_err(), "{group} left: {found:?}");
+    }
 }

@@ -685,3 +685,45 @@ async fn a_scaling_policy_needs_a_registered_target_and_a_request_label_of_an_at
         assert_eq!(refused.code(), Some("ValidationException"), "{label:?}: {refused:?}");
     }
 }
+
+#[tokio::test]
+async fn a_service_moves_between_rolling_and_blue_green_only_between_deployments() {
+    let ecs = ecs().await;
+    let (cluster, first) = cluster_with_service(&ecs, &format!("{REGISTRY}/s/web@{}", digest(910))).await;
+    completes(&ecs, &cluster, &first, "the first deployment completes").await;
+    let second = roll_out(
+        &ecs,
+        &cluster,
+        container("web", &format!("{REGISTRY}/s/web@{}", digest(911))),
+        None,
+    )
+    .await;
+    let blue_green = || {
+        ecs.update_service()
+            .cluster(&cluster)
+            .service("web")
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .strategy(aws_sdk_ecs::types::DeploymentStrategy::BlueGreen)
+                    .bake_time_in_minutes(0)
+                    .build(),
+            )
+            .send()
+    };
+    let refused = blue_green().await.expect_err("a deployment is in progress");
+    assert_eq!(refused.code(), Some("InvalidParameterException"));
+    assert!(
+        refused.message().unwrap_or_default().contains("deployment in progress"),
+        "{refused:?}"
+    );
+    completes(&ecs, &cluster, &second, "the second deployment completes").await;
+    blue_green().await.expect("between deployments the strategy changes");
+    let svc = service(&ecs, &cluster).await;
+    assert_eq!(
+        svc.deployment_configuration()
+            .and_then(|d| d.strategy())
+            .map(|s| s.as_str()),
+        Some("BLUE_GREEN")
+    );
+    assert_eq!(svc.deployments().len(), 1, "the change itself deploys nothing");
+}

@@ -317,8 +317,9 @@ pub async fn run(args: AppArgs, global: &GlobalArgs) -> Result<ExitCode, CliErro
 
 /// Reads the status of every resource and service.
 pub async fn status(app: &App, ctx: &Context) -> Result<Status, CliError> {
-    let list = resources::inventory(app, Options::default());
     let known = resources::read_ahead(app, ctx).await?;
+    let app = &app.with_switched(resources::service::switched(app, &known.services));
+    let list = resources::inventory(app, Options::default());
     let (reports, facts, _) = resources::converge(&list, ctx, Mode::Preview, &Progress::silent(), known).await?;
     let mut services = Vec::new();
     for s in app.services() {

@@ -5,7 +5,7 @@
 //! does it with. `up` owns its size and deployment settings, never its task definition. Deleting one drains it (DRAINING until its tasks stop, then
 //! INACTIVE); `down` waits for INACTIVE before it detaches the capacity provider.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -14,9 +14,9 @@ use aws_sdk_ecs::types::{
     AdvancedConfiguration, AssignPublicIp, AwsVpcConfiguration, CanaryConfiguration, CapacityProviderStrategyItem,
     DeploymentAlarms, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
     DeploymentControllerType, DeploymentLifecycleHook, DeploymentLifecycleHookAction, DeploymentLifecycleHookStage,
-    DeploymentLifecycleHookTargetType, DeploymentLifecycleHookTimeoutConfiguration, DeploymentStrategy,
-    LinearConfiguration, LoadBalancer as EcsLoadBalancer, NetworkConfiguration, PropagateTags, Service as EcsService,
-    ServiceField, Tag,
+    DeploymentLifecycleHookTargetType, DeploymentLifecycleHookTimeoutConfiguration, DeploymentRolloutState,
+    DeploymentStrategy, LinearConfiguration, LoadBalancer as EcsLoadBalancer, NetworkConfiguration, PropagateTags,
+    Service as EcsService, ServiceField, Tag,
 };
 
 use super::facts::{need, Facts, GroupRole};
@@ -34,6 +34,14 @@ use pushdeploy::ecs_status::Status;
 pub const HEALTH_CHECK_GRACE: i32 = 60;
 /// How long `down` (or an `up` meeting a draining service) waits for a service to drain.
 pub const DRAINING: Duration = Duration::from_secs(900);
+/// How long a switch from rolling waits for the rolling deployment that precedes it (new tasks
+/// healthy, the old ones drained).
+const SWITCH: Duration = Duration::from_secs(1200);
+
+/// Whether the service's load balancer already names what ECS moves traffic with.
+fn has_advanced_configuration(service: &EcsService) -> bool {
+    (service.load_balancers().iter()).any(|lb| lb.advanced_configuration().is_some())
+}
 
 /// How the service differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +112,14 @@ impl fmt::Display for Drift {
                 f,
                 "health check grace {} -> {HEALTH_CHECK_GRACE}s",
                 have.map_or("none".to_string(), |h| format!("{h}s"))
+            ),
+            Drift::Strategy {
+                have: Shift::Rolling,
+                want,
+            } => write!(
+                f,
+                "strategy rolling -> {} (in place: a rolling deployment first gives ECS the second target group)",
+                shift_words(*want)
             ),
             Drift::Strategy { have, want } => write!(f, "strategy {} -> {}", shift_words(*have), shift_words(*want)),
             Drift::Approval { want: true } => write!(f, "pause for approval before production traffic"),
@@ -347,6 +363,52 @@ impl Service {
     /// ("Unable to Start a service that is still Draining").
     ///
     /// IAM: `ecs:DescribeServices`.
+    /// The first half of AWS's path from rolling to blue-green, canary or linear ("Update the
+    /// deployment strategy from rolling update to Amazon ECS blue/green"): the load balancer's
+    /// `advancedConfiguration` (second group, production rule, role) sent while the service is
+    /// still rolling, which starts a rolling deployment; the strategy follows once it completed
+    /// (ECS changes a strategy only between deployments). The service's tasks stay in its first
+    /// group, which the production rule weighs 100 until ECS moves it.
+    ///
+    /// IAM: `ecs:UpdateService`, `ecs:DescribeServices`, `iam:PassRole` of the infrastructure
+    /// role, `elasticloadbalancing:DescribeRules`.
+    async fn prepare_switch(&self, ctx: &Context, facts: &Facts, step: &Step) -> Result<(), CliError> {
+        ctx.ecs()
+            .update_service()
+            .cluster(&self.cluster)
+            .service(&self.name)
+            .load_balancers(self.load_balancer(ctx, facts).await?)
+            .send()
+            .await
+            .map_err(|e| aws("ecs:UpdateService", e))?;
+        step.set("a rolling deployment gives ECS the second target group");
+        let wait = Wait::new(
+            format!("the rolling deployment of service {} before its switch", self.name),
+            SWITCH,
+            "`pushdeploy status` shows the deployment: run `pushdeploy up` again once it is done",
+        );
+        poll::until(&wait, step, || async {
+            let found = describe_service(ctx, &self.cluster, &self.name).await?;
+            let deployments = found.as_ref().map(|s| s.deployments()).unwrap_or_default();
+            Ok(match deployments.first().and_then(|d| d.rollout_state()) {
+                Some(DeploymentRolloutState::Completed) if deployments.len() == 1 => Poll::Done(()),
+                Some(DeploymentRolloutState::Failed) => {
+                    return Err(CliError::SwitchFailed {
+                        service: self.name.clone(),
+                        reason: (deployments[0].rollout_state_reason())
+                            .unwrap_or("ECS gave no reason")
+                            .to_string(),
+                    })
+                }
+                _ => Poll::Pending(format!(
+                    "{} running",
+                    crate::output::plural(deployments.len(), "deployment")
+                )),
+            })
+        })
+        .await
+    }
+
     async fn wait_drained(&self, ctx: &Context, step: &Step) -> Result<(), CliError> {
         let out = ctx
             .ecs()
@@ -677,16 +739,30 @@ impl Resource for Service {
         }
     }
 
-    /// IAM: `ecs:UpdateService`; with a test listener added, `iam:PassRole` of the
-    /// infrastructure role and `elasticloadbalancing:DescribeRules`.
+    /// IAM: `ecs:UpdateService`; with a test listener added or a switch from rolling,
+    /// `iam:PassRole` of the infrastructure role and `elasticloadbalancing:DescribeRules` (and
+    /// `ecs:DescribeServices` while the switch's rolling deployment runs).
     async fn apply(
         &self,
         ctx: &Context,
-        _: &EcsService,
+        service: &EcsService,
         drift: &[Drift],
         facts: &Facts,
-        _: &Step,
+        step: &Step,
     ) -> Result<(), CliError> {
+        let switching = self.staged()
+            && drift.iter().any(|d| {
+                matches!(
+                    d,
+                    Drift::Strategy {
+                        have: Shift::Rolling,
+                        ..
+                    }
+                )
+            });
+        if switching && !has_advanced_configuration(service) {
+            self.prepare_switch(ctx, facts, step).await?;
+        }
         let mut call = ctx
             .ecs()
             .update_service()
@@ -699,7 +775,7 @@ impl Resource for Service {
         // and role stay): sending the load balancers again would start a deployment, so only a
         // test listener added or removed sends them. Between rolling and the others `up` refuses
         // before it writes anything (`check_switches`).
-        if drift.iter().any(|d| matches!(d, Drift::TestListener { .. })) {
+        if !switching && drift.iter().any(|d| matches!(d, Drift::TestListener { .. })) {
             call = call.load_balancers(self.load_balancer(ctx, facts).await?);
         }
         if drift.iter().any(|d| matches!(d, Drift::CapacityProvider { .. })) {
@@ -779,8 +855,9 @@ pub async fn seen_or_described(
 
 /// Refuses, before `up` writes anything, a file that moves an existing service between rolling
 /// and blue-green, canary or linear, or between instances and Fargate
-/// ([`CliError::StrategySwitch`]). `found` is every service of the app as ECS has it
-/// ([`crate::ecs::describe_services`]).
+/// ([`CliError::StrategySwitch`]), but for AWS's own path: rolling on Fargate to blue-green,
+/// canary or linear, between deployments ([`CliError::SwitchDuringDeployment`] during one).
+/// `found` is every service of the app as ECS has it ([`crate::ecs::describe_services`]).
 pub fn check_switches(app: &App, found: &BTreeMap<String, Option<EcsService>>) -> Result<(), CliError> {
     let services = app.services();
     for service in services {
@@ -791,16 +868,28 @@ pub fn check_switches(app: &App, found: &BTreeMap<String, Option<EcsService>>) -
             shift_of(existing.deployment_configuration()),
             service.spec.deployment.shift(),
         );
-        if (have == Shift::Rolling) != (want == Shift::Rolling) {
-            return Err(CliError::StrategySwitch {
-                service: service.spec.name.clone(),
-                have: format!("{} deployments", shift_words(have)),
-                want: format!("{} deployments", shift_words(want)),
-            });
-        }
         let on_fargate =
             (existing.capacity_provider_strategy().iter()).any(|s| s.capacity_provider().starts_with("FARGATE"));
-        if on_fargate != (service.spec.capacity != Capacity::Ec2) {
+        let to_fargate = service.spec.capacity != Capacity::Ec2;
+        if (have == Shift::Rolling) != (want == Shift::Rolling) {
+            // On Fargate a rolling service already has `awsvpc` tasks behind an `ip` group: it
+            // keeps that group as its first ("Update the deployment strategy from rolling update
+            // to Amazon ECS blue/green"). On instances its tasks would change network.
+            let in_place = have == Shift::Rolling && on_fargate && to_fargate;
+            if !in_place {
+                return Err(CliError::StrategySwitch {
+                    service: service.spec.name.clone(),
+                    have: format!("{} deployments", shift_words(have)),
+                    want: format!("{} deployments", shift_words(want)),
+                });
+            }
+            if deploying(existing) {
+                return Err(CliError::SwitchDuringDeployment {
+                    service: service.spec.name.clone(),
+                });
+            }
+        }
+        if on_fargate != to_fargate {
             let words = |fargate: bool| {
                 if fargate {
                     "its tasks on Fargate"
@@ -816,6 +905,29 @@ pub fn check_switches(app: &App, found: &BTreeMap<String, Option<EcsService>>) -
         }
     }
     Ok(())
+}
+
+/// Whether a deployment of the service is under way (more than one, or the primary not done).
+fn deploying(service: &EcsService) -> bool {
+    service.deployments().len() > 1
+        || (service.deployments().first())
+            .is_some_and(|d| d.rollout_state() == Some(&DeploymentRolloutState::InProgress))
+}
+
+/// The app's blue-green, canary and linear services whose load balancer still names the group
+/// they had when rolling: switched in place, or being switched by this `up` ([`App::switched`]).
+pub fn switched(app: &App, found: &BTreeMap<String, Option<EcsService>>) -> BTreeSet<String> {
+    let rolling_group = |service: &EcsService, name: &str| {
+        (service.load_balancers().iter())
+            .filter_map(|lb| lb.target_group_arn())
+            // `arn:...:targetgroup/<name>/<id>`
+            .any(|arn| arn.split('/').nth(1) == Some(app.names.target_group(name).as_str()))
+    };
+    (app.services().into_iter())
+        .filter(|s| s.spec.deployment.is_staged())
+        .filter(|s| matches!(found.get(&s.spec.name), Some(Some(found)) if rolling_group(found, &s.spec.name)))
+        .map(|s| s.spec.name)
+        .collect()
 }
 
 /// Every service of the app in its cluster, found by the app's tag: `down` deletes those the
@@ -862,6 +974,79 @@ pub async fn tagged(ctx: &Context, cluster: &str, app: &str) -> Result<Vec<Strin
 mod tests {
     use super::*;
     use aws_sdk_ecs::types::CapacityProviderStrategyItem as Item;
+    use aws_sdk_ecs::types::Deployment;
+
+    fn app(text: &str) -> App {
+        let file: crate::app_file::AppFile = toml::from_str(text).unwrap();
+        App::resolve(file, Some("shop"), "test", Some(text)).unwrap()
+    }
+
+    /// `web` as ECS has it: rolling (on Fargate or instances) behind `group`, its deployment
+    /// `rollout`.
+    fn running(fargate: bool, group: &str, rollout: DeploymentRolloutState) -> BTreeMap<String, Option<EcsService>> {
+        let provider = if fargate { "FARGATE" } else { "pushdeploy-shop" };
+        let service = EcsService::builder()
+            .deployment_configuration(deployment_configuration(&[], Shift::Rolling, false))
+            .capacity_provider_strategy(Item::builder().capacity_provider(provider).build().unwrap())
+            .load_balancers(
+                EcsLoadBalancer::builder()
+                    .target_group_arn(format!(
+                        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{group}/0123"
+                    ))
+                    .build(),
+            )
+            .deployments(Deployment::builder().status("PRIMARY").rollout_state(rollout).build())
+            .build();
+        BTreeMap::from([("web".to_string(), Some(service))])
+    }
+
+    const CANARY_ON_FARGATE: &str =
+        "[[services]]\nname = \"web\"\ncapacity = \"fargate\"\n[services.deployment]\nstrategy = \"canary\"\n";
+
+    #[test]
+    fn only_a_rolling_service_on_fargate_moves_to_a_staged_strategy_in_place_and_only_between_deployments() {
+        let canary = app(CANARY_ON_FARGATE);
+        let done = running(true, "pd-shop-web", DeploymentRolloutState::Completed);
+        check_switches(&canary, &done).expect("AWS's path: in place");
+        let busy = running(true, "pd-shop-web", DeploymentRolloutState::InProgress);
+        let refused = check_switches(&canary, &busy).unwrap_err();
+        assert!(matches!(refused, CliError::SwitchDuringDeployment { .. }), "{refused}");
+        // On instances the tasks would change network: refused.
+        let on_instances = app("[[services]]\nname = \"web\"\n[services.deployment]\nstrategy = \"canary\"\n");
+        let ec2 = running(false, "pd-shop-web", DeploymentRolloutState::Completed);
+        let refused = check_switches(&on_instances, &ec2).unwrap_err();
+        assert!(matches!(refused, CliError::StrategySwitch { .. }), "{refused}");
+        // A new service is no switch.
+        check_switches(&canary, &BTreeMap::from([("web".to_string(), None)])).unwrap();
+    }
+
+    #[test]
+    fn a_service_switched_in_place_keeps_its_rolling_group_as_its_first() {
+        let canary = app(CANARY_ON_FARGATE);
+        let kept = switched(
+            &canary,
+            &running(true, "pd-shop-web", DeploymentRolloutState::Completed),
+        );
+        assert_eq!(kept, BTreeSet::from(["web".to_string()]));
+        let switched_app = canary.with_switched(kept);
+        let first = super::super::target_group::TargetGroup::new(&switched_app, &switched_app.services()[0]);
+        assert_eq!(super::super::model::Resource::name(&first), "pd-shop-web");
+        let fresh = super::super::target_group::TargetGroup::new(&canary, &canary.services()[0]);
+        assert_eq!(super::super::model::Resource::name(&fresh), "pd-shop-web-a");
+        // Created staged: `-a` and `-b`, nothing kept.
+        assert!(switched(
+            &canary,
+            &running(true, "pd-shop-web-a", DeploymentRolloutState::Completed)
+        )
+        .is_empty());
+        // A rolling service keeps nothing either.
+        let rolling = app("[[services]]\nname = \"web\"\ncapacity = \"fargate\"\n");
+        assert!(switched(
+            &rolling,
+            &running(true, "pd-shop-web", DeploymentRolloutState::Completed)
+        )
+        .is_empty());
+    }
 
     #[test]
     fn an_unchanged_strategy_is_no_drift_and_a_changed_one_says_it_redeploys() {

@@ -119,13 +119,14 @@ pub struct TargetGroup {
 }
 
 impl TargetGroup {
-    /// The target group of `service` (the first of two for a blue-green, canary or linear one).
+    /// The target group of `service` (the first of two for a blue-green, canary or linear one:
+    /// `-a`, or the rolling one's kept through a switch in place, [`App::switched`]).
     pub fn new(app: &App, service: &AppService) -> TargetGroup {
         let staged = service.spec.deployment.is_staged();
         let awsvpc = service.spec.is_awsvpc();
         TargetGroup {
             service: service.spec.name.clone(),
-            name: if staged {
+            name: if staged && !app.switched.contains(&service.spec.name) {
                 app.names.primary_target_group(&service.spec.name)
             } else {
                 app.names.target_group(&service.spec.name)
