@@ -1,7 +1,7 @@
 //! `pushdeploy.toml`: the app file. Every field has a default, so no file at all means one
 //! service `web` on port 80. Errors name the line and the field.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use pushdeploy::config::{AppConfig, ServiceRoute, CONFIG_VERSION};
@@ -573,11 +573,12 @@ pub struct App {
     pub file: AppFile,
     /// The file read, `None` when there was none (the defaults).
     pub source: Option<String>,
-    /// Blue-green, canary or linear services that were rolling on Fargate and switched in place:
-    /// ECS keeps a service's target group through the switch, so their first group is still the
-    /// rolling one's, `pd-<app>-<service>`, not `-a` (learnt from ECS, [`App::with_switched`];
-    /// empty from the file alone).
-    pub switched: BTreeSet<String>,
+    /// The first target group of each service that switched strategy in place on Fargate, by
+    /// service: ECS keeps a service's group through the switch, so a blue-green, canary or linear
+    /// service that was rolling still has the rolling one's, `pd-<app>-<service>`, not `-a`, and a
+    /// rolling one that was staged the group production traffic was on (learnt from ECS,
+    /// [`App::with_kept_groups`]; empty from the file alone).
+    pub kept_groups: BTreeMap<String, String>,
 }
 
 /// A service with its defaults resolved.
@@ -662,7 +663,7 @@ impl App {
             names,
             file,
             source,
-            switched: BTreeSet::new(),
+            kept_groups: BTreeMap::new(),
         };
         app.check_whole().map_err(fail)?;
         Ok(app)
@@ -762,11 +763,11 @@ impl App {
             })
     }
 
-    /// The app with `services` known to have switched to blue-green, canary or linear in place
-    /// ([`App::switched`]).
-    pub fn with_switched(&self, services: BTreeSet<String>) -> App {
+    /// The app with the first target groups of services that switched strategy in place
+    /// ([`App::kept_groups`]).
+    pub fn with_kept_groups(&self, groups: BTreeMap<String, String>) -> App {
         App {
-            switched: services,
+            kept_groups: groups,
             ..self.clone()
         }
     }

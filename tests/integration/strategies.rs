@@ -42,6 +42,19 @@ async fn weights(app: &App, name: &str) -> (i32, i32) {
 
 /// The production weights of groups `first` and `second` in the default rule of app `name`.
 async fn weights_of(app: &App, name: &str, first: &str, second: &str) -> (i32, i32) {
+    let action = default_action(app, name).await;
+    let groups = action.forward_config().unwrap().target_groups();
+    let of = |group: &str| {
+        (groups.iter())
+            .find(|g| g.target_group_arn().unwrap().contains(&format!("/{group}/")))
+            .and_then(|g| g.weight())
+            .unwrap_or(-1)
+    };
+    (of(first), of(second))
+}
+
+/// The default rule's action of app `name`'s listener.
+async fn default_action(app: &App, name: &str) -> aws_sdk_elasticloadbalancingv2::types::Action {
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&app.sdk);
     let lbs = elb
         .describe_load_balancers()
@@ -54,14 +67,7 @@ async fn weights_of(app: &App, name: &str, first: &str, second: &str) -> (i32, i
     let listener = listeners.listeners()[0].listener_arn().unwrap().to_string();
     let rules = elb.describe_rules().listener_arn(listener).send().await.unwrap();
     let default = rules.rules().iter().find(|r| r.is_default() == Some(true)).unwrap();
-    let groups = default.actions()[0].forward_config().unwrap().target_groups();
-    let of = |group: &str| {
-        (groups.iter())
-            .find(|g| g.target_group_arn().unwrap().contains(&format!("/{group}/")))
-            .and_then(|g| g.weight())
-            .unwrap_or(-1)
-    };
-    (of(first), of(second))
+    default.actions()[0].clone()
 }
 
 /// The lifecycle stage of the `web` service's newest service deployment.
@@ -725,7 +731,47 @@ async fn a_fargate_only_app_has_no_instances_and_its_pushes_deploy() {
         ok(&pd(&["plan"], &canary)).contains("plan: 0 of "),
         "converged after a shift"
     );
-    ok(&pd(&["down", "--yes"], &canary));
+
+    // Back to rolling, in place too: the service keeps the group production traffic is on (the
+    // second now), the rule forwards to it alone, and a rolling deployment of the revision it
+    // runs leaves only that group in its load balancer.
+    let plan = ok(&pd(&["plan"], &file));
+    assert!(
+        plan.contains("canary 10% for 2 min, bake 0 min -> rolling") && plan.contains("second target group -> none"),
+        "{plan}"
+    );
+    ok(&pd(&["up"], &file));
+    let svc = app.described("web").await;
+    assert_eq!(svc.created_at(), created.as_ref(), "not recreated");
+    assert_eq!(svc.deployment_configuration().and_then(|c| c.strategy()), None);
+    let lbs = svc.load_balancers();
+    assert_eq!(lbs.len(), 1);
+    assert!(
+        lbs[0].target_group_arn().unwrap().contains(&format!("/{}/", groups.1)),
+        "{lbs:?}"
+    );
+    assert!(lbs[0].advanced_configuration().is_none(), "{lbs:?}");
+    let forward = default_action(&app, &name).await;
+    let one_group = match forward.forward_config() {
+        Some(f) => f.target_groups().iter().filter_map(|g| g.target_group_arn()).collect(),
+        None => vec![forward.target_group_arn().unwrap()],
+    };
+    assert!(
+        one_group.len() == 1 && one_group[0].contains(&format!("/{}/", groups.1)),
+        "{forward:?}"
+    );
+    deployment_in(&app, "web", "COMPLETED", &second).await;
+    assert!(
+        ok(&pd(&["plan"], &file)).contains("plan: 0 of "),
+        "converged after going back"
+    );
+    let v3 = put_later(&app, &repo, "v3", "fargate-3").await;
+    let third = one(&app.handle(&push_now(&repo, "v3", &v3)).await.unwrap())
+        .task_definition
+        .clone()
+        .unwrap();
+    deployment_in(&app, "web", "COMPLETED", &third).await;
+    ok(&pd(&["down", "--yes"], &file));
     let status = pd(&["status"], &file);
     assert!(String::from_utf8_lossy(&status.stderr).contains(&format!("no app {name}")));
     for group in [&groups.0, &groups.1] {

@@ -318,7 +318,7 @@ pub async fn run(args: AppArgs, global: &GlobalArgs) -> Result<ExitCode, CliErro
 /// Reads the status of every resource and service.
 pub async fn status(app: &App, ctx: &Context) -> Result<Status, CliError> {
     let known = resources::read_ahead(app, ctx).await?;
-    let app = &app.with_switched(resources::service::switched(app, &known.services));
+    let app = &app.with_kept_groups(resources::service::kept_groups(ctx, app, &known.services).await?);
     let list = resources::inventory(app, Options::default());
     let (reports, facts, _) = resources::converge(&list, ctx, Mode::Preview, &Progress::silent(), known).await?;
     let mut services = Vec::new();

@@ -154,7 +154,7 @@ pub async fn converge(
 ) -> Result<(UpReport, Facts), CliError> {
     let known = resources::read_ahead(app, ctx).await?;
     resources::service::check_switches(app, &known.services)?;
-    let app = &app.with_switched(resources::service::switched(app, &known.services));
+    let app = &app.with_kept_groups(resources::service::kept_groups(ctx, app, &known.services).await?);
     let list = resources::inventory(app, options);
     let (mut reports, facts, timing) = resources::converge(&list, ctx, mode, progress, known).await?;
     progress.note(&timing.words(&list));

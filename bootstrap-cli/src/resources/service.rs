@@ -5,7 +5,7 @@
 //! does it with. `up` owns its size and deployment settings, never its task definition. Deleting one drains it (DRAINING until its tasks stop, then
 //! INACTIVE); `down` waits for INACTIVE before it detaches the capacity provider.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -92,6 +92,10 @@ pub enum Drift {
         /// Wanted.
         want: Vec<String>,
     },
+    /// A rolling service's load balancer still names a second group (it was blue-green, canary
+    /// or linear): sent again with only the group production traffic is on, which starts a
+    /// rolling deployment into it.
+    SecondGroup,
 }
 
 impl fmt::Display for Drift {
@@ -126,6 +130,10 @@ impl fmt::Display for Drift {
             Drift::Approval { want: false } => write!(f, "no pause for approval"),
             Drift::TestListener { want: true } => write!(f, "test listener rule -> on (a new deployment)"),
             Drift::TestListener { want: false } => write!(f, "test listener rule -> none (a new deployment)"),
+            Drift::SecondGroup => write!(
+                f,
+                "second target group -> none (a rolling deployment into the group production traffic is on)"
+            ),
             Drift::Alarms { have, want } => {
                 let list = |names: &[String]| {
                     if names.is_empty() {
@@ -678,6 +686,9 @@ impl Resource for Service {
                 want: self.test_port.is_some(),
             });
         }
+        if !self.staged() && has_advanced_configuration(service) {
+            drift.push(Drift::SecondGroup);
+        }
         drift
     }
 
@@ -786,6 +797,18 @@ impl Resource for Service {
                 .force_new_deployment(true);
         }
         call.send().await.map_err(|e| aws("ecs:UpdateService", e))?;
+        if drift.iter().any(|d| matches!(d, Drift::SecondGroup)) {
+            // Back to rolling ("Update the deployment strategy from Amazon ECS blue/green to
+            // rolling update"): the strategy first (above, no deployment), then the load balancer
+            // with only the group production traffic is on, a rolling deployment into it.
+            (ctx.ecs().update_service())
+                .cluster(&self.cluster)
+                .service(&self.name)
+                .load_balancers(self.load_balancer(ctx, facts).await?)
+                .send()
+                .await
+                .map_err(|e| aws("ecs:UpdateService", e))?;
+        }
         Ok(())
     }
 
@@ -855,8 +878,9 @@ pub async fn seen_or_described(
 
 /// Refuses, before `up` writes anything, a file that moves an existing service between rolling
 /// and blue-green, canary or linear, or between instances and Fargate
-/// ([`CliError::StrategySwitch`]), but for AWS's own path: rolling on Fargate to blue-green,
-/// canary or linear, between deployments ([`CliError::SwitchDuringDeployment`] during one).
+/// ([`CliError::StrategySwitch`]), but for AWS's own path: between rolling on Fargate and
+/// blue-green, canary or linear, between deployments ([`CliError::SwitchDuringDeployment`]
+/// during one).
 /// `found` is every service of the app as ECS has it ([`crate::ecs::describe_services`]).
 pub fn check_switches(app: &App, found: &BTreeMap<String, Option<EcsService>>) -> Result<(), CliError> {
     let services = app.services();
@@ -872,10 +896,11 @@ pub fn check_switches(app: &App, found: &BTreeMap<String, Option<EcsService>>) -
             (existing.capacity_provider_strategy().iter()).any(|s| s.capacity_provider().starts_with("FARGATE"));
         let to_fargate = service.spec.capacity != Capacity::Ec2;
         if (have == Shift::Rolling) != (want == Shift::Rolling) {
-            // On Fargate a rolling service already has `awsvpc` tasks behind an `ip` group: it
-            // keeps that group as its first ("Update the deployment strategy from rolling update
-            // to Amazon ECS blue/green"). On instances its tasks would change network.
-            let in_place = have == Shift::Rolling && on_fargate && to_fargate;
+            // On Fargate a rolling service already has `awsvpc` tasks behind an `ip` group, as the
+            // others: it keeps that group as its first, and a staged one going back keeps the
+            // group production traffic is on (the developer guide's pages on updating the
+            // deployment strategy). On instances its tasks would change network.
+            let in_place = on_fargate && to_fargate;
             if !in_place {
                 return Err(CliError::StrategySwitch {
                     service: service.spec.name.clone(),
@@ -914,20 +939,103 @@ fn deploying(service: &EcsService) -> bool {
             .is_some_and(|d| d.rollout_state() == Some(&DeploymentRolloutState::InProgress))
 }
 
-/// The app's blue-green, canary and linear services whose load balancer still names the group
-/// they had when rolling: switched in place, or being switched by this `up` ([`App::switched`]).
-pub fn switched(app: &App, found: &BTreeMap<String, Option<EcsService>>) -> BTreeSet<String> {
-    let rolling_group = |service: &EcsService, name: &str| {
-        (service.load_balancers().iter())
-            .filter_map(|lb| lb.target_group_arn())
-            // `arn:...:targetgroup/<name>/<id>`
-            .any(|arn| arn.split('/').nth(1) == Some(app.names.target_group(name).as_str()))
-    };
+/// The first target group of each service that switched strategy in place, or is switching in
+/// this `up` ([`App::kept_groups`]): a blue-green, canary or linear service whose load balancer
+/// still names the group it had when rolling keeps that one; a rolling service whose load balancer
+/// still names a second group keeps the one production traffic is on (its production rule's
+/// heavier weight, read here), and once it names only that one, that one.
+///
+/// IAM: `elasticloadbalancing:DescribeRules` (a service moving back to rolling).
+pub async fn kept_groups(
+    ctx: &Context,
+    app: &App,
+    found: &BTreeMap<String, Option<EcsService>>,
+) -> Result<BTreeMap<String, String>, CliError> {
+    let mut production = BTreeMap::new();
+    for (service, rule) in production_rules_to_read(app, found) {
+        production.insert(service, production_group(ctx, &rule).await?);
+    }
+    Ok(first_groups(app, found, &production))
+}
+
+/// `arn:...:targetgroup/<name>/<id>` as its name.
+fn group_name(arn: &str) -> &str {
+    arn.split('/').nth(1).unwrap_or(arn)
+}
+
+/// The rolling services (in the file) whose load balancer still names a second group, with the
+/// production rule whose weights say which group they keep.
+fn production_rules_to_read(app: &App, found: &BTreeMap<String, Option<EcsService>>) -> Vec<(String, String)> {
     (app.services().into_iter())
-        .filter(|s| s.spec.deployment.is_staged())
-        .filter(|s| matches!(found.get(&s.spec.name), Some(Some(found)) if rolling_group(found, &s.spec.name)))
-        .map(|s| s.spec.name)
+        .filter(|s| !s.spec.deployment.is_staged())
+        .filter_map(|s| {
+            let Some(Some(service)) = found.get(&s.spec.name) else {
+                return None;
+            };
+            let advanced = service.load_balancers().first()?.advanced_configuration()?;
+            Some((s.spec.name, advanced.production_listener_rule()?.to_string()))
+        })
         .collect()
+}
+
+/// The group a rule forwards most of its traffic to (by name; the first of a tie).
+///
+/// IAM: `elasticloadbalancing:DescribeRules`.
+async fn production_group(ctx: &Context, rule: &str) -> Result<String, CliError> {
+    let out = (ctx.elbv2().describe_rules().rule_arns(rule).send().await)
+        .map_err(|e| aws("elasticloadbalancing:DescribeRules", e))?;
+    let groups = (out.rules().first())
+        .and_then(|r| r.actions().first())
+        .and_then(|a| a.forward_config())
+        .map(|f| f.target_groups())
+        .unwrap_or_default();
+    let mut heaviest: Option<(i32, &str)> = None;
+    for g in groups {
+        let weight = g.weight().unwrap_or(1);
+        if heaviest.is_none_or(|(w, _)| weight > w) {
+            heaviest = g.target_group_arn().map(|arn| (weight, arn));
+        }
+    }
+    heaviest.map(|(_, arn)| group_name(arn).to_string()).ok_or_else(|| {
+        missing(
+            "elasticloadbalancing:DescribeRules",
+            "the production rule's target groups",
+        )
+    })
+}
+
+/// [`kept_groups`] from what ECS has and the groups production traffic is on (`production`, by
+/// service, for those [`production_rules_to_read`] names).
+fn first_groups(
+    app: &App,
+    found: &BTreeMap<String, Option<EcsService>>,
+    production: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut kept = BTreeMap::new();
+    for s in app.services() {
+        let name = s.spec.name;
+        let Some(Some(service)) = found.get(&name) else {
+            continue;
+        };
+        let Some(lb) = service.load_balancers().first() else {
+            continue;
+        };
+        let Some(first) = lb.target_group_arn().map(group_name) else {
+            continue;
+        };
+        let rolling = app.names.target_group(&name);
+        let group = if s.spec.deployment.is_staged() {
+            (first == rolling).then(|| first.to_string())
+        } else if lb.advanced_configuration().is_some() {
+            production.get(&name).cloned()
+        } else {
+            (first != rolling).then(|| first.to_string())
+        };
+        if let Some(group) = group {
+            kept.insert(name, group);
+        }
+    }
+    kept
 }
 
 /// Every service of the app in its cluster, found by the app's tag: `down` deletes those the
@@ -1021,31 +1129,57 @@ mod tests {
     }
 
     #[test]
-    fn a_service_switched_in_place_keeps_its_rolling_group_as_its_first() {
+    fn a_service_switched_in_place_keeps_the_group_it_had() {
+        let none = BTreeMap::new();
         let canary = app(CANARY_ON_FARGATE);
-        let kept = switched(
-            &canary,
-            &running(true, "pd-shop-web", DeploymentRolloutState::Completed),
-        );
-        assert_eq!(kept, BTreeSet::from(["web".to_string()]));
-        let switched_app = canary.with_switched(kept);
-        let first = super::super::target_group::TargetGroup::new(&switched_app, &switched_app.services()[0]);
-        assert_eq!(super::super::model::Resource::name(&first), "pd-shop-web");
-        let fresh = super::super::target_group::TargetGroup::new(&canary, &canary.services()[0]);
-        assert_eq!(super::super::model::Resource::name(&fresh), "pd-shop-web-a");
+        let was_rolling = running(true, "pd-shop-web", DeploymentRolloutState::Completed);
+        let kept = first_groups(&canary, &was_rolling, &none);
+        assert_eq!(kept, BTreeMap::from([("web".to_string(), "pd-shop-web".to_string())]));
+        let group = |app: &App| {
+            let first = super::super::target_group::TargetGroup::new(app, &app.services()[0]);
+            super::super::model::Resource::name(&first)
+        };
+        assert_eq!(group(&canary.with_kept_groups(kept)), "pd-shop-web");
+        assert_eq!(group(&canary), "pd-shop-web-a");
         // Created staged: `-a` and `-b`, nothing kept.
-        assert!(switched(
-            &canary,
-            &running(true, "pd-shop-web-a", DeploymentRolloutState::Completed)
-        )
-        .is_empty());
+        let staged = running(true, "pd-shop-web-a", DeploymentRolloutState::Completed);
+        assert!(first_groups(&canary, &staged, &none).is_empty());
         // A rolling service keeps nothing either.
         let rolling = app("[[services]]\nname = \"web\"\ncapacity = \"fargate\"\n");
-        assert!(switched(
-            &rolling,
-            &running(true, "pd-shop-web", DeploymentRolloutState::Completed)
-        )
-        .is_empty());
+        assert!(first_groups(&rolling, &was_rolling, &none).is_empty());
+        assert!(production_rules_to_read(&rolling, &was_rolling).is_empty());
+
+        // Back to rolling: the group production traffic is on, read from the production rule,
+        // while the load balancer names two; then the one it names.
+        let mut two = staged.clone();
+        let service = two.get_mut("web").unwrap().as_mut().unwrap();
+        service.load_balancers.as_mut().unwrap()[0].advanced_configuration = Some(
+            AdvancedConfiguration::builder()
+                .alternate_target_group_arn(
+                    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pd-shop-web-b/4567",
+                )
+                .production_listener_rule(
+                    "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/pd-shop/1/2/3",
+                )
+                .role_arn("arn:aws:iam::123456789012:role/pushdeploy-shop-ecs-infrastructure")
+                .build(),
+        );
+        assert_eq!(
+            production_rules_to_read(&rolling, &two),
+            [(
+                "web".to_string(),
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/pd-shop/1/2/3".to_string()
+            )]
+        );
+        let on_b = BTreeMap::from([("web".to_string(), "pd-shop-web-b".to_string())]);
+        let kept = first_groups(&rolling, &two, &on_b);
+        assert_eq!(group(&rolling.with_kept_groups(kept)), "pd-shop-web-b");
+        let moved = running(true, "pd-shop-web-b", DeploymentRolloutState::Completed);
+        assert_eq!(
+            group(&rolling.with_kept_groups(first_groups(&rolling, &moved, &none))),
+            "pd-shop-web-b"
+        );
+        assert_eq!(group(&rolling), "pd-shop-web");
     }
 
     #[test]

@@ -120,16 +120,16 @@ pub struct TargetGroup {
 
 impl TargetGroup {
     /// The target group of `service` (the first of two for a blue-green, canary or linear one:
-    /// `-a`, or the rolling one's kept through a switch in place, [`App::switched`]).
+    /// `-a`), or the one it kept through a switch in place ([`App::kept_groups`]).
     pub fn new(app: &App, service: &AppService) -> TargetGroup {
         let staged = service.spec.deployment.is_staged();
         let awsvpc = service.spec.is_awsvpc();
         TargetGroup {
             service: service.spec.name.clone(),
-            name: if staged && !app.switched.contains(&service.spec.name) {
-                app.names.primary_target_group(&service.spec.name)
-            } else {
-                app.names.target_group(&service.spec.name)
+            name: match app.kept_groups.get(&service.spec.name) {
+                Some(kept) => kept.clone(),
+                None if staged => app.names.primary_target_group(&service.spec.name),
+                None => app.names.target_group(&service.spec.name),
             },
             slot: Slot::Primary,
             wanted: true,
