@@ -228,7 +228,7 @@ pub enum CliError {
     },
     /// A service cannot move in place (yet) between rolling and the other strategies, or between
     /// the app's instances and Fargate (but from rolling on Fargate to the others).
-    #[error("service {service} now has {have}; the file asks for {want}: its tasks would move between the instances' network and interfaces of their own behind other target groups, which `up` cannot do in place yet (only a rolling service on Fargate moves to blue-green, canary or linear in place); nothing was changed. Keep the service's `strategy` for now, or run `pushdeploy down` then `pushdeploy up` (repositories and images are kept)")]
+    #[error("service {service} now has {have}; the file asks for {want}: its tasks would move between the instances' network and interfaces of their own behind other target groups, which `up` cannot do in place yet (on Fargate a service moves between rolling and blue-green, canary or linear in place); nothing was changed. Keep the service's `strategy` for now, or run `pushdeploy down` then `pushdeploy up` (repositories and images are kept)")]
     StrategySwitch {
         /// Service.
         service: String,
@@ -239,7 +239,7 @@ pub enum CliError {
     },
     /// A service to move from rolling to blue-green, canary or linear is being deployed: ECS
     /// changes a strategy only between deployments.
-    #[error("service {service} is being deployed, and ECS changes a service's deployment strategy only between deployments; nothing was changed: run `pushdeploy up` again once the deployment is done (`pushdeploy status` shows it)")]
+    #[error("service {service} is being deployed, and ECS changes a service's deployment strategy only between deployments; nothing was changed: run `pushdeploy up` again once the deployment is done (`pushdeploy status` shows it; one paused for approval ends with `pushdeploy approve` or `reject`)")]
     SwitchDuringDeployment {
         /// Service.
         service: String,

@@ -1903,6 +1903,17 @@ def _register_task_definition(self: Any, family: str, container_definitions: lis
                 f"No Fargate configuration exists for given values: {cpu} CPU, {memory} memory. "
                 "See the Amazon ECS documentation for the valid values.",
             )
+    # ECS developer guide, task definition parameters, container memory and cpu: "the total amount
+    # of memory reserved for all containers within a task must be lower than the task memory
+    # value, if one is specified" (the same of cpu units and the task-level cpu).
+    for key, label in (("memory", "memory"), ("cpu", "CPU units")):
+        total = sum(int(c.get(key) or 0) for c in container_definitions)
+        limit = kwargs.get(key)
+        if limit is not None and str(limit).isdigit() and total > int(limit):
+            raise EcsError(
+                "ClientException",
+                f"Invalid setting: the containers reserve {total} {label}, more than the task's {limit}.",
+            )
     if mode == "awsvpc":
         # ECS developer guide, task definition parameters, portMappings hostPort: "If you use
         # containers in a task with the awsvpc or host network mode, the hostPort can either be left

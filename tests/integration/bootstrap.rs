@@ -827,13 +827,22 @@ async fn counts(app: &App) -> Vec<String> {
 /// Fails the n-th write call: before it is sent (the process died first), or after its response
 /// arrived (the process died before recording it).
 #[derive(Debug, Clone)]
-struct Interrupt {
+pub(crate) struct Interrupt {
     nth: usize,
     after: bool,
     seen: Arc<AtomicUsize>,
 }
 
 impl Interrupt {
+    /// Cuts the `nth` write short, `after` its answer arrived or before it is sent.
+    pub(crate) fn new(nth: usize, after: bool) -> Interrupt {
+        Interrupt {
+            nth,
+            after,
+            seen: Arc::default(),
+        }
+    }
+
     fn check(&self, cfg: &ConfigBag) -> Result<(), BoxError> {
         let op = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
         if is_write(&format!("x.{op}")) && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.nth {

@@ -732,18 +732,24 @@ async fn a_fargate_only_app_has_no_instances_and_its_pushes_deploy() {
         "converged after a shift"
     );
 
-    // Back to rolling, in place too: the service keeps the group production traffic is on (the
-    // second now), the rule forwards to it alone, and a rolling deployment of the revision it
-    // runs leaves only that group in its load balancer.
-    let plan = ok(&pd(&["plan"], &file));
+    // Back to rolling, in place too, with a bigger task in the same `up`: the service keeps the
+    // group production traffic is on (the second now), the rule forwards to it alone, the
+    // strategy changes and one rolling deployment brings the new revision into that group.
+    let bigger = file.replace("memory = 1024", "memory = 2048");
+    let plan = ok(&pd(&["plan"], &bigger));
     assert!(
         plan.contains("canary 10% for 2 min, bake 0 min -> rolling") && plan.contains("second target group -> none"),
         "{plan}"
     );
-    ok(&pd(&["up"], &file));
+    ok(&pd(&["up"], &bigger));
     let svc = app.described("web").await;
     assert_eq!(svc.created_at(), created.as_ref(), "not recreated");
-    assert_eq!(svc.deployment_configuration().and_then(|c| c.strategy()), None);
+    assert_eq!(
+        svc.deployment_configuration()
+            .and_then(|c| c.strategy())
+            .map(|s| s.as_str()),
+        Some("ROLLING")
+    );
     let lbs = svc.load_balancers();
     assert_eq!(lbs.len(), 1);
     assert!(
@@ -760,22 +766,216 @@ async fn a_fargate_only_app_has_no_instances_and_its_pushes_deploy() {
         one_group.len() == 1 && one_group[0].contains(&format!("/{}/", groups.1)),
         "{forward:?}"
     );
-    deployment_in(&app, "web", "COMPLETED", &second).await;
+    let resized = svc.task_definition().unwrap().to_string();
+    assert_ne!(resized, second, "the new size is a new revision");
+    assert_eq!(app.task_definition(&resized).await.0.memory(), Some("2048"));
+    deployment_in(&app, "web", "COMPLETED", &resized).await;
     assert!(
-        ok(&pd(&["plan"], &file)).contains("plan: 0 of "),
+        ok(&pd(&["plan"], &bigger)).contains("plan: 0 of "),
         "converged after going back"
     );
+
+    // And staged again from there: the second group stays first, the first is the second now.
+    let canary_again = canary.replace("memory = 1024", "memory = 2048");
+    ok(&pd(&["up"], &canary_again));
+    let svc = app.described("web").await;
+    let lb = &svc.load_balancers()[0];
+    assert!(
+        lb.target_group_arn().unwrap().contains(&format!("/{}/", groups.1)),
+        "{lb:?}"
+    );
+    let alternate = lb.advanced_configuration().and_then(|a| a.alternate_target_group_arn());
+    assert!(alternate.unwrap().contains(&format!("/pd-{name}-web-a/")), "{lb:?}");
+    let flipped = (groups.1.clone(), format!("pd-{name}-web-a"));
+    assert_eq!(weights_of(&app, &name, &flipped.0, &flipped.1).await, (100, 0));
+    assert!(ok(&pd(&["plan"], &canary_again)).contains("plan: 0 of "), "converged");
     let v3 = put_later(&app, &repo, "v3", "fargate-3").await;
     let third = one(&app.handle(&push_now(&repo, "v3", &v3)).await.unwrap())
         .task_definition
         .clone()
         .unwrap();
-    deployment_in(&app, "web", "COMPLETED", &third).await;
-    ok(&pd(&["down", "--yes"], &file));
+    let seen = walk_groups(&app, &name, &flipped, "COMPLETED", &third).await;
+    assert!(seen.contains(&(90, 10)) && seen.last() == Some(&(0, 100)), "{seen:?}");
+    ok(&pd(&["down", "--yes"], &canary_again));
     let status = pd(&["status"], &file);
     assert!(String::from_utf8_lossy(&status.stderr).contains(&format!("no app {name}")));
-    for group in [&groups.0, &groups.1] {
+    for group in [&groups.0, &groups.1, &flipped.1] {
         let found = elb.describe_target_groups().names(group).send().await;
         assert!(found.is_err(), "{group} left: {found:?}");
+    }
+}
+
+/// The app `name` from the text of its file.
+fn spec(name: &str, text: &str) -> pushdeploy_cli::app_file::App {
+    let file: pushdeploy_cli::app_file::AppFile = toml::from_str(text).unwrap();
+    pushdeploy_cli::app_file::App::resolve(file, Some(name), "test", Some(text)).unwrap()
+}
+
+/// `up` of `app` until ECS lets the strategy change (a deployment of an earlier run may still be
+/// going: `up` refuses until it is done, as ECS would).
+async fn up_between_deployments(
+    app: &pushdeploy_cli::app_file::App,
+    ctx: &pushdeploy_cli::Context,
+) -> Result<(), String> {
+    use pushdeploy_cli::commands::up;
+    use pushdeploy_cli::error::CliError;
+    let start = std::time::Instant::now();
+    loop {
+        match up::up(
+            app,
+            ctx,
+            pushdeploy_cli::resources::model::Mode::Apply,
+            &pushdeploy_cli::progress::Progress::silent(),
+        )
+        .await
+        {
+            Ok(_) => return Ok(()),
+            Err(CliError::SwitchDuringDeployment { .. }) if start.elapsed() < Duration::from_secs(60) => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// The groups of `web` in app `name` as ECS has them (first, second) and its strategy.
+async fn web_groups(ecs: &aws_sdk_ecs::Client, name: &str) -> (String, Option<String>, Option<String>) {
+    let out = ecs
+        .describe_services()
+        .cluster(name)
+        .services("web")
+        .send()
+        .await
+        .unwrap();
+    let svc = &out.services()[0];
+    let lb = &svc.load_balancers()[0];
+    let group = |arn: &str| arn.split('/').nth(1).unwrap().to_string();
+    (
+        group(lb.target_group_arn().unwrap()),
+        (lb.advanced_configuration())
+            .and_then(|a| a.alternate_target_group_arn())
+            .map(group),
+        (svc.deployment_configuration().and_then(|c| c.strategy())).map(|s| s.as_str().to_string()),
+    )
+}
+
+/// The app's target groups of `web` that exist, by name.
+async fn web_group_names(elb: &aws_sdk_elasticloadbalancingv2::Client, name: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for group in [
+        format!("pd-{name}-web"),
+        format!("pd-{name}-web-a"),
+        format!("pd-{name}-web-b"),
+    ] {
+        if elb.describe_target_groups().names(&group).send().await.is_ok() {
+            found.push(group);
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_switch_in_place_cut_short_at_any_write_is_finished_by_the_next_up() {
+    use futures::StreamExt;
+    use pushdeploy_cli::commands::up;
+    use pushdeploy_cli::resources::model::Mode;
+    let rolling = "[[services]]\nname = \"web\"\ncapacity = \"fargate\"\ncpu = 256\nmemory = 512\n";
+    let canary = format!(
+        "{rolling}[services.deployment]\nstrategy = \"canary\"\ncanary_percent = 10\ncanary_bake_minutes = 1\nbake_minutes = 0\n"
+    );
+    let sdk = crate::emulator::sdk_config().await;
+    let (ecs, elb) = (
+        aws_sdk_ecs::Client::new(&sdk),
+        aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+    );
+    for (from, to, way) in [
+        (rolling, canary.as_str(), "to canary"),
+        (canary.as_str(), rolling, "to rolling"),
+    ] {
+        // The writes of one clean switch: each is, in turn, where a run is cut short.
+        let reference = spec(&crate::bootstrap::app_name("swref"), from);
+        let (ctx, calls) = crate::bootstrap::context().await;
+        up_between_deployments(&reference, &ctx).await.unwrap();
+        calls.take();
+        // The first deployment of the new service may still run: `up` waits it out, then counts.
+        up_between_deployments(&spec(&reference.name, to), &ctx).await.unwrap();
+        let total = crate::bootstrap::writes(&calls).len();
+        let expected = (
+            web_groups(&ecs, &reference.name).await,
+            web_group_names(&elb, &reference.name).await,
+        );
+        println!("a switch {way} makes {total} writes; cutting each short twice");
+        let cases: Vec<(usize, bool)> = (1..=total).flat_map(|n| [(n, false), (n, true)]).collect();
+        let (ecs, elb, expected, reference) = (&ecs, &elb, &expected, &reference.name);
+        let failures: Vec<String> = futures::stream::iter(cases)
+            .map(|(nth, after)| async move {
+                let name = crate::bootstrap::app_name(if after { "swa" } else { "swb" });
+                let (ctx, calls) = crate::bootstrap::context().await;
+                up_between_deployments(&spec(&name, from), &ctx).await.ok()?;
+                let target = spec(&name, to);
+                // The next up may meet the new service's first deployment: wait for it as a person would.
+                let broken = pushdeploy_cli::Context::new(
+                    crate::emulator::sdk_config().await,
+                    pushdeploy_cli::cli::OutputFormat::Json,
+                )
+                .with_interceptor(crate::bootstrap::Interrupt::new(nth, after));
+                let start = std::time::Instant::now();
+                loop {
+                    match up::up(
+                        &target,
+                        &broken,
+                        Mode::Apply,
+                        &pushdeploy_cli::progress::Progress::silent(),
+                    )
+                    .await
+                    {
+                        Err(pushdeploy_cli::error::CliError::SwitchDuringDeployment { .. })
+                            if start.elapsed() < Duration::from_secs(60) =>
+                        {
+                            tokio::time::sleep(Duration::from_millis(300)).await
+                        }
+                        Err(_) => break,
+                        Ok(_) => return Some(format!("{way}, write {nth} (after={after}): the cut run did not fail")),
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if let Err(e) = up_between_deployments(&target, &ctx).await {
+                    return Some(format!(
+                        "{way}, write {nth} (after={after}): the resuming run failed: {e}"
+                    ));
+                }
+                calls.take();
+                up::up(
+                    &target,
+                    &ctx,
+                    Mode::Apply,
+                    &pushdeploy_cli::progress::Progress::silent(),
+                )
+                .await
+                .ok()?;
+                let extra = crate::bootstrap::writes(&calls);
+                if !extra.is_empty() {
+                    return Some(format!(
+                        "{way}, write {nth} (after={after}): a third run wrote {extra:?}"
+                    ));
+                }
+                let got = (web_groups(ecs, &name).await, web_group_names(elb, &name).await);
+                let same = |g: &(String, Option<String>, Option<String>), n: &[String], app: &str| {
+                    (
+                        g.0.replace(app, "APP"),
+                        g.1.as_ref().map(|s| s.replace(app, "APP")),
+                        g.2.clone(),
+                        n.iter().map(|s| s.replace(app, "APP")).collect::<Vec<_>>(),
+                    )
+                };
+                (same(&got.0, &got.1, &name) != same(&expected.0, &expected.1, reference)).then(|| {
+                    format!("{way}, write {nth} (after={after}): {got:?} differs from a clean switch's {expected:?}")
+                })
+            })
+            .buffer_unordered(3)
+            .filter_map(|f| async move { f })
+            .collect()
+            .await;
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 }

@@ -119,8 +119,9 @@ pub fn inventory(app: &App, options: Options) -> Inventory {
     list.extend(each(&services, |s| Box::new(task_family::TaskFamily::new(app, s))));
     list.extend(each(&services, |s| Box::new(service::Service::new(app, s))));
     list.extend(each(&services, |s| Box::new(scaling::ServiceScaling::new(app, s))));
-    // After the services: they stop naming a test listener's rule before it goes.
-    if options.teardown || services.iter().any(|s| s.spec.deployment.is_staged()) {
+    // After the services: they stop naming a test listener's rule before it goes (one going back
+    // to rolling too: it keeps a group, `App::kept_groups`).
+    if options.teardown || !app.kept_groups.is_empty() || services.iter().any(|s| s.spec.deployment.is_staged()) {
         list.push(Box::new(listener::Leftovers::new(app)));
     }
     list.push(Box::new(routing_config::RoutingConfig::new(app)));

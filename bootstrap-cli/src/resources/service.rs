@@ -367,48 +367,63 @@ impl Service {
             .expect("the provider is set")
     }
 
-    /// Waits while a service of this name drains (a `down` cut short): ECS refuses to create one
-    /// ("Unable to Start a service that is still Draining").
-    ///
-    /// IAM: `ecs:DescribeServices`.
     /// The first half of AWS's path from rolling to blue-green, canary or linear ("Update the
     /// deployment strategy from rolling update to Amazon ECS blue/green"): the load balancer's
     /// `advancedConfiguration` (second group, production rule, role) sent while the service is
     /// still rolling, which starts a rolling deployment; the strategy follows once it completed
     /// (ECS changes a strategy only between deployments). The service's tasks stay in its first
-    /// group, which the production rule weighs 100 until ECS moves it.
+    /// group, which the production rule weighs 100 until ECS moves it. A failed deployment (its
+    /// circuit breaker rolls back, which may take the load balancer back too) stops the switch.
     ///
     /// IAM: `ecs:UpdateService`, `ecs:DescribeServices`, `iam:PassRole` of the infrastructure
     /// role, `elasticloadbalancing:DescribeRules`.
     async fn prepare_switch(&self, ctx: &Context, facts: &Facts, step: &Step) -> Result<(), CliError> {
-        ctx.ecs()
-            .update_service()
-            .cluster(&self.cluster)
-            .service(&self.name)
-            .load_balancers(self.load_balancer(ctx, facts).await?)
-            .send()
-            .await
-            .map_err(|e| aws("ecs:UpdateService", e))?;
+        let load_balancer = self.load_balancer(ctx, facts).await?;
+        let ecs = ctx.ecs();
+        // ECS assumes the infrastructure role here first: one this `up` just made may not have
+        // propagated (as at CreateService).
+        poll::retry(
+            service_linked_role::PROPAGATION,
+            |e: &aws_sdk_ecs::error::SdkError<aws_sdk_ecs::operation::update_service::UpdateServiceError>| {
+                use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+                facts.is_fresh("iam role", &self.infrastructure_role, service_linked_role::PROPAGATION)
+                    && e.code() == Some("InvalidParameterException")
+            },
+            || {
+                (ecs.update_service())
+                    .cluster(&self.cluster)
+                    .service(&self.name)
+                    .load_balancers(load_balancer.clone())
+                    .send()
+            },
+        )
+        .await
+        .map_err(|e| aws("ecs:UpdateService", e))?;
         step.set("a rolling deployment gives ECS the second target group");
         let wait = Wait::new(
             format!("the rolling deployment of service {} before its switch", self.name),
             SWITCH,
             "`pushdeploy status` shows the deployment: run `pushdeploy up` again once it is done",
         );
+        let failed = |service: &str, reason: Option<&str>| CliError::SwitchFailed {
+            service: service.to_string(),
+            reason: reason.unwrap_or("ECS gave no reason").to_string(),
+        };
         poll::until(&wait, step, || async {
             let found = describe_service(ctx, &self.cluster, &self.name).await?;
-            let deployments = found.as_ref().map(|s| s.deployments()).unwrap_or_default();
-            Ok(match deployments.first().and_then(|d| d.rollout_state()) {
-                Some(DeploymentRolloutState::Completed) if deployments.len() == 1 => Poll::Done(()),
-                Some(DeploymentRolloutState::Failed) => {
-                    return Err(CliError::SwitchFailed {
-                        service: self.name.clone(),
-                        reason: (deployments[0].rollout_state_reason())
-                            .unwrap_or("ECS gave no reason")
-                            .to_string(),
-                    })
-                }
-                _ => Poll::Pending(format!(
+            let Some(found) = found else {
+                return Err(failed(&self.name, Some("the service is gone")));
+            };
+            let deployments = found.deployments();
+            if let Some(d) = (deployments.iter()).find(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed)) {
+                return Err(failed(&self.name, d.rollout_state_reason()));
+            }
+            let done =
+                deployments.len() == 1 && deployments[0].rollout_state() == Some(&DeploymentRolloutState::Completed);
+            Ok(match (done, has_advanced_configuration(&found)) {
+                (true, true) => Poll::Done(()),
+                (true, false) => return Err(failed(&self.name, Some("ECS rolled its load balancer back"))),
+                (false, _) => Poll::Pending(format!(
                     "{} running",
                     crate::output::plural(deployments.len(), "deployment")
                 )),
@@ -417,6 +432,10 @@ impl Service {
         .await
     }
 
+    /// Waits while a service of this name drains (a `down` cut short): ECS refuses to create one
+    /// ("Unable to Start a service that is still Draining").
+    ///
+    /// IAM: `ecs:DescribeServices`.
     async fn wait_drained(&self, ctx: &Context, step: &Step) -> Result<(), CliError> {
         let out = ctx
             .ecs()
@@ -431,6 +450,15 @@ impl Service {
         }
         Ok(())
     }
+}
+
+/// The deployment configuration of a service going back to rolling ([`check_switches`]): the
+/// rolling one with the strategy said outright and a pause cleared (an absent list would keep it).
+pub fn rolling_again(alarms: &[String]) -> DeploymentConfiguration {
+    let mut config = deployment_configuration(alarms, Shift::Rolling, false);
+    config.strategy = Some(DeploymentStrategy::Rolling);
+    config.lifecycle_hooks = Some(Vec::new());
+    config
 }
 
 /// The deployment alarms (roll back a deployment during which, or during whose bake time, an
@@ -774,18 +802,24 @@ impl Resource for Service {
         if switching && !has_advanced_configuration(service) {
             self.prepare_switch(ctx, facts, step).await?;
         }
+        let back = |d: &Drift| matches!(d, Drift::Strategy { .. } | Drift::SecondGroup);
+        let config = if !self.staged() && drift.iter().any(back) {
+            rolling_again(&self.alarms)
+        } else {
+            deployment_configuration(&self.alarms, self.shift, self.approve)
+        };
         let mut call = ctx
             .ecs()
             .update_service()
             .cluster(&self.cluster)
             .service(&self.name)
             .set_desired_count(self.owned_desired)
-            .deployment_configuration(deployment_configuration(&self.alarms, self.shift, self.approve))
+            .deployment_configuration(config)
             .health_check_grace_period_seconds(HEALTH_CHECK_GRACE);
         // Between blue-green, canary and linear only the configuration changes (the groups, rule
         // and role stay): sending the load balancers again would start a deployment, so only a
-        // test listener added or removed sends them. Between rolling and the others `up` refuses
-        // before it writes anything (`check_switches`).
+        // test listener added or removed sends them. Between rolling and the others (on Fargate:
+        // `check_switches`) the load balancers go in calls of their own.
         if !switching && drift.iter().any(|d| matches!(d, Drift::TestListener { .. })) {
             call = call.load_balancers(self.load_balancer(ctx, facts).await?);
         }
@@ -892,8 +926,7 @@ pub fn check_switches(app: &App, found: &BTreeMap<String, Option<EcsService>>) -
             shift_of(existing.deployment_configuration()),
             service.spec.deployment.shift(),
         );
-        let on_fargate =
-            (existing.capacity_provider_strategy().iter()).any(|s| s.capacity_provider().starts_with("FARGATE"));
+        let on_fargate = on_fargate(existing);
         let to_fargate = service.spec.capacity != Capacity::Ec2;
         if (have == Shift::Rolling) != (want == Shift::Rolling) {
             // On Fargate a rolling service already has `awsvpc` tasks behind an `ip` group, as the
@@ -930,6 +963,11 @@ pub fn check_switches(app: &App, found: &BTreeMap<String, Option<EcsService>>) -
         }
     }
     Ok(())
+}
+
+/// Whether the service's tasks run on Fargate (or Fargate Spot).
+fn on_fargate(service: &EcsService) -> bool {
+    (service.capacity_provider_strategy().iter()).any(|s| s.capacity_provider().starts_with("FARGATE"))
 }
 
 /// Whether a deployment of the service is under way (more than one, or the primary not done).
@@ -984,19 +1022,17 @@ fn production_rules_to_read(app: &App, found: &BTreeMap<String, Option<EcsServic
 async fn production_group(ctx: &Context, rule: &str) -> Result<String, CliError> {
     let out = (ctx.elbv2().describe_rules().rule_arns(rule).send().await)
         .map_err(|e| aws("elasticloadbalancing:DescribeRules", e))?;
-    let groups = (out.rules().first())
-        .and_then(|r| r.actions().first())
-        .and_then(|a| a.forward_config())
-        .map(|f| f.target_groups())
-        .unwrap_or_default();
-    let mut heaviest: Option<(i32, &str)> = None;
-    for g in groups {
-        let weight = g.weight().unwrap_or(1);
-        if heaviest.is_none_or(|(w, _)| weight > w) {
-            heaviest = g.target_group_arn().map(|arn| (weight, arn));
+    let actions = out.rules().first().map(|r| r.actions()).unwrap_or_default();
+    // A forward to one group (an `up` cut short after the rule forwarded to it alone) names it
+    // without a forward config.
+    let single = actions.first().and_then(|a| a.target_group_arn()).map(group_name);
+    let mut heaviest: Option<(i32, String)> = None;
+    for (group, weight) in super::listener::weights(actions) {
+        if heaviest.as_ref().is_none_or(|(w, _)| weight > *w) {
+            heaviest = Some((weight, group));
         }
     }
-    heaviest.map(|(_, arn)| group_name(arn).to_string()).ok_or_else(|| {
+    (heaviest.map(|(_, group)| group).or(single.map(str::to_string))).ok_or_else(|| {
         missing(
             "elasticloadbalancing:DescribeRules",
             "the production rule's target groups",
@@ -1023,9 +1059,15 @@ fn first_groups(
         let Some(first) = lb.target_group_arn().map(group_name) else {
             continue;
         };
+        // On instances nothing switches in place (`check_switches`): the file's names stand.
+        if !on_fargate(service) {
+            continue;
+        }
         let rolling = app.names.target_group(&name);
         let group = if s.spec.deployment.is_staged() {
-            (first == rolling).then(|| first.to_string())
+            // `-a` is the default; the rolling one's, or `-b` (back to rolling on it, then staged
+            // again) is kept, and the other of `-a`/`-b` is its second.
+            (first != app.names.primary_target_group(&name)).then(|| first.to_string())
         } else if lb.advanced_configuration().is_some() {
             production.get(&name).cloned()
         } else {
@@ -1144,6 +1186,18 @@ mod tests {
         // Created staged: `-a` and `-b`, nothing kept.
         let staged = running(true, "pd-shop-web-a", DeploymentRolloutState::Completed);
         assert!(first_groups(&canary, &staged, &none).is_empty());
+        // Back to rolling on `-b`, then staged again: `-b` stays first, `-a` is the second.
+        let on_b = canary.with_kept_groups(first_groups(
+            &canary,
+            &running(true, "pd-shop-web-b", DeploymentRolloutState::Completed),
+            &none,
+        ));
+        assert_eq!(group(&on_b), "pd-shop-web-b");
+        let second = super::super::target_group::TargetGroup::alternate(&on_b, &on_b.services()[0]);
+        assert_eq!(super::super::model::Resource::name(&second), "pd-shop-web-a");
+        // On instances nothing is kept: nothing switches there.
+        let on_instances = running(false, "pd-shop-web", DeploymentRolloutState::Completed);
+        assert!(first_groups(&canary, &on_instances, &none).is_empty());
         // A rolling service keeps nothing either.
         let rolling = app("[[services]]\nname = \"web\"\ncapacity = \"fargate\"\n");
         assert!(first_groups(&rolling, &was_rolling, &none).is_empty());

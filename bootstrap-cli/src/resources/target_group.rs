@@ -146,8 +146,17 @@ impl TargetGroup {
 
     /// The second group of a blue-green, canary or linear service.
     pub fn alternate(app: &App, service: &AppService) -> TargetGroup {
+        let (a, b) = (
+            app.names.primary_target_group(&service.spec.name),
+            app.names.alternate_target_group(&service.spec.name),
+        );
         TargetGroup {
-            name: app.names.alternate_target_group(&service.spec.name),
+            // `-b`, unless the service kept `-b` as its first ([`App::kept_groups`]).
+            name: if app.kept_groups.get(&service.spec.name) == Some(&b) {
+                a
+            } else {
+                b
+            },
             slot: Slot::Alternate,
             ..TargetGroup::new(app, service)
         }

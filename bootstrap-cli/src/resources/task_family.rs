@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LoadBalancer as EcsLoadBalancer, LogConfiguration,
-    LogDriver, NetworkMode, PortMapping, Secret, Service as EcsService, Tag, TaskDefinition as EcsTaskDefinition,
-    TransportProtocol,
+    Compatibility, ContainerDefinition, DeploymentConfiguration, HealthCheck, KeyValuePair,
+    LoadBalancer as EcsLoadBalancer, LogConfiguration, LogDriver, NetworkMode, PortMapping, Secret,
+    Service as EcsService, Tag, TaskDefinition as EcsTaskDefinition, TransportProtocol,
 };
 use pushdeploy::lock::{with_lock, Holder, Lock, LockSettings};
 use pushdeploy::revision::{roll_out, roll_out_rewired};
@@ -392,6 +392,9 @@ pub struct TaskFamily {
     execution_role: String,
     task_role: String,
     lock_table: String,
+    /// For a rolling service, what to send first when ECS still has it blue-green, canary or
+    /// linear (going back to rolling on Fargate, `service::check_switches`).
+    rolling_again: Option<DeploymentConfiguration>,
     app: String,
 }
 
@@ -429,6 +432,8 @@ impl TaskFamily {
             execution_role: app.names.execution_role(),
             task_role: app.names.task_role(&service.spec.name),
             lock_table: app.names.lock_table(),
+            rolling_again: (!service.spec.deployment.is_staged())
+                .then(|| super::service::rolling_again(&super::service::deployment_alarms(app, service))),
             app: app.name.clone(),
         }
     }
@@ -482,6 +487,41 @@ impl TaskFamily {
             None => roll_out(&ctx.ecs(), &self.cluster, &self.service, revision).await?,
         };
         Ok(())
+    }
+
+    /// A service going back to rolling whose revision changes in the same `up`: a staged
+    /// deployment would need the two-group rule the listener no longer has, so the strategy goes
+    /// first (no deployment) and the new revision is rolled out with the load balancer naming only
+    /// the group production traffic is on (the service's `up` then finds it done). `None` for
+    /// any other service.
+    ///
+    /// IAM: `ecs:UpdateService`.
+    async fn back_to_rolling(
+        &self,
+        ctx: &Context,
+        service: &EcsService,
+        facts: &Facts,
+        port: i32,
+    ) -> Result<Option<Vec<EcsLoadBalancer>>, CliError> {
+        let Some(config) = &self.rolling_again else {
+            return Ok(None);
+        };
+        if super::service::shift_of(service.deployment_configuration()) == crate::app_file::Shift::Rolling {
+            return Ok(None);
+        }
+        let group = need(facts.target_groups.get(&self.service), "the service's target group")?;
+        (ctx.ecs().update_service())
+            .cluster(&self.cluster)
+            .service(&self.service)
+            .deployment_configuration(config.clone())
+            .send()
+            .await
+            .map_err(|e| aws("ecs:UpdateService", e))?;
+        Ok(Some(vec![EcsLoadBalancer::builder()
+            .target_group_arn(group)
+            .container_name(&self.container)
+            .container_port(port)
+            .build()]))
     }
 
     /// The service's load balancers with this container's port set to `port`, when one differs.
@@ -664,13 +704,22 @@ impl Resource for TaskFamily {
             }
             let mut definition = revision.definition;
             settings.apply(&mut definition, &self.container);
+            if self.fargate {
+                // Fargate sizes the task: its size follows the container's (ECS refuses containers
+                // that reserve more than the task has).
+                definition.cpu = Some(settings.cpu.to_string());
+                definition.memory = Some(settings.memory.to_string());
+            }
             let tags = revision
                 .tags
                 .into_iter()
                 .filter(|t| t.key().is_some_and(is_carried))
                 .collect();
-            self.roll(ctx, definition, tags, self.rewired(&service, settings.port))
-                .await
+            let rewire = match self.back_to_rolling(ctx, &service, facts, settings.port).await? {
+                Some(load_balancers) => Some(load_balancers),
+                None => self.rewired(&service, settings.port),
+            };
+            self.roll(ctx, definition, tags, rewire).await
         })
         .await
     }
