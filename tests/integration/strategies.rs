@@ -838,8 +838,9 @@ async fn up_between_deployments(
     }
 }
 
-/// The groups of `web` in app `name` as ECS has them (first, second) and its strategy.
-async fn web_groups(ecs: &aws_sdk_ecs::Client, name: &str) -> (String, Option<String>, Option<String>) {
+/// What a switch leaves of app `name`, its name written `APP`: `web`'s first and second target
+/// groups, strategy and test rule as ECS has them, the groups that exist and the listeners' ports.
+async fn web_state(ecs: &aws_sdk_ecs::Client, elb: &aws_sdk_elasticloadbalancingv2::Client, name: &str) -> String {
     let out = ecs
         .describe_services()
         .cluster(name)
@@ -850,132 +851,120 @@ async fn web_groups(ecs: &aws_sdk_ecs::Client, name: &str) -> (String, Option<St
     let svc = &out.services()[0];
     let lb = &svc.load_balancers()[0];
     let group = |arn: &str| arn.split('/').nth(1).unwrap().to_string();
-    (
-        group(lb.target_group_arn().unwrap()),
-        (lb.advanced_configuration())
-            .and_then(|a| a.alternate_target_group_arn())
-            .map(group),
-        (svc.deployment_configuration().and_then(|c| c.strategy())).map(|s| s.as_str().to_string()),
-    )
-}
-
-/// The app's target groups of `web` that exist, by name.
-async fn web_group_names(elb: &aws_sdk_elasticloadbalancingv2::Client, name: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for group in [
+    let advanced = lb.advanced_configuration();
+    let mut groups = Vec::new();
+    for g in [
         format!("pd-{name}-web"),
         format!("pd-{name}-web-a"),
         format!("pd-{name}-web-b"),
     ] {
-        if elb.describe_target_groups().names(&group).send().await.is_ok() {
-            found.push(group);
+        if elb.describe_target_groups().names(&g).send().await.is_ok() {
+            groups.push(g);
         }
     }
-    found
+    let lbs = elb
+        .describe_load_balancers()
+        .names(format!("pd-{name}"))
+        .send()
+        .await
+        .unwrap();
+    let arn = lbs.load_balancers()[0].load_balancer_arn().unwrap();
+    let listeners = elb.describe_listeners().load_balancer_arn(arn).send().await.unwrap();
+    let mut ports: Vec<i32> = listeners.listeners().iter().filter_map(|l| l.port()).collect();
+    ports.sort();
+    format!(
+        "first {}, second {:?}, strategy {:?}, test rule {}, groups {groups:?}, listeners {ports:?}",
+        group(lb.target_group_arn().unwrap()),
+        advanced.and_then(|a| a.alternate_target_group_arn()).map(group),
+        svc.deployment_configuration()
+            .and_then(|c| c.strategy())
+            .map(|s| s.as_str().to_string()),
+        advanced.and_then(|a| a.test_listener_rule()).is_some(),
+    )
+    .replace(name, "APP")
+}
+
+/// Cuts each write of the `up` that takes a new app from `from` to `to` short, before it is sent
+/// and after its answer arrived, in turn: the next `up` must finish the change (once a deployment
+/// it meets is done, as a person would) and a third write nothing, leaving what a clean change
+/// leaves. Returns what went wrong.
+async fn cut_each_write(from: &str, to: &str, change: &str) -> Vec<String> {
+    use futures::StreamExt;
+    use pushdeploy_cli::commands::up;
+    use pushdeploy_cli::progress::Progress;
+    use pushdeploy_cli::resources::model::Mode;
+    let sdk = crate::emulator::sdk_config().await;
+    let (ecs, elb) = (
+        &aws_sdk_ecs::Client::new(&sdk),
+        &aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+    );
+    let reference = spec(&crate::bootstrap::app_name("swref"), from);
+    let (ctx, calls) = crate::bootstrap::context().await;
+    up_between_deployments(&reference, &ctx).await.unwrap();
+    calls.take();
+    up_between_deployments(&spec(&reference.name, to), &ctx).await.unwrap();
+    let total = crate::bootstrap::writes(&calls).len();
+    let expected = &web_state(ecs, elb, &reference.name).await;
+    println!("{change} makes {total} writes; cutting each short twice");
+    let cases: Vec<(usize, bool)> = (1..=total).flat_map(|n| [(n, false), (n, true)]).collect();
+    futures::stream::iter(cases)
+        .map(|(nth, after)| async move {
+            let name = crate::bootstrap::app_name(if after { "swa" } else { "swb" });
+            let (ctx, calls) = crate::bootstrap::context().await;
+            up_between_deployments(&spec(&name, from), &ctx).await.ok()?;
+            let target = spec(&name, to);
+            let cut = format!("{change}, write {nth} (after={after})");
+            let broken = pushdeploy_cli::Context::new(
+                crate::emulator::sdk_config().await,
+                pushdeploy_cli::cli::OutputFormat::Json,
+            )
+            .with_interceptor(crate::bootstrap::Interrupt::new(nth, after));
+            let start = std::time::Instant::now();
+            loop {
+                match up::up(&target, &broken, Mode::Apply, &Progress::silent()).await {
+                    Err(pushdeploy_cli::error::CliError::SwitchDuringDeployment { .. })
+                        if start.elapsed() < Duration::from_secs(60) =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(300)).await
+                    }
+                    Err(_) => break,
+                    Ok(_) => return Some(format!("{cut}: the cut run did not fail")),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if let Err(e) = up_between_deployments(&target, &ctx).await {
+                return Some(format!("{cut}: the resuming run failed: {e}"));
+            }
+            calls.take();
+            up::up(&target, &ctx, Mode::Apply, &Progress::silent()).await.ok()?;
+            let extra = crate::bootstrap::writes(&calls);
+            if !extra.is_empty() {
+                return Some(format!("{cut}: a third run wrote {extra:?}"));
+            }
+            let got = web_state(ecs, elb, &name).await;
+            (got != *expected).then(|| format!("{cut}: {got} differs from a clean change's {expected}"))
+        })
+        .buffer_unordered(3)
+        .filter_map(|f| async move { f })
+        .collect()
+        .await
 }
 
 #[tokio::test]
-async fn a_switch_in_place_cut_short_at_any_write_is_finished_by_the_next_up() {
-    use futures::StreamExt;
-    use pushdeploy_cli::commands::up;
-    use pushdeploy_cli::resources::model::Mode;
+async fn a_switch_in_place_or_a_test_listener_cut_short_at_any_write_is_finished_by_the_next_up() {
     let rolling = "[[services]]\nname = \"web\"\ncapacity = \"fargate\"\ncpu = 256\nmemory = 512\n";
     let canary = format!(
         "{rolling}[services.deployment]\nstrategy = \"canary\"\ncanary_percent = 10\ncanary_bake_minutes = 1\nbake_minutes = 0\n"
     );
-    let sdk = crate::emulator::sdk_config().await;
-    let (ecs, elb) = (
-        aws_sdk_ecs::Client::new(&sdk),
-        aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-    );
-    for (from, to, way) in [
-        (rolling, canary.as_str(), "to canary"),
-        (canary.as_str(), rolling, "to rolling"),
+    let tested = format!("{canary}test_port = 8080\n");
+    let mut failures = Vec::new();
+    for (from, to, change) in [
+        (rolling, canary.as_str(), "a switch to canary"),
+        (canary.as_str(), rolling, "a switch to rolling"),
+        (canary.as_str(), tested.as_str(), "a test listener added"),
+        (tested.as_str(), canary.as_str(), "a test listener removed"),
     ] {
-        // The writes of one clean switch: each is, in turn, where a run is cut short.
-        let reference = spec(&crate::bootstrap::app_name("swref"), from);
-        let (ctx, calls) = crate::bootstrap::context().await;
-        up_between_deployments(&reference, &ctx).await.unwrap();
-        calls.take();
-        // The first deployment of the new service may still run: `up` waits it out, then counts.
-        up_between_deployments(&spec(&reference.name, to), &ctx).await.unwrap();
-        let total = crate::bootstrap::writes(&calls).len();
-        let expected = (
-            web_groups(&ecs, &reference.name).await,
-            web_group_names(&elb, &reference.name).await,
-        );
-        println!("a switch {way} makes {total} writes; cutting each short twice");
-        let cases: Vec<(usize, bool)> = (1..=total).flat_map(|n| [(n, false), (n, true)]).collect();
-        let (ecs, elb, expected, reference) = (&ecs, &elb, &expected, &reference.name);
-        let failures: Vec<String> = futures::stream::iter(cases)
-            .map(|(nth, after)| async move {
-                let name = crate::bootstrap::app_name(if after { "swa" } else { "swb" });
-                let (ctx, calls) = crate::bootstrap::context().await;
-                up_between_deployments(&spec(&name, from), &ctx).await.ok()?;
-                let target = spec(&name, to);
-                // The next up may meet the new service's first deployment: wait for it as a person would.
-                let broken = pushdeploy_cli::Context::new(
-                    crate::emulator::sdk_config().await,
-                    pushdeploy_cli::cli::OutputFormat::Json,
-                )
-                .with_interceptor(crate::bootstrap::Interrupt::new(nth, after));
-                let start = std::time::Instant::now();
-                loop {
-                    match up::up(
-                        &target,
-                        &broken,
-                        Mode::Apply,
-                        &pushdeploy_cli::progress::Progress::silent(),
-                    )
-                    .await
-                    {
-                        Err(pushdeploy_cli::error::CliError::SwitchDuringDeployment { .. })
-                            if start.elapsed() < Duration::from_secs(60) =>
-                        {
-                            tokio::time::sleep(Duration::from_millis(300)).await
-                        }
-                        Err(_) => break,
-                        Ok(_) => return Some(format!("{way}, write {nth} (after={after}): the cut run did not fail")),
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                if let Err(e) = up_between_deployments(&target, &ctx).await {
-                    return Some(format!(
-                        "{way}, write {nth} (after={after}): the resuming run failed: {e}"
-                    ));
-                }
-                calls.take();
-                up::up(
-                    &target,
-                    &ctx,
-                    Mode::Apply,
-                    &pushdeploy_cli::progress::Progress::silent(),
-                )
-                .await
-                .ok()?;
-                let extra = crate::bootstrap::writes(&calls);
-                if !extra.is_empty() {
-                    return Some(format!(
-                        "{way}, write {nth} (after={after}): a third run wrote {extra:?}"
-                    ));
-                }
-                let got = (web_groups(ecs, &name).await, web_group_names(elb, &name).await);
-                let same = |g: &(String, Option<String>, Option<String>), n: &[String], app: &str| {
-                    (
-                        g.0.replace(app, "APP"),
-                        g.1.as_ref().map(|s| s.replace(app, "APP")),
-                        g.2.clone(),
-                        n.iter().map(|s| s.replace(app, "APP")).collect::<Vec<_>>(),
-                    )
-                };
-                (same(&got.0, &got.1, &name) != same(&expected.0, &expected.1, reference)).then(|| {
-                    format!("{way}, write {nth} (after={after}): {got:?} differs from a clean switch's {expected:?}")
-                })
-            })
-            .buffer_unordered(3)
-            .filter_map(|f| async move { f })
-            .collect()
-            .await;
-        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        failures.extend(cut_each_write(from, to, change).await);
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
