@@ -120,8 +120,9 @@ pub fn inventory(app: &App, options: Options) -> Inventory {
     list.extend(each(&services, |s| Box::new(service::Service::new(app, s))));
     list.extend(each(&services, |s| Box::new(scaling::ServiceScaling::new(app, s))));
     // After the services: they stop naming a test listener's rule before it goes (one going back
-    // to rolling too: it keeps a group, `App::kept_groups`).
-    if options.teardown || !app.kept_groups.is_empty() || services.iter().any(|s| s.spec.deployment.is_staged()) {
+    // to rolling too, which only a service on Fargate does in place).
+    let may_test = |s: &AppService| s.spec.deployment.is_staged() || s.spec.capacity != Capacity::Ec2;
+    if options.teardown || !app.kept_groups.is_empty() || services.iter().any(may_test) {
         list.push(Box::new(listener::Leftovers::new(app)));
     }
     list.push(Box::new(routing_config::RoutingConfig::new(app)));

@@ -453,12 +453,20 @@ impl Service {
 }
 
 /// The deployment configuration of a service going back to rolling ([`check_switches`]): the
-/// rolling one with the strategy said outright and a pause cleared (an absent list would keep it).
-pub fn rolling_again(alarms: &[String]) -> DeploymentConfiguration {
+/// rolling one with the strategy said outright and a pause `service` has cleared (an absent list
+/// would keep it; an empty one is sent only then).
+pub fn rolling_again(alarms: &[String], service: &EcsService) -> DeploymentConfiguration {
     let mut config = deployment_configuration(alarms, Shift::Rolling, false);
     config.strategy = Some(DeploymentStrategy::Rolling);
-    config.lifecycle_hooks = Some(Vec::new());
+    if (service.deployment_configuration()).is_some_and(|c| !c.lifecycle_hooks().is_empty()) {
+        config.lifecycle_hooks = Some(Vec::new());
+    }
     config
+}
+
+/// Whether the service's load balancer still names a second group ([`Drift::SecondGroup`]).
+pub fn names_second_group(service: &EcsService) -> bool {
+    has_advanced_configuration(service)
 }
 
 /// The deployment alarms (roll back a deployment during which, or during whose bake time, an
@@ -804,7 +812,7 @@ impl Resource for Service {
         }
         let back = |d: &Drift| matches!(d, Drift::Strategy { .. } | Drift::SecondGroup);
         let config = if !self.staged() && drift.iter().any(back) {
-            rolling_again(&self.alarms)
+            rolling_again(&self.alarms, service)
         } else {
             deployment_configuration(&self.alarms, self.shift, self.approve)
         };
@@ -831,10 +839,15 @@ impl Resource for Service {
                 .force_new_deployment(true);
         }
         call.send().await.map_err(|e| aws("ecs:UpdateService", e))?;
-        if drift.iter().any(|d| matches!(d, Drift::SecondGroup)) {
-            // Back to rolling ("Update the deployment strategy from Amazon ECS blue/green to
-            // rolling update"): the strategy first (above, no deployment), then the load balancer
-            // with only the group production traffic is on, a rolling deployment into it.
+        // Back to rolling ("Update the deployment strategy from Amazon ECS blue/green to rolling
+        // update"): the strategy first (above, no deployment), then the load balancer with only
+        // the group production traffic is on, a rolling deployment into it; unless the task
+        // definition's roll-out in this `up` already sent it (`service` is as seen before that).
+        let second_group = drift.iter().any(|d| matches!(d, Drift::SecondGroup))
+            && describe_service(ctx, &self.cluster, &self.name)
+                .await?
+                .is_some_and(|now| has_advanced_configuration(&now));
+        if second_group {
             (ctx.ecs().update_service())
                 .cluster(&self.cluster)
                 .service(&self.name)

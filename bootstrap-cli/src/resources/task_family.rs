@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition, DeploymentConfiguration, HealthCheck, KeyValuePair,
-    LoadBalancer as EcsLoadBalancer, LogConfiguration, LogDriver, NetworkMode, PortMapping, Secret,
-    Service as EcsService, Tag, TaskDefinition as EcsTaskDefinition, TransportProtocol,
+    Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LoadBalancer as EcsLoadBalancer, LogConfiguration,
+    LogDriver, NetworkMode, PortMapping, Secret, Service as EcsService, Tag, TaskDefinition as EcsTaskDefinition,
+    TransportProtocol,
 };
 use pushdeploy::lock::{with_lock, Holder, Lock, LockSettings};
 use pushdeploy::revision::{roll_out, roll_out_rewired};
@@ -392,9 +392,10 @@ pub struct TaskFamily {
     execution_role: String,
     task_role: String,
     lock_table: String,
-    /// For a rolling service, what to send first when ECS still has it blue-green, canary or
-    /// linear (going back to rolling on Fargate, `service::check_switches`).
-    rolling_again: Option<DeploymentConfiguration>,
+    /// For a rolling service, the alarms its deployments watch: what going back to rolling sends
+    /// first when ECS still has it blue-green, canary or linear (on Fargate,
+    /// `service::check_switches`).
+    rolling_alarms: Option<Vec<String>>,
     app: String,
 }
 
@@ -432,8 +433,8 @@ impl TaskFamily {
             execution_role: app.names.execution_role(),
             task_role: app.names.task_role(&service.spec.name),
             lock_table: app.names.lock_table(),
-            rolling_again: (!service.spec.deployment.is_staged())
-                .then(|| super::service::rolling_again(&super::service::deployment_alarms(app, service))),
+            rolling_alarms: (!service.spec.deployment.is_staged())
+                .then(|| super::service::deployment_alarms(app, service)),
             app: app.name.clone(),
         }
     }
@@ -489,11 +490,13 @@ impl TaskFamily {
         Ok(())
     }
 
-    /// A service going back to rolling whose revision changes in the same `up`: a staged
-    /// deployment would need the two-group rule the listener no longer has, so the strategy goes
-    /// first (no deployment) and the new revision is rolled out with the load balancer naming only
-    /// the group production traffic is on (the service's `up` then finds it done). `None` for
-    /// any other service.
+    /// A service going back to rolling whose revision changes in the same `up` (or in a later
+    /// one, when this one was cut short): a staged deployment would need the two-group rule the
+    /// listener no longer has, and a rolling one into the first group may put the tasks where
+    /// production traffic is not. So the strategy goes first while ECS still has it staged (no
+    /// deployment), and while the load balancer names a second group the new revision is rolled
+    /// out with it naming only the group production traffic is on (the service's `up` then finds
+    /// that done). `None` for any other service.
     ///
     /// IAM: `ecs:UpdateService`.
     async fn back_to_rolling(
@@ -503,20 +506,22 @@ impl TaskFamily {
         facts: &Facts,
         port: i32,
     ) -> Result<Option<Vec<EcsLoadBalancer>>, CliError> {
-        let Some(config) = &self.rolling_again else {
+        let Some(alarms) = &self.rolling_alarms else {
             return Ok(None);
         };
-        if super::service::shift_of(service.deployment_configuration()) == crate::app_file::Shift::Rolling {
+        if !super::service::names_second_group(service) {
             return Ok(None);
         }
         let group = need(facts.target_groups.get(&self.service), "the service's target group")?;
-        (ctx.ecs().update_service())
-            .cluster(&self.cluster)
-            .service(&self.service)
-            .deployment_configuration(config.clone())
-            .send()
-            .await
-            .map_err(|e| aws("ecs:UpdateService", e))?;
+        if super::service::shift_of(service.deployment_configuration()) != crate::app_file::Shift::Rolling {
+            (ctx.ecs().update_service())
+                .cluster(&self.cluster)
+                .service(&self.service)
+                .deployment_configuration(super::service::rolling_again(alarms, service))
+                .send()
+                .await
+                .map_err(|e| aws("ecs:UpdateService", e))?;
+        }
         Ok(Some(vec![EcsLoadBalancer::builder()
             .target_group_arn(group)
             .container_name(&self.container)
