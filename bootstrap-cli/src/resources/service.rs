@@ -382,7 +382,7 @@ impl Service {
         let ecs = ctx.ecs();
         // ECS assumes the infrastructure role here first: one this `up` just made may not have
         // propagated (as at CreateService).
-        poll::retry(
+        let updated = poll::retry(
             service_linked_role::PROPAGATION,
             |e: &aws_sdk_ecs::error::SdkError<aws_sdk_ecs::operation::update_service::UpdateServiceError>| {
                 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -399,6 +399,12 @@ impl Service {
         )
         .await
         .map_err(|e| aws("ecs:UpdateService", e))?;
+        // The deployment this started: a look that does not show it yet is too early, one that
+        // shows it gone (and the load balancer without the second group) is a rollback.
+        let started = (updated.service().and_then(|s| s.deployments().first()))
+            .and_then(|d| d.id())
+            .map(str::to_string);
+        let seen = std::cell::Cell::new(false);
         step.set("a rolling deployment gives ECS the second target group");
         let wait = Wait::new(
             format!("the rolling deployment of service {} before its switch", self.name),
@@ -418,16 +424,22 @@ impl Service {
             if let Some(d) = (deployments.iter()).find(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed)) {
                 return Err(failed(&self.name, d.rollout_state_reason()));
             }
-            let done =
-                deployments.len() == 1 && deployments[0].rollout_state() == Some(&DeploymentRolloutState::Completed);
-            Ok(match (done, has_advanced_configuration(&found)) {
-                (true, true) => Poll::Done(()),
-                (true, false) => return Err(failed(&self.name, Some("ECS rolled its load balancer back"))),
-                (false, _) => Poll::Pending(format!(
-                    "{} running",
-                    crate::output::plural(deployments.len(), "deployment")
-                )),
-            })
+            let ours = (deployments.iter()).any(|d| started.is_none() || d.id() == started.as_deref());
+            seen.set(seen.get() || ours);
+            let done = ours
+                && deployments.len() == 1
+                && deployments[0].rollout_state() == Some(&DeploymentRolloutState::Completed);
+            let second_group = has_advanced_configuration(&found);
+            if done && second_group {
+                return Ok(Poll::Done(()));
+            }
+            if (done || (seen.get() && !ours)) && !second_group {
+                return Err(failed(&self.name, Some("ECS rolled its load balancer back")));
+            }
+            Ok(Poll::Pending(format!(
+                "{} running",
+                crate::output::plural(deployments.len(), "deployment")
+            )))
         })
         .await
     }
