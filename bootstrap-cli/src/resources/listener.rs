@@ -63,7 +63,7 @@ pub fn weights(actions: &[ElbAction]) -> Vec<(String, i32)> {
 }
 
 /// `arn:...:targetgroup/<name>/<id>` as its name.
-fn short_name(arn: &str) -> &str {
+pub fn short_name(arn: &str) -> &str {
     arn.split('/').nth(1).unwrap_or(arn)
 }
 

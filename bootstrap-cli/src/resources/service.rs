@@ -20,6 +20,7 @@ use aws_sdk_ecs::types::{
 };
 
 use super::facts::{need, Facts, GroupRole};
+use super::listener::short_name;
 use super::model::{After, Resource, APP_TAG};
 use super::service_linked_role::{self, may_be_propagating};
 use crate::app_file::{App, AppService, Capacity, Percent, Shift};
@@ -38,8 +39,9 @@ pub const DRAINING: Duration = Duration::from_secs(900);
 /// healthy, the old ones drained).
 const SWITCH: Duration = Duration::from_secs(1200);
 
-/// Whether the service's load balancer already names what ECS moves traffic with.
-fn has_advanced_configuration(service: &EcsService) -> bool {
+/// Whether the service's load balancer names what ECS moves traffic with (a second group: one
+/// going back to rolling still does, [`Drift::SecondGroup`]).
+pub fn has_advanced_configuration(service: &EcsService) -> bool {
     (service.load_balancers().iter()).any(|lb| lb.advanced_configuration().is_some())
 }
 
@@ -474,11 +476,6 @@ pub fn rolling_again(alarms: &[String], service: &EcsService) -> DeploymentConfi
         config.lifecycle_hooks = Some(Vec::new());
     }
     config
-}
-
-/// Whether the service's load balancer still names a second group ([`Drift::SecondGroup`]).
-pub fn names_second_group(service: &EcsService) -> bool {
-    has_advanced_configuration(service)
 }
 
 /// The deployment alarms (roll back a deployment during which, or during whose bake time, an
@@ -1021,11 +1018,6 @@ pub async fn kept_groups(
     Ok(first_groups(app, found, &production))
 }
 
-/// `arn:...:targetgroup/<name>/<id>` as its name.
-fn group_name(arn: &str) -> &str {
-    arn.split('/').nth(1).unwrap_or(arn)
-}
-
 /// The rolling services (in the file) whose load balancer still names a second group, with the
 /// production rule whose weights say which group they keep.
 fn production_rules_to_read(app: &App, found: &BTreeMap<String, Option<EcsService>>) -> Vec<(String, String)> {
@@ -1050,7 +1042,7 @@ async fn production_group(ctx: &Context, rule: &str) -> Result<String, CliError>
     let actions = out.rules().first().map(|r| r.actions()).unwrap_or_default();
     // A forward to one group (an `up` cut short after the rule forwarded to it alone) names it
     // without a forward config.
-    let single = actions.first().and_then(|a| a.target_group_arn()).map(group_name);
+    let single = actions.first().and_then(|a| a.target_group_arn()).map(short_name);
     let mut heaviest: Option<(i32, String)> = None;
     for (group, weight) in super::listener::weights(actions) {
         if heaviest.as_ref().is_none_or(|(w, _)| weight > *w) {
@@ -1081,7 +1073,7 @@ fn first_groups(
         let Some(lb) = service.load_balancers().first() else {
             continue;
         };
-        let Some(first) = lb.target_group_arn().map(group_name) else {
+        let Some(first) = lb.target_group_arn().map(short_name) else {
             continue;
         };
         // On instances nothing switches in place (`check_switches`): the file's names stand.

@@ -509,7 +509,7 @@ impl TaskFamily {
         let Some(alarms) = &self.rolling_alarms else {
             return Ok(None);
         };
-        if !super::service::names_second_group(service) {
+        if !super::service::has_advanced_configuration(service) {
             return Ok(None);
         }
         let group = need(facts.target_groups.get(&self.service), "the service's target group")?;
