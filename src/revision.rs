@@ -7,7 +7,10 @@
 
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{LoadBalancer, SortOrder, Tag, TaskDefinitionField, TaskDefinitionStatus};
+use aws_sdk_ecs::types::{
+    CapacityProviderStrategyItem, LoadBalancer, NetworkConfiguration, SortOrder, Tag, TaskDefinitionField,
+    TaskDefinitionStatus,
+};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::retry::RetryConfig;
@@ -40,18 +43,31 @@ pub async fn roll_out(
     Ok(new_arn)
 }
 
-/// [`roll_out`], with the service's load balancers changed in the same `UpdateService` (a new
-/// container port: ECS refuses a revision that does not map the port its load balancer names, so
-/// the two must change together). ECS starts one new deployment for both.
-pub async fn roll_out_rewired(
+/// What changes in the same `UpdateService` as the revision, where the two must change together:
+/// ECS starts one new deployment for all of it.
+#[derive(Debug, Clone, Default)]
+pub struct Along {
+    /// The service's load balancers (a new container port: ECS refuses a revision that does not
+    /// map the port its load balancer names).
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    /// Where its tasks run (between the instances and Fargate: ECS refuses a revision that does
+    /// not require the capacity's compatibility). Sent with `forceNewDeployment`, which ECS
+    /// requires with a changed strategy.
+    pub capacity: Option<Vec<CapacityProviderStrategyItem>>,
+    /// Its tasks' network (a public address on Fargate only).
+    pub network: Option<NetworkConfiguration>,
+}
+
+/// [`roll_out`], with `along` changed in the same `UpdateService`.
+pub async fn roll_out_along(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
     revision: NewRevision,
-    load_balancers: Vec<LoadBalancer>,
+    along: Along,
 ) -> Result<String, Error> {
     let new_arn = register(ecs, revision).await?;
-    point_with(ecs, cluster, service, &new_arn, Some(load_balancers)).await?;
+    point_with(ecs, cluster, service, &new_arn, along).await?;
     Ok(new_arn)
 }
 
@@ -169,24 +185,28 @@ pub async fn orphan_of(ecs: &aws_sdk_ecs::Client, running_arn: &str, push: &Push
 /// Points the service at `new_arn`. When that fails, the service either runs it after all (the
 /// answer was lost) or the revision is deregistered, so no retry leaves a second one behind.
 pub async fn point(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str, new_arn: &str) -> Result<(), Error> {
-    point_with(ecs, cluster, service, new_arn, None).await
+    point_with(ecs, cluster, service, new_arn, Along::default()).await
 }
 
-/// [`point`], setting the service's load balancers too when given.
+/// [`point`], changing `along` in the same call.
 async fn point_with(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
     new_arn: &str,
-    load_balancers: Option<Vec<LoadBalancer>>,
+    along: Along,
 ) -> Result<(), Error> {
+    let force = along.capacity.is_some().then_some(true);
     // IAM: ecs:UpdateService on arn:aws:ecs:<region>:<account>:service/<cluster>/*
     let sent = ecs
         .update_service()
         .cluster(cluster)
         .service(service)
         .task_definition(new_arn)
-        .set_load_balancers(load_balancers)
+        .set_load_balancers(along.load_balancers)
+        .set_capacity_provider_strategy(along.capacity)
+        .set_network_configuration(along.network)
+        .set_force_new_deployment(force)
         .send()
         .await;
     let error = match sent {

@@ -226,9 +226,8 @@ pub enum CliError {
         /// How long the command waited.
         waited_secs: u64,
     },
-    /// A service cannot move in place (yet) between rolling and the other strategies, or between
-    /// the app's instances and Fargate (but from rolling on Fargate to the others).
-    #[error("service {service} now has {have}; the file asks for {want}: its tasks would move between the instances' network and interfaces of their own behind other target groups, which `up` cannot do in place yet (on Fargate a service moves between rolling and blue-green, canary or linear in place); nothing was changed. Keep the service's `strategy` for now, or run `pushdeploy down` then `pushdeploy up` (repositories and images are kept)")]
+    /// A service cannot change in place as the file asks (`check_switches` of the services).
+    #[error("service {service} now has {have}; the file asks for {want}: {how}; nothing was changed")]
     StrategySwitch {
         /// Service.
         service: String,
@@ -236,10 +235,13 @@ pub enum CliError {
         have: String,
         /// What the file asks for.
         want: String,
+        /// Why not, and what to do.
+        how: String,
     },
-    /// A service to move from rolling to blue-green, canary or linear is being deployed: ECS
-    /// changes a strategy only between deployments.
-    #[error("service {service} is being deployed, and ECS changes a service's deployment strategy only between deployments; nothing was changed: run `pushdeploy up` again once the deployment is done (`pushdeploy status` shows it; one paused for approval ends with `pushdeploy approve` or `reject`)")]
+    /// A service to move between rolling and the other strategies, or between the instances and
+    /// Fargate, is being deployed: ECS changes a strategy only between deployments, and a move is
+    /// a deployment of its own.
+    #[error("service {service} is being deployed, and ECS changes a service's deployment strategy, and `up` moves its tasks between the instances and Fargate, only between deployments; nothing was changed: run `pushdeploy up` again once the deployment is done (`pushdeploy status` shows it; one paused for approval ends with `pushdeploy approve` or `reject`)")]
     SwitchDuringDeployment {
         /// Service.
         service: String,

@@ -1852,6 +1852,17 @@ def _check_fargate_task_definition(backend: Any, task_definition: str | None) ->
         raise invalid_parameter("Task definition does not support launch_type FARGATE.")
 
 
+def _check_public_ip(network: dict[str, Any] | None, fargate: bool) -> None:
+    """A public address is for tasks on Fargate: an awsvpc task on an instance gets none (ECS
+    answers InvalidParameterException "Assign public IP is not supported for this launch type",
+    as AWS's own tools met it: aws/aws-cdk#13348, hashicorp/waypoint#643; the containers roadmap
+    asks for it, aws/containers-roadmap#450). On UpdateService the service's stored network
+    counts when none is given, so moving a service to the instances must send one."""
+    awsvpc = (network or {}).get("awsvpcConfiguration") or {}
+    if not fargate and awsvpc.get("assignPublicIp") == "ENABLED":
+        raise invalid_parameter("Assign public IP is not supported for this launch type.")
+
+
 def _set_platform(service: Any, given: str | None, fargate: bool) -> None:
     # ECS API reference, CreateService platformVersion: "only specified for tasks that are hosted
     # on Fargate. If one isn't specified, the LATEST platform version is used."
@@ -2001,6 +2012,7 @@ def _create_service(self: Any) -> ActionResult:
     fargate = _on_fargate(strategy, launch_type)
     if fargate:
         _check_fargate_task_definition(backend, self._get_param("taskDefinition"))
+    _check_public_ip(self._get_param("networkConfiguration"), fargate)
     _check_container_ports(backend, self._get_param("taskDefinition"), self._get_param("loadBalancers"))
     for lb in self._get_param("loadBalancers") or []:
         arn = lb.get("targetGroupArn")
@@ -2127,6 +2139,8 @@ def _update_service(self: Any) -> ActionResult:
                           None if strategy else service.launch_type)
     if fargate and (strategy or self._get_param("taskDefinition") is not None):
         _check_fargate_task_definition(self.ecs_backend, self._get_param("taskDefinition") or service.task_definition)
+    network = self._get_param("networkConfiguration")
+    _check_public_ip(network if network is not None else getattr(service, "network_configuration", None), fargate)
     if force or any(self._get_param(p) is not None for p in DEPLOYMENT_PARAMS):
         _check_deployment_request(self, service)
     if strategy is not None and _strategy_key(strategy) != _strategy_key(getattr(service, "capacity_provider_strategy", None)) and not force:

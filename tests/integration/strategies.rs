@@ -674,11 +674,17 @@ async fn a_fargate_only_app_has_no_instances_and_its_pushes_deploy() {
         .unwrap();
     deployment_in(&app, "web", "COMPLETED", &revision).await;
     assert_eq!(app.running_arn("web").await, revision);
-    // Back on instances is not done in place: refused before anything is written.
+    // A rolling service back on instances is not done in place (its tasks would change network):
+    // refused before anything is written.
     let ec2 = file.replace("capacity = \"fargate\"\n", "");
     let refused = pd(&["up"], &ec2);
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("now has its tasks on Fargate"));
+    let refused = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        refused.contains("now has rolling deployments with its tasks on Fargate")
+            && refused.contains("without dropping requests"),
+        "{refused}"
+    );
 
     // Rolling on Fargate to canary is AWS's path in place: the same service keeps its group as
     // the first of two, a rolling deployment gives ECS the second, then the strategy changes.
@@ -803,6 +809,123 @@ async fn a_fargate_only_app_has_no_instances_and_its_pushes_deploy() {
         let found = elb.describe_target_groups().names(group).send().await;
         assert!(found.is_err(), "{group} left: {found:?}");
     }
+}
+
+/// Where `web` runs as ECS has it: its providers, what its revision requires with the task's
+/// size, whether its tasks get a public address, and its image.
+async fn placed(app: &App) -> String {
+    let svc = app.described("web").await;
+    let providers: Vec<&str> = (svc.capacity_provider_strategy().iter())
+        .map(|s| s.capacity_provider())
+        .collect();
+    let public = (svc.network_configuration().and_then(|n| n.awsvpc_configuration()))
+        .and_then(|a| a.assign_public_ip())
+        .map(|p| p.as_str().to_string());
+    let (definition, _) = app.task_definition(svc.task_definition().unwrap()).await;
+    let requires: Vec<&str> = definition
+        .requires_compatibilities()
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    let image = definition.container_definitions()[0].image().unwrap_or_default();
+    format!(
+        "{providers:?} requires {requires:?} size {:?}/{:?} public {public:?} image {}",
+        definition.cpu(),
+        definition.memory(),
+        image.rsplit('/').next().unwrap_or(image)
+    )
+    .replace(&app.cluster, "APP")
+}
+
+#[tokio::test]
+async fn a_canary_service_moves_between_the_instances_and_fargate_in_place_as_a_canary() {
+    let name = unique("move");
+    let service = |capacity: &str| {
+        format!("name = \"{name}\"\n[[services]]\nname = \"web\"\ncapacity = \"{capacity}\"\ncpu = 256\nmemory = 512\n")
+    };
+    let canary = "[services.deployment]\nstrategy = \"canary\"\ncanary_percent = 10\ncanary_bake_minutes = 1\n\
+                  bake_minutes = 0\n";
+    let file = format!("{}{canary}", service("ec2"));
+    ok(&pd(&["up"], &file));
+    let app = App::attach(&name).await;
+    let repo = format!("{name}/web");
+    let v1 = put_later(&app, &repo, "v1", "move-1").await;
+    let first = one(&app.handle(&push_now(&repo, "v1", &v1)).await.unwrap())
+        .task_definition
+        .clone()
+        .unwrap();
+    deployment_in(&app, "web", "COMPLETED", &first).await;
+    let created = app.described("web").await.created_at().cloned();
+    let on_instances = placed(&app).await.replace(&v1, "v1");
+    assert_eq!(
+        on_instances, "[\"pushdeploy-APP\"] requires [\"EC2\"] size None/None public Some(\"DISABLED\") image web@v1",
+        "{on_instances}"
+    );
+    // Two changes at once go in two steps, each named; nothing is written.
+    let refused = pd(&["up"], &service("fargate"));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("first change the `capacity` alone (to Fargate)"),
+        "{refused:?}"
+    );
+
+    // To Fargate: the running revision again (its image kept) requiring FARGATE with the task
+    // sized, the capacity and the tasks' network in one deployment, which ECS runs as a canary.
+    let fargate = format!("{}{canary}", service("fargate"));
+    let plan = ok(&pd(&["plan"], &fargate));
+    assert!(
+        plan.contains("compatibility EC2 -> FARGATE") && plan.contains("-> FARGATE (a new deployment)"),
+        "{plan}"
+    );
+    ok(&pd(&["up"], &fargate));
+    let moved = app.running_arn("web").await;
+    assert_ne!(moved, first, "a new revision");
+    let groups = (format!("pd-{name}-web-a"), format!("pd-{name}-web-b"));
+    let flipped = (groups.1.clone(), groups.0.clone());
+    let seen = walk_groups(&app, &name, &flipped, "COMPLETED", &moved).await;
+    assert!(
+        seen.contains(&(90, 10)) && seen.last() == Some(&(0, 100)),
+        "a canary: {seen:?}"
+    );
+    let svc = app.described("web").await;
+    assert_eq!(svc.created_at(), created.as_ref(), "not recreated");
+    assert_eq!(
+        placed(&app).await.replace(&v1, "v1"),
+        "[\"FARGATE\"] requires [\"FARGATE\"] size Some(\"256\")/Some(\"512\") public Some(\"ENABLED\") image web@v1"
+    );
+    assert!(
+        ok(&pd(&["plan"], &fargate)).contains("plan: 0 of "),
+        "converged on Fargate"
+    );
+    // Pushes deploy there as canaries too.
+    let v2 = put_later(&app, &repo, "v2", "move-2").await;
+    let second = one(&app.handle(&push_now(&repo, "v2", &v2)).await.unwrap())
+        .task_definition
+        .clone()
+        .unwrap();
+    let seen = walk_groups(&app, &name, &groups, "COMPLETED", &second).await;
+    assert!(seen.contains(&(90, 10)) && seen.last() == Some(&(0, 100)), "{seen:?}");
+
+    // And back to the instances: EC2 again, no task size, no public address, image v2.
+    ok(&pd(&["up"], &file));
+    let back = app.running_arn("web").await;
+    assert_ne!(back, second);
+    let seen = walk_groups(&app, &name, &flipped, "COMPLETED", &back).await;
+    assert!(seen.contains(&(90, 10)) && seen.last() == Some(&(0, 100)), "{seen:?}");
+    assert_eq!(
+        app.described("web").await.created_at(),
+        created.as_ref(),
+        "not recreated"
+    );
+    assert_eq!(
+        placed(&app).await.replace(&v2, "v2"),
+        on_instances.replace("web@v1", "web@v2")
+    );
+    assert!(
+        ok(&pd(&["plan"], &file)).contains("plan: 0 of "),
+        "converged on the instances"
+    );
+    ok(&pd(&["down", "--yes"], &file));
+    nothing_left(&app, &name, &file).await;
 }
 
 /// The app `name` from the text of its file.

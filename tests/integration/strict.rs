@@ -123,7 +123,7 @@ async fn a_deleted_service_drains_before_it_is_inactive_and_its_name_is_refused_
 }
 
 #[tokio::test]
-async fn a_capacity_provider_in_use_cannot_be_detached() {
+async fn a_capacity_provider_in_use_cannot_be_detached_and_tasks_on_instances_get_no_public_address() {
     let ecs = ecs().await;
     let cluster = unique("strictcp");
     ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
@@ -207,6 +207,110 @@ async fn a_capacity_provider_in_use_cannot_be_detached() {
         changed.message().unwrap_or_default().contains("force a new deployment"),
         "{changed:?}"
     );
+
+    // A public address is for tasks on Fargate: refused on the instances, and a service moving
+    // there from Fargate must say so (its stored network counts).
+    use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, Compatibility, NetworkConfiguration, NetworkMode};
+    let subnets = aws_sdk_ec2::Client::new(&sdk_config().await)
+        .describe_subnets()
+        .send()
+        .await
+        .unwrap();
+    let subnet = subnets.subnets()[0].subnet_id().unwrap().to_string();
+    let network = |public: AssignPublicIp| {
+        NetworkConfiguration::builder()
+            .awsvpc_configuration(
+                AwsVpcConfiguration::builder()
+                    .subnets(&subnet)
+                    .assign_public_ip(public)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let on = |provider: &str| {
+        CapacityProviderStrategyItem::builder()
+            .capacity_provider(provider)
+            .weight(1)
+            .build()
+            .unwrap()
+    };
+    let fargate_td = ecs
+        .register_task_definition()
+        .family(format!("{cluster}-api"))
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(container("api", "nginx"))
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    let public_on_instances = ecs
+        .create_service()
+        .cluster(&cluster)
+        .service_name("api")
+        .task_definition(&fargate_td)
+        .desired_count(1)
+        .capacity_provider_strategy(on(&provider))
+        .network_configuration(network(AssignPublicIp::Enabled))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        public_on_instances
+            .message()
+            .unwrap_or_default()
+            .contains("Assign public IP is not supported"),
+        "{public_on_instances:?}"
+    );
+    ecs.put_cluster_capacity_providers()
+        .cluster(&cluster)
+        .capacity_providers(&provider)
+        .capacity_providers("FARGATE")
+        .set_default_capacity_provider_strategy(Some(vec![]))
+        .send()
+        .await
+        .unwrap();
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name("api")
+        .task_definition(&fargate_td)
+        .desired_count(1)
+        .capacity_provider_strategy(on("FARGATE"))
+        .network_configuration(network(AssignPublicIp::Enabled))
+        .send()
+        .await
+        .unwrap();
+    let kept_public = ecs
+        .update_service()
+        .cluster(&cluster)
+        .service("api")
+        .capacity_provider_strategy(on(&provider))
+        .force_new_deployment(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        kept_public
+            .message()
+            .unwrap_or_default()
+            .contains("Assign public IP is not supported"),
+        "{kept_public:?}"
+    );
+    ecs.update_service()
+        .cluster(&cluster)
+        .service("api")
+        .capacity_provider_strategy(on(&provider))
+        .network_configuration(network(AssignPublicIp::Disabled))
+        .force_new_deployment(true)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -192,6 +192,78 @@ pub fn shift_of(config: Option<&DeploymentConfiguration>) -> Shift {
     }
 }
 
+/// Where a service's tasks run: the capacity provider and, for `awsvpc` tasks, their network.
+/// What the service is created with, and what moves with a revision between the instances and
+/// Fargate (with the revision that makes it possible: the task definition does that).
+#[derive(Debug, Clone)]
+pub struct Placement {
+    capacity_provider: String,
+    /// Whether its tasks have interfaces of their own (`awsvpc`).
+    awsvpc: bool,
+    /// Whether they run on Fargate.
+    fargate: bool,
+}
+
+impl Placement {
+    /// Where `service`'s tasks run.
+    pub fn new(app: &App, service: &AppService) -> Placement {
+        Placement {
+            capacity_provider: match service.spec.capacity.fargate_provider() {
+                Some(fargate) => fargate.to_string(),
+                None => app.names.capacity(),
+            },
+            awsvpc: service.spec.is_awsvpc(),
+            fargate: service.spec.capacity != Capacity::Ec2,
+        }
+    }
+
+    /// Whether the tasks run on Fargate.
+    pub fn fargate(&self) -> bool {
+        self.fargate
+    }
+
+    /// Whether `service` runs its tasks on this provider alone.
+    pub fn is_where(&self, service: &EcsService) -> bool {
+        let providers = service.capacity_provider_strategy();
+        providers.len() == 1 && providers[0].capacity_provider() == self.capacity_provider
+    }
+
+    /// `awsvpc` tasks: in the app's subnets and the tasks' security group; on Fargate with a
+    /// public address (to pull the image and send logs from the default VPC's public subnets,
+    /// which have no NAT gateway), on EC2 without (ECS refuses one for `awsvpc` tasks there).
+    pub fn network(&self, facts: &Facts) -> Result<Option<NetworkConfiguration>, CliError> {
+        if !self.awsvpc {
+            return Ok(None);
+        }
+        let vpc = need(facts.vpc.as_ref(), "the VPC")?;
+        let group = need(
+            facts.security_groups.get(&GroupRole::Tasks),
+            "the tasks' security group",
+        )?;
+        let awsvpc = AwsVpcConfiguration::builder()
+            .set_subnets(Some(vpc.subnets.clone()))
+            .security_groups(group)
+            .assign_public_ip(if self.fargate {
+                AssignPublicIp::Enabled
+            } else {
+                AssignPublicIp::Disabled
+            })
+            .build()
+            .expect("subnets are set");
+        Ok(Some(
+            NetworkConfiguration::builder().awsvpc_configuration(awsvpc).build(),
+        ))
+    }
+
+    pub fn strategy(&self) -> CapacityProviderStrategyItem {
+        CapacityProviderStrategyItem::builder()
+            .capacity_provider(&self.capacity_provider)
+            .weight(1)
+            .build()
+            .expect("the provider is set")
+    }
+}
+
 /// One ECS service of the app.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -203,11 +275,8 @@ pub struct Service {
     desired: i32,
     /// Whether the desired count is the file's (`None`: the scaler's, never reset by `up`).
     owned_desired: Option<i32>,
-    capacity_provider: String,
-    /// Whether its tasks have interfaces of their own (`awsvpc`).
-    awsvpc: bool,
-    /// Whether they run on Fargate.
-    fargate: bool,
+    /// Where its tasks run.
+    placement: Placement,
     /// The alarms that fail a deployment, sorted: the two `up` creates and the file's own.
     alarms: Vec<String>,
     /// How ECS moves traffic to a new revision.
@@ -258,12 +327,7 @@ impl Service {
                 Some(_) => None,
                 None => Some(service.spec.desired_count as i32),
             },
-            capacity_provider: match service.spec.capacity.fargate_provider() {
-                Some(fargate) => fargate.to_string(),
-                None => app.names.capacity(),
-            },
-            awsvpc: service.spec.is_awsvpc(),
-            fargate: service.spec.capacity != Capacity::Ec2,
+            placement: Placement::new(app, service),
             alarms: deployment_alarms(app, service),
             shift: service.spec.deployment.shift(),
             approve: service.spec.deployment.approve_before_production,
@@ -332,41 +396,6 @@ impl Service {
             );
         }
         Ok(lb.build())
-    }
-
-    /// `awsvpc` tasks: in the app's subnets and the tasks' security group; on Fargate with a
-    /// public address (to pull the image and send logs from the default VPC's public subnets,
-    /// which have no NAT gateway), on EC2 without (ECS refuses one for `awsvpc` tasks there).
-    fn network(&self, facts: &Facts) -> Result<Option<NetworkConfiguration>, CliError> {
-        if !self.awsvpc {
-            return Ok(None);
-        }
-        let vpc = need(facts.vpc.as_ref(), "the VPC")?;
-        let group = need(
-            facts.security_groups.get(&GroupRole::Tasks),
-            "the tasks' security group",
-        )?;
-        let awsvpc = AwsVpcConfiguration::builder()
-            .set_subnets(Some(vpc.subnets.clone()))
-            .security_groups(group)
-            .assign_public_ip(if self.fargate {
-                AssignPublicIp::Enabled
-            } else {
-                AssignPublicIp::Disabled
-            })
-            .build()
-            .expect("subnets are set");
-        Ok(Some(
-            NetworkConfiguration::builder().awsvpc_configuration(awsvpc).build(),
-        ))
-    }
-
-    fn strategy(&self) -> CapacityProviderStrategyItem {
-        CapacityProviderStrategyItem::builder()
-            .capacity_provider(&self.capacity_provider)
-            .weight(1)
-            .build()
-            .expect("the provider is set")
     }
 
     /// The first half of AWS's path from rolling to blue-green, canary or linear ("Update the
@@ -709,7 +738,7 @@ impl Resource for Service {
         let mut drift = service_drift(
             service,
             self.owned_desired,
-            &self.capacity_provider,
+            &self.placement.capacity_provider,
             &self.alarms,
             self.shift,
             self.approve,
@@ -744,7 +773,7 @@ impl Resource for Service {
     async fn create(&self, ctx: &Context, facts: &Facts, step: &Step) -> Result<EcsService, CliError> {
         let revision = need(facts.revisions.get(&self.name), "the service's task definition")?;
         let load_balancer = self.load_balancer(ctx, facts).await?;
-        let network = self.network(facts)?;
+        let network = self.placement.network(facts)?;
         self.wait_drained(ctx, step).await?;
         let ecs = ctx.ecs();
         let created = poll::retry(
@@ -765,7 +794,7 @@ impl Resource for Service {
                     .desired_count(self.desired)
                     .load_balancers(load_balancer.clone())
                     .set_network_configuration(network.clone())
-                    .capacity_provider_strategy(self.strategy())
+                    .capacity_provider_strategy(self.placement.strategy())
                     .deployment_controller(
                         DeploymentController::builder()
                             .r#type(DeploymentControllerType::Ecs)
@@ -819,6 +848,13 @@ impl Resource for Service {
         if switching && !has_advanced_configuration(service) {
             self.prepare_switch(ctx, facts, step).await?;
         }
+        // What the task definition's roll-out in this `up` may have done already (`service` is as
+        // seen before it): a move between the instances and Fargate, going back to one group.
+        let now = if (drift.iter()).any(|d| matches!(d, Drift::CapacityProvider { .. } | Drift::SecondGroup)) {
+            describe_service(ctx, &self.cluster, &self.name).await?
+        } else {
+            None
+        };
         let back = |d: &Drift| matches!(d, Drift::Strategy { .. } | Drift::SecondGroup);
         let config = if !self.staged() && drift.iter().any(back) {
             rolling_again(&self.alarms, service)
@@ -840,11 +876,14 @@ impl Resource for Service {
         if !switching && drift.iter().any(|d| matches!(d, Drift::TestListener { .. })) {
             call = call.load_balancers(self.load_balancer(ctx, facts).await?);
         }
-        if drift.iter().any(|d| matches!(d, Drift::CapacityProvider { .. })) {
+        let elsewhere = (now.as_ref()).is_some_and(|now| !self.placement.is_where(now));
+        if drift.iter().any(|d| matches!(d, Drift::CapacityProvider { .. })) && elsewhere {
             // ECS refuses a strategy change without a new deployment (UpdateService reference);
-            // an unchanged strategy is never sent, so settings alone never redeploy.
+            // an unchanged strategy is never sent, so settings alone never redeploy. The tasks'
+            // network goes with it (a public address on Fargate only).
             call = call
-                .capacity_provider_strategy(self.strategy())
+                .capacity_provider_strategy(self.placement.strategy())
+                .set_network_configuration(self.placement.network(facts)?)
                 .force_new_deployment(true);
         }
         call.send().await.map_err(|e| aws("ecs:UpdateService", e))?;
@@ -853,9 +892,7 @@ impl Resource for Service {
         // the group production traffic is on, a rolling deployment into it; unless the task
         // definition's roll-out in this `up` already sent it (`service` is as seen before that).
         let second_group = drift.iter().any(|d| matches!(d, Drift::SecondGroup))
-            && describe_service(ctx, &self.cluster, &self.name)
-                .await?
-                .is_some_and(|now| has_advanced_configuration(&now));
+            && now.as_ref().is_some_and(has_advanced_configuration);
         if second_group {
             (ctx.ecs().update_service())
                 .cluster(&self.cluster)
@@ -932,15 +969,19 @@ pub async fn seen_or_described(
     }
 }
 
-/// Refuses, before `up` writes anything, a file that moves an existing service between rolling
-/// and blue-green, canary or linear, or between instances and Fargate
-/// ([`CliError::StrategySwitch`]), but for AWS's own path: between rolling on Fargate and
-/// blue-green, canary or linear, between deployments ([`CliError::SwitchDuringDeployment`]
-/// during one).
+/// Refuses, before `up` writes anything, a file that changes an existing service in a way `up`
+/// cannot do in place ([`CliError::StrategySwitch`]). In place are AWS's own paths, between
+/// deployments ([`CliError::SwitchDuringDeployment`] during one): between rolling on Fargate and
+/// blue-green, canary or linear ("Update the deployment strategy from rolling update to Amazon
+/// ECS blue/green" and back), and a blue-green, canary or linear service between the instances
+/// and Fargate (UpdateService, `capacityProviderStrategy`: "You can change capacity providers for
+/// rolling deployments and blue/green deployments"), whose `awsvpc` tasks stay behind the same
+/// `ip` groups. A rolling service on the instances runs `bridge` tasks behind an `instance`
+/// group: those would change network, which AWS documents no way to do without dropping
+/// requests. Both changes at once go in two steps, each on one of those paths.
 /// `found` is every service of the app as ECS has it ([`crate::ecs::describe_services`]).
 pub fn check_switches(app: &App, found: &BTreeMap<String, Option<EcsService>>) -> Result<(), CliError> {
-    let services = app.services();
-    for service in services {
+    for service in app.services() {
         let Some(Some(existing)) = found.get(&service.spec.name) else {
             continue;
         };
@@ -948,43 +989,69 @@ pub fn check_switches(app: &App, found: &BTreeMap<String, Option<EcsService>>) -
             shift_of(existing.deployment_configuration()),
             service.spec.deployment.shift(),
         );
-        let on_fargate = on_fargate(existing);
-        let to_fargate = service.spec.capacity != Capacity::Ec2;
-        if (have == Shift::Rolling) != (want == Shift::Rolling) {
-            // On Fargate a rolling service already has `awsvpc` tasks behind an `ip` group, as the
-            // others: it keeps that group as its first, and a staged one going back keeps the
-            // group production traffic is on (the developer guide's pages on updating the
-            // deployment strategy). On instances its tasks would change network.
-            let in_place = on_fargate && to_fargate;
-            if !in_place {
-                return Err(CliError::StrategySwitch {
-                    service: service.spec.name.clone(),
-                    have: format!("{} deployments", shift_words(have)),
-                    want: format!("{} deployments", shift_words(want)),
-                });
-            }
-            if deploying(existing) {
-                return Err(CliError::SwitchDuringDeployment {
-                    service: service.spec.name.clone(),
-                });
-            }
+        let (staged, to_staged) = (have != Shift::Rolling, want != Shift::Rolling);
+        let (on_fargate, to_fargate) = (on_fargate(existing), service.spec.capacity != Capacity::Ec2);
+        if staged == to_staged && on_fargate == to_fargate {
+            continue;
         }
-        if on_fargate != to_fargate {
-            let words = |fargate: bool| {
-                if fargate {
-                    "its tasks on Fargate"
-                } else {
-                    "its tasks on the app's instances"
-                }
-            };
+        let words = |staged: bool, fargate: bool| {
+            format!(
+                "{} deployments with its tasks on {}",
+                if staged { "staged" } else { "rolling" },
+                if fargate { "Fargate" } else { "the app's instances" }
+            )
+        };
+        let how = match (staged != to_staged, on_fargate != to_fargate) {
+            (true, false) if on_fargate => None,
+            (false, true) if staged => None,
+            // Rolling on Fargate to staged on the instances, and back: staged on the way.
+            (true, true) if on_fargate && !staged => Some(Refusal::TwoSteps(
+                "first change the `strategy` alone (on Fargate), run `pushdeploy up`, then change the `capacity`",
+            )),
+            (true, true) if staged && !on_fargate => Some(Refusal::TwoSteps(
+                "first change the `capacity` alone (to Fargate), run `pushdeploy up`, then change the `strategy`",
+            )),
+            _ => Some(Refusal::Network),
+        };
+        if let Some(how) = how {
             return Err(CliError::StrategySwitch {
                 service: service.spec.name.clone(),
-                have: words(on_fargate).into(),
-                want: words(!on_fargate).into(),
+                have: words(staged, on_fargate),
+                want: words(to_staged, to_fargate),
+                how: how.to_string(),
+            });
+        }
+        if deploying(existing) {
+            return Err(CliError::SwitchDuringDeployment {
+                service: service.spec.name.clone(),
             });
         }
     }
     Ok(())
+}
+
+/// Why [`check_switches`] refuses, with what to do.
+enum Refusal {
+    /// Both the strategy and the capacity change: one per `up`.
+    TwoSteps(&'static str),
+    /// A rolling service on the instances would change network.
+    Network,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::TwoSteps(how) => write!(f, "`up` does that in two steps: {how}"),
+            Refusal::Network => write!(
+                f,
+                "its tasks would move between the instances' network and interfaces of their own behind other \
+                 target groups, which AWS documents no way to do without dropping requests (a staged service \
+                 moves between the instances and Fargate, and one on Fargate between rolling and staged, in \
+                 place). Keep its `strategy` and `capacity`, or run `pushdeploy down` then `pushdeploy up` \
+                 (repositories and images are kept)"
+            ),
+        }
+    }
 }
 
 /// Whether the service's tasks run on Fargate (or Fargate Spot).
@@ -1185,6 +1252,66 @@ mod tests {
         assert!(matches!(refused, CliError::StrategySwitch { .. }), "{refused}");
         // A new service is no switch.
         check_switches(&canary, &BTreeMap::from([("web".to_string(), None)])).unwrap();
+    }
+
+    /// `web` as ECS has it with `shift`, its tasks on Fargate or the instances, between deployments.
+    fn settled(fargate: bool, shift: Shift) -> BTreeMap<String, Option<EcsService>> {
+        let mut found = running(fargate, "pd-shop-web-a", DeploymentRolloutState::Completed);
+        let web = found.get_mut("web").unwrap().as_mut().unwrap();
+        web.deployment_configuration = Some(deployment_configuration(&[], shift, false));
+        found
+    }
+
+    #[test]
+    fn a_staged_service_moves_between_the_instances_and_fargate_in_place_and_two_changes_take_two_steps() {
+        let canary = Shift::Canary {
+            percent: Percent(100),
+            canary_bake: 5,
+            bake: 10,
+        };
+        let file = |capacity: &str, strategy: &str| {
+            app(&format!(
+                "[[services]]\nname = \"web\"\ncapacity = \"{capacity}\"\n[services.deployment]\nstrategy = \"{strategy}\"\n"
+            ))
+        };
+        // A staged service, either way: its awsvpc tasks stay behind the same ip groups.
+        check_switches(&file("fargate", "canary"), &settled(false, canary)).expect("to Fargate in place");
+        check_switches(&file("ec2", "canary"), &settled(true, canary)).expect("to the instances in place");
+        check_switches(&file("fargate-spot", "canary"), &settled(false, canary)).expect("to Fargate Spot in place");
+        // ... between deployments only.
+        let mut busy = settled(false, canary);
+        busy.get_mut("web").unwrap().as_mut().unwrap().deployments = Some(vec![Deployment::builder()
+            .status("PRIMARY")
+            .rollout_state(DeploymentRolloutState::InProgress)
+            .build()]);
+        let refused = check_switches(&file("fargate", "canary"), &busy).unwrap_err();
+        assert!(matches!(refused, CliError::SwitchDuringDeployment { .. }), "{refused}");
+        // A rolling one: bridge tasks on the instances, or going there, would change network.
+        for (on_fargate, capacity) in [(false, "fargate"), (true, "ec2")] {
+            let refused = check_switches(&file(capacity, "rolling"), &settled(on_fargate, Shift::Rolling)).unwrap_err();
+            assert!(refused.to_string().contains("without dropping requests"), "{refused}");
+        }
+        // Both at once: two steps, each on a path `up` takes, the first named.
+        let refused = check_switches(&file("ec2", "canary"), &settled(true, Shift::Rolling)).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("first change the `strategy` alone (on Fargate)"),
+            "{refused}"
+        );
+        let refused = check_switches(&file("fargate", "rolling"), &settled(false, canary)).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("first change the `capacity` alone (to Fargate)"),
+            "{refused}"
+        );
+        let refused = check_switches(&file("fargate", "canary"), &settled(false, Shift::Rolling)).unwrap_err();
+        assert!(refused.to_string().contains("without dropping requests"), "{refused}");
+        let refused = check_switches(&file("ec2", "rolling"), &settled(true, canary)).unwrap_err();
+        assert!(refused.to_string().contains("without dropping requests"), "{refused}");
+        // Nothing moving: no refusal, deployment or not.
+        check_switches(&file("ec2", "canary"), &busy).unwrap();
     }
 
     #[test]

@@ -14,11 +14,12 @@ use aws_sdk_ecs::types::{
     TransportProtocol,
 };
 use pushdeploy::lock::{with_lock, Holder, Lock, LockSettings};
-use pushdeploy::revision::{roll_out, roll_out_rewired};
+use pushdeploy::revision::{roll_out_along, Along};
 use pushdeploy::task_definition::{is_carried, placeholder_key, NewRevision};
 
 use super::facts::{need, Facts};
 use super::model::{After, Resource, APP_TAG};
+use super::service::Placement;
 use crate::app_file::{App, AppService, HealthCheckSpec};
 use crate::context::Context;
 use crate::ecs::{active_revisions, describe_revision, describe_service, Revision};
@@ -124,6 +125,11 @@ pub enum Drift {
         /// Wanted.
         want: i32,
     },
+    /// Where the revision runs: the compatibility it requires (the service's tasks move with it).
+    Platform {
+        /// Whether Fargate is wanted (else the instances).
+        fargate: bool,
+    },
 }
 
 /// `+ADDED ~CHANGED -REMOVED`: names only, never values.
@@ -182,6 +188,16 @@ impl fmt::Display for Drift {
                 f,
                 "port {} -> {want} (the load balancer follows: a new deployment)",
                 have.map_or("none".to_string(), |p| p.to_string())
+            ),
+            Drift::Platform { fargate: true } => {
+                write!(
+                    f,
+                    "compatibility EC2 -> FARGATE (the tasks move to Fargate in a new deployment)"
+                )
+            }
+            Drift::Platform { fargate: false } => write!(
+                f,
+                "compatibility FARGATE -> EC2 (the tasks move to the instances in a new deployment)"
             ),
         }
     }
@@ -373,6 +389,11 @@ impl ContainerSettings {
     }
 }
 
+/// Whether `definition` requires Fargate (else it runs on the instances).
+fn requires_fargate(definition: &EcsTaskDefinition) -> bool {
+    definition.requires_compatibilities().contains(&Compatibility::Fargate)
+}
+
 /// A service's task definition.
 #[derive(Debug, Clone)]
 pub struct TaskFamily {
@@ -387,8 +408,9 @@ pub struct TaskFamily {
     /// `awsvpc` for a blue-green, canary or linear service or one on Fargate (its tasks sit in
     /// `ip` target groups), else `bridge` with dynamic host ports.
     network_mode: NetworkMode,
-    /// Whether it runs on Fargate: compatible with FARGATE, with task-level CPU and memory.
-    fargate: bool,
+    /// Where its tasks run: on Fargate the revision requires FARGATE and sizes the task; a
+    /// revision that moves there or back moves the service with it.
+    placement: Placement,
     execution_role: String,
     task_role: String,
     lock_table: String,
@@ -424,7 +446,7 @@ impl TaskFamily {
                 port: i32::from(service.spec.port),
             },
             port: service.spec.port,
-            fargate: service.spec.capacity != crate::app_file::Capacity::Ec2,
+            placement: Placement::new(app, service),
             network_mode: if service.spec.is_awsvpc() {
                 NetworkMode::Awsvpc
             } else {
@@ -465,29 +487,52 @@ impl TaskFamily {
         })
     }
 
-    /// Registers `definition` (every field copied) with `tags` and points the service at it.
+    /// Registers `definition` (every field copied) with `tags` and points the service at it, with
+    /// `along` changed in the same `UpdateService`.
     ///
     /// IAM: `ecs:RegisterTaskDefinition`, `ecs:TagResource`, `iam:PassRole`, `ecs:UpdateService`.
-    /// With `port`, the service's load balancers move to it in the same `UpdateService`.
     async fn roll(
         &self,
         ctx: &Context,
         definition: EcsTaskDefinition,
         tags: Vec<Tag>,
-        rewire: Option<Vec<EcsLoadBalancer>>,
+        along: Along,
     ) -> Result<(), CliError> {
         let revision = NewRevision {
             definition,
             tags,
             image: String::new(),
         };
-        match rewire {
-            Some(load_balancers) => {
-                roll_out_rewired(&ctx.ecs(), &self.cluster, &self.service, revision, load_balancers).await?
-            }
-            None => roll_out(&ctx.ecs(), &self.cluster, &self.service, revision).await?,
-        };
+        roll_out_along(&ctx.ecs(), &self.cluster, &self.service, revision, along).await?;
         Ok(())
+    }
+
+    /// What the file owns of `definition` that differs: the container's settings and where it
+    /// runs.
+    fn drift(&self, settings: &ContainerSettings, definition: &EcsTaskDefinition) -> Vec<Drift> {
+        let mut drift = settings.drift(definition, &self.container);
+        if requires_fargate(definition) != self.placement.fargate() {
+            drift.push(Drift::Platform {
+                fargate: self.placement.fargate(),
+            });
+        }
+        drift
+    }
+
+    /// `definition` made to run where the file says: on Fargate it requires FARGATE and the task
+    /// is sized (its size follows the container's: ECS refuses containers that reserve more than
+    /// the task has); moved back to the instances it requires EC2 with no task size, as `create`
+    /// registers it there.
+    fn place(&self, definition: &mut EcsTaskDefinition, settings: &ContainerSettings) {
+        if self.placement.fargate() {
+            definition.requires_compatibilities = Some(vec![Compatibility::Fargate]);
+            definition.cpu = Some(settings.cpu.to_string());
+            definition.memory = Some(settings.memory.to_string());
+        } else if requires_fargate(definition) {
+            definition.requires_compatibilities = Some(vec![Compatibility::Ec2]);
+            definition.cpu = None;
+            definition.memory = None;
+        }
     }
 
     /// A service going back to rolling whose revision changes in the same `up` (or in a later
@@ -611,8 +656,7 @@ impl Resource for TaskFamily {
     }
 
     fn diff(&self, observed: &Observed, facts: &Facts) -> Vec<Drift> {
-        self.settings(facts)
-            .drift(&observed.revision.definition, &self.container)
+        self.drift(&self.settings(facts), &observed.revision.definition)
     }
 
     /// IAM: `ecs:RegisterTaskDefinition`, `ecs:TagResource`, `iam:PassRole` (execution role).
@@ -653,15 +697,15 @@ impl Resource for TaskFamily {
             .register_task_definition()
             .family(&self.family)
             .network_mode(self.network_mode.clone())
-            .requires_compatibilities(if self.fargate {
+            .requires_compatibilities(if self.placement.fargate() {
                 Compatibility::Fargate
             } else {
                 Compatibility::Ec2
             })
             // Fargate sizes the task, not the container (ECS developer guide, "Task CPU and
             // memory"); the file's values are a Fargate size (checked when it loads).
-            .set_cpu(self.fargate.then(|| self.settings.cpu.to_string()))
-            .set_memory(self.fargate.then(|| self.settings.memory.to_string()))
+            .set_cpu(self.placement.fargate().then(|| self.settings.cpu.to_string()))
+            .set_memory(self.placement.fargate().then(|| self.settings.memory.to_string()))
             .execution_role_arn(execution_role)
             .set_task_role_arn(settings.task_role.clone())
             .container_definitions(container)
@@ -704,17 +748,13 @@ impl Resource for TaskFamily {
                 .ok_or_else(|| missing("ecs:DescribeServices", "taskDefinition"))?;
             let revision = describe_revision(ctx, running).await?;
             let settings = self.settings(facts);
-            if settings.drift(&revision.definition, &self.container).is_empty() {
+            let drift = self.drift(&settings, &revision.definition);
+            if drift.is_empty() {
                 return Ok(());
             }
             let mut definition = revision.definition;
             settings.apply(&mut definition, &self.container);
-            if self.fargate {
-                // Fargate sizes the task: its size follows the container's (ECS refuses containers
-                // that reserve more than the task has).
-                definition.cpu = Some(settings.cpu.to_string());
-                definition.memory = Some(settings.memory.to_string());
-            }
+            self.place(&mut definition, &settings);
             let tags = revision
                 .tags
                 .into_iter()
@@ -724,7 +764,15 @@ impl Resource for TaskFamily {
                 Some(load_balancers) => Some(load_balancers),
                 None => self.rewired(&service, settings.port),
             };
-            self.roll(ctx, definition, tags, rewire).await
+            // A move between the instances and Fargate: the revision, the capacity and the tasks'
+            // network in one deployment (ECS refuses each without the others).
+            let moving = drift.iter().any(|d| matches!(d, Drift::Platform { .. }));
+            let along = Along {
+                load_balancers: rewire,
+                capacity: moving.then(|| vec![self.placement.strategy()]),
+                network: if moving { self.placement.network(facts)? } else { None },
+            };
+            self.roll(ctx, definition, tags, along).await
         })
         .await
     }
