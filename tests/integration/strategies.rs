@@ -962,7 +962,8 @@ async fn up_between_deployments(
 }
 
 /// What a switch leaves of app `name`, its name written `APP`: `web`'s first and second target
-/// groups, strategy and test rule as ECS has them, the groups that exist and the listeners' ports.
+/// groups, strategy and test rule as ECS has them, the groups that exist, the listeners' ports,
+/// and where its tasks run (its providers, what its revision requires).
 async fn web_state(ecs: &aws_sdk_ecs::Client, elb: &aws_sdk_elasticloadbalancingv2::Client, name: &str) -> String {
     let out = ecs
         .describe_services()
@@ -995,8 +996,21 @@ async fn web_state(ecs: &aws_sdk_ecs::Client, elb: &aws_sdk_elasticloadbalancing
     let listeners = elb.describe_listeners().load_balancer_arn(arn).send().await.unwrap();
     let mut ports: Vec<i32> = listeners.listeners().iter().filter_map(|l| l.port()).collect();
     ports.sort();
+    let providers: Vec<&str> = (svc.capacity_provider_strategy().iter())
+        .map(|s| s.capacity_provider())
+        .collect();
+    let revision = ecs
+        .describe_task_definition()
+        .task_definition(svc.task_definition().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let requires: Vec<String> = (revision.task_definition().unwrap().requires_compatibilities().iter())
+        .map(|c| c.as_str().to_string())
+        .collect();
     format!(
-        "first {}, second {:?}, strategy {:?}, test rule {}, groups {groups:?}, listeners {ports:?}",
+        "first {}, second {:?}, strategy {:?}, test rule {}, groups {groups:?}, listeners {ports:?}, \
+         on {providers:?} requiring {requires:?}",
         group(lb.target_group_arn().unwrap()),
         advanced.and_then(|a| a.alternate_target_group_arn()).map(group),
         svc.deployment_configuration()
@@ -1080,6 +1094,37 @@ async fn cut_each_write(from: &[&str], to: &str, change: &str) -> (String, Vec<S
         .collect()
         .await;
     (expected.clone(), failures)
+}
+
+#[tokio::test]
+async fn a_move_between_the_instances_and_fargate_cut_short_at_any_write_is_finished_by_the_next_up() {
+    let canary = "[services.deployment]\nstrategy = \"canary\"\ncanary_percent = 10\ncanary_bake_minutes = 1\n\
+                  bake_minutes = 0\n";
+    let on = |capacity: &str| {
+        format!("[[services]]\nname = \"web\"\ncapacity = \"{capacity}\"\ncpu = 256\nmemory = 512\n{canary}")
+    };
+    let (ec2, fargate) = (on("ec2"), on("fargate"));
+    let mut failures = Vec::new();
+    for (from, to, change, expected) in [
+        (
+            &ec2,
+            &fargate,
+            "a move to Fargate",
+            "on [\"FARGATE\"] requiring [\"FARGATE\"]",
+        ),
+        (
+            &fargate,
+            &ec2,
+            "a move to the instances",
+            "on [\"pushdeploy-APP\"] requiring [\"EC2\"]",
+        ),
+    ] {
+        let (clean, failed) = cut_each_write(&[from.as_str()], to, change).await;
+        println!("{change}: {clean}");
+        assert!(clean.contains(expected), "{clean}");
+        failures.extend(failed);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[tokio::test]
