@@ -1742,8 +1742,21 @@ def _services_in(backend: Any, cluster_name: str, statuses: tuple[str, ...]) -> 
 
 
 def _uses_provider(backend: Any, service: Any, provider: str) -> bool:
+    """Whether `service` or a task of its uses `provider`: its strategy names it, or a deployment
+    whose tasks still run (the PRIMARY one, or an older one still draining: after a move to other
+    capacity, the old revision's tasks stay until the new deployment ends) was placed on it."""
     strategy = getattr(service, "capacity_provider_strategy", None) or []
     if any(item.get("capacityProvider") == provider for item in strategy):
+        return True
+    if service.status == "ACTIVE":
+        _tick_service(service)
+    rollouts = _rollouts(service)
+    running = rollouts[-1:] + [r for r in rollouts[:-1] if getattr(r, "draining", False)]
+    if rollouts and rollouts[-1].rollout_state == "IN_PROGRESS":
+        # The last deployment that completed runs its tasks until the new one ends (blue, or the
+        # old tasks of a rolling update).
+        running += [r for r in rollouts[:-1] if r.rollout_state == "COMPLETED"][-1:]
+    if any(item.get("capacityProvider") == provider for r in running for item in r.capacity_provider_strategy):
         return True
     if not strategy and not service.launch_type:
         cluster = backend.clusters.get(service.cluster_name)

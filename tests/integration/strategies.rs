@@ -802,6 +802,22 @@ async fn a_fargate_only_app_has_no_instances_and_its_pushes_deploy() {
         .unwrap();
     let seen = walk_groups(&app, &name, &flipped, "COMPLETED", &third).await;
     assert!(seen.contains(&(90, 10)) && seen.last() == Some(&(0, 100)), "{seen:?}");
+
+    // Having switched on Fargate, it moves to the instances (the second step `up` names for
+    // rolling on Fargate to canary there): it keeps the groups it had, and stays converged.
+    let on_instances = canary_again.replace("capacity = \"fargate\"", "capacity = \"ec2\"");
+    ok(&pd(&["up"], &on_instances));
+    let moved = app.running_arn("web").await;
+    let seen = walk_groups(&app, &name, &flipped, "COMPLETED", &moved).await;
+    assert!(seen.contains(&(10, 90)) && seen.last() == Some(&(100, 0)), "{seen:?}");
+    let svc = app.described("web").await;
+    let lb = &svc.load_balancers()[0];
+    assert!(
+        lb.target_group_arn().unwrap().contains(&format!("/{}/", groups.1)),
+        "{lb:?}"
+    );
+    let plan = ok(&pd(&["plan"], &on_instances));
+    assert!(plan.contains("plan: 0 of "), "converged on the instances: {plan}");
     ok(&pd(&["down", "--yes"], &canary_again));
     let status = pd(&["status"], &file);
     assert!(String::from_utf8_lossy(&status.stderr).contains(&format!("no app {name}")));
@@ -843,11 +859,21 @@ async fn a_canary_service_moves_between_the_instances_and_fargate_in_place_as_a_
     let service = |capacity: &str| {
         format!("name = \"{name}\"\n[[services]]\nname = \"web\"\ncapacity = \"{capacity}\"\ncpu = 256\nmemory = 512\n")
     };
-    let canary = "[services.deployment]\nstrategy = \"canary\"\ncanary_percent = 10\ncanary_bake_minutes = 1\n\
+    // Three (emulated) minutes of canary: the old tasks outlast the `up` that moves them.
+    let canary = "[services.deployment]\nstrategy = \"canary\"\ncanary_percent = 10\ncanary_bake_minutes = 3\n\
                   bake_minutes = 0\n";
     let file = format!("{}{canary}", service("ec2"));
     ok(&pd(&["up"], &file));
     let app = App::attach(&name).await;
+    let autoscaling = aws_sdk_autoscaling::Client::new(&app.sdk);
+    let instances = || async {
+        let out = (autoscaling.describe_auto_scaling_groups())
+            .auto_scaling_group_names(format!("pushdeploy-{name}"))
+            .send()
+            .await
+            .unwrap();
+        out.auto_scaling_groups().len()
+    };
     let repo = format!("{name}/web");
     let v1 = put_later(&app, &repo, "v1", "move-1").await;
     let first = one(&app.handle(&push_now(&repo, "v1", &v1)).await.unwrap())
@@ -876,7 +902,9 @@ async fn a_canary_service_moves_between_the_instances_and_fargate_in_place_as_a_
         plan.contains("compatibility EC2 -> FARGATE") && plan.contains("-> FARGATE (a new deployment)"),
         "{plan}"
     );
-    ok(&pd(&["up"], &fargate));
+    let up = ok(&pd(&["up"], &fargate));
+    assert!(up.contains("no service runs on them"), "{up}");
+    assert_eq!(instances().await, 1, "kept while the old tasks run there");
     let moved = app.running_arn("web").await;
     assert_ne!(moved, first, "a new revision");
     let groups = (format!("pd-{name}-web-a"), format!("pd-{name}-web-b"));
@@ -892,6 +920,27 @@ async fn a_canary_service_moves_between_the_instances_and_fargate_in_place_as_a_
         placed(&app).await.replace(&v1, "v1"),
         "[\"FARGATE\"] requires [\"FARGATE\"] size Some(\"256\")/Some(\"512\") public Some(\"ENABLED\") image web@v1"
     );
+    // A rollback to the revision from before the move would not run here: refused, nothing
+    // paused.
+    let refused = pd(&["rollback", "--service", "web"], &fargate);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("since it moved"),
+        "{stderr}"
+    );
+    assert!(!pushdeploy::task_definition::is_paused(
+        app.described("web").await.tags()
+    ));
+    // The old tasks gone, the instances no service uses go with the next `up`.
+    let plan = ok(&pd(&["plan"], &fargate));
+    assert!(
+        plan.contains("no service runs on them") && plan.contains("plan: 1 of "),
+        "{plan}"
+    );
+    ok(&pd(&["up"], &fargate));
+    assert_eq!(instances().await, 0);
+    let clusters = app.ecs.describe_clusters().clusters(&app.cluster).send().await.unwrap();
+    assert_eq!(clusters.clusters()[0].capacity_providers(), ["FARGATE"]);
     assert!(
         ok(&pd(&["plan"], &fargate)).contains("plan: 0 of "),
         "converged on Fargate"
@@ -1021,11 +1070,29 @@ async fn web_state(ecs: &aws_sdk_ecs::Client, elb: &aws_sdk_elasticloadbalancing
     .replace(name, "APP")
 }
 
+/// Waits (a minute at most) until app `name`'s `web` has one deployment and it ended.
+async fn eventually_ended(ecs: &aws_sdk_ecs::Client, name: &str) -> Result<(), String> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        let out = ecs.describe_services().cluster(name).services("web").send().await;
+        let out = out.map_err(|e| format!("{e:?}"))?;
+        let deployments = out.services().first().map(|s| s.deployments()).unwrap_or_default();
+        let state = deployments.first().and_then(|d| d.rollout_state()).map(|s| s.as_str());
+        if deployments.len() == 1 && state != Some("IN_PROGRESS") {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err("web's deployment did not end in a minute".into())
+}
+
 /// Cuts each write of the `up` that takes a new app from `from` to `to` short, before it is sent
 /// and after its answer arrived, in turn: the next `up` must finish the change (once a deployment
 /// it meets is done, as a person would) and a third write nothing, leaving what a clean change
-/// leaves. Returns what a clean change leaves ([`web_state`]) and what went wrong.
-async fn cut_each_write(from: &[&str], to: &str, change: &str) -> (String, Vec<String>) {
+/// leaves. With `settle`, the third runs once `web`'s deployment ended, after an `up` that may
+/// still write (removing the instances a move to Fargate left, which waits for the old tasks).
+/// Returns what a clean change leaves ([`web_state`]) and what went wrong.
+async fn cut_each_write(from: &[&str], to: &str, change: &str, settle: bool) -> (String, Vec<String>) {
     use futures::StreamExt;
     use pushdeploy_cli::commands::up;
     use pushdeploy_cli::progress::Progress;
@@ -1078,6 +1145,13 @@ async fn cut_each_write(from: &[&str], to: &str, change: &str) -> (String, Vec<S
             if let Err(e) = up_between_deployments(&target, &ctx).await {
                 return Some(format!("{cut}: the resuming run failed: {e}"));
             }
+            if settle {
+                let ended = eventually_ended(ecs, &name).await;
+                let again = up_between_deployments(&target, &ctx).await;
+                if let Some(e) = ended.err().or(again.err()) {
+                    return Some(format!("{cut}: settling failed: {e}"));
+                }
+            }
             calls.take();
             if let Err(e) = up::up(&target, &ctx, Mode::Apply, &Progress::silent()).await {
                 return Some(format!("{cut}: a third run failed: {e}"));
@@ -1119,7 +1193,7 @@ async fn a_move_between_the_instances_and_fargate_cut_short_at_any_write_is_fini
             "on [\"pushdeploy-APP\"] requiring [\"EC2\"]",
         ),
     ] {
-        let (clean, failed) = cut_each_write(&[from.as_str()], to, change).await;
+        let (clean, failed) = cut_each_write(&[from.as_str()], to, change, true).await;
         println!("{change}: {clean}");
         assert!(clean.contains(expected), "{clean}");
         failures.extend(failed);
@@ -1152,7 +1226,7 @@ async fn a_switch_in_place_or_a_test_listener_cut_short_at_any_write_is_finished
             "a switch to rolling from the second group, with a bigger task",
         ),
     ] {
-        let (clean, failed) = cut_each_write(&from, to, change).await;
+        let (clean, failed) = cut_each_write(&from, to, change, false).await;
         println!("{change}: {clean}");
         failures.extend(failed);
         if change.contains("from the second group") {

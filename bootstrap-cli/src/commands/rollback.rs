@@ -259,7 +259,7 @@ pub async fn rollback(ctx: &Context, app: &App, service_name: &str, to: Option<&
     let rolled_away = rolled_away_images(ctx, &engine, &cluster, service_name, &running, &service_arn).await?;
     let note = pause_note(ctx, &running, &target).await?;
     // A target from before a port change maps the old port: the load balancer goes back with it.
-    let rewire = rewired_to(&svc, &describe_revision(ctx, &target).await?.definition);
+    let rewire = rewired_to(&svc, &fitting(ctx, service_name, &svc, &target).await?);
 
     let holder = Holder::from(format!("pushdeploy rollback pid {}", std::process::id()).as_str());
     let table = app.names.lock_table();
@@ -473,6 +473,37 @@ async fn check_target_runs(
         problem: format!(
             "{} runs {image}, which is not in ECR (the image `up` sets before the first push); {hint}",
             short(target)
+        ),
+    })
+}
+
+/// The target's task definition, refused when it is from before the service moved between the
+/// instances and Fargate: it requires where the service no longer runs, and ECS would refuse it
+/// ("Task definition does not support launch_type FARGATE") after the service was paused.
+///
+/// IAM: `ecs:DescribeTaskDefinition`.
+async fn fitting(
+    ctx: &Context,
+    service: &str,
+    svc: &aws_sdk_ecs::types::Service,
+    target: &str,
+) -> Result<TaskDefinition, CliError> {
+    let definition = describe_revision(ctx, target).await?.definition;
+    let on_fargate = crate::resources::service::on_fargate(svc);
+    let requires_fargate =
+        (definition.requires_compatibilities()).contains(&aws_sdk_ecs::types::Compatibility::Fargate);
+    if on_fargate == requires_fargate {
+        return Ok(definition);
+    }
+    let place = |fargate: bool| if fargate { "Fargate" } else { "the instances" };
+    Err(CliError::NoRollbackTarget {
+        service: service.to_string(),
+        problem: format!(
+            "{} runs on {}, and the service has run on {} since it moved (`capacity` in the app file): roll back to a \
+             revision registered since (--to N), or move the service back with `pushdeploy up` first",
+            short(target),
+            place(requires_fargate),
+            place(on_fargate)
         ),
     })
 }

@@ -255,6 +255,7 @@ impl Placement {
         ))
     }
 
+    /// The service's capacity provider strategy: its one provider.
     pub fn strategy(&self) -> CapacityProviderStrategyItem {
         CapacityProviderStrategyItem::builder()
             .capacity_provider(&self.capacity_provider)
@@ -473,6 +474,19 @@ impl Service {
             )))
         })
         .await
+    }
+
+    /// The service read again when its task definition's roll-out in this `up` may have done part
+    /// of `drift` already (a move between the instances and Fargate, going back to one group):
+    /// what `apply` was given is as seen before it.
+    ///
+    /// IAM: `ecs:DescribeServices`.
+    async fn after_roll_out(&self, ctx: &Context, drift: &[Drift]) -> Result<Option<EcsService>, CliError> {
+        if (drift.iter()).any(|d| matches!(d, Drift::CapacityProvider { .. } | Drift::SecondGroup)) {
+            describe_service(ctx, &self.cluster, &self.name).await
+        } else {
+            Ok(None)
+        }
     }
 
     /// Waits while a service of this name drains (a `down` cut short): ECS refuses to create one
@@ -826,7 +840,8 @@ impl Resource for Service {
 
     /// IAM: `ecs:UpdateService`; with a test listener added or a switch from rolling,
     /// `iam:PassRole` of the infrastructure role and `elasticloadbalancing:DescribeRules` (and
-    /// `ecs:DescribeServices` while the switch's rolling deployment runs).
+    /// `ecs:DescribeServices` while the switch's rolling deployment runs, and to read the service
+    /// again after its task definition's roll-out when the capacity or the groups change).
     async fn apply(
         &self,
         ctx: &Context,
@@ -848,13 +863,7 @@ impl Resource for Service {
         if switching && !has_advanced_configuration(service) {
             self.prepare_switch(ctx, facts, step).await?;
         }
-        // What the task definition's roll-out in this `up` may have done already (`service` is as
-        // seen before it): a move between the instances and Fargate, going back to one group.
-        let now = if (drift.iter()).any(|d| matches!(d, Drift::CapacityProvider { .. } | Drift::SecondGroup)) {
-            describe_service(ctx, &self.cluster, &self.name).await?
-        } else {
-            None
-        };
+        let now = self.after_roll_out(ctx, drift).await?;
         let back = |d: &Drift| matches!(d, Drift::Strategy { .. } | Drift::SecondGroup);
         let config = if !self.staged() && drift.iter().any(back) {
             rolling_again(&self.alarms, service)
@@ -877,6 +886,12 @@ impl Resource for Service {
             call = call.load_balancers(self.load_balancer(ctx, facts).await?);
         }
         let elsewhere = (now.as_ref()).is_some_and(|now| !self.placement.is_where(now));
+        let moved = |d: &Drift| matches!(d, Drift::CapacityProvider { .. }) && !elsewhere;
+        if drift.iter().all(moved) {
+            // The move alone, and it went with the revision: nothing left to send (sending the
+            // configuration again mid-deployment would be a write for nothing).
+            return Ok(());
+        }
         if drift.iter().any(|d| matches!(d, Drift::CapacityProvider { .. })) && elsewhere {
             // ECS refuses a strategy change without a new deployment (UpdateService reference);
             // an unchanged strategy is never sent, so settings alone never redeploy. The tasks'
@@ -994,14 +1009,17 @@ pub fn check_switches(app: &App, found: &BTreeMap<String, Option<EcsService>>) -
         if staged == to_staged && on_fargate == to_fargate {
             continue;
         }
-        let words = |staged: bool, fargate: bool| {
-            format!(
-                "{} deployments with its tasks on {}",
-                if staged { "staged" } else { "rolling" },
-                if fargate { "Fargate" } else { "the app's instances" }
-            )
+        let moving = on_fargate != to_fargate;
+        let words = |shift: Shift, fargate: bool| {
+            let place = if fargate { "Fargate" } else { "the app's instances" };
+            let place = if moving {
+                format!(" with its tasks on {place}")
+            } else {
+                String::new()
+            };
+            format!("{} deployments{place}", shift_words(shift))
         };
-        let how = match (staged != to_staged, on_fargate != to_fargate) {
+        let how = match (staged != to_staged, moving) {
             (true, false) if on_fargate => None,
             (false, true) if staged => None,
             // Rolling on Fargate to staged on the instances, and back: staged on the way.
@@ -1016,8 +1034,8 @@ pub fn check_switches(app: &App, found: &BTreeMap<String, Option<EcsService>>) -
         if let Some(how) = how {
             return Err(CliError::StrategySwitch {
                 service: service.spec.name.clone(),
-                have: words(staged, on_fargate),
-                want: words(to_staged, to_fargate),
+                have: words(have, on_fargate),
+                want: words(want, to_fargate),
                 how: how.to_string(),
             });
         }
@@ -1045,17 +1063,17 @@ impl fmt::Display for Refusal {
             Refusal::Network => write!(
                 f,
                 "its tasks would move between the instances' network and interfaces of their own behind other \
-                 target groups, which AWS documents no way to do without dropping requests (a staged service \
-                 moves between the instances and Fargate, and one on Fargate between rolling and staged, in \
-                 place). Keep its `strategy` and `capacity`, or run `pushdeploy down` then `pushdeploy up` \
-                 (repositories and images are kept)"
+                 target groups, which AWS documents no way to do without dropping requests (a blue-green, \
+                 canary or linear service moves between the instances and Fargate in place, and one on \
+                 Fargate between rolling and the others). Keep its `strategy` and `capacity`, or run \
+                 `pushdeploy down` then `pushdeploy up` (repositories and images are kept)"
             ),
         }
     }
 }
 
 /// Whether the service's tasks run on Fargate (or Fargate Spot).
-fn on_fargate(service: &EcsService) -> bool {
+pub fn on_fargate(service: &EcsService) -> bool {
     (service.capacity_provider_strategy().iter()).any(|s| s.capacity_provider().starts_with("FARGATE"))
 }
 
@@ -1143,10 +1161,7 @@ fn first_groups(
         let Some(first) = lb.target_group_arn().map(short_name) else {
             continue;
         };
-        // On instances nothing switches in place (`check_switches`): the file's names stand.
-        if !on_fargate(service) {
-            continue;
-        }
+        // On the instances too: a service that switched on Fargate may have moved there since.
         let rolling = app.names.target_group(&name);
         let group = if s.spec.deployment.is_staged() {
             // `-a` is the default; the rolling one's, or `-b` (back to rolling on it, then staged
@@ -1339,9 +1354,12 @@ mod tests {
         assert_eq!(group(&on_b), "pd-shop-web-b");
         let second = super::super::target_group::TargetGroup::alternate(&on_b, &on_b.services()[0]);
         assert_eq!(super::super::model::Resource::name(&second), "pd-shop-web-a");
-        // On instances nothing is kept: nothing switches there.
+        // On the instances too (it switched on Fargate, then moved): what it kept stays.
         let on_instances = running(false, "pd-shop-web", DeploymentRolloutState::Completed);
-        assert!(first_groups(&canary, &on_instances, &none).is_empty());
+        assert_eq!(
+            first_groups(&canary, &on_instances, &none),
+            BTreeMap::from([("web".to_string(), "pd-shop-web".to_string())])
+        );
         // A rolling service keeps nothing either.
         let rolling = app("[[services]]\nname = \"web\"\ncapacity = \"fargate\"\n");
         assert!(first_groups(&rolling, &was_rolling, &none).is_empty());

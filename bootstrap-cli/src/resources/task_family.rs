@@ -192,12 +192,12 @@ impl fmt::Display for Drift {
             Drift::Platform { fargate: true } => {
                 write!(
                     f,
-                    "compatibility EC2 -> FARGATE (the tasks move to Fargate in a new deployment)"
+                    "compatibility EC2 -> FARGATE (the tasks move to Fargate with the capacity provider: one deployment)"
                 )
             }
             Drift::Platform { fargate: false } => write!(
                 f,
-                "compatibility FARGATE -> EC2 (the tasks move to the instances in a new deployment)"
+                "compatibility FARGATE -> EC2 (the tasks move to the instances with the capacity provider: one deployment)"
             ),
         }
     }
@@ -652,6 +652,12 @@ impl Resource for TaskFamily {
             },
         };
         let revision = describe_revision(ctx, &arn).await?;
+        if service.is_none() && !self.drift(&self.settings(facts), &revision.definition).is_empty() {
+            // No service runs it (a first `up` cut short before CreateService, then the file
+            // changed): a new revision as the file says, for the service to be created with,
+            // where `apply` would only re-register under a service.
+            return Ok(None);
+        }
         Ok(Some(Observed { service, revision }))
     }
 
@@ -766,7 +772,9 @@ impl Resource for TaskFamily {
             };
             // A move between the instances and Fargate: the revision, the capacity and the tasks'
             // network in one deployment (ECS refuses each without the others).
-            let moving = drift.iter().any(|d| matches!(d, Drift::Platform { .. }));
+            // Between Fargate and Fargate Spot too: one deployment, not a second for the service.
+            let moving =
+                drift.iter().any(|d| matches!(d, Drift::Platform { .. })) || !self.placement.is_where(&service);
             let along = Along {
                 load_balancers: rewire,
                 capacity: moving.then(|| vec![self.placement.strategy()]),
