@@ -246,6 +246,13 @@ pub enum CliError {
         /// Service.
         service: String,
     },
+    /// The app's instances that no service uses any more were not all removed (everything else
+    /// `up` does is unaffected).
+    #[error("the app's instances that no service runs on were not all removed: {reason}; the app's services are not affected: run `pushdeploy up` again to finish (it resumes where this stopped; not `down`, which deletes the whole app)")]
+    UnusedInstances {
+        /// Why.
+        reason: String,
+    },
     /// The rolling deployment that precedes a switch from rolling failed.
     #[error("service {service}: the rolling deployment that gives ECS its second target group failed ({reason}), so its strategy was not changed; fix what `pushdeploy status` shows, then run `pushdeploy up` again")]
     SwitchFailed {

@@ -232,7 +232,29 @@ async fn a_capacity_provider_change_is_sent_with_a_new_deployment_and_other_sett
                 && r.capacity_provider_strategy().first().map(|s| s.capacity_provider()) == Some("pushdeploy-demo")
         })
         .then_output(|| UpdateServiceOutput::builder().build());
-    let ctx = mocked(&[&with_force]);
+    // The service read again (the task definition's roll-out may have moved it already): still
+    // on no provider here, so the strategy goes.
+    let described = |provider: Option<&'static str>| {
+        let mut service = aws_sdk_ecs::types::Service::builder()
+            .service_name("web")
+            .status("ACTIVE");
+        if let Some(p) = provider {
+            service = service.capacity_provider_strategy(
+                aws_sdk_ecs::types::CapacityProviderStrategyItem::builder()
+                    .capacity_provider(p)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        let service = service.build();
+        mock!(Ecs::describe_services).then_output(move || {
+            aws_sdk_ecs::operation::describe_services::DescribeServicesOutput::builder()
+                .services(service.clone())
+                .build()
+        })
+    };
+    let elsewhere = described(None);
+    let ctx = mocked(&[&with_force, &elsewhere]);
     let changed = [Drift::CapacityProvider {
         have: vec![],
         want: "pushdeploy-demo".into(),
@@ -241,6 +263,14 @@ async fn a_capacity_provider_change_is_sent_with_a_new_deployment_and_other_sett
         .await
         .unwrap();
     assert_eq!(with_force.num_calls(), 1);
+    // Already there (moved with its revision): nothing is sent at all.
+    let there = described(Some("pushdeploy-demo"));
+    let any_update = mock!(Ecs::update_service).then_output(|| UpdateServiceOutput::builder().build());
+    let ctx = mocked(&[&there, &any_update]);
+    svc.apply(&ctx, &observed, &changed, &Facts::default(), &step)
+        .await
+        .unwrap();
+    assert_eq!((there.num_calls(), any_update.num_calls()), (1, 0));
     // Any other drift sends no strategy and never redeploys.
     let settings_only = mock!(Ecs::update_service)
         .match_requests(|r| r.force_new_deployment().is_none() && r.capacity_provider_strategy().is_empty())

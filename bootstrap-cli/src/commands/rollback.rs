@@ -478,8 +478,10 @@ async fn check_target_runs(
 }
 
 /// The target's task definition, refused when it is from before the service moved between the
-/// instances and Fargate: it requires where the service no longer runs, and ECS would refuse it
-/// ("Task definition does not support launch_type FARGATE") after the service was paused.
+/// instances and Fargate: one from the instances on a Fargate service ECS would refuse ("Task
+/// definition does not support launch_type FARGATE") after the service was paused; one sized for
+/// Fargate would run on the instances, but as `up` never registers it there, so it is refused
+/// too (the same revision's image in a revision registered since is the way back).
 ///
 /// IAM: `ecs:DescribeTaskDefinition`.
 async fn fitting(

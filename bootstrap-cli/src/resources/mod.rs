@@ -127,11 +127,12 @@ pub fn inventory(app: &App, options: Options) -> Inventory {
     if options.teardown || !app.kept_groups.is_empty() || services.iter().any(may_test) {
         list.push(Box::new(listener::Leftovers::new(app)));
     }
+    list.push(Box::new(routing_config::RoutingConfig::new(app)));
     if !instances {
-        // The last service on the instances may have moved to Fargate: what is left of them goes.
+        // The last service on the instances may have moved to Fargate: what is left of them goes
+        // (last: its waits hold up nothing else).
         list.push(Box::new(unused_instances::UnusedInstances::new(app)));
     }
-    list.push(Box::new(routing_config::RoutingConfig::new(app)));
     list
 }
 

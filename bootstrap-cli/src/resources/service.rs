@@ -1078,7 +1078,7 @@ pub fn on_fargate(service: &EcsService) -> bool {
 }
 
 /// Whether a deployment of the service is under way (more than one, or the primary not done).
-fn deploying(service: &EcsService) -> bool {
+pub fn deploying(service: &EcsService) -> bool {
     service.deployments().len() > 1
         || (service.deployments().first())
             .is_some_and(|d| d.rollout_state() == Some(&DeploymentRolloutState::InProgress))

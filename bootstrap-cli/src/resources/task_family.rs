@@ -652,12 +652,6 @@ impl Resource for TaskFamily {
             },
         };
         let revision = describe_revision(ctx, &arn).await?;
-        if service.is_none() && !self.drift(&self.settings(facts), &revision.definition).is_empty() {
-            // No service runs it (a first `up` cut short before CreateService, then the file
-            // changed): a new revision as the file says, for the service to be created with,
-            // where `apply` would only re-register under a service.
-            return Ok(None);
-        }
         Ok(Some(Observed { service, revision }))
     }
 

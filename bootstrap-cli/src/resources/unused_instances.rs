@@ -3,12 +3,14 @@
 //! and security group, which an app with every service on Fargate does not have. `up` detaches
 //! the provider from the cluster, then deletes them as `down` would. ECS refuses to detach a
 //! provider that tasks still use (ResourceInUseException): a service that moved keeps its old
-//! tasks there until its move's deployment ends, after its bake time. Until then they stay, the
-//! report says so, and a later `up` removes them.
+//! tasks there until its move's deployment ends, after its bake time. So while any of the app's
+//! services (those the file no longer lists too) names the provider or is being deployed, they
+//! are kept, `plan` and `up` say so, and a later `up` removes them.
 
 use std::fmt;
 
 use aws_sdk_ecs::types::CapacityProviderStrategyItem;
+use futures::future::join_all;
 
 use super::auto_scaling_group::AutoScalingGroup;
 use super::capacity_provider::CapacityProvider;
@@ -16,7 +18,8 @@ use super::deletion::teardown_from;
 use super::facts::{Facts, GroupRole};
 use super::instance_profile::InstanceProfile;
 use super::launch_template::LaunchTemplate;
-use super::model::{After, AnyResource, Resource};
+use super::model::{After, AnyResource, Lifetime, Resource};
+use super::network::Network;
 use super::role::Role;
 use super::security_group::SecurityGroup;
 use crate::app_file::App;
@@ -24,31 +27,54 @@ use crate::context::Context;
 use crate::error::{aws, CliError};
 use crate::progress::{Progress, Step};
 
-/// The instances' resources that exist though no service runs there (`kind name` each).
-pub type Found = Vec<String>;
-
-/// How they differ from an app without instances: they exist.
+/// What is left of the instances, and who may still use them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Drift {
-    /// What exists (`kind name` each).
+pub struct Found {
+    /// The instances' resources that exist (`kind name` each).
     pub parts: Vec<String>,
+    /// The app's services that name the provider or are being deployed (a moved one's old
+    /// tasks may still run there).
+    pub users: Vec<String>,
+}
+
+/// How they differ from an app without instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// Nothing may run on them: removed.
+    Unused {
+        /// What exists.
+        parts: Vec<String>,
+    },
+    /// Services may still run tasks there: kept until a later `up`.
+    Kept {
+        /// What exists.
+        parts: Vec<String>,
+        /// The services.
+        users: Vec<String>,
+    },
 }
 
 impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "no service runs on them: {} -> removed once no task does",
-            self.parts.join(", ")
-        )
+        match self {
+            Drift::Unused { parts } => write!(f, "no service runs on them: {} -> removed", parts.join(", ")),
+            Drift::Kept { parts, users } => write!(
+                f,
+                "kept while {} may run tasks there (a deployment in progress): {}; a later `up` removes them",
+                users.join(", "),
+                parts.join(", ")
+            ),
+        }
     }
 }
 
 /// The instances of an app whose services all run on Fargate.
 pub struct UnusedInstances {
+    app: String,
     cluster: String,
     provider: String,
-    /// The instances' resources in the inventory's order (deleted in reverse).
+    /// The network (found first: the security group is looked for in its VPC), then the
+    /// instances' resources in the inventory's order (deleted in reverse).
     parts: Vec<Box<dyn AnyResource>>,
 }
 
@@ -56,9 +82,11 @@ impl UnusedInstances {
     /// What instances of `app` may be left.
     pub fn new(app: &App) -> UnusedInstances {
         UnusedInstances {
+            app: app.name.clone(),
             cluster: app.names.cluster(),
             provider: app.names.capacity(),
             parts: vec![
+                Box::new(Network::new(app)),
                 Box::new(SecurityGroup::new(app, GroupRole::Instances)),
                 Box::new(Role::instance(app)),
                 Box::new(InstanceProfile::new(app)),
@@ -69,16 +97,32 @@ impl UnusedInstances {
         }
     }
 
-    /// Detaches the app's provider from the cluster (the default strategy keeps the others);
-    /// `false` while ECS refuses because tasks still run on it.
+    /// The app's services (by its tag, those the file no longer lists too) that name the
+    /// provider or are being deployed.
+    ///
+    /// IAM: `ecs:ListServices`, `ecs:DescribeServices`.
+    async fn users(&self, ctx: &Context) -> Result<Vec<String>, CliError> {
+        let names = super::service::tagged(ctx, &self.cluster, &self.app).await?;
+        let found = crate::ecs::describe_services(ctx, &self.cluster, &names).await?;
+        Ok((found.into_iter())
+            .filter_map(|(name, service)| {
+                let service = service?;
+                let names_it =
+                    (service.capacity_provider_strategy().iter()).any(|s| s.capacity_provider() == self.provider);
+                (names_it || super::service::deploying(&service)).then_some(name)
+            })
+            .collect())
+    }
+
+    /// Detaches the app's provider from the cluster (the default strategy keeps the others).
     ///
     /// IAM: `ecs:DescribeClusters`, `ecs:PutClusterCapacityProviders`.
-    async fn detach(&self, ctx: &Context) -> Result<bool, CliError> {
+    async fn detach(&self, ctx: &Context) -> Result<(), CliError> {
         let Some(cluster) = super::cluster::find(ctx, &self.cluster).await? else {
-            return Ok(true);
+            return Ok(());
         };
         if !cluster.capacity_providers().contains(&self.provider) {
-            return Ok(true);
+            return Ok(());
         }
         let others: Vec<String> = (cluster.capacity_providers().iter())
             .filter(|p| **p != self.provider)
@@ -97,22 +141,30 @@ impl UnusedInstances {
             .send()
             .await;
         match detached {
-            Ok(_) => Ok(true),
-            Err(e) => match e.as_service_error() {
-                Some(s) if s.is_resource_in_use_exception() || s.is_update_in_progress_exception() => Ok(false),
-                _ => Err(aws("ecs:PutClusterCapacityProviders", e)),
-            },
+            Ok(_) => Ok(()),
+            // A task started there since the look (or one it could not see): not now.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
+                Err(CliError::UnusedInstances {
+                    reason: format!("ECS says tasks still run on capacity provider {}", self.provider),
+                })
+            }
+            Err(e) => Err(aws("ecs:PutClusterCapacityProviders", e)),
         }
     }
 
-    /// Detaches the provider and deletes the parts, when ECS lets it go.
-    async fn remove(&self, ctx: &Context, facts: &Facts, step: &Step) -> Result<(), CliError> {
-        if !self.detach(ctx).await? {
-            step.set("tasks still run on them: a later `pushdeploy up` removes them");
-            return Ok(());
-        }
-        teardown_from(&self.parts, ctx, facts.clone(), false, &Progress::silent()).await?;
-        Ok(())
+    /// Detaches the provider and deletes the parts.
+    async fn remove(&self, ctx: &Context, facts: Facts, step: &Step) -> Result<(), CliError> {
+        step.waiting("the app's unused instances to be deleted");
+        let removed = match self.detach(ctx).await {
+            Ok(()) => teardown_from(&self.parts, ctx, facts, false, &Progress::silent())
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        removed.map_err(|e| match e {
+            CliError::UnusedInstances { .. } => e,
+            e => CliError::UnusedInstances { reason: e.to_string() },
+        })
     }
 }
 
@@ -139,44 +191,77 @@ impl Resource for UnusedInstances {
         After::Kinds(&["ecs service"])
     }
 
+    /// Each part looked for at once, then (when any exists) who may use them.
+    ///
     /// IAM: what each part's own observe needs (`ec2:DescribeSecurityGroups`, `iam:GetRole`,
+    /// `iam:ListAttachedRolePolicies`, `iam:ListRolePolicies`, `iam:GetRolePolicy`,
     /// `iam:GetInstanceProfile`, `ec2:DescribeLaunchTemplates`,
-    /// `autoscaling:DescribeAutoScalingGroups`, `ecs:DescribeCapacityProviders`, and their
-    /// listings of attached policies and tags).
+    /// `ec2:DescribeLaunchTemplateVersions`, `autoscaling:DescribeAutoScalingGroups`,
+    /// `ecs:DescribeCapacityProviders`), and what [`UnusedInstances::users`] needs.
     async fn observe(&self, ctx: &Context, facts: &Facts) -> Result<Option<Found>, CliError> {
-        let mut facts = facts.clone();
-        let mut found = Vec::new();
-        for part in &self.parts {
-            if part.find(ctx, &mut facts).await?.is_some() {
-                found.push(format!("{} {}", part.kind(), part.name()));
-            }
+        let own = (self.parts.iter()).filter(|p| p.lifetime() != Lifetime::Account);
+        let looks = join_all(own.map(|part| async move {
+            let mut facts = facts.clone();
+            let found = part.find(ctx, &mut facts).await?.is_some();
+            Ok::<_, CliError>(found.then(|| format!("{} {}", part.kind(), part.name())))
+        }))
+        .await;
+        let parts: Vec<String> = looks
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        if parts.is_empty() {
+            return Ok(None);
         }
-        Ok((!found.is_empty()).then_some(found))
+        let users = self.users(ctx).await?;
+        Ok(Some(Found { parts, users }))
     }
 
     fn diff(&self, found: &Found, _facts: &Facts) -> Vec<Drift> {
-        vec![Drift { parts: found.clone() }]
+        let parts = found.parts.clone();
+        vec![if found.users.is_empty() {
+            Drift::Unused { parts }
+        } else {
+            Drift::Kept {
+                parts,
+                users: found.users.clone(),
+            }
+        }]
     }
 
     /// Never called: `up` creates only what is wanted.
     async fn create(&self, _ctx: &Context, _facts: &Facts, _step: &Step) -> Result<Found, CliError> {
-        Ok(Vec::new())
+        Ok(Found {
+            parts: Vec::new(),
+            users: Vec::new(),
+        })
     }
 
+    /// Kept: nothing to do (the report says so). Unused: detached and deleted.
+    ///
     /// IAM: what [`UnusedInstances::detach`] needs, and what `down` needs to delete each part.
-    async fn apply(&self, ctx: &Context, _: &Found, _: &[Drift], facts: &Facts, step: &Step) -> Result<(), CliError> {
-        self.remove(ctx, facts, step).await
+    async fn apply(
+        &self,
+        ctx: &Context,
+        _: &Found,
+        drift: &[Drift],
+        facts: &Facts,
+        step: &Step,
+    ) -> Result<(), CliError> {
+        if drift.iter().any(|d| matches!(d, Drift::Kept { .. })) {
+            return Ok(());
+        }
+        self.remove(ctx, facts.clone(), step).await
     }
 
     /// `down` lists the parts themselves (an app torn down is listed with its instances), so it
-    /// never meets this one; deleting it is removing them all the same.
+    /// does not meet this one; deleting it removes them all the same (the network is found
+    /// first).
     async fn delete(&self, ctx: &Context, _: &Found, step: &Step) -> Result<(), CliError> {
-        self.remove(ctx, &Facts::new(ctx.region()), step).await
+        self.remove(ctx, Facts::new(ctx.region()), step).await
     }
 
     fn record(&self, _found: &Found, _facts: &mut Facts) {}
-
-    fn state(&self, found: &Found, _facts: &Facts) -> Option<String> {
-        Some(crate::output::plural(found.len(), "resource") + " left")
-    }
 }
