@@ -1184,6 +1184,15 @@ fn first_groups(
 ///
 /// IAM: `ecs:ListServices`, `ecs:DescribeServices`.
 pub async fn tagged(ctx: &Context, cluster: &str, app: &str) -> Result<Vec<String>, CliError> {
+    Ok((tagged_services(ctx, cluster, app).await?.iter())
+        .filter_map(|s| s.service_name().map(str::to_string))
+        .collect())
+}
+
+/// [`tagged`], as DescribeServices shows them (ACTIVE or DRAINING, with their tags).
+///
+/// IAM: `ecs:ListServices`, `ecs:DescribeServices`.
+pub async fn tagged_services(ctx: &Context, cluster: &str, app: &str) -> Result<Vec<EcsService>, CliError> {
     let ecs = ctx.ecs();
     let mut arns = Vec::new();
     let mut pages = ecs.list_services().cluster(cluster).into_paginator().send();
@@ -1194,7 +1203,7 @@ pub async fn tagged(ctx: &Context, cluster: &str, app: &str) -> Result<Vec<Strin
             Err(e) => return Err(aws("ecs:ListServices", e)),
         }
     }
-    let mut names = Vec::new();
+    let mut services = Vec::new();
     // DescribeServices takes ten services at a time.
     for chunk in arns.chunks(10) {
         let out = ecs
@@ -1205,18 +1214,13 @@ pub async fn tagged(ctx: &Context, cluster: &str, app: &str) -> Result<Vec<Strin
             .send()
             .await
             .map_err(|e| aws("ecs:DescribeServices", e))?;
-        names.extend(
-            out.services()
+        services.extend(out.services.unwrap_or_default().into_iter().filter(|s| {
+            s.tags()
                 .iter()
-                .filter(|s| {
-                    s.tags()
-                        .iter()
-                        .any(|t| t.key() == Some(APP_TAG) && t.value() == Some(app))
-                })
-                .filter_map(|s| s.service_name().map(str::to_string)),
-        );
+                .any(|t| t.key() == Some(APP_TAG) && t.value() == Some(app))
+        }));
     }
-    Ok(names)
+    Ok(services)
 }
 
 #[cfg(test)]

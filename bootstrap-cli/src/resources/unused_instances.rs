@@ -102,15 +102,13 @@ impl UnusedInstances {
     ///
     /// IAM: `ecs:ListServices`, `ecs:DescribeServices`.
     async fn users(&self, ctx: &Context) -> Result<Vec<String>, CliError> {
-        let names = super::service::tagged(ctx, &self.cluster, &self.app).await?;
-        let found = crate::ecs::describe_services(ctx, &self.cluster, &names).await?;
-        Ok((found.into_iter())
-            .filter_map(|(name, service)| {
-                let service = service?;
-                let names_it =
-                    (service.capacity_provider_strategy().iter()).any(|s| s.capacity_provider() == self.provider);
-                (names_it || super::service::deploying(&service)).then_some(name)
+        let services = super::service::tagged_services(ctx, &self.cluster, &self.app).await?;
+        Ok((services.iter().filter(|s| pushdeploy::engine::is_active(s)))
+            .filter(|s| {
+                let names_it = (s.capacity_provider_strategy().iter()).any(|p| p.capacity_provider() == self.provider);
+                names_it || super::service::deploying(s)
             })
+            .filter_map(|s| s.service_name().map(str::to_string))
             .collect())
     }
 
